@@ -1,0 +1,37 @@
+# Two commands on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?=
+OUT ?= out/run
+ARGS ?=
+
+.PHONY: run test test-fast bench install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run [DATA=path/to/file.csv] [OUT=out/run] [ARGS="--as-of 2011-09-09"]
+run: $(STAMP)
+	$(BIN)/customerlens run $(DATA) --out $(OUT) $(ARGS)
+
+## make test: everything CI runs (slow suites included)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+## make test-fast: skip the slow suites
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+## make bench: the benchmark scripts; figures go to benchmarks/results/
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_foundation.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

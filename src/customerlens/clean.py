@@ -1,0 +1,473 @@
+"""Stage 2: named, switchable cleaning rules, each counted in a quality report.
+
+Input: canonical transactions (see :mod:`customerlens.load`), as any frame
+narwhals reads (a DuckDB relation by default, pandas or Polars too). Output: the
+clean lines, in the same engine, with returns netted into the purchases they
+cancel, plus a :class:`QualityReport` in which every input line is accounted
+for exactly once: ``input_lines == kept_lines + sum(lines removed per rule)``.
+
+The rules, applied in this order (a line is counted under the first rule that
+removes it):
+
+``unparseable``
+    a date, quantity, price or amount that is empty or cannot be read.
+``missing_customer``
+    no customer id: the line cannot be attributed to anyone.
+``exact_duplicate``
+    the same order, product, date, quantity and price as an earlier line (the
+    first one is kept). Only applied when the input has order ids: without them
+    two equal lines can be two real purchases.
+``non_product``
+    postage, fees, manual adjustments, samples, bank charges, vouchers
+    (:data:`DEFAULT_NON_PRODUCT_CODES`, overridable).
+``non_positive_price``
+    a zero or negative unit price (including "Adjust bad debt") or zero quantity.
+``return_netted`` / ``return_unmatched`` / ``cancelled_by_return``
+    a return (negative quantity, e.g. an Online Retail ``C`` invoice) is netted
+    against the same customer's earlier purchases of the same product, latest
+    first: the purchase lines keep their net quantity and record what was
+    returned (``returned_quantity``, ``returned_amount``); purchase lines
+    returned in full are removed as ``cancelled_by_return``; the return line
+    itself is removed as ``return_netted``. A return with no earlier purchase
+    of that product by that customer in the data (it cancels a purchase made
+    before the data starts) is removed as ``return_unmatched``. For data
+    without products (CDNOW, bank transactions), refunds are netted by value
+    against the customer's earlier transactions.
+
+So a customer's monetary value is net of returns, and a fully cancelled order
+no longer counts as an order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import narwhals as nw
+
+log = logging.getLogger(__name__)
+
+#: Stock codes that are not products in Online Retail-style data (compared in
+#: upper case): postage, carriage, fees, manual lines, discounts, samples,
+#: commissions, bad-debt adjustments, pads. Override with ``CleaningConfig``.
+DEFAULT_NON_PRODUCT_CODES = (
+    "POST", "DOT", "C2", "M", "BANK CHARGES", "AMAZONFEE", "CRUK", "D", "S", "PADS", "B",
+    "ADJUST", "ADJUST2", "TEST001", "TEST002",
+)
+#: Code prefixes that are not products (gift vouchers), compared in upper case.
+DEFAULT_NON_PRODUCT_PREFIXES = ("GIFT_",)
+
+RULES: dict[str, str] = {
+    "unparseable": "date, quantity, price or amount empty or unreadable",
+    "missing_customer": "no customer id",
+    "exact_duplicate": "same order, product, date, quantity and price as an earlier line",
+    "non_product": "postage, fees, adjustments, samples, vouchers (non-product codes)",
+    "non_positive_price": "zero or negative unit price, or zero quantity",
+    "return_netted": "return netted against the customer's earlier purchases",
+    "return_unmatched": "return of a purchase not in the data (made before it starts)",
+    "cancelled_by_return": "purchase line returned in full",
+}
+
+#: Columns of the clean transactions, in order.
+CLEAN_COLUMNS = (
+    "source_row", "customer_id", "order_id", "order_date", "product_id", "product_name",
+    "quantity", "unit_price", "amount", "returned_quantity", "returned_amount",
+    "country", "channel", "category",
+)
+_DUP_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name",
+                "quantity", "unit_price", "amount")
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class CleaningConfig:
+    """Which rules run, and the non-product code list. Every rule is on by default."""
+
+    unparseable: bool = True
+    missing_customer: bool = True
+    exact_duplicate: bool = True
+    non_product: bool = True
+    non_positive_price: bool = True
+    net_returns: bool = True
+    non_product_codes: tuple[str, ...] = DEFAULT_NON_PRODUCT_CODES
+    non_product_prefixes: tuple[str, ...] = DEFAULT_NON_PRODUCT_PREFIXES
+
+    def without(self, *rules: str) -> CleaningConfig:
+        """A copy with the named rules switched off (``returns`` = ``net_returns``)."""
+        names = {"returns": "net_returns", "return_netted": "net_returns"}
+        changes = {}
+        for rule in rules:
+            key = names.get(rule, rule)
+            if key not in self.__dataclass_fields__ or key.startswith("non_product_"):
+                raise ValueError(f"unknown cleaning rule {rule!r}; rules: {', '.join(SWITCHES)}")
+            changes[key] = False
+        return CleaningConfig(**{**asdict(self), **changes})
+
+
+SWITCHES = ("unparseable", "missing_customer", "exact_duplicate", "non_product",
+            "non_positive_price", "returns")
+
+
+@dataclass
+class RuleCount:
+    rule: str
+    description: str
+    enabled: bool
+    lines: int = 0
+    revenue: float = 0.0
+    note: str | None = None
+
+
+@dataclass
+class QualityReport:
+    """Lines and revenue affected per rule; the counts add up to the input."""
+
+    input_lines: int
+    kept_lines: int
+    input_revenue: float
+    kept_revenue: float
+    rules: list[RuleCount]
+    input_customers: int
+    kept_customers: int
+    partially_returned_lines: int = 0
+    returned_value_netted: float = 0.0
+    excess_return_value: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def removed_lines(self) -> int:
+        return sum(r.lines for r in self.rules)
+
+    def is_consistent(self) -> bool:
+        return self.input_lines == self.kept_lines + self.removed_lines
+
+    def as_dict(self) -> dict:
+        return {
+            "input_lines": self.input_lines,
+            "kept_lines": self.kept_lines,
+            "removed_lines": self.removed_lines,
+            "lines_accounted_for": self.is_consistent(),
+            "input_revenue": round(self.input_revenue, 2),
+            "kept_revenue": round(self.kept_revenue, 2),
+            "input_customers": self.input_customers,
+            "kept_customers": self.kept_customers,
+            "partially_returned_lines": self.partially_returned_lines,
+            "returned_value_netted": round(self.returned_value_netted, 2),
+            "excess_return_value": round(self.excess_return_value, 2),
+            "rules": [
+                {**asdict(r), "revenue": round(r.revenue, 2)} for r in self.rules
+            ],
+            **self.extra,
+        }
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.rules])
+
+
+@dataclass
+class CleanResult:
+    """Clean lines (native frame of the input's engine), excluded lines, report."""
+
+    transactions: Any
+    excluded: Any
+    report: QualityReport
+
+
+def clean(
+    transactions: Any,
+    config: CleaningConfig | None = None,
+    *,
+    has_products: bool | None = None,
+    has_order_ids: bool | None = None,
+) -> CleanResult:
+    """Apply the cleaning rules to canonical transactions.
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions with ``source_row`` and ``parse_error`` (as
+        :func:`customerlens.load.load` produces), as a DuckDB relation, pandas
+        or Polars frame.
+    config
+        Rule switches and the non-product list.
+    has_products, has_order_ids
+        Whether product ids / real order ids exist; inferred when omitted.
+    """
+    config = config or CleaningConfig()
+    frame = nw.from_native(transactions)
+    if "parse_error" not in frame.columns:
+        frame = frame.with_columns(parse_error=nw.lit(None, dtype=nw.String()))
+    if has_products is None:
+        has_products = _count(frame.filter(nw.col("product_id").is_null().__invert__())) > 0
+    if has_order_ids is None:
+        has_order_ids = has_products
+    labelled = _label(frame, config, has_products, has_order_ids)
+    report = _report(labelled, config, has_products, has_order_ids)
+    kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
+    excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(
+        "source_row", nw.col("_rule").alias("rule")
+    )
+    return CleanResult(
+        transactions=kept.to_native(), excluded=excluded.to_native(), report=report
+    )
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool):
+    """Add ``_rule`` (first rule removing the line, or null) and netted columns."""
+    col = nw.col
+    conditions: list[tuple[str, Any]] = []
+    if config.unparseable:
+        conditions.append(("unparseable", col("parse_error").is_null().__invert__()))
+    if config.missing_customer:
+        conditions.append(("missing_customer", col("customer_id").is_null()))
+    if config.exact_duplicate and has_order_ids:
+        frame = frame.with_columns(
+            _first_row=col("source_row").min().over(*_DUP_COLUMNS)
+        )
+        conditions.append(("exact_duplicate", col("source_row") != col("_first_row")))
+    if config.non_product and has_products:
+        code = col("product_id").str.to_uppercase()
+        is_fee = code.is_in([c.upper() for c in config.non_product_codes])
+        for prefix in config.non_product_prefixes:
+            is_fee = is_fee | code.str.starts_with(prefix.upper())
+        conditions.append(("non_product", is_fee.fill_null(False)))
+    if config.non_positive_price:
+        bad_price = (
+            col("unit_price").is_null() | (col("unit_price") <= 0) | (col("quantity") == 0)
+        )
+        conditions.append(("non_positive_price", bad_price))
+
+    rule = nw.lit(None, dtype=nw.String())
+    for name, cond in reversed(conditions):
+        rule = nw.when(cond).then(nw.lit(name)).otherwise(rule)
+    frame = frame.with_columns(_rule=rule)
+    if config.net_returns:
+        # netting reads the ruled lines several times: compute them once
+        return _net_returns(_materialize(frame, "_cl_ruled"), has_products)
+    return frame.with_columns(
+        returned_quantity=nw.lit(0.0), returned_amount=nw.lit(0.0), _excess=nw.lit(0.0)
+    )
+
+
+def _net_returns(frame, has_products: bool):
+    """Net returns against the same customer's earlier purchases, latest first.
+
+    Per-key totals are group-bys joined back, and the ordered allocation runs
+    only over the purchases of keys that have returns, so the cost stays close
+    to one scan of the data.
+    """
+    col = nw.col
+    key = ["customer_id", "product_id"] if has_products else ["customer_id"]
+    measure = "quantity" if has_products else "amount"
+    live = col("_rule").is_null()
+    frame = frame.with_columns(
+        _is_return=(live & (col("quantity") < 0)).fill_null(False),
+        _is_buy=(live & (col("quantity") > 0)).fill_null(False),
+        _size=col(measure).abs(),
+    )
+    buys = frame.filter(col("_is_buy")).select("source_row", *key, "order_date", "_size")
+    first_buy = buys.group_by(*key).agg(col("order_date").min().alias("_first_buy"))
+    returns = (
+        frame.filter(col("_is_return"))
+        .select("source_row", *key, "order_date", "_size", "amount")
+        .join(first_buy, on=key, how="left")
+        .with_columns(
+            _matched=(col("_first_buy") <= col("order_date")).fill_null(False),
+        )
+    )
+    per_key = (
+        returns.filter(col("_matched"))
+        .with_columns(_value=-col("amount"))
+        .group_by(*key)
+        .agg(
+            col("_size").sum().alias("_returned"),
+            col("_value").sum().alias("_returned_value"),
+            col("order_date").max().alias("_last_return"),
+        )
+    )
+    eligible = (
+        buys.join(per_key, on=key, how="inner")
+        .filter(col("order_date") <= col("_last_return"))
+        .with_columns(
+            # this purchase and the later ones, in time order (LIFO allocation)
+            _later=col("_size").cum_sum(reverse=True).over(*key, order_by=["order_date", "source_row"]),
+        )
+    )
+    left = col("_returned") - (col("_later") - col("_size"))
+    eligible = eligible.with_columns(
+        _alloc=nw.when(left <= 0).then(0.0).when(left >= col("_size")).then(col("_size")).otherwise(left),
+        # refunded at the return lines' own average price: money actually given back
+        _price=col("_returned_value") / col("_returned"),
+    )
+    eligible_total = eligible.group_by(*key).agg(col("_size").sum().alias("_elig_total"))
+    excess = (
+        per_key.join(eligible_total, on=key, how="left")
+        .with_columns(
+            _excess_qty=nw.when(col("_returned") > col("_elig_total").fill_null(0.0) + _EPS)
+            .then(col("_returned") - col("_elig_total").fill_null(0.0))
+            .otherwise(0.0)
+        )
+        .select(*key, "_excess_qty", "_returned", "_returned_value")
+    )
+    # spread each key's excess over its matched returns, so it sums right
+    returns = returns.join(excess, on=key, how="left").with_columns(
+        _excess=nw.when(col("_matched"))
+        .then(col("_excess_qty").fill_null(0.0) * col("_returned_value") / col("_returned") * col("_size") / col("_returned"))
+        .otherwise(0.0)
+    ).select("source_row", "_matched", "_excess")
+    # one narrow table of adjustments (a few rows per return), computed once and
+    # joined back: the wide lines are never copied again
+    allocations = eligible.select(
+        "source_row",
+        col("_alloc").cast(nw.Float64()),
+        col("_price").cast(nw.Float64()),
+        nw.lit(False).alias("_matched"),
+        nw.lit(0.0).alias("_excess"),
+    )
+    return_marks = returns.select(
+        "source_row",
+        nw.lit(0.0).alias("_alloc"),
+        nw.lit(0.0).alias("_price"),
+        "_matched",
+        col("_excess").cast(nw.Float64()),
+    )
+    adjustments = _materialize(nw.concat([allocations, return_marks]), "_cl_adjustments")
+    frame = frame.join(adjustments, on="source_row", how="left").with_columns(
+        _alloc=col("_alloc").fill_null(0.0),
+        _matched=col("_matched").fill_null(False),
+        _excess=col("_excess").fill_null(0.0),
+    )
+    if has_products:
+        returned_qty = col("_alloc")
+        returned_amt = col("_alloc") * col("_price")
+    else:
+        returned_amt = col("_alloc")
+        returned_qty = col("quantity") * col("_alloc") / col("amount")
+    frame = frame.with_columns(
+        returned_quantity=nw.when(col("_alloc") > 0).then(returned_qty).otherwise(0.0),
+        returned_amount=nw.when(col("_alloc") > 0).then(returned_amt).otherwise(0.0),
+    )
+    fully_returned = col("_is_buy") & (col("_alloc") > 0) & (col("_alloc") >= col("_size") - _EPS)
+    rule = (
+        nw.when(col("_is_return") & col("_matched")).then(nw.lit("return_netted"))
+        .when(col("_is_return")).then(nw.lit("return_unmatched"))
+        .when(fully_returned).then(nw.lit("cancelled_by_return"))
+        .otherwise(col("_rule"))
+    )
+    return frame.with_columns(
+        _rule=rule,
+        _orig_amount=col("amount"),
+        quantity=col("quantity") - col("returned_quantity"),
+        amount=col("amount") - col("returned_amount"),
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _materialize(frame, name: str = "_cl_labelled"):
+    """Compute a frame once; every later read reuses the result."""
+    native = frame.to_native()
+    import duckdb
+
+    if isinstance(native, duckdb.DuckDBPyRelation):
+        # a temp table in the relation's own connection: stays in DuckDB,
+        # spills to disk when large, never passes through Python
+        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
+        return nw.from_native(native.query("_cl_self", f"SELECT * FROM {name}"))
+    if isinstance(frame, nw.LazyFrame):
+        return frame.collect().lazy()
+    return frame
+
+
+def _count(frame) -> int:
+    out = frame.select(nw.len())
+    if isinstance(out, nw.LazyFrame):
+        out = out.collect()
+    return int(out.item(0, 0))
+
+
+def _collect(frame):
+    return frame.collect() if isinstance(frame, nw.LazyFrame) else frame
+
+
+def _report(labelled, config: CleaningConfig, has_products: bool, has_order_ids: bool) -> QualityReport:
+    col = nw.col
+    totals = _collect(
+        labelled.with_columns(
+            _orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"),
+            _kept=col("_rule").is_null(),
+        ).with_columns(
+            _kept_amount=nw.when(col("_kept")).then(col("amount")).otherwise(0.0),
+            _kept_line=nw.when(col("_kept")).then(1).otherwise(0),
+            _partial=nw.when(col("_kept") & (col("returned_quantity") != 0)).then(1).otherwise(0),
+            _netted=nw.when(col("_kept")).then(col("returned_amount")).otherwise(0.0),
+        ).select(
+            nw.len().alias("lines"),
+            col("_orig").sum().alias("revenue"),
+            col("_kept_line").sum().alias("kept_lines"),
+            col("_kept_amount").sum().alias("kept_revenue"),
+            col("_partial").sum().alias("partial"),
+            col("_netted").sum().alias("netted"),
+            col("_excess").sum().alias("excess"),
+        )
+    ).rows(named=True)[0]
+    per_rule = _collect(
+        labelled.filter(col("_rule").is_null().__invert__())
+        .with_columns(_orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"))
+        .group_by("_rule")
+        .agg(nw.len().alias("lines"), col("_orig").sum().alias("revenue"))
+    ).rows(named=True)
+    counts = {r["_rule"]: r for r in per_rule}
+    enabled = {
+        "unparseable": config.unparseable,
+        "missing_customer": config.missing_customer,
+        "exact_duplicate": config.exact_duplicate and has_order_ids,
+        "non_product": config.non_product and has_products,
+        "non_positive_price": config.non_positive_price,
+        "return_netted": config.net_returns,
+        "return_unmatched": config.net_returns,
+        "cancelled_by_return": config.net_returns,
+    }
+    notes = {}
+    if config.exact_duplicate and not has_order_ids:
+        notes["exact_duplicate"] = "not applied: no order id column, equal lines may be real"
+    if config.non_product and not has_products:
+        notes["non_product"] = "not applied: no product column"
+    rules = [
+        RuleCount(
+            rule=name,
+            description=desc,
+            enabled=enabled[name],
+            lines=int(counts.get(name, {}).get("lines", 0)),
+            revenue=float(counts.get(name, {}).get("revenue", 0.0) or 0.0),
+            note=notes.get(name),
+        )
+        for name, desc in RULES.items()
+    ]
+    customers = _distinct_customers(labelled.filter(col("customer_id").is_null().__invert__()))
+    kept_customers = _distinct_customers(
+        labelled.filter(col("_rule").is_null() & col("customer_id").is_null().__invert__())
+    )
+    return QualityReport(
+        input_lines=int(totals["lines"]),
+        kept_lines=int(totals["kept_lines"]),
+        input_revenue=float(totals["revenue"] or 0.0),
+        kept_revenue=float(totals["kept_revenue"] or 0.0),
+        rules=rules,
+        input_customers=customers,
+        kept_customers=kept_customers,
+        partially_returned_lines=int(totals["partial"] or 0),
+        returned_value_netted=float(totals["netted"] or 0.0),
+        excess_return_value=float(totals["excess"] or 0.0),
+    )
+
+
+def _distinct_customers(frame) -> int:
+    return int(_collect(frame.select(nw.col("customer_id").n_unique())).item(0, 0))

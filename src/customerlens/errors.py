@@ -1,0 +1,27 @@
+"""One exception family for everything a user can get wrong.
+
+The CLI turns any :class:`CustomerLensError` into one red line and exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CustomerLensError(Exception):
+    """Base class: a problem with the user's input or settings, not a bug."""
+
+
+class InputError(CustomerLensError):
+    """The input cannot be read at all (missing, empty, a directory, bad encoding)."""
+
+
+class SchemaError(CustomerLensError):
+    """The input's columns cannot be mapped to the canonical schema."""
+
+
+class DataQualityError(CustomerLensError):
+    """The values in a column are not what the column should hold."""
+
+
+class NotFittedError(CustomerLensError, ValueError):
+    """A model method was called before ``fit``."""
