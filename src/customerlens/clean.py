@@ -11,6 +11,9 @@ removes it):
 
 ``unparseable``
     a date, quantity, price or amount that is empty or cannot be read.
+``after_as_of``
+    dated on or after the snapshot (only with ``as_of``): later lines must not
+    leak into an analysis as of an earlier date, not even through returns.
 ``missing_customer``
     no customer id: the line cannot be attributed to anyone.
 ``exact_duplicate``
@@ -40,6 +43,7 @@ no longer counts as an order.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -60,6 +64,7 @@ DEFAULT_NON_PRODUCT_PREFIXES = ("GIFT_",)
 
 RULES: dict[str, str] = {
     "unparseable": "date, quantity, price or amount empty or unreadable",
+    "after_as_of": "dated on or after the --as-of snapshot",
     "missing_customer": "no customer id",
     "exact_duplicate": "same order, product, date, quantity and price as an earlier line",
     "non_product": "postage, fees, adjustments, samples, vouchers (non-product codes)",
@@ -182,6 +187,7 @@ def clean(
     *,
     has_products: bool | None = None,
     has_order_ids: bool | None = None,
+    as_of: dt.datetime | None = None,
 ) -> CleanResult:
     """Apply the cleaning rules to canonical transactions.
 
@@ -195,6 +201,9 @@ def clean(
         Rule switches and the non-product list.
     has_products, has_order_ids
         Whether product ids / real order ids exist; inferred when omitted.
+    as_of
+        Snapshot: lines on or after it are removed (rule ``after_as_of``)
+        before returns are netted.
     """
     config = config or CleaningConfig()
     frame = nw.from_native(transactions)
@@ -204,8 +213,8 @@ def clean(
         has_products = _count(frame.filter(nw.col("product_id").is_null().__invert__())) > 0
     if has_order_ids is None:
         has_order_ids = has_products
-    labelled = _label(frame, config, has_products, has_order_ids)
-    report = _report(labelled, config, has_products, has_order_ids)
+    labelled = _label(frame, config, has_products, has_order_ids, as_of)
+    report = _report(labelled, config, has_products, has_order_ids, as_of)
     kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
     excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(
         "source_row", nw.col("_rule").alias("rule")
@@ -218,12 +227,14 @@ def clean(
 # --------------------------------------------------------------------------- rules
 
 
-def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool):
+def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None):
     """Add ``_rule`` (first rule removing the line, or null) and netted columns."""
     col = nw.col
     conditions: list[tuple[str, Any]] = []
     if config.unparseable:
         conditions.append(("unparseable", col("parse_error").is_null().__invert__()))
+    if as_of is not None:
+        conditions.append(("after_as_of", col("order_date") >= nw.lit(as_of)))
     if config.missing_customer:
         conditions.append(("missing_customer", col("customer_id").is_null()))
     if config.exact_duplicate and has_order_ids:
@@ -287,7 +298,8 @@ def _net_returns(frame, has_products: bool):
         .group_by(*key)
         .agg(
             col("_size").sum().alias("_returned"),
-            col("_value").sum().alias("_returned_value"),
+            # rounded: the sum's last bits depend on the engine's order
+            col("_value").sum().round(6).alias("_returned_value"),
             col("order_date").max().alias("_last_return"),
         )
     )
@@ -397,7 +409,9 @@ def _collect(frame):
     return frame.collect() if isinstance(frame, nw.LazyFrame) else frame
 
 
-def _report(labelled, config: CleaningConfig, has_products: bool, has_order_ids: bool) -> QualityReport:
+def _report(
+    labelled, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None
+) -> QualityReport:
     col = nw.col
     totals = _collect(
         labelled.with_columns(
@@ -427,6 +441,7 @@ def _report(labelled, config: CleaningConfig, has_products: bool, has_order_ids:
     counts = {r["_rule"]: r for r in per_rule}
     enabled = {
         "unparseable": config.unparseable,
+        "after_as_of": as_of is not None,
         "missing_customer": config.missing_customer,
         "exact_duplicate": config.exact_duplicate and has_order_ids,
         "non_product": config.non_product and has_products,

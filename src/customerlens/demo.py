@@ -236,6 +236,16 @@ def generate(
     repeat = (line_cust >= 0) & (rng.uniform(size=line_order.size) < 0.35)
     product[repeat] = favourites[line_cust[repeat], rng.integers(0, 8, repeat.sum())]
 
+    # one line per product per order: a repeated draw moves to the next product
+    for _ in range(3):
+        key = line_order * n_products + product
+        _, first = np.unique(key, return_index=True)
+        clash = np.ones(key.size, dtype=bool)
+        clash[first] = False
+        if not clash.any():
+            break
+        product[clash] = (product[clash] + 1 + rng.integers(0, n_products - 1, clash.sum())) % n_products
+
     unit_p = np.array([models[n].unit_p for n in TYPES] + [1 / 4])
     quantity = rng.geometric(unit_p[line_type]).astype(np.int64)
     pack = rng.uniform(size=quantity.size) < 0.25

@@ -43,6 +43,7 @@ FEATURE_COLUMNS = (
 )
 TREND_WINDOW_DAYS = 90
 _DAY = 86_400.0
+_MONEY_DIGITS = 6
 
 
 def _collect(frame):
@@ -136,7 +137,16 @@ def customer_features(
         col("_day").max().alias("last_purchase"),
         col("_spend_90d").sum().alias("spend_90d"),
         col("_spend_prev").sum().alias("spend_prev_90d"),
+    ).with_columns(
+        # money is summed in floating point, in an order that parallel engines
+        # do not fix: round off the last bits (1e-12) so that re-runs and
+        # engines agree to the last digit
+        monetary=col("monetary").round(_MONEY_DIGITS),
+        _returned=col("_returned").round(_MONEY_DIGITS),
+        spend_90d=col("spend_90d").round(_MONEY_DIGITS),
+        spend_prev_90d=col("spend_prev_90d").round(_MONEY_DIGITS),
     )
+
     def days_to_snapshot(column: str):
         return ((snapshot - col(column)).dt.total_seconds() / _DAY).round(0)
 
@@ -145,7 +155,7 @@ def customer_features(
     out = per_customer.with_columns(
         recency_days=days_to_snapshot("last_purchase").cast(nw.Int64()),
         tenure_days=days_to_snapshot("first_purchase").cast(nw.Int64()),
-        avg_order_value=col("monetary") / col("frequency"),
+        avg_order_value=(col("monetary") / col("frequency")).round(_MONEY_DIGITS),
         # n_unique counts null as one value (narwhals follows Polars): take it off
         distinct_products=nw.when(col("_no_product") == 0)
         .then(col("_products"))
@@ -175,4 +185,6 @@ def _finish(frame):
         spend_90d=col("spend_90d").cast(nw.Float64()),
         spend_prev_90d=col("spend_prev_90d").cast(nw.Float64()),
         mean_days_between_orders=col("mean_days_between_orders").cast(nw.Float64()),
+        first_purchase=col("first_purchase").cast(nw.Date()),
+        last_purchase=col("last_purchase").cast(nw.Date()),
     ).select(*FEATURE_COLUMNS).sort("customer_id")

@@ -1,0 +1,335 @@
+"""The command line: parse, call the library, print. Nothing else lives here.
+
+Every :class:`~customerlens.errors.CustomerLensError` becomes one red line on
+stderr and exit code 2; only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .clean import SWITCHES, CleaningConfig
+from .errors import CustomerLensError
+
+app = typer.Typer(
+    name="customerlens",
+    help=(
+        "Purchase transactions in, customer decisions out.\n\n"
+        "Start with `customerlens run` (no file: a synthetic demo data set) or "
+        "`customerlens run sales.csv --out out/`. `customerlens ingest FILE` shows how a "
+        "file is read and cleaned before you commit to a run."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+out = Console()
+err = Console(stderr=True)
+
+DataArg = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here
+    typer.Argument(
+        help="Transactions file: CSV (also .gz, any delimiter or whitespace), Parquet, "
+        ".xlsx, or a DuckDB file with --table.",
+        show_default=False,
+    ),
+]
+MapOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--map",
+        help="Name a column yourself: canonical=SourceColumn, e.g. --map order_date=Date "
+        "(repeat for more). Canonical fields: customer_id, order_id, order_date, product_id, "
+        "product_name, quantity, unit_price, amount, country, channel, category.",
+    ),
+]
+EncodingOpt = Annotated[str, typer.Option(help="Text encoding of a CSV file, e.g. latin-1.")]
+SheetOpt = Annotated[Optional[str], typer.Option(help="Excel sheet name (default: the first).")]  # noqa: UP045
+TableOpt = Annotated[Optional[str], typer.Option(help="Table to read from a DuckDB file.")]  # noqa: UP045
+DateFormatOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(help="strptime format of the date column, e.g. '%d/%m/%Y %H:%M' (default: detected)."),
+]
+AsOfOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--as-of",
+        help="Snapshot date YYYY-MM-DD: only lines before it are used (default: the day "
+        "after the last transaction).",
+    ),
+]
+SkipOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--skip-rule",
+        help=f"Switch a cleaning rule off (repeatable): {', '.join(SWITCHES)}.",
+    ),
+]
+CodesOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--non-product-codes",
+        help="Comma-separated product codes that are not products (replaces the default "
+        "list: POST, DOT, C2, M, BANK CHARGES, AMAZONFEE, CRUK, D, S, PADS, B, ...).",
+    ),
+]
+
+
+def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
+    config = CleaningConfig()
+    if codes is not None:
+        config = CleaningConfig(
+            non_product_codes=tuple(c.strip() for c in codes.split(",") if c.strip()),
+            non_product_prefixes=(),
+        )
+    if skip:
+        try:
+            config = config.without(*skip)
+        except ValueError as exc:
+            raise CustomerLensError(str(exc)) from None
+    return config
+
+
+def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes):
+    from .pipeline import RunConfig
+
+    sheet_value: str | int | None = sheet
+    if sheet is not None and sheet.isdigit():
+        sheet_value = int(sheet)
+    return RunConfig(
+        as_of=as_of,
+        mapping=tuple(mapping or ()),
+        encoding=encoding,
+        sheet=sheet_value,
+        table=table,
+        date_format=date_format,
+        cleaning=_cleaning(skip, codes),
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} stages"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _staged(bar: Progress, stages: tuple[str, ...]):
+    task = bar.add_task("starting", total=len(stages))
+    seen: list[str] = []
+
+    def on_stage(stage: str) -> None:
+        if seen:
+            bar.advance(task)
+        seen.append(stage)
+        bar.update(task, description=stage)
+
+    return on_stage
+
+
+@app.command()
+def run(
+    data: DataArg = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/run"),
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+    skip_rule: SkipOpt = None,
+    non_product_codes: CodesOpt = None,
+    demo_customers: Annotated[
+        int, typer.Option(help="Customers in the demo data used when no file is given.")
+    ] = 4000,
+) -> None:
+    """Run the whole pipeline on a file and write the output folder.
+
+    Without a file, generates the synthetic demo data set first (see `customerlens demo`).
+
+    Example: `customerlens run online_retail.csv.gz --out out/retail --as-of 2011-09-09`
+    """
+    from .pipeline import STAGES, run as run_pipeline
+
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes)
+    if data is None:
+        data = out_dir / "demo" / "demo_transactions.csv"
+        err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
+        from . import demo
+
+        demo.write(demo.generate(demo_customers), data)
+    with _progress() as bar:
+        result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
+    _print_quality(result.report)
+    out.print(f"\nCustomers with features: [bold]{_features_count(result):,}[/] as of {result.as_of:%Y-%m-%d}")
+    out.print("Outputs:")
+    for name, path in result.outputs.items():
+        out.print(f"  {name:<18} {path}")
+    out.print(f"\n[green]Done.[/] Results in [bold]{result.out_dir}[/]")
+
+
+def _features_count(result) -> int:
+    from ._db import fetch_one
+
+    return int(fetch_one(result.ingested.con, "SELECT count(*) FROM _cl_features_t")[0])
+
+
+@app.command()
+def ingest(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+    skip_rule: SkipOpt = None,
+    non_product_codes: CodesOpt = None,
+) -> None:
+    """Show how a file is read: detected layout, column mapping, and the data-quality report.
+
+    Nothing is written. Every input line is accounted for: kept, or removed by one named rule.
+
+    Example: `customerlens ingest sales.csv --map order_date=Date --json`
+    """
+    from .pipeline import ingest as ingest_data
+
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes)
+    result = ingest_data(data, config)
+    report = result.report()
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        return
+    _print_schema(report["schema"])
+    _print_quality(report)
+
+
+def _print_schema(schema: dict) -> None:
+    out.print(f"[bold]{schema['source']['name']}[/]: {schema['rows']:,} rows, layout "
+              f"[cyan]{schema['layout']}[/], dates {schema['date_format']}")
+    table = Table(title="Column mapping", title_justify="left")
+    table.add_column("canonical")
+    table.add_column("source column")
+    for key, value in schema["mapping"].items():
+        table.add_row(key, value)
+    for key, how in schema["derived"].items():
+        table.add_row(key, f"[dim]derived: {how}[/]")
+    out.print(table)
+    if not schema["has_products"]:
+        out.print("[yellow]No product column: product-level outputs are skipped.[/]")
+
+
+def _print_quality(report: dict) -> None:
+    quality = report["quality"]
+    table = Table(title="Data quality: what each rule removed", title_justify="left")
+    table.add_column("rule")
+    table.add_column("lines", justify="right")
+    table.add_column("revenue", justify="right")
+    table.add_column("what")
+    for rule in quality["rules"]:
+        if not rule["enabled"]:
+            what = f"[dim]off{': ' + rule['note'] if rule.get('note') else ''}[/]"
+        else:
+            what = rule["description"]
+        table.add_row(rule["rule"], f"{rule['lines']:,}", f"{rule['revenue']:,.2f}", what)
+    table.add_section()
+    table.add_row("[bold]kept[/]", f"[bold]{quality['kept_lines']:,}[/]",
+                  f"[bold]{quality['kept_revenue']:,.2f}[/]", "net of returns")
+    table.add_row("input", f"{quality['input_lines']:,}", f"{quality['input_revenue']:,.2f}",
+                  "all lines accounted for" if quality["lines_accounted_for"] else "[red]MISMATCH[/]")
+    out.print(table)
+    out.print(
+        f"Customers: {quality['input_customers']:,} in the input, {quality['kept_customers']:,} "
+        f"after cleaning. Returns netted into {quality['partially_returned_lines']:,} partly "
+        f"returned lines ({quality['returned_value_netted']:,.2f})."
+    )
+
+
+@app.command()
+def features(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    output: Annotated[Path, typer.Option("--out", help="CSV file to write.")] = Path("customer_features.csv"),
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+) -> None:
+    """Write one row of behaviour features per customer (recency, frequency, monetary, ...) to CSV.
+
+    Example: `customerlens features sales.csv --as-of 2011-09-09 --out features.csv`
+    """
+    from .features import customer_features, default_as_of
+    from .pipeline import _write_csv, ingest as ingest_data
+
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, None, None)
+    result = ingest_data(data, config)
+    snapshot = result.as_of or default_as_of(result.cleaned.transactions)
+    frame = customer_features(result.cleaned.transactions, as_of=snapshot)
+    _write_csv(result.con, frame, output, "customer_id")
+    out.print(f"Features as of {snapshot:%Y-%m-%d} -> {output}")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Number of customers (about 70 lines each).")] = 4000,
+    output: Annotated[
+        Path, typer.Option("--out", help="File to write: .csv, .csv.gz or .parquet.")
+    ] = Path("demo_transactions.csv"),
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 42,
+) -> None:
+    """Generate synthetic Online Retail-shaped transactions with planted customer types.
+
+    Writes the lines to --out and each customer's true type to `<name>.types.csv`
+    beside it. The behavioural model is described in docs/demo-data.md.
+
+    Example: `customerlens demo --customers 10000 --out demo.csv.gz`
+    """
+    from . import demo as demo_mod
+
+    if customers < 1:
+        raise CustomerLensError("--customers must be at least 1")
+    with err.status(f"Generating {customers:,} customers"):
+        data = demo_mod.generate(customers, seed=seed)
+        lines_path, types_path = demo_mod.write(data, output)
+    out.print(f"{data.lines.num_rows:,} lines -> {lines_path}\ntrue customer types -> {types_path}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    """Entry point: user errors become one line and exit code 2."""
+    try:
+        app()
+    except CustomerLensError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

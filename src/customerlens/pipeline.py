@@ -1,0 +1,238 @@
+"""The pipeline in one call: load -> clean -> features -> store and files.
+
+:func:`ingest` stops after cleaning (what ``customerlens ingest`` prints);
+:func:`run` goes all the way and writes the output folder. Later stages
+(segments, value, recommendations, report) extend :func:`run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from . import __version__
+from ._db import quote, run as run_sql
+from ._io import atomic_path, write_text_atomic
+from .clean import CleaningConfig, CleanResult, clean
+from .features import customer_features, default_as_of, parse_as_of
+from .load import LoadResult, load
+from .store import STORE_NAME, write_store
+
+#: Stage names reported to the progress callback, in order.
+STAGES = ("load", "clean", "features", "store")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that shapes a run; stored in the run record."""
+
+    as_of: str | dt.date | dt.datetime | None = None
+    mapping: Sequence[str] | dict[str, str] | None = None
+    encoding: str = "utf-8"
+    sheet: str | int | None = None
+    table: str | None = None
+    date_format: str | None = None
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["as_of"] = str(self.as_of) if self.as_of is not None else None
+        out["mapping"] = dict(self.mapping) if isinstance(self.mapping, dict) else list(self.mapping or [])
+        return out
+
+
+@dataclass
+class Ingested:
+    """Loaded and cleaned transactions, with what was detected and removed."""
+
+    loaded: LoadResult
+    cleaned: CleanResult
+    as_of: dt.datetime | None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.loaded.con
+
+    def report(self) -> dict:
+        return {"schema": self.loaded.schema_report(), "quality": self.cleaned.report.as_dict()}
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` produced."""
+
+    ingested: Ingested
+    features: Any  # DuckDB relation, one row per customer
+    as_of: dt.datetime
+    out_dir: Path
+    outputs: dict[str, Path]
+
+    @property
+    def report(self) -> dict:
+        return self.ingested.report()
+
+
+def versions() -> dict[str, str]:
+    import narwhals
+    import numpy
+    import pandas
+    import polars
+    import pyarrow
+
+    return {
+        "customerlens": __version__,
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "narwhals": narwhals.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "polars": polars.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def _noop(stage: str) -> None:
+    return None
+
+
+def ingest(
+    data: Any,
+    config: RunConfig | None = None,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    progress: Progress = _noop,
+) -> Ingested:
+    """Load and clean ``data`` (a path or a frame)."""
+    config = config or RunConfig()
+    progress("load")
+    loaded = load(
+        data,
+        mapping=config.mapping,
+        con=con,
+        encoding=config.encoding,
+        sheet=config.sheet,
+        table=config.table,
+        date_format=config.date_format,
+    )
+    progress("clean")
+    as_of = parse_as_of(config.as_of)
+    cleaned = clean(
+        loaded.relation,
+        config.cleaning,
+        has_products=loaded.mapping.has_products,
+        has_order_ids="order_id" in loaded.mapping.fields,
+        as_of=as_of,
+    )
+    return Ingested(loaded=loaded, cleaned=cleaned, as_of=as_of)
+
+
+def run(
+    data: Any,
+    out_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    progress: Progress = _noop,
+) -> RunResult:
+    """Run the whole pipeline on ``data`` and write ``out_dir``.
+
+    Writes ``customerlens.duckdb`` (every table), ``customer_features.csv`` and
+    ``quality_report.json``, each atomically.
+    """
+    config = config or RunConfig()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from .errors import InputError
+
+        raise InputError(f"--out {out_dir}: exists and is not a folder")
+    ingested = ingest(data, config, progress=progress)
+    con = ingested.con
+    transactions = ingested.cleaned.transactions
+    if _is_empty(transactions):
+        from .errors import DataQualityError
+
+        raise DataQualityError(
+            f"{ingested.loaded.source.name}: no line is left after cleaning; "
+            "see `customerlens ingest` for what each rule removed"
+        )
+    progress("features")
+    as_of = ingested.as_of or default_as_of(transactions)
+    features = customer_features(transactions, as_of=as_of)
+    con.register("_cl_features", features)
+    run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features")
+    con.unregister("_cl_features")
+    features = con.table("_cl_features_t")
+
+    progress("store")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = ingested.report()
+    quality = ingested.cleaned.report
+    quality_rows = _quality_rows(quality)
+    record = {
+        "input": ingested.loaded.source.as_dict(),
+        "parameters": {**config.as_dict(), "as_of_used": as_of.isoformat()},
+        "versions": versions(),
+        "schema": report["schema"],
+        "quality": report["quality"],
+        "customers_with_features": _count(con, "_cl_features_t"),
+    }
+    outputs: dict[str, Path] = {}
+    outputs["store"] = write_store(
+        out_dir / STORE_NAME,
+        con,
+        {
+            "transactions": transactions,
+            "excluded_lines": ingested.cleaned.excluded,
+            "customer_features": features,
+            "quality_report": quality_rows,
+        },
+        record,
+    )
+    outputs["customer_features"] = _write_csv(con, features, out_dir / "customer_features.csv", "customer_id")
+    outputs["quality_report"] = write_text_atomic(
+        out_dir / "quality_report.json", json.dumps(report, indent=2, default=str) + "\n"
+    )
+    return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs)
+
+
+def _quality_rows(report) -> Any:
+    frame = report.to_frame()
+    frame.insert(0, "position", range(1, len(frame) + 1))
+    return frame
+
+
+def _count(con, table: str) -> int:
+    from ._db import fetch_one
+
+    return int(fetch_one(con, f"SELECT count(*) FROM {table}")[0])
+
+
+def _is_empty(relation) -> bool:
+    import narwhals as nw
+
+    frame = nw.from_native(relation).select(nw.len())
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect()
+    return int(frame.item(0, 0)) == 0
+
+
+def _write_csv(con, relation, path: Path, order_by: str) -> Path:
+    with atomic_path(path) as tmp:
+        con.register("_cl_csv", relation)
+        try:
+            target = str(tmp).replace("'", "''")
+            run_sql(
+                con,
+                f"COPY (SELECT * FROM _cl_csv ORDER BY {quote(order_by)}) TO '{target}' (HEADER, DELIMITER ',')",
+            )
+        finally:
+            con.unregister("_cl_csv")
+    return path

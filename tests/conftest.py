@@ -1,0 +1,98 @@
+"""Shared fixtures: the real data sets, tiny hand-made files, and one engine fixture.
+
+Real data is read from ``$CUSTOMERLENS_DATA`` (default ``../shared/data`` beside
+the repository). Missing data skips a test on a developer's machine and fails
+it in CI (``CI`` set), where the data is always there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("CUSTOMERLENS_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_data(relative: str) -> Path:
+    """Path of a shared data file; skip (or fail in CI) when it is missing."""
+    path = DATA_DIR / relative
+    if not path.exists():
+        message = f"shared data {path} is missing (set CUSTOMERLENS_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def online_retail() -> Path:
+    return shared_data("online_retail/online_retail.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def cdnow_sample() -> Path:
+    return shared_data("cdnow/CDNOW_sample.txt.gz")
+
+
+@pytest.fixture(scope="session")
+def cdnow_master() -> Path:
+    return shared_data("cdnow/CDNOW_master.txt.gz")
+
+
+# A tiny shop, small enough to compute every feature by hand (see test_features).
+TINY_CSV = """\
+InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+1001,A,APPLE MUG,2,2024-01-01 10:00:00,5.00,1.0,UK
+1001,B,BLUE BAG,1,2024-01-01 10:00:00,10.00,1.0,UK
+1002,A,APPLE MUG,4,2024-01-11 09:30:00,5.00,1.0,UK
+C1003,A,APPLE MUG,-1,2024-01-12 12:00:00,5.00,1.0,UK
+1004,C,CANDLE,10,2024-01-05 08:00:00,1.50,2.0,France
+1004,POST,POSTAGE,1,2024-01-05 08:00:00,18.00,2.0,France
+1005,C,CANDLE,3,2024-01-20 08:00:00,1.50,,UK
+1006,B,BLUE BAG,1,2024-01-25 16:00:00,10.00,3.0,UK
+1006,B,BLUE BAG,1,2024-01-25 16:00:00,10.00,3.0,UK
+C1007,B,BLUE BAG,-1,2024-01-26 16:00:00,10.00,3.0,UK
+C1008,D,DOORMAT,-2,2024-01-27 10:00:00,7.00,3.0,UK
+1009,E,EGG CUP,0,2024-01-28 10:00:00,1.00,3.0,UK
+"""
+
+
+@pytest.fixture
+def tiny_csv(tmp_path) -> Path:
+    path = tmp_path / "tiny.csv"
+    path.write_text(TINY_CSV)
+    return path
+
+
+def to_engine(frame: pd.DataFrame, engine: str, con: duckdb.DuckDBPyConnection | None = None):
+    """The same data as a pandas, Polars or DuckDB frame (narwhals' constructor idea)."""
+    if engine == "pandas":
+        return frame
+    if engine == "polars":
+        return pl.from_pandas(frame)
+    if engine == "duckdb":
+        con = con or duckdb.connect()
+        return con.from_arrow(pl.from_pandas(frame).to_arrow())
+    raise ValueError(engine)
+
+
+@pytest.fixture(params=["duckdb", "pandas", "polars"])
+def engine(request) -> str:
+    return request.param
+
+
+def to_pandas(native) -> pd.DataFrame:
+    """Any engine's result as pandas, sorted by its first column."""
+    import narwhals as nw
+
+    frame = nw.from_native(native)
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect()
+    out = frame.to_pandas()
+    return out.sort_values(out.columns[0]).reset_index(drop=True)

@@ -1,0 +1,187 @@
+import gzip
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pytest
+
+from customerlens._db import fetch_all
+from customerlens.errors import DataQualityError, InputError, SchemaError
+from customerlens.load import load
+
+from .conftest import TINY_CSV
+
+
+def rows(result, sql="SELECT * FROM {t} ORDER BY source_row"):
+    return result.relation.query("t", sql.format(t="t")).df()
+
+
+def test_csv_is_parsed_into_canonical_columns(tiny_csv):
+    result = load(tiny_csv)
+    assert result.mapping.layout == "UCI Online Retail"
+    assert result.rows == 12
+    frame = rows(result)
+    assert list(frame["source_row"]) == list(range(1, 13))
+    first = frame.iloc[0]
+    assert first["customer_id"] == "1"  # '1.0' float ids become '1'
+    assert first["order_id"] == "1001"
+    assert str(first["order_date"]) == "2024-01-01 10:00:00"
+    assert first["quantity"] == 2 and first["unit_price"] == 5.0 and first["amount"] == 10.0
+    assert pd.isna(frame.iloc[6]["customer_id"])  # empty customer stays missing
+    assert frame["parse_error"].isna().all()
+    assert result.source.sha256 and len(result.source.sha256) == 64
+
+
+def test_input_file_is_not_modified(tiny_csv):
+    before = tiny_csv.read_bytes()
+    load(tiny_csv)
+    assert tiny_csv.read_bytes() == before
+
+
+def test_gzip_semicolon_and_day_first_dates(tmp_path):
+    text = "Kunde;Datum;Betrag\nk1;13/01/2024;10.5\nk2;02/02/2024;3\nk1;05/02/2024;1\n"
+    path = tmp_path / "bank.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(text)
+    result = load(path, mapping=["customer_id=Kunde", "order_date=Datum", "amount=Betrag"])
+    frame = rows(result)
+    assert result.date_format == "%d/%m/%Y"
+    assert [str(d.date()) for d in frame["order_date"]] == ["2024-01-13", "2024-02-02", "2024-02-05"]
+    assert list(frame["amount"]) == [10.5, 3.0, 1.0]
+    assert list(frame["order_id"]) == ["k1@2024-01-13", "k2@2024-02-02", "k1@2024-02-05"]
+
+
+def test_unparseable_values_are_flagged_with_their_field(tmp_path):
+    path = tmp_path / "dirty.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        "a,2024-01-01,1\nb,2024-01-02,oops\nc,not a date,3\nd,2024-01-04,4\ne,,5\n"
+    )
+    frame = rows(load(path))
+    assert list(frame["parse_error"].fillna("")) == ["", "amount", "order_date", "", "order_date (empty)"]
+
+
+def test_whitespace_headerless_cdnow_sample(cdnow_sample):
+    result = load(cdnow_sample)
+    assert result.mapping.layout == "CDNOW sample (headerless)"
+    assert result.rows == 6919
+    (customers, total), = fetch_all(result.con, f"SELECT count(DISTINCT customer_id), round(sum(amount), 2) FROM {result.table}")
+    assert customers == 2357
+    assert total == pytest.approx(244091.94)
+
+
+def test_cdnow_master_totals(cdnow_master):
+    result = load(cdnow_master)
+    (n, customers, total), = fetch_all(
+        result.con, f"SELECT count(*), count(DISTINCT customer_id), round(sum(amount), 2) FROM {result.table}"
+    )
+    assert (n, customers) == (69659, 23570)
+    assert total == pytest.approx(2500315.63)
+
+
+def test_parquet_excel_and_duckdb_inputs(tmp_path, tiny_csv):
+    expected = rows(load(tiny_csv)).drop(columns=["source_row"])
+    raw = pd.read_csv(tiny_csv, dtype=str)
+    pq_path = tmp_path / "tiny.parquet"
+    raw.to_parquet(pq_path)
+    xlsx_path = tmp_path / "tiny.xlsx"
+    raw.to_excel(xlsx_path, index=False, engine="xlsxwriter")
+    db_path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(db_path))
+    con.register("raw", raw)
+    con.execute("CREATE TABLE sales AS SELECT * FROM raw").fetchall()
+    con.close()
+    for path, kwargs in [(pq_path, {}), (xlsx_path, {}), (db_path, {"table": "sales"})]:
+        got = rows(load(path, **kwargs)).drop(columns=["source_row"])
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_typed_parquet_columns_are_used_as_they_are(tmp_path, tiny_csv):
+    raw = pd.read_csv(tiny_csv, parse_dates=["InvoiceDate"])
+    path = tmp_path / "typed.parquet"
+    raw.to_parquet(path)
+    result = load(path)
+    assert result.date_format == "native"
+    frame = rows(result)
+    assert frame.loc[0, "customer_id"] == "1"
+    assert frame["quantity"].tolist()[:3] == [2, 1, 4]
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "duckdb"])
+def test_frames_are_accepted(tiny_csv, kind):
+    raw = pd.read_csv(tiny_csv, dtype=str)
+    frame = {"pandas": raw, "polars": pl.from_pandas(raw), "duckdb": duckdb.from_df(raw)}[kind]
+    result = load(frame)
+    assert result.rows == 12
+    assert rows(result)["customer_id"].tolist()[:2] == ["1", "1"]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        load(path)
+
+
+def test_header_only(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("CustomerID,InvoiceDate,Amount\n")
+    with pytest.raises(InputError, match="no data rows"):
+        load(path)
+
+
+def test_no_customer_column(tmp_path):
+    path = tmp_path / "nocust.csv"
+    path.write_text("InvoiceNo,InvoiceDate,Amount\n1,2024-01-01,3\n")
+    with pytest.raises(SchemaError, match="customer_id.*Columns found: InvoiceNo, InvoiceDate, Amount"):
+        load(path)
+
+
+def test_garbage_dates_name_file_column_and_row(tmp_path):
+    path = tmp_path / "garbage.csv"
+    path.write_text("CustomerID,InvoiceDate,Amount\na,hello,1\nb,world,2\nc,2024-01-01,3\n")
+    with pytest.raises(DataQualityError) as info:
+        load(path)
+    text = str(info.value)
+    assert "garbage.csv" in text and "'InvoiceDate'" in text and "row 1 (line 2)" in text and "hello" in text
+
+
+def test_non_utf8_file_names_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("CustomerID,InvoiceDate,Amount,Description\na,2024-01-01,1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"line 2 is not valid utf-8.*--encoding latin-1"):
+        load(path)
+    result = load(path, encoding="latin-1")
+    assert result.rows == 1
+
+
+def test_directory_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        load(tmp_path)
+    with pytest.raises(InputError, match="no such file"):
+        load(tmp_path / "nope.csv")
+
+
+def test_unknown_object():
+    with pytest.raises(InputError, match="cannot read a int"):
+        load(42)
+
+
+def test_source_rows_follow_the_file(online_retail):
+    """source_row N is the N-th data line of the file (checked on a sample)."""
+    result = load(online_retail)
+    raw = pd.read_csv(online_retail, dtype=str, keep_default_na=False)
+    picks = [1, 2, 1000, 123_456, 541_909]
+    got = result.relation.query(
+        "t", f"SELECT source_row, order_id, product_id FROM t WHERE source_row IN ({','.join(map(str, picks))}) ORDER BY 1"
+    ).fetchall()
+    for source_row, order_id, product_id in got:
+        assert raw.iloc[source_row - 1]["InvoiceNo"] == order_id
+        assert raw.iloc[source_row - 1]["StockCode"] == product_id
+
+
+def test_tiny_csv_constant_is_well_formed():
+    assert TINY_CSV.count("\n") == 13
