@@ -298,10 +298,11 @@ def _net_returns(frame, has_products: bool):
         .group_by(*key)
         .agg(
             col("_size").sum().alias("_returned"),
-            # rounded: the sum's last bits depend on the engine's order
-            col("_value").sum().round(6).alias("_returned_value"),
+            col("_value").sum().alias("_returned_value"),
             col("order_date").max().alias("_last_return"),
         )
+        # rounded: the sum's last bits depend on the engine's order
+        .with_columns(_returned_value=col("_returned_value").round(6))
     )
     eligible = (
         buys.join(per_key, on=key, how="inner")

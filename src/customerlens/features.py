@@ -179,8 +179,7 @@ def _finish(frame):
         # data without products: not applicable rather than 0
         distinct_products=nw.when((col("distinct_products") == 0) & (col("_no_product") > 0))
         .then(None)
-        .otherwise(col("distinct_products"))
-        .cast(nw.Int64()),
+        .otherwise(col("distinct_products")),  # no Int64 cast: pandas has no null ints
         monetary=col("monetary").cast(nw.Float64()),
         spend_90d=col("spend_90d").cast(nw.Float64()),
         spend_prev_90d=col("spend_prev_90d").cast(nw.Float64()),
