@@ -486,4 +486,4 @@ def _report(
 
 
 def _distinct_customers(frame) -> int:
-    return int(_collect(frame.select(nw.col("customer_id").n_unique())).item(0, 0))
+    return int(_collect(frame.select(nw.col("customer_id").n_unique())).item(0, 0) or 0)

@@ -521,7 +521,9 @@ def _canonical_select(colmap: ColumnMapping, types: dict, fmt: str) -> str:
     qty = number("quantity")
     price = number("unit_price")
     amount = number("amount")
-    qty_x = qty or "1.0"
+    # no quantity: one unit per line, minus one for a negative amount (a
+    # refund), so refunds are netted like returns instead of read as bad prices
+    qty_x = qty or f"CASE WHEN ({amount}) < 0 THEN -1.0 ELSE 1.0 END"
     price_x = price or f"({amount}) / NULLIF({qty_x}, 0)"
     amount_x = amount or f"({qty_x}) * ({price_x})"
     order = text("order_id") or (

@@ -195,7 +195,7 @@ def resolve_mapping(
     if "order_id" not in fields:
         derived["order_id"] = "customer_id + calendar day (one order per customer per day)"
     if "quantity" not in fields:
-        derived["quantity"] = "1 per line"
+        derived["quantity"] = "1 per line (-1 for a negative amount: a refund)"
     if "unit_price" not in fields:
         derived["unit_price"] = "amount / quantity"
     if "amount" not in fields:

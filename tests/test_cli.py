@@ -1,0 +1,118 @@
+"""End-to-end: the CLI as a user runs it, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from customerlens.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "customerlens.cli"]
+
+
+def cli(*args, cwd=None):
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def commands():
+    return sorted(typer.main.get_command(app).commands)
+
+
+def test_commands_have_help_and_appear_in_the_docs():
+    docs = (REPO / "docs" / "cli.md").read_text()
+    assert set(commands()) >= {"run", "ingest", "features", "demo"}
+    for name in commands():
+        result = cli(name, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "Usage" in result.stdout and len(result.stdout.splitlines()) > 5
+        assert f"customerlens {name}" in docs, f"docs/cli.md does not show `customerlens {name}`"
+
+
+def test_run_on_a_file(tiny_csv, tmp_path):
+    out = tmp_path / "out"
+    result = cli("run", tiny_csv, "--out", out, "--as-of", "2024-02-01")
+    assert result.returncode == 0, result.stderr
+    assert "all lines accounted for" in result.stdout
+    assert str(out) in result.stdout
+    assert (out / "customer_features.csv").is_file() and (out / "customerlens.duckdb").is_file()
+
+
+def test_run_without_a_file_uses_demo_data(tmp_path):
+    out = tmp_path / "out"
+    result = cli("run", "--out", out, "--demo-customers", "200")
+    assert result.returncode == 0, result.stderr
+    assert (out / "demo" / "demo_transactions.csv").is_file()
+    assert (out / "demo" / "demo_transactions.types.csv").is_file()
+    assert (out / "customer_features.csv").is_file()
+
+
+def test_ingest_json(tiny_csv):
+    result = cli("ingest", tiny_csv, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["schema"]["layout"] == "UCI Online Retail"
+    assert report["quality"]["input_lines"] == 12 and report["quality"]["lines_accounted_for"]
+
+
+def test_ingest_human_readable_with_map_and_skip(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("who,when,paid\na,2024-01-01,3\nb,2024-01-02,4\n")
+    result = cli("ingest", path, "--map", "customer_id=who", "--map", "order_date=when",
+                 "--map", "amount=paid", "--skip-rule", "returns")
+    assert result.returncode == 0, result.stderr
+    assert "customer_id" in result.stdout and "who" in result.stdout
+    assert "No product column" in result.stdout
+
+
+def test_features_command(tiny_csv, tmp_path):
+    target = tmp_path / "f.csv"
+    result = cli("features", tiny_csv, "--out", target, "--as-of", "2024-02-01")
+    assert result.returncode == 0, result.stderr
+    assert target.read_text().count("\n") == 3
+
+
+def test_demo_command(tmp_path):
+    target = tmp_path / "d.csv.gz"
+    result = cli("demo", "--customers", "100", "--out", target, "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert target.is_file() and (tmp_path / "d.types.csv").is_file()
+
+
+def _bad_inputs(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    nocust = tmp_path / "nocust.csv"
+    nocust.write_text("InvoiceNo,InvoiceDate,Amount\n1,2024-01-01,3\n")
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("CustomerID,InvoiceDate,Amount\na,hello,1\nb,world,2\n")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("CustomerID,InvoiceDate,Amount,Description\na,2024-01-01,1,caf\xe9\n".encode("latin-1"))
+    return {
+        "empty file": ([empty], "empty"),
+        "no customer column": ([nocust], "customer_id"),
+        "garbage dates": ([garbage], "not a date"),
+        "non-UTF-8": ([latin], "--encoding"),
+        "directory": ([tmp_path], "is a directory"),
+        "missing file": ([tmp_path / "nope.csv"], "no such file"),
+        "bad --as-of": ([nocust, "--as-of", "yesterday"], "--as-of"),
+        "bad --map": ([nocust, "--map", "date"], "--map"),
+        "bad --skip-rule": ([nocust, "--skip-rule", "nonsense"], "unknown cleaning rule"),
+    }
+
+
+@pytest.mark.parametrize("command", ["run", "ingest"])
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, command):
+    for label, (args, expected) in _bad_inputs(tmp_path).items():
+        extra = ["--out", tmp_path / "o"] if command == "run" else []
+        result = cli(command, *args, *extra)
+        assert result.returncode == 2, (label, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr, label
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1, (label, result.stderr)
+        assert lines[0].startswith("error:") and expected in lines[0], (label, lines[0])

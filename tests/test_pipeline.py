@@ -1,0 +1,86 @@
+import json
+
+import duckdb
+import pytest
+
+import customerlens as cl
+from customerlens import demo
+from customerlens._db import fetch_all
+from customerlens.errors import CustomerLensError
+from customerlens.store import read_run_record, table_names
+
+TABLES = ["customer_features", "excluded_lines", "quality_report", "transactions"]
+
+
+def dump(store, table):
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return fetch_all(con, f"SELECT * FROM {table}")
+    finally:
+        con.close()
+
+
+def test_run_writes_store_and_files(tiny_csv, tmp_path):
+    out = tmp_path / "out"
+    result = cl.run(tiny_csv, out, cl.RunConfig(as_of="2024-02-01"))
+    assert (out / "customerlens.duckdb").is_file()
+    assert table_names(out / "customerlens.duckdb") == sorted(TABLES + ["run"])
+    record = read_run_record(out / "customerlens.duckdb")
+    assert record["input"]["sha256"] == result.ingested.loaded.source.sha256
+    assert record["parameters"]["as_of_used"] == "2024-02-01T00:00:00"
+    assert record["versions"]["duckdb"] == duckdb.__version__
+    assert record["quality"]["lines_accounted_for"] is True
+    assert record["customers_with_features"] == 2
+    assert len(dump(out / "customerlens.duckdb", "transactions")) == 4
+    excluded = dump(out / "customerlens.duckdb", "excluded_lines")
+    assert len(excluded) == 8 and excluded[0] == (4, "return_netted")
+    csv = (out / "customer_features.csv").read_text().splitlines()
+    assert csv[0].startswith("customer_id,recency_days,frequency,monetary")
+    assert len(csv) == 3
+    report = json.loads((out / "quality_report.json").read_text())
+    assert report["quality"]["kept_lines"] == 4 and report["schema"]["layout"] == "UCI Online Retail"
+    assert not list(out.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_rerun_gives_identical_tables_and_files(tmp_path):
+    data = demo.generate(300, seed=7)
+    path, _ = demo.write(data, tmp_path / "demo.csv")
+    a, b = tmp_path / "a", tmp_path / "b"
+    cl.run(path, a)
+    cl.run(path, b)
+    for table in TABLES:
+        assert dump(a / "customerlens.duckdb", table) == dump(b / "customerlens.duckdb", table), table
+    assert (a / "customer_features.csv").read_bytes() == (b / "customer_features.csv").read_bytes()
+    assert (a / "quality_report.json").read_bytes() == (b / "quality_report.json").read_bytes()
+
+
+def test_failed_run_keeps_the_previous_outputs(tiny_csv, tmp_path):
+    out = tmp_path / "out"
+    cl.run(tiny_csv, out)
+    before = (out / "customerlens.duckdb").read_bytes()
+    garbage = tmp_path / "bad.csv"
+    garbage.write_text("CustomerID,InvoiceDate,Amount\na,never,1\n")
+    with pytest.raises(CustomerLensError):
+        cl.run(garbage, out)
+    assert (out / "customerlens.duckdb").read_bytes() == before
+
+
+def test_nothing_left_after_cleaning_is_a_clear_error(tmp_path):
+    path = tmp_path / "guests.csv"
+    path.write_text("CustomerID,InvoiceDate,Amount\n,2024-01-01,1\n,2024-01-02,2\n")
+    with pytest.raises(CustomerLensError, match="no line is left after cleaning"):
+        cl.run(path, tmp_path / "out")
+
+
+def test_bank_data_without_products(tmp_path):
+    path = tmp_path / "bank.csv"
+    path.write_text(
+        "account_id,transaction_date,amount\n"
+        "A1,2024-01-01,100.00\nA1,2024-01-15,-30.00\nA2,2024-01-10,50.00\nA1,2024-02-01,20.00\n"
+    )
+    result = cl.run(path, tmp_path / "out")
+    features = result.features.df().set_index("customer_id")
+    assert features.loc["A1", "monetary"] == pytest.approx(90.0)  # refund netted by value
+    assert features.loc["A1", "frequency"] == 2
+    assert features.loc["A1", "return_rate"] == pytest.approx(30 / 120)
+    assert features["distinct_products"].isna().all()
