@@ -462,7 +462,7 @@ def _report(
             description=desc,
             enabled=enabled[name],
             lines=int(counts.get(name, {}).get("lines", 0)),
-            revenue=float(counts.get(name, {}).get("revenue", 0.0) or 0.0),
+            revenue=_money(counts.get(name, {}).get("revenue")),
             note=notes.get(name),
         )
         for name, desc in RULES.items()
@@ -474,15 +474,20 @@ def _report(
     return QualityReport(
         input_lines=int(totals["lines"]),
         kept_lines=int(totals["kept_lines"]),
-        input_revenue=float(totals["revenue"] or 0.0),
-        kept_revenue=float(totals["kept_revenue"] or 0.0),
+        input_revenue=_money(totals["revenue"]),
+        kept_revenue=_money(totals["kept_revenue"]),
         rules=rules,
         input_customers=customers,
         kept_customers=kept_customers,
         partially_returned_lines=int(totals["partial"] or 0),
-        returned_value_netted=float(totals["netted"] or 0.0),
-        excess_return_value=float(totals["excess"] or 0.0),
+        returned_value_netted=_money(totals["netted"]),
+        excess_return_value=_money(totals["excess"]),
     )
+
+
+def _money(value) -> float:
+    """A sum of money, with the last bits of float summation (order-dependent) rounded off."""
+    return round(float(value or 0.0), 6)
 
 
 def _distinct_customers(frame) -> int:

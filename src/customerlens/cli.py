@@ -102,8 +102,10 @@ def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
 
 
 def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes):
+    from .features import parse_as_of
     from .pipeline import RunConfig
 
+    parse_as_of(as_of)  # a bad date fails here, before any file is read
     sheet_value: str | int | None = sheet
     if sheet is not None and sheet.isdigit():
         sheet_value = int(sheet)

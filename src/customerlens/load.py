@@ -36,6 +36,7 @@ from .schema import HEADERLESS_NAMES, ColumnMapping, resolve_mapping
 log = logging.getLogger(__name__)
 
 TABLE = "transactions_raw"
+_RAW = "_cl_raw"
 
 #: Date formats tried on text dates, in order of preference when several read
 #: the same share of values (month-first before day-first, as in the UCI files).
@@ -158,20 +159,20 @@ def load(
     columns = [c for c in raw.columns if c != "source_row"]
     colmap = resolve_mapping(columns, mapping, source=source.name)
     types = dict(zip(raw.columns, (str(t) for t in raw.dtypes), strict=True))
-    con.register("_cl_raw", raw)
-    try:
-        rows = fetch_one(con, "SELECT count(*) FROM _cl_raw")[0]
-        if rows == 0:
-            raise InputError(f"{source.name}: has a header but no data rows")
-        fmt = date_format or _detect_date_format(con, colmap, types, source)
-        select = _canonical_select(colmap, types, fmt)
-        run(con, f"CREATE OR REPLACE TEMP TABLE {TABLE} AS {select} FROM _cl_raw")
-    finally:
-        con.unregister("_cl_raw")
+    # The canonical table is a view over the source: the parse runs as part of
+    # the first query that reads it (cleaning materialises its result once), so
+    # the wide text columns are copied once, not twice, and a Parquet source
+    # is streamed rather than loaded.
+    con.register(_RAW, raw)
+    rows = fetch_one(con, f"SELECT count(*) FROM {_RAW}")[0]
+    if rows == 0:
+        raise InputError(f"{source.name}: has a header but no data rows")
+    fmt = date_format or _detect_date_format(con, colmap, types, source)
+    select = _canonical_select(colmap, types, fmt)
+    run(con, f"CREATE OR REPLACE TEMP VIEW {TABLE} AS {select} FROM {_RAW}")
     result = LoadResult(
         con=con, table=TABLE, mapping=colmap, source=source, date_format=fmt, rows=rows
     )
-    _check_dates(result)
     return result
 
 
@@ -553,13 +554,3 @@ def _canonical_select(colmap: ColumnMapping, types: dict, fmt: str) -> str:
     }
     select = ",\n  ".join(f"{expr} AS {name}" for name, expr in cols.items())
     return f"SELECT\n  source_row,\n  {select},\n  NULLIF(concat_ws(', ', {errors}), '') AS parse_error"
-
-
-def _check_dates(result: LoadResult) -> None:
-    """Refuse a date column that no row could be read from."""
-    ok = fetch_one(result.con, f"SELECT count(order_date) FROM {result.table}")[0]
-    if ok == 0:
-        col = result.mapping.fields["order_date"]
-        raise DataQualityError(
-            f"{result.source.where(column=col)}: no value could be read as a date"
-        )
