@@ -154,7 +154,10 @@ def load(
     date_format
         A ``strptime`` format for the date column; detected when omitted.
     """
-    con = con if con is not None else duckdb.connect()
+    # no terminal progress bar from inside a library: the CLI shows its own
+    if con is None:
+        con = duckdb.connect()
+        run(con, "SET enable_progress_bar = false")
     raw, source = _read_raw(data, con, encoding=encoding, sheet=sheet, table=table)
     columns = [c for c in raw.columns if c != "source_row"]
     colmap = resolve_mapping(columns, mapping, source=source.name)
@@ -516,7 +519,7 @@ def _canonical_select(colmap: ColumnMapping, types: dict, fmt: str) -> str:
 
     customer = text("customer_id")
     if customer and _is_text(types[f["customer_id"]]):
-        customer = f"regexp_replace({customer}, '\\.0+$', '')"
+        customer = f"regexp_replace({customer}, '\\.0+$', '')"  # '17850.0' -> '17850'
     date_src = f["order_date"]
     date = _date_expr(_q(date_src), types[date_src], fmt if fmt != "native" else _ISO)
     qty = number("quantity")
