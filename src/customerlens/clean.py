@@ -232,6 +232,9 @@ def clean(
 def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None):
     """Add ``_rule`` (first rule removing the line, or null) and netted columns."""
     col = nw.col
+    # the input may be a view that parses text on every read (see load.py):
+    # parse it once, since the duplicate check reads it twice
+    frame = _materialize(frame, "_cl_input")
     conditions: list[tuple[str, Any]] = []
     if config.unparseable:
         conditions.append(("unparseable", col("parse_error").is_null().__invert__()))
@@ -427,32 +430,35 @@ def _report(
     labelled, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None
 ) -> QualityReport:
     col = nw.col
-    totals = _collect(
+    # one pass: a row per rule, and the kept lines under the empty name
+    groups = _collect(
         labelled.with_columns(
+            _group=col("_rule").fill_null(""),
             _orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"),
-            _kept=col("_rule").is_null(),
-        ).with_columns(
-            _kept_amount=nw.when(col("_kept")).then(col("amount")).otherwise(0.0),
-            _kept_line=nw.when(col("_kept")).then(1).otherwise(0),
-            _partial=nw.when(col("_kept") & (col("returned_quantity") != 0)).then(1).otherwise(0),
-            _netted=nw.when(col("_kept")).then(col("returned_amount")).otherwise(0.0),
-        ).select(
+            _partial=nw.when(col("returned_quantity") != 0).then(1).otherwise(0),
+        )
+        .group_by("_group")
+        .agg(
             nw.len().alias("lines"),
             col("_orig").sum().alias("revenue"),
-            col("_kept_line").sum().alias("kept_lines"),
-            col("_kept_amount").sum().alias("kept_revenue"),
+            col("amount").sum().alias("net_revenue"),
             col("_partial").sum().alias("partial"),
-            col("_netted").sum().alias("netted"),
+            col("returned_amount").sum().alias("netted"),
             col("_excess").sum().alias("excess"),
         )
-    ).rows(named=True)[0]
-    per_rule = _collect(
-        labelled.filter(col("_rule").is_null().__invert__())
-        .with_columns(_orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"))
-        .group_by("_rule")
-        .agg(nw.len().alias("lines"), col("_orig").sum().alias("revenue"))
     ).rows(named=True)
-    counts = {r["_rule"]: r for r in per_rule}
+    counts = {g["_group"]: g for g in groups}
+    kept = counts.pop("", {})
+    excess = sum(float(g["excess"] or 0.0) for g in groups)
+    # one pass over customers: who is there at all, and who keeps a line
+    customers_row = _collect(
+        labelled.filter(col("customer_id").is_null().__invert__())
+        .with_columns(_kept=nw.when(col("_rule").is_null()).then(1).otherwise(0))
+        .group_by("customer_id")
+        .agg(col("_kept").max())
+        .select(nw.len().alias("customers"), col("_kept").sum().alias("kept_customers"))
+    ).rows(named=True)[0]
+
     enabled = {
         "unparseable": config.unparseable,
         "after_as_of": as_of is not None,
@@ -480,21 +486,17 @@ def _report(
         )
         for name, desc in RULES.items()
     ]
-    customers = _distinct_customers(labelled.filter(col("customer_id").is_null().__invert__()))
-    kept_customers = _distinct_customers(
-        labelled.filter(col("_rule").is_null() & col("customer_id").is_null().__invert__())
-    )
     return QualityReport(
-        input_lines=int(totals["lines"]),
-        kept_lines=int(totals["kept_lines"]),
-        input_revenue=_money(totals["revenue"]),
-        kept_revenue=_money(totals["kept_revenue"]),
+        input_lines=sum(int(g["lines"]) for g in groups),
+        kept_lines=int(kept.get("lines", 0)),
+        input_revenue=_money(sum(float(g["revenue"] or 0.0) for g in groups)),
+        kept_revenue=_money(kept.get("net_revenue")),
         rules=rules,
-        input_customers=customers,
-        kept_customers=kept_customers,
-        partially_returned_lines=int(totals["partial"] or 0),
-        returned_value_netted=_money(totals["netted"]),
-        excess_return_value=_money(totals["excess"]),
+        input_customers=int(customers_row["customers"] or 0),
+        kept_customers=int(customers_row["kept_customers"] or 0),
+        partially_returned_lines=int(kept.get("partial", 0) or 0),
+        returned_value_netted=_money(kept.get("netted")),
+        excess_return_value=_money(excess),
     )
 
 
@@ -502,6 +504,3 @@ def _money(value) -> float:
     """A sum of money, with the last bits of float summation (order-dependent) rounded off."""
     return round(float(value or 0.0), 6)
 
-
-def _distinct_customers(frame) -> int:
-    return int(_collect(frame.select(nw.col("customer_id").n_unique())).item(0, 0) or 0)
