@@ -243,14 +243,18 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
     if config.missing_customer:
         conditions.append(("missing_customer", col("customer_id").is_null()))
     if config.exact_duplicate and has_order_ids:
-        # the first line of each group of equal lines; a hash aggregate and a
-        # join on the row number are much cheaper than a window over 8 columns
+        # The row numbers of the repeats (all but the first of each group of
+        # equal lines): a hash aggregate and an anti-join on the row number are
+        # much cheaper than a window over 8 columns, and the result is small.
         firsts = frame.group_by(*_DUP_COLUMNS).agg(col("source_row").min().alias("_first_row"))
-        frame = frame.join(
-            firsts.select("_first_row").with_columns(_is_first=nw.lit(True)),
-            left_on="source_row", right_on="_first_row", how="left",
+        repeats = _materialize(
+            frame.select("source_row")
+            .join(firsts, left_on="source_row", right_on="_first_row", how="anti")
+            .with_columns(_repeat=nw.lit(True)),
+            "_cl_repeats",
         )
-        conditions.append(("exact_duplicate", col("_is_first").is_null()))
+        frame = frame.join(repeats, on="source_row", how="left")
+        conditions.append(("exact_duplicate", col("_repeat").fill_null(False)))
     if config.non_product and has_products:
         code = col("product_id").str.to_uppercase()
         is_fee = code.is_in([c.upper() for c in config.non_product_codes])
@@ -269,8 +273,7 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
         rule = nw.when(cond).then(nw.lit(name)).otherwise(rule)
     frame = frame.with_columns(_rule=rule)
     if config.net_returns:
-        # netting reads the ruled lines several times: compute them once
-        return _net_returns(_materialize(frame, "_cl_ruled"), has_products)
+        return _net_returns(frame, has_products)
     return frame.with_columns(
         returned_quantity=nw.lit(0.0), returned_amount=nw.lit(0.0), _excess=nw.lit(0.0)
     )
