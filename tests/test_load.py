@@ -185,3 +185,19 @@ def test_source_rows_follow_the_file(online_retail):
 
 def test_tiny_csv_constant_is_well_formed():
     assert TINY_CSV.count("\n") == 13
+
+
+def test_online_retail_ii_layout_with_us_dates(tmp_path):
+    path = tmp_path / "online_retail_II.csv"
+    path.write_text(
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        "489434,85048,15CM CHRISTMAS GLASS BALL 20 LIGHTS,12,12/1/2009 7:45,6.95,13085.0,United Kingdom\n"
+        "489435,22350,CAT BOWL ,12,12/13/2009 10:05,2.55,13086.0,United Kingdom\n"
+    )
+    result = load(path)
+    assert result.mapping.layout == "Online Retail II"
+    assert result.date_format == "%m/%d/%Y %H:%M"
+    frame = rows(result)
+    assert [str(d) for d in frame["order_date"]] == ["2009-12-01 07:45:00", "2009-12-13 10:05:00"]
+    assert frame["customer_id"].tolist() == ["13085", "13086"]
+    assert frame["product_name"].tolist()[1] == "CAT BOWL"  # trailing space trimmed
