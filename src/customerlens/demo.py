@@ -11,12 +11,13 @@ The behavioural model (documented in ``docs/demo-data.md``):
   ============  ================  ==================================  =========  =========
   type          orders            active window (day of period)       lines      units
   ============  ================  ==================================  =========  =========
-  occasional    1 + Poisson(0.8)  whole period                        1+P(3)     geom 1/3
+  occasional    1 + Poisson(0.8)  starts by day 174, stops between     1+P(3)     geom 1/3
+                                  200 and 60 days before the end
   at_risk       4 + Poisson(4)    starts in the first 60 days, stops  1+P(6)     geom 1/5
                                   between day 90 and day 200
-  loyal         10 + Poisson(8)   starts in the first 90 days, runs   1+P(7)     geom 1/5
+  loyal         10 + Poisson(6)   starts in the first 90 days, runs   1+P(5)     geom 1/3
                                   to the last 15 days
-  high_value    14 + Poisson(10)  starts in the first 60 days, runs   1+P(14)    geom 1/14
+  high_value    22 + Poisson(12)  starts in the first 60 days, runs   1+P(16)    geom 1/16
                                   to the last 10 days
   new           1 + Poisson(1)    the last 60 days only               1+P(3)     geom 1/3
   ============  ================  ==================================  =========  =========
@@ -66,10 +67,10 @@ class _TypeModel:
 def _models(days: int) -> dict[str, _TypeModel]:
     d = float(days)
     return {
-        "occasional": _TypeModel(1, 0.8, (0, 0), (d, d), 3, 1 / 3, 1.0),
+        "occasional": _TypeModel(1, 0.8, (0, d - 200), (d - 200, d - 60), 3, 1 / 3, 1.0),
         "at_risk": _TypeModel(4, 4, (0, 60), (90, 200), 6, 1 / 5, 1.1),
-        "loyal": _TypeModel(10, 8, (0, 90), (d - 15, d), 7, 1 / 5, 1.0),
-        "high_value": _TypeModel(14, 10, (0, 60), (d - 10, d), 14, 1 / 14, 1.3),
+        "loyal": _TypeModel(10, 6, (0, 90), (d - 15, d), 5, 1 / 3, 1.0),
+        "high_value": _TypeModel(22, 12, (0, 60), (d - 10, d), 16, 1 / 16, 1.3),
         "new": _TypeModel(1, 1, (d - 60, d - 20), (d, d), 3, 1 / 3, 1.0),
     }
 
