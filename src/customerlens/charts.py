@@ -1,0 +1,205 @@
+"""Charts: one function each, data in, Altair chart out.
+
+Every function takes the small tables of :mod:`customerlens.insights` (or the
+segmenter's elbow table) and returns an ``altair`` chart; :func:`save_chart`
+exports it offline as PNG and SVG with vl-convert (no browser, no network), and
+``chart.to_dict()`` is the Vega-Lite spec for inline HTML. Segments keep the
+same colour in every chart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_path
+
+WIDTH = 520
+HEIGHT = 300
+#: Colours by segment order (1 = most valuable), colour-blind safe (Tableau 10).
+PALETTE = ("#4e79a7", "#59a14f", "#f28e2b", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+           "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def _segment_color(names: list[str], title: str = "Segment") -> alt.Color:
+    return alt.Color("segment_name:N", title=title,
+                     scale=alt.Scale(domain=names, range=list(PALETTE[: len(names)])),
+                     sort=names)
+
+
+def _names(frame: pd.DataFrame) -> list[str]:
+    ordered = frame.sort_values("segment_id").drop_duplicates("segment_name")
+    return ordered["segment_name"].tolist()
+
+
+def elbow_chart(elbow: pd.DataFrame, k: int, reason: str | None = None) -> alt.Chart:
+    """Inertia against k with the chosen k marked; silhouette beside it."""
+    data = elbow.copy()
+    data["chosen"] = np.where(data["k"] == k, f"chosen k = {k}", "")
+    base = alt.Chart(data).encode(x=alt.X("k:O", title="number of segments k"))
+    inertia = base.mark_line(point=True, color=PALETTE[0]).encode(
+        y=alt.Y("inertia:Q", title="inertia (within-segment sum of squares)"),
+        tooltip=["k", alt.Tooltip("inertia:Q", format=",.0f")],
+    )
+    marked = base.transform_filter(alt.datum.k == k).mark_point(size=220, color=PALETTE[3], filled=True).encode(
+        y="inertia:Q")
+    label = base.transform_filter(alt.datum.k == k).mark_text(dx=14, dy=-14, color=PALETTE[3], align="left").encode(
+        y="inertia:Q", text="chosen:N")
+    left = (inertia + marked + label).properties(width=WIDTH // 2 + 60, height=HEIGHT, title="Elbow: inertia")
+    sil = base.transform_filter("isValid(datum.silhouette)").mark_line(point=True, color=PALETTE[1]).encode(
+        y=alt.Y("silhouette:Q", title="silhouette (higher = better separated)", scale=alt.Scale(zero=False)),
+        tooltip=["k", alt.Tooltip("silhouette:Q", format=".3f")],
+    )
+    sil_marked = base.transform_filter(alt.datum.k == k).transform_filter("isValid(datum.silhouette)").mark_point(
+        size=220, color=PALETTE[3], filled=True).encode(y="silhouette:Q")
+    right = (sil + sil_marked).properties(width=WIDTH // 2 + 60, height=HEIGHT, title="Silhouette")
+    chart = alt.hconcat(left, right)
+    return chart.properties(title=alt.Title(f"Choosing k: k = {k}", subtitle=reason or ""))
+
+
+def distribution_chart(profiles: pd.DataFrame) -> alt.Chart:
+    """Share of customers and share of revenue by segment."""
+    names = _names(profiles)
+    data = profiles[["segment_id", "segment_name", "share_customers", "share_revenue", "customers", "revenue"]].melt(
+        id_vars=["segment_id", "segment_name", "customers", "revenue"],
+        value_vars=["share_customers", "share_revenue"], var_name="measure", value_name="share")
+    data["measure"] = data["measure"].map({"share_customers": "customers", "share_revenue": "revenue"})
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("share:Q", title="share", axis=alt.Axis(format="%")),
+        y=alt.Y("measure:N", title=None),
+        color=_segment_color(names),
+        order=alt.Order("segment_id:Q"),
+        tooltip=["segment_name", "measure", alt.Tooltip("share:Q", format=".1%"),
+                 alt.Tooltip("customers:Q", format=","), alt.Tooltip("revenue:Q", format=",.0f")],
+    ).properties(width=WIDTH, height=120, title="Customers and revenue by segment")
+
+
+_FEATURE_TITLES = {"recency_days": "recency (days)", "frequency": "orders", "monetary": "net spend",
+                   "avg_order_value": "average order value"}
+
+
+def box_plots(stats: pd.DataFrame, features: tuple[str, ...] = ("recency_days", "frequency", "monetary"),
+              log: bool = True) -> alt.Chart:
+    """Box plots per segment of each feature (pre-aggregated Tukey boxes), log scale."""
+    names = _names(stats)
+    charts = []
+    for feature in features:
+        data = stats[stats["feature"] == feature].copy()
+        if data.empty:
+            continue
+        floor = 0.5 if log else None
+        for col in ("q1", "median", "q3", "whisker_low", "whisker_high"):
+            if log:
+                data[col] = data[col].clip(lower=floor)
+        scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+        y = alt.Y("segment_name:N", title=None, sort=names)
+        base = alt.Chart(data).encode(y=y)
+        title = _FEATURE_TITLES.get(feature, feature)
+        whisker = base.mark_rule(color="#555").encode(
+            x=alt.X("whisker_low:Q", scale=scale, title=title + (" (log scale)" if log else "")),
+            x2="whisker_high:Q")
+        box = base.mark_bar(size=16).encode(
+            x="q1:Q", x2="q3:Q", color=_segment_color(names),
+            tooltip=["segment_name", alt.Tooltip("median:Q", format=",.1f"), alt.Tooltip("q1:Q", format=",.1f"),
+                     alt.Tooltip("q3:Q", format=",.1f"), alt.Tooltip("n:Q", format=",")])
+        median = base.mark_tick(color="white", size=16, thickness=2).encode(x="median:Q")
+        charts.append((whisker + box + median).properties(width=WIDTH // 2, height=28 * len(names) + 20,
+                                                         title=title))
+    return alt.vconcat(*charts).properties(title="Segments compared").resolve_scale(color="shared")
+
+
+def spending_chart(profiles: pd.DataFrame) -> alt.Chart:
+    """Spending behaviour: revenue per customer and average order value by segment."""
+    names = _names(profiles)
+    data = profiles.melt(id_vars=["segment_id", "segment_name"], value_vars=["revenue_per_customer", "avg_order_value"],
+                         var_name="measure", value_name="value")
+    data["measure"] = data["measure"].map({"revenue_per_customer": "net spend per customer",
+                                           "avg_order_value": "average order value"})
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("value:Q", title=None),
+        y=alt.Y("segment_name:N", title=None, sort=names),
+        color=_segment_color(names),
+        tooltip=["segment_name", "measure", alt.Tooltip("value:Q", format=",.2f")],
+    ).properties(width=WIDTH // 2, height=28 * len(names))
+    return bars.facet(column=alt.Column("measure:N", title=None)).resolve_scale(x="independent").properties(
+        title="Spending behaviour by segment")
+
+
+def trend_chart(monthly: pd.DataFrame) -> alt.Chart:
+    """Monthly revenue and active customers by segment."""
+    names = _names(monthly)
+    base = alt.Chart(monthly).encode(x=alt.X("yearmonth(month):T", title="month"), color=_segment_color(names))
+    revenue = base.mark_line(point=True).encode(
+        y=alt.Y("revenue:Q", title="net revenue"),
+        tooltip=[alt.Tooltip("yearmonth(month):T", title="month"), "segment_name",
+                 alt.Tooltip("revenue:Q", format=",.0f"), alt.Tooltip("active_customers:Q", format=",")],
+    ).properties(width=WIDTH, height=HEIGHT // 1.5, title="Revenue by segment")
+    active = base.mark_line(point=True).encode(
+        y=alt.Y("active_customers:Q", title="active customers"),
+        tooltip=[alt.Tooltip("yearmonth(month):T", title="month"), "segment_name", "active_customers"],
+    ).properties(width=WIDTH, height=HEIGHT // 1.5, title="Active customers by segment")
+    return alt.vconcat(revenue, active).properties(title="Trends by segment")
+
+
+def top_products_chart(top: pd.DataFrame, value: str = "revenue", n: int = 10) -> alt.Chart:
+    """Bar charts of the top products of each segment (one panel per segment)."""
+    names = _names(top)
+    data = top[top["rank"] <= n].copy()
+    data["label"] = data["product_name"].fillna(data["product_id"]).astype(str).str.slice(0, 34)
+    panels = []
+    for name in names:
+        part = data[data["segment_name"] == name]
+        if part.empty:
+            continue
+        panels.append(alt.Chart(part).mark_bar().encode(
+            x=alt.X(f"{value}:Q", title=value),
+            y=alt.Y("label:N", title=None, sort="-x"),
+            color=_segment_color(names),
+            tooltip=["segment_name", "product_id", "product_name", alt.Tooltip("revenue:Q", format=",.0f"),
+                     alt.Tooltip("buyers:Q", format=","), alt.Tooltip("lift:Q", format=".2f")],
+        ).properties(width=WIDTH // 2, height=16 * len(part), title=name))
+    if not panels:
+        return alt.Chart(pd.DataFrame({"note": ["no product data"]})).mark_text().encode(text="note:N")
+    rows = [alt.hconcat(*panels[i: i + 2]) for i in range(0, len(panels), 2)]
+    return alt.vconcat(*rows).properties(title=f"Top products by segment ({value})")
+
+
+def pca_chart(Z: np.ndarray, segment_names: list[str] | np.ndarray, order: list[str] | None = None,
+              sample: int = 4000, random_state: int = 42) -> alt.Chart:
+    """Customers in two dimensions (PCA of the clustering space), coloured by segment."""
+    from sklearn.decomposition import PCA
+
+    names_arr = np.asarray(segment_names)
+    rng = np.random.default_rng(random_state)
+    idx = np.arange(len(Z)) if len(Z) <= sample else np.sort(rng.choice(len(Z), sample, replace=False))
+    pca = PCA(n_components=min(2, Z.shape[1]), random_state=random_state).fit(Z)
+    xy = pca.transform(Z[idx])
+    if xy.shape[1] == 1:
+        xy = np.column_stack([xy[:, 0], np.zeros(len(xy))])
+    data = pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "segment_name": names_arr[idx]})
+    order = order or list(dict.fromkeys(names_arr))
+    var = pca.explained_variance_ratio_
+    return alt.Chart(data).mark_circle(size=14, opacity=0.6).encode(
+        x=alt.X("pc1:Q", title=f"component 1 ({var[0]:.0%} of variance)"),
+        y=alt.Y("pc2:Q", title=f"component 2 ({var[1] if len(var) > 1 else 0:.0%})"),
+        color=_segment_color(order), tooltip=["segment_name"],
+    ).properties(width=WIDTH, height=HEIGHT + 80, title=f"Customers by segment (PCA, {len(idx):,} shown)")
+
+
+def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -> dict[str, Path]:
+    """Write ``stem.png`` and ``stem.svg`` (offline, atomically); return their paths."""
+    import vl_convert as vlc
+
+    stem = Path(stem)
+    spec = chart.to_dict()
+    out = {}
+    with atomic_path(stem.with_suffix(".svg")) as tmp:
+        tmp.write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
+    out["svg"] = stem.with_suffix(".svg")
+    with atomic_path(stem.with_suffix(".png")) as tmp:
+        tmp.write_bytes(vlc.vegalite_to_png(spec, scale=scale))
+    out["png"] = stem.with_suffix(".png")
+    return out
