@@ -9,7 +9,9 @@ from customerlens._db import fetch_all
 from customerlens.errors import CustomerLensError
 from customerlens.store import read_run_record, table_names
 
-TABLES = ["customer_features", "excluded_lines", "quality_report", "transactions"]
+TABLES = ["customer_features", "excluded_lines", "quality_report", "transactions",
+          "segments", "segment_profiles", "segment_elbow", "segment_monthly", "segment_box_stats",
+          "top_products", "distinctive_products"]
 
 
 def dump(store, table):
@@ -52,6 +54,8 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
         assert dump(a / "customerlens.duckdb", table) == dump(b / "customerlens.duckdb", table), table
     assert (a / "customer_features.csv").read_bytes() == (b / "customer_features.csv").read_bytes()
     assert (a / "quality_report.json").read_bytes() == (b / "quality_report.json").read_bytes()
+    for name in ("segments.csv", "segment_profiles.csv", "top_products.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 def test_failed_run_keeps_the_previous_outputs(tiny_csv, tmp_path):

@@ -86,6 +86,23 @@ CodesOpt = Annotated[
 ]
 
 
+KOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--k", help="Number of segments (default: chosen by the elbow method, see docs/segmentation.md)."),
+]
+MethodOpt = Annotated[
+    str,
+    typer.Option("--method", help="Segmentation: kmeans (elbow method, named segments) or rfm (classic RFM scores)."),
+]
+FeaturesOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--features", help="Comma-separated features K-means clusters on "
+                 "(default recency_days,frequency,monetary; e.g. add tenure_days)."),
+]
+TopNOpt = Annotated[int, typer.Option("--top-n", help="Products listed per segment.")]
+ChartsOpt = Annotated[bool, typer.Option("--charts/--no-charts", help="Write the charts (PNG and SVG).")]
+
+
 def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
     config = CleaningConfig()
     if codes is not None:
@@ -101,7 +118,7 @@ def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
     return config
 
 
-def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes):
+def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes, **segmentation):
     from .features import parse_as_of
     from .pipeline import RunConfig
 
@@ -117,7 +134,21 @@ def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes
         table=table,
         date_format=date_format,
         cleaning=_cleaning(skip, codes),
+        **_segmentation_options(**segmentation),
     )
+
+
+def _segmentation_options(k=None, method="kmeans", features=None, top_n=10, charts=True) -> dict:
+    from .segmentation import METHODS
+
+    if method not in METHODS:
+        raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    if k is not None and k < 1:
+        raise CustomerLensError(f"--k must be at least 1, got {k}")
+    out = {"method": method, "k": k, "top_n": top_n, "charts": charts}
+    if features:
+        out["segment_features"] = tuple(f.strip() for f in features.split(",") if f.strip())
+    return out
 
 
 def _progress() -> Progress:
@@ -157,6 +188,11 @@ def run(
     date_format: DateFormatOpt = None,
     skip_rule: SkipOpt = None,
     non_product_codes: CodesOpt = None,
+    k: KOpt = None,
+    method: MethodOpt = "kmeans",
+    features: FeaturesOpt = None,
+    top_n: TopNOpt = 10,
+    charts: ChartsOpt = True,
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
     ] = 4000,
@@ -169,7 +205,8 @@ def run(
     """
     from .pipeline import STAGES, run as run_pipeline
 
-    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes)
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
+                         k=k, method=method, features=features, top_n=top_n, charts=charts)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
@@ -180,10 +217,74 @@ def run(
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
     _print_quality(result.report)
     out.print(f"\nCustomers with features: [bold]{_features_count(result):,}[/] as of {result.as_of:%Y-%m-%d}")
+    _print_segments(result.segmentation)
+    _print_outputs(result)
+
+
+def _print_outputs(result) -> None:
     out.print("Outputs:")
+    charts = [p for name, p in result.outputs.items() if name.startswith("chart_")]
     for name, path in result.outputs.items():
-        out.print(f"  {name:<18} {path}")
+        if not name.startswith("chart_"):
+            out.print(f"  {name:<22} {path}")
+    if charts:
+        out.print(f"  {'charts (PNG + SVG)':<22} {charts[0].parent}/ ({len(charts)} charts)")
     out.print(f"\n[green]Done.[/] Results in [bold]{result.out_dir}[/]")
+
+
+def _print_segments(segmentation) -> None:
+    if segmentation is None:
+        return
+    out.print(f"\n[bold]{segmentation.k} segments[/] ({segmentation.method}): {segmentation.reason}")
+    table = Table(show_lines=False)
+    for col, justify in (("#", "right"), ("segment", "left"), ("customers", "right"), ("revenue", "right"),
+                         ("median R/F/M", "right"), ("strategy", "left")):
+        table.add_column(col, justify=justify)
+    for row in segmentation.summary().itertuples(index=False):
+        table.add_row(
+            str(row.segment_id), row.segment_name, f"{row.customers:,} ({row.share_customers:.0%})",
+            f"{row.share_revenue:.0%}",
+            f"{row.median_recency_days:.0f}d / {row.median_frequency:.0f} / {row.median_monetary:,.0f}",
+            row.strategy,
+        )
+    out.print(table)
+
+
+@app.command()
+def segment(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/segments"),
+    k: KOpt = None,
+    method: MethodOpt = "kmeans",
+    features: FeaturesOpt = None,
+    top_n: TopNOpt = 10,
+    charts: ChartsOpt = True,
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+    skip_rule: SkipOpt = None,
+    non_product_codes: CodesOpt = None,
+) -> None:
+    """Segment customers: K-means with k chosen by the elbow method (or classic RFM), named
+    segments with engagement strategies, top products per segment and charts.
+
+    Writes segments.csv, segment_profiles.csv, top_products.csv, charts/*.png|svg and the
+    DuckDB store to --out.
+
+    Examples: `customerlens segment sales.csv --out out/seg`,
+    `customerlens segment sales.csv --k 5`, `customerlens segment sales.csv --method rfm`
+    """
+    from .pipeline import STAGES, run as run_pipeline
+
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
+                         k=k, method=method, features=features, top_n=top_n, charts=charts)
+    with _progress() as bar:
+        result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
+    _print_segments(result.segmentation)
+    _print_outputs(result)
 
 
 def _features_count(result) -> int:

@@ -23,10 +23,11 @@ from ._io import atomic_path, write_text_atomic
 from .clean import CleaningConfig, CleanResult, clean
 from .features import customer_features, default_as_of, parse_as_of
 from .load import LoadResult, load
+from .segment import DEFAULT_FEATURES
 from .store import STORE_NAME, write_store
 
 #: Stage names reported to the progress callback, in order.
-STAGES = ("load", "clean", "features", "store")
+STAGES = ("load", "clean", "features", "segment", "insights", "charts", "store")
 
 Progress = Callable[[str], None]
 
@@ -42,6 +43,13 @@ class RunConfig:
     table: str | None = None
     date_format: str | None = None
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+    #: segmentation: "kmeans" (elbow method) or "rfm" (quintile scores)
+    method: str = "kmeans"
+    k: int | None = None
+    segment_features: tuple[str, ...] = DEFAULT_FEATURES
+    random_state: int = 42
+    top_n: int = 10
+    charts: bool = True
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -75,6 +83,7 @@ class RunResult:
     as_of: dt.datetime
     out_dir: Path
     outputs: dict[str, Path]
+    segmentation: Any = None  # customerlens.segmentation.Segmentation
 
     @property
     def report(self) -> dict:
@@ -144,8 +153,10 @@ def run(
 ) -> RunResult:
     """Run the whole pipeline on ``data`` and write ``out_dir``.
 
-    Writes ``customerlens.duckdb`` (every table), ``customer_features.csv`` and
-    ``quality_report.json``, each atomically.
+    Writes ``customerlens.duckdb`` (every table), ``customer_features.csv``,
+    ``quality_report.json``, the segmentation files (``segments.csv``,
+    ``segment_profiles.csv``, ``top_products.csv``, ``segmenter.joblib``) and
+    ``charts/``, each atomically.
     """
     config = config or RunConfig()
     out_dir = Path(out_dir)
@@ -171,8 +182,22 @@ def run(
     con.unregister("_cl_features")
     features = con.table("_cl_features_t")
 
-    progress("store")
+    from . import segmentation as seg_stage
+
+    progress("segment")
+    segmentation = seg_stage.segment_customers(
+        features.df(), method=config.method, k=config.k, features=config.segment_features,
+        random_state=config.random_state,
+    )
+    progress("insights")
+    segmentation.add_insights(transactions.df(), top_n=config.top_n)
     out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, Path] = {}
+    if config.charts:
+        progress("charts")
+        outputs.update(segmentation.write_charts(out_dir / "charts"))
+
+    progress("store")
     report = ingested.report()
     quality = ingested.cleaned.report
     quality_rows = _quality_rows(quality)
@@ -183,8 +208,8 @@ def run(
         "schema": report["schema"],
         "quality": report["quality"],
         "customers_with_features": _count(con, "_cl_features_t"),
+        "segmentation": segmentation.record(),
     }
-    outputs: dict[str, Path] = {}
     outputs["store"] = write_store(
         out_dir / STORE_NAME,
         con,
@@ -193,6 +218,7 @@ def run(
             "excluded_lines": ingested.cleaned.excluded,
             "customer_features": features,
             "quality_report": quality_rows,
+            **segmentation.tables(),
         },
         record,
     )
@@ -200,7 +226,9 @@ def run(
     outputs["quality_report"] = write_text_atomic(
         out_dir / "quality_report.json", json.dumps(report, indent=2, default=str) + "\n"
     )
-    return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs)
+    outputs.update(segmentation.write_files(out_dir))
+    return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
+                     segmentation=segmentation)
 
 
 def _quality_rows(report) -> Any:

@@ -267,9 +267,9 @@ class CustomerSegmenter:
             row = {"k": k, "inertia": float(model.inertia_), "silhouette": math.nan,
                    "calinski_harabasz": math.nan, "davies_bouldin": math.nan}
             labels = model.labels_
-            if k >= 2 and len(np.unique(labels)) >= 2:
+            if 2 <= len(np.unique(labels)) <= len(sample) - 1:
                 sl = labels[sil_idx]
-                if len(np.unique(sl)) >= 2:
+                if 2 <= len(np.unique(sl)) <= len(sl) - 1:
                     row["silhouette"] = float(silhouette_score(sample[sil_idx], sl))
                 row["calinski_harabasz"] = float(calinski_harabasz_score(sample, labels))
                 row["davies_bouldin"] = float(davies_bouldin_score(sample, labels))
@@ -281,8 +281,9 @@ class CustomerSegmenter:
         knee = find_knee(elbow["k"].to_numpy(), elbow["inertia"].to_numpy())
         sampled = " (k searched on a random sample of " f"{self.search_sample:,} customers)" if self.search_sampled_ else ""
         if self.k is not None:
-            if self.k < 1:
-                raise CustomerLensError(f"--k must be at least 1, got {self.k}")
+            if not 1 <= self.k <= self.n_customers_:
+                raise CustomerLensError(f"--k must be between 1 and the number of customers "
+                                        f"({self.n_customers_:,}), got {self.k}")
             return KChoice(self.k, f"k = {self.k} set by the user (the elbow's knee is at k = {knee})", knee)
         if knee is None:
             scored = elbow.dropna(subset=["silhouette"])
