@@ -53,3 +53,31 @@ def test_customers_with_features(retail):
     assert feats["recency_days"].min() == 1
     # the 80,995-unit order cancelled the same day no longer inflates its buyer
     assert feats.set_index("customer_id").loc["16446", "monetary"] < 200
+
+
+@pytest.fixture(scope="module")
+def retail_segments(retail):
+    from customerlens.segmentation import segment_customers
+
+    features = customer_features(retail.cleaned.transactions).df()
+    seg = segment_customers(features)
+    seg.add_insights(retail.cleaned.transactions.df())
+    return seg
+
+
+def test_segments_make_sense_on_online_retail(retail_segments):
+    seg = retail_segments
+    elbow = seg.segmenter.elbow_
+    assert len(elbow) == 10 and seg.segmenter.k_choice_.knee is not None
+    assert seg.k >= 4 and "kneedle" in seg.reason
+    a = seg.assigned
+    med = a.groupby("segment_name")[["recency_days", "frequency", "monetary"]].median()
+    base = a[["recency_days", "frequency", "monetary"]].median()
+    assert {"High-Value", "At-Risk", "Occasional Buyers", "Frequent & Loyal"} <= set(med.index)
+    assert med["monetary"].idxmax() == "High-Value"
+    assert med.loc["At-Risk", "recency_days"] > 2 * base["recency_days"]
+    recent = med[med["recency_days"] <= base["recency_days"]]
+    assert recent["frequency"].idxmin() == "Occasional Buyers"
+    top = seg.top_products
+    assert set(top["segment_name"]) == set(med.index) and top["rank"].max() == 10
+    assert top.groupby("segment_name")["revenue"].apply(lambda s: s.is_monotonic_decreasing).all()

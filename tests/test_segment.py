@@ -1,0 +1,177 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import customerlens as cl
+from customerlens import demo
+from customerlens.errors import CustomerLensError, NotFittedError
+from customerlens.segment import (
+    NAME_ORDER,
+    RFM_GRID,
+    STRATEGIES,
+    CustomerSegmenter,
+    find_knee,
+    name_segments,
+    rfm_scores,
+)
+from customerlens.segmentation import segment_customers
+
+
+def profiles(rows):
+    return pd.DataFrame(rows, columns=["recency_days", "frequency", "monetary"])
+
+
+# ------------------------------------------------------------------ naming rules
+
+
+def test_names_of_four_clear_cut_centroids():
+    names = name_segments(profiles([
+        [-1.2, 1.8, 2.0],   # recent, frequent, big spenders
+        [-0.9, 1.0, 0.3],   # recent and regular, moderate spend
+        [1.3, 0.4, 0.5],    # used to buy, gone for long
+        [-0.2, -1.0, -0.9], # one order or two, not long ago
+    ]))
+    assert names == ["High-Value", "Frequent & Loyal", "At-Risk", "Occasional Buyers"]
+
+
+def test_four_segments_always_get_the_briefs_four_names():
+    """Online Retail's k = 4 centroids (standard scores): the lapsed one-time buyers are At-Risk."""
+    names = name_segments(profiles([[-1.25, 1.66, 1.40], [0.11, 0.32, 0.52], [-0.79, -0.42, -0.44],
+                                    [0.93, -0.77, -0.80]]))
+    assert names == ["High-Value", "Frequent & Loyal", "Occasional Buyers", "At-Risk"]
+
+
+def test_fifth_segment_of_recent_low_frequency_customers_is_new():
+    names = name_segments(profiles([[-1.30, 1.76, 2.14], [-0.97, 0.99, 0.54], [0.88, 0.28, 0.44],
+                                    [-0.88, -0.84, -0.80], [0.84, -0.94, -0.88]]))
+    assert names == ["High-Value", "Frequent & Loyal", "At-Risk", "New Customers", "Occasional Buyers"]
+
+
+def test_names_do_not_depend_on_row_order():
+    rows = [[-1.25, 1.66, 1.40], [0.11, 0.32, 0.52], [-0.79, -0.42, -0.44], [0.93, -0.77, -0.80]]
+    forward = dict(zip(map(tuple, rows), name_segments(profiles(rows)), strict=True))
+    backward = dict(zip(map(tuple, rows[::-1]), name_segments(profiles(rows[::-1])), strict=True))
+    assert forward == backward
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 6, 9, 12])
+def test_names_are_unique_for_any_k(k):
+    rng = np.random.default_rng(k)
+    names = name_segments(profiles(rng.normal(size=(k, 3))))
+    assert len(set(names)) == k
+    assert all(n in STRATEGIES or n.startswith("Segment ") for n in names)
+    if 4 <= k <= len(NAME_ORDER):
+        assert {"High-Value", "Frequent & Loyal", "At-Risk", "Occasional Buyers"} <= set(names)
+
+
+def test_every_name_has_a_strategy():
+    assert all(len(STRATEGIES[name]) > 20 for name in NAME_ORDER)
+
+
+# ------------------------------------------------------------------ the estimator
+
+
+@pytest.fixture(scope="module")
+def demo_customers(tmp_path_factory):
+    data = demo.generate(4000, seed=42)
+    path, _ = demo.write(data, tmp_path_factory.mktemp("demo") / "demo.csv")
+    ingested = cl.ingest(path)
+    features = cl.customer_features(ingested.cleaned.transactions).df()
+    return features.merge(data.types.to_pandas(), on="customer_id")
+
+
+def test_recovers_the_planted_types(demo_customers):
+    seg = CustomerSegmenter().fit(demo_customers)
+    assigned = seg.assign(demo_customers)
+    ari = adjusted_rand_score(assigned["true_type"], assigned["segment_id"])
+    assert ari >= 0.8, seg.k_choice_
+    expected = {"High-Value": "high_value", "Frequent & Loyal": "loyal", "At-Risk": "at_risk",
+                "Occasional Buyers": "occasional", "New Customers": "new"}
+    for name, group in assigned.groupby("segment_name"):
+        majority = group["true_type"].value_counts().idxmax()
+        assert expected.get(name) == majority, (name, group["true_type"].value_counts().to_dict())
+
+
+def test_k_search_records_the_curve_and_a_reason(demo_customers):
+    seg = CustomerSegmenter().fit(demo_customers)
+    elbow = seg.elbow_
+    assert list(elbow["k"]) == list(range(1, 11))
+    assert elbow["inertia"].is_monotonic_decreasing
+    assert np.isnan(elbow.loc[0, "silhouette"]) and elbow["silhouette"].iloc[1:].notna().all()
+    assert elbow["calinski_harabasz"].iloc[1:].gt(0).all() and elbow["davies_bouldin"].iloc[1:].gt(0).all()
+    assert seg.k_choice_.knee == find_knee(elbow["k"].to_numpy(), elbow["inertia"].to_numpy())
+    assert seg.k_ >= 4 and f"k = {seg.k_}" in seg.k_choice_.reason and "kneedle" in seg.k_choice_.reason
+
+
+def test_segment_ids_are_ordered_by_value(demo_customers):
+    assigned = CustomerSegmenter().fit(demo_customers).assign(demo_customers)
+    means = assigned.groupby("segment_id")["monetary"].mean()
+    assert list(means.index) == list(range(1, len(means) + 1))
+    assert means.is_monotonic_decreasing
+
+
+def test_k_override_and_determinism(demo_customers):
+    a = CustomerSegmenter(k=3, random_state=1).fit_predict(demo_customers)
+    b = CustomerSegmenter(k=3, random_state=1).fit_predict(demo_customers.sample(frac=1, random_state=3)
+                                                            .sort_values("customer_id"))
+    assert len(np.unique(a)) == 3
+    np.testing.assert_array_equal(a, b)
+    seg = CustomerSegmenter(k=3).fit(demo_customers)
+    assert "set by the user" in seg.k_choice_.reason
+
+
+def test_save_load_predict_new_customers(demo_customers, tmp_path):
+    seg = CustomerSegmenter().fit(demo_customers.iloc[:3000])
+    path = seg.save(tmp_path / "model.joblib")
+    loaded = CustomerSegmenter.load(path)
+    new = demo_customers.iloc[3000:]
+    np.testing.assert_array_equal(loaded.predict(new), seg.predict(new))
+    assert set(loaded.assign(new)["segment_name"]) <= set(seg.segment_names_.values())
+
+
+def test_refuses_before_fit_and_bad_input():
+    with pytest.raises(NotFittedError):
+        CustomerSegmenter().predict(pd.DataFrame({"recency_days": [1], "frequency": [1], "monetary": [1]}))
+    with pytest.raises(CustomerLensError, match="not in the customer table"):
+        CustomerSegmenter(features=("nope",)).fit(pd.DataFrame({"customer_id": ["a", "b"], "x": [1, 2]}))
+    tiny = pd.DataFrame({"customer_id": ["a", "b", "c"], "recency_days": [1, 50, 300],
+                         "frequency": [9, 2, 1], "monetary": [900.0, 80.0, 10.0]})
+    with pytest.raises(CustomerLensError, match="--k must be between"):
+        CustomerSegmenter(k=5).fit(tiny)
+    assert CustomerSegmenter().fit(tiny).k_ >= 1
+
+
+# ------------------------------------------------------------------ RFM
+
+
+def test_rfm_scores_by_hand():
+    frame = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(10)],
+        "recency_days": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "frequency": [10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+        "monetary": [100, 90, 80, 70, 60, 50, 40, 30, 20, 10],
+    })
+    out = rfm_scores(frame).set_index("customer_id")
+    assert out["r_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert out["f_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert out.loc["c0", "rfm_score"] == "555" and out.loc["c0", "rfm_segment"] == "Champions"
+    assert out.loc["c9", "rfm_segment"] == "Lost"
+    assert out.loc["c4", "rfm_segment"] == "Need Attention"
+
+
+def test_rfm_grid_covers_the_named_segments():
+    names = {name for row in RFM_GRID.values() for name in row}
+    assert names == {"Champions", "Loyal Customers", "Potential Loyalist", "New Customers", "Promising",
+                     "Need Attention", "About To Sleep", "At Risk", "Can't Lose Them", "Hibernating", "Lost"}
+
+
+def test_rfm_method_segments(demo_customers):
+    seg = segment_customers(demo_customers, method="rfm")
+    assert seg.segmenter is None
+    counts = seg.assigned["segment_name"].value_counts()
+    assert counts.sum() == len(demo_customers)
+    assert {"Champions", "Lost"} <= set(counts.index)
+    assert seg.assigned["r_score"].between(1, 5).all()
+    with pytest.raises(CustomerLensError, match="--method"):
+        segment_customers(demo_customers, method="dbscan")
