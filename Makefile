@@ -32,6 +32,7 @@ test-fast: $(STAMP)
 ## make bench: the benchmark scripts; figures go to benchmarks/results/
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_segment.py --check-sample
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
