@@ -238,16 +238,19 @@ def _print_segments(segmentation) -> None:
     out.print(f"\n[bold]{segmentation.k} segments[/] ({segmentation.method}): {segmentation.reason}")
     table = Table(show_lines=False)
     for col, justify in (("#", "right"), ("segment", "left"), ("customers", "right"), ("revenue", "right"),
-                         ("median R/F/M", "right"), ("strategy", "left")):
-        table.add_column(col, justify=justify)
-    for row in segmentation.summary().itertuples(index=False):
+                         ("median R / F / M", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    summary = segmentation.summary()
+    for row in summary.itertuples(index=False):
         table.add_row(
             str(row.segment_id), row.segment_name, f"{row.customers:,} ({row.share_customers:.0%})",
             f"{row.share_revenue:.0%}",
             f"{row.median_recency_days:.0f}d / {row.median_frequency:.0f} / {row.median_monetary:,.0f}",
-            row.strategy,
         )
     out.print(table)
+    out.print("R = days since the last order, F = orders, M = net spend. [bold]What to do:[/]")
+    for row in summary.itertuples(index=False):
+        out.print(f"  [bold]{row.segment_name}[/]: {row.strategy}")
 
 
 @app.command()
