@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA_DIR = Path(os.environ.get("CUSTOMERLENS_DATA", REPO.parent / "shared" / "data"))
 RESULTS = HERE / "results"
-LINES_PER_CUSTOMER = 89  # what the demo model gives on average, dirt included (docs/demo-data.md)
+LINES_PER_CUSTOMER = 100  # what the demo model gives on average, dirt included (docs/demo-data.md)
 
 
 def _peak_rss_mb() -> float:
