@@ -99,6 +99,9 @@ FeaturesOpt = Annotated[
     typer.Option("--features", help="Comma-separated features K-means clusters on "
                  "(default recency_days,frequency,monetary; e.g. add tenure_days)."),
 ]
+KRangeOpt = Annotated[
+    str, typer.Option("--k-range", help="Smallest and largest k of the elbow search, e.g. 2,12.")
+]
 TopNOpt = Annotated[int, typer.Option("--top-n", help="Products listed per segment.")]
 ChartsOpt = Annotated[bool, typer.Option("--charts/--no-charts", help="Write the charts (PNG and SVG).")]
 
@@ -138,14 +141,20 @@ def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes
     )
 
 
-def _segmentation_options(k=None, method="kmeans", features=None, top_n=10, charts=True) -> dict:
+def _segmentation_options(k=None, method="kmeans", features=None, top_n=10, charts=True, k_range="1,10") -> dict:
     from .segmentation import METHODS
 
     if method not in METHODS:
         raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     if k is not None and k < 1:
         raise CustomerLensError(f"--k must be at least 1, got {k}")
-    out = {"method": method, "k": k, "top_n": top_n, "charts": charts}
+    try:
+        low, high = (int(x) for x in k_range.split(","))
+    except ValueError:
+        raise CustomerLensError(f"--k-range expects two numbers like 1,10, got {k_range!r}") from None
+    if not 1 <= low <= high:
+        raise CustomerLensError(f"--k-range needs 1 <= low <= high, got {k_range!r}")
+    out = {"method": method, "k": k, "top_n": top_n, "charts": charts, "k_range": (low, high)}
     if features:
         out["segment_features"] = tuple(f.strip() for f in features.split(",") if f.strip())
     return out
@@ -191,6 +200,7 @@ def run(
     k: KOpt = None,
     method: MethodOpt = "kmeans",
     features: FeaturesOpt = None,
+    k_range: KRangeOpt = "1,10",
     top_n: TopNOpt = 10,
     charts: ChartsOpt = True,
     demo_customers: Annotated[
@@ -206,7 +216,7 @@ def run(
     from .pipeline import STAGES, run as run_pipeline
 
     config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
-                         k=k, method=method, features=features, top_n=top_n, charts=charts)
+                         k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
@@ -260,6 +270,7 @@ def segment(
     k: KOpt = None,
     method: MethodOpt = "kmeans",
     features: FeaturesOpt = None,
+    k_range: KRangeOpt = "1,10",
     top_n: TopNOpt = 10,
     charts: ChartsOpt = True,
     as_of: AsOfOpt = None,
@@ -283,7 +294,7 @@ def segment(
     from .pipeline import STAGES, run as run_pipeline
 
     config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
-                         k=k, method=method, features=features, top_n=top_n, charts=charts)
+                         k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range)
     with _progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
     _print_segments(result.segmentation)

@@ -46,6 +46,7 @@ class RunConfig:
     #: segmentation: "kmeans" (elbow method) or "rfm" (quintile scores)
     method: str = "kmeans"
     k: int | None = None
+    k_range: tuple[int, int] = (1, 10)
     segment_features: tuple[str, ...] = DEFAULT_FEATURES
     random_state: int = 42
     top_n: int = 10
@@ -187,7 +188,7 @@ def run(
     progress("segment")
     segmentation = seg_stage.segment_customers(
         features.df(), method=config.method, k=config.k, features=config.segment_features,
-        random_state=config.random_state,
+        random_state=config.random_state, k_range=config.k_range,
     )
     progress("insights")
     segmentation.add_insights(transactions.df(), top_n=config.top_n)

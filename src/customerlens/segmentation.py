@@ -142,6 +142,7 @@ def segment_customers(
     k: int | None = None,
     features: tuple[str, ...] = DEFAULT_FEATURES,
     random_state: int = 42,
+    k_range: tuple[int, int] = (1, 10),
 ) -> Segmentation:
     """Segment customers with K-means (elbow method) or classic RFM.
 
@@ -157,6 +158,8 @@ def segment_customers(
         Feature columns K-means clusters on.
     random_state
         Seed; the same input gives the same segments.
+    k_range
+        Smallest and largest k of the elbow search.
     """
     if method not in METHODS:
         raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -170,7 +173,8 @@ def segment_customers(
         assigned = pd.concat([assigned, rfm.drop(columns=["customer_id", "rfm_segment"])], axis=1)
         return Segmentation(method="rfm", assigned=assigned, strategies=dict(RFM_STRATEGIES),
                             reason="classic RFM: quintile scores 1-5 and the R x FM grid (docs/segmentation.md)")
-    segmenter = CustomerSegmenter(features=tuple(features), k=k, random_state=random_state).fit(frame)
+    segmenter = CustomerSegmenter(features=tuple(features), k=k, random_state=random_state,
+                                  k_range=tuple(k_range)).fit(frame)
     assigned = segmenter.assign(frame)
     assigned = pd.concat([assigned, rfm.drop(columns=["customer_id"]).reset_index(drop=True)], axis=1)
     strategies = {name: segmenter.strategies_[i] for i, name in segmenter.segment_names_.items()}
