@@ -116,3 +116,28 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, command):
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1, (label, result.stderr)
         assert lines[0].startswith("error:") and expected in lines[0], (label, lines[0])
+
+
+def test_segment_command(tiny_csv, tmp_path):
+    from .conftest import TINY_CSV  # noqa: F401  (the tiny shop has two customers: k is capped)
+
+    out = tmp_path / "seg"
+    result = cli("segment", tiny_csv, "--out", out, "--no-charts", "--as-of", "2024-02-01")
+    assert result.returncode == 0, result.stderr
+    assert "What to do" in result.stdout
+    assert (out / "segments.csv").is_file() and (out / "top_products.csv").is_file()
+    assert not (out / "charts").exists()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--method", "dbscan"], "--method"),
+    (["--k-range", "5"], "--k-range"),
+    (["--k-range", "6,2"], "--k-range"),
+    (["--k", "0"], "--k must be"),
+    (["--features", "recency_days,nope"], "nope"),
+])
+def test_segment_bad_options(tiny_csv, tmp_path, args, expected):
+    result = cli("segment", tiny_csv, "--out", tmp_path / "o", "--no-charts", *args)
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
