@@ -119,9 +119,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, command):
 
 
 def test_segment_command(tiny_csv, tmp_path):
-    from .conftest import TINY_CSV  # noqa: F401  (the tiny shop has two customers: k is capped)
-
-    out = tmp_path / "seg"
+    out = tmp_path / "seg"  # the tiny shop has two customers: k is capped at 2
     result = cli("segment", tiny_csv, "--out", out, "--no-charts", "--as-of", "2024-02-01")
     assert result.returncode == 0, result.stderr
     assert "What to do" in result.stdout
