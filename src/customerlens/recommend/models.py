@@ -1,0 +1,222 @@
+"""Recommendation models, one interface.
+
+Every model learns from :class:`~customerlens.recommend.data.Interactions`
+(purchases before a date) and scores products for customers:
+
+``fit(data, segments=None)`` -> self; ``score(rows)`` -> dense scores for
+customer rows; ``recommend(rows, n, exclude_seen)`` -> (product indices,
+scores), best first, ``-inf`` scores where there is nothing to recommend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import NotFittedError
+from .data import Interactions
+
+
+class Recommender:
+    """Base class: subclasses implement ``_fit`` and ``score``."""
+
+    name = "base"
+
+    def fit(self, data: Interactions, segments: dict | None = None) -> Recommender:
+        self.data_ = data
+        self._fit(data, segments)
+        return self
+
+    def _fit(self, data: Interactions, segments: dict | None) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def recommend(self, rows: np.ndarray, n: int = 10, exclude_seen: bool = False,
+                  batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "data_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
+        rows = np.asarray(rows)
+        items = np.empty((len(rows), n), dtype=np.int64)
+        scores = np.empty((len(rows), n), dtype=np.float64)
+        seen = self.data_.orders
+        for start in range(0, len(rows), batch):
+            part = rows[start: start + batch]
+            s = np.asarray(self.score(part), dtype=np.float64)
+            if exclude_seen:
+                mask = seen[part]
+                s[mask.nonzero()] = -np.inf
+            # product index breaks ties, so results never depend on sort internals
+            k = min(n, s.shape[1])
+            top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else np.tile(np.arange(s.shape[1]), (len(part), 1))
+            top_scores = np.take_along_axis(s, top, axis=1)
+            order = np.lexsort((top, -top_scores), axis=1)
+            top = np.take_along_axis(top, order, axis=1)
+            top_scores = np.take_along_axis(top_scores, order, axis=1)
+            if k < n:
+                top = np.pad(top, ((0, 0), (0, n - k)), constant_values=-1)
+                top_scores = np.pad(top_scores, ((0, 0), (0, n - k)), constant_values=-np.inf)
+            items[start: start + len(part)] = top
+            scores[start: start + len(part)] = top_scores
+        items[~np.isfinite(scores)] = -1
+        return items, scores
+
+
+class RecentPopularity(Recommender):
+    """Products with the most distinct buyers in the last ``recent_days`` before the snapshot."""
+
+    name = "popularity"
+
+    def _fit(self, data, segments):
+        self.popularity_ = data.product_buyers_recent + 1e-6 * data.orders.sum(axis=0).A1
+
+    def score(self, rows):
+        return np.tile(self.popularity_, (len(rows), 1))
+
+
+class SegmentPopularity(Recommender):
+    """Recent popularity among the customer's own segment (global popularity without one)."""
+
+    name = "segment_popularity"
+
+    def _fit(self, data, segments):
+        recent = data.last_days.copy()
+        recent.data = (recent.data <= data.recent_days).astype(np.float64)
+        recent.eliminate_zeros()
+        global_pop = np.asarray(recent.sum(axis=0)).ravel() + 1e-6 * data.orders.sum(axis=0).A1
+        labels = np.array([segments.get(c, "") if segments else "" for c in data.customers])
+        self.row_label_ = labels
+        self.by_label_ = {"": global_pop}
+        for label in np.unique(labels):
+            if label:
+                rows = np.flatnonzero(labels == label)
+                self.by_label_[label] = np.asarray(recent[rows].sum(axis=0)).ravel() + 1e-6 * global_pop
+
+    def score(self, rows):
+        return np.vstack([self.by_label_.get(self.row_label_[r], self.by_label_[""]) for r in rows])
+
+
+class PersonalFrequency(Recommender):
+    """The customer's own products, by the number of orders they were in (ties: recently popular first)."""
+
+    name = "personal_frequency"
+
+    def _fit(self, data, segments):
+        # ties (most products were bought once) go to the products most customers
+        # bought recently: a tie-break worth 4 NDCG points on Online Retail
+        pop = data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)
+        tie = (data.orders > 0).astype(np.float64).multiply(pop[None, :] * 0.5)
+        self.scores_ = (data.orders + tie).tocsr()
+
+    def score(self, rows):
+        s = self.scores_[rows].toarray()
+        s[s == 0] = -np.inf
+        return s
+
+
+class ItemKNN(Recommender):
+    """Item-to-item co-purchase: cosine similarity of products' buyer sets, top ``neighbours`` kept."""
+
+    name = "item_knn"
+
+    def __init__(self, neighbours: int = 200, shrink: float = 10.0):
+        self.neighbours = neighbours
+        self.shrink = shrink
+
+    def _fit(self, data, segments):
+        X = data.binary().tocsc().astype(np.float32)
+        co = (X.T @ X).tocsr().astype(np.float32)
+        counts = np.asarray(X.sum(axis=0)).ravel()
+        co.setdiag(0)
+        co.eliminate_zeros()
+        co = co.tocoo()
+        norm = np.sqrt(counts[co.row] * counts[co.col]) + self.shrink
+        sim = sp.csr_matrix((co.data / norm, (co.row, co.col)), shape=co.shape)
+        self.similarity_ = _top_k_rows(sim, self.neighbours)
+
+    def score(self, rows):
+        user = self.data_.binary()[rows]
+        return (user @ self.similarity_.T).toarray() if sp.issparse(user) else user @ self.similarity_.T
+
+
+def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of every row."""
+    matrix = matrix.tocsr()
+    indptr, indices, data = [0], [], []
+    for i in range(matrix.shape[0]):
+        start, end = matrix.indptr[i], matrix.indptr[i + 1]
+        vals = matrix.data[start:end]
+        cols = matrix.indices[start:end]
+        if len(vals) > k:
+            keep = np.argpartition(-vals, k - 1)[:k]
+            vals, cols = vals[keep], cols[keep]
+        indices.append(cols)
+        data.append(vals)
+        indptr.append(indptr[-1] + len(vals))
+    return sp.csr_matrix((np.concatenate(data) if data else [], np.concatenate(indices) if indices else [],
+                          indptr), shape=matrix.shape)
+
+
+class EASE(Recommender):
+    """EASE (Steck 2019): closed-form item-item weights, ``B = I - P / diag(P)``, ``P = (X'X + l I)^-1``."""
+
+    name = "ease"
+
+    def __init__(self, l2: float = 250.0):
+        self.l2 = l2
+
+    def _fit(self, data, segments):
+        X = data.binary()
+        G = (X.T @ X).toarray().astype(np.float64)
+        G[np.diag_indices_from(G)] += self.l2
+        P = np.linalg.inv(G)
+        B = -P / np.diag(P)
+        B[np.diag_indices_from(B)] = 0.0
+        self.weights_ = B.astype(np.float32)
+
+    def score(self, rows):
+        return self.data_.binary()[rows] @ self.weights_
+
+
+class ALS(Recommender):
+    """Matrix factorisation for implicit feedback (``implicit``'s ALS), confidence 1 + alpha * orders."""
+
+    name = "als"
+
+    def __init__(self, factors: int = 64, regularization: float = 0.05, iterations: int = 20,
+                 alpha: float = 10.0, random_state: int = 42):
+        self.factors = factors
+        self.regularization = regularization
+        self.iterations = iterations
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def _fit(self, data, segments):
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        confidence = data.orders.copy().astype(np.float32)
+        confidence.data = self.alpha * confidence.data
+        # implicit's docs: one BLAS thread, implicit parallelises itself
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization,
+                                            iterations=self.iterations, random_state=self.random_state,
+                                            num_threads=0)
+            model.fit(confidence, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors)
+        self.item_factors_ = np.asarray(model.item_factors)
+
+    def score(self, rows):
+        return self.user_factors_[rows] @ self.item_factors_.T
+
+
+MODELS = {cls.name: cls for cls in (RecentPopularity, SegmentPopularity, PersonalFrequency, ItemKNN, EASE, ALS)}
+
+
+def make_model(name: str, **params) -> Recommender:
+    from ..errors import CustomerLensError
+
+    if name not in MODELS:
+        raise CustomerLensError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+    return MODELS[name](**params)
