@@ -43,7 +43,9 @@ def make_holdout(train_lines: Any, test_lines: Any, as_of: dt.datetime) -> Holdo
     """Training interactions before ``as_of`` and what test customers bought after it."""
     train = build_interactions(train_lines, as_of)
     test = _as_pandas(test_lines)
-    test = test[(test["order_date"] >= pd.Timestamp(as_of)) & test["product_id"].notna() & (test["quantity"] > 0)]
+    test = test[(test["order_date"] >= pd.Timestamp(as_of)) & test["product_id"].notna()]
+    if "quantity" in test:
+        test = test[test["quantity"] > 0]
     pairs = test[["customer_id", "product_id"]].drop_duplicates()
     pairs = pairs[pairs["customer_id"].isin(train.customer_index)]
     n_rel = pairs.groupby("customer_id").size()

@@ -34,6 +34,7 @@ class Interactions:
     customer_last_days: np.ndarray  # days since the customer's last order
     product_buyers_recent: np.ndarray  # distinct buyers per product in the last `recent_days`
     recent_days: int
+    lines: pd.DataFrame | None = None  # the purchase lines behind it (customer_id, product_id, order_id, order_date)
 
     @property
     def customer_index(self) -> dict[str, int]:
@@ -59,7 +60,8 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     """Interactions from clean transactions strictly before ``as_of``."""
     lines = _as_pandas(transactions)
     lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna()]
-    lines = lines[lines["quantity"] > 0]
+    if "quantity" in lines:
+        lines = lines[lines["quantity"] > 0]
     if lines.empty:
         raise ValueError("no product purchases before the snapshot")
     per = (lines.groupby(["customer_id", "product_id"])
@@ -80,12 +82,16 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     cust = cust.reindex(customers)
     recent = lines[lines["order_date"] >= as_of_ts - pd.Timedelta(days=recent_days)]
     buyers = recent.groupby("product_id")["customer_id"].nunique().reindex(products).fillna(0).to_numpy()
-    names = (lines.dropna(subset=["product_name"]).groupby("product_id")["product_name"]
-             .agg(lambda s: s.value_counts().index[0]).to_dict())
+    names = {}
+    if "product_name" in lines:
+        names = (lines.dropna(subset=["product_name"]).groupby(["product_id", "product_name"]).size()
+                 .reset_index(name="n").sort_values(["product_id", "n"], ascending=[True, False])
+                 .drop_duplicates("product_id").set_index("product_id")["product_name"].to_dict())
     return Interactions(
         customers=customers, products=products, orders=orders, last_days=last, first_days=first,
         as_of=as_of, product_names=names,
         customer_orders=cust["n"].to_numpy(),
         customer_last_days=((as_of_ts - cust["last"]).dt.total_seconds() / 86400).to_numpy(),
         product_buyers_recent=buyers.astype(float), recent_days=recent_days,
+        lines=lines[["customer_id", "product_id", "order_id", "order_date"]].reset_index(drop=True),
     )

@@ -211,12 +211,21 @@ class ALS(Recommender):
         return self.user_factors_[rows] @ self.item_factors_.T
 
 
-MODELS = {cls.name: cls for cls in (RecentPopularity, SegmentPopularity, PersonalFrequency, ItemKNN, EASE, ALS)}
+def _all_models() -> dict:
+    from .blend import Blend
+    from .twostage import TwoStage
+
+    return {cls.name: cls for cls in (Blend, TwoStage, RecentPopularity, SegmentPopularity, PersonalFrequency,
+                                       ItemKNN, EASE, ALS)}
+
+
+MODELS = _all_models  # called lazily: twostage imports this module
 
 
 def make_model(name: str, **params) -> Recommender:
     from ..errors import CustomerLensError
 
-    if name not in MODELS:
-        raise CustomerLensError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
-    return MODELS[name](**params)
+    models = MODELS()
+    if name not in models:
+        raise CustomerLensError(f"unknown model {name!r}; models: {', '.join(models)}")
+    return models[name](**params)
