@@ -27,7 +27,7 @@ from .segment import DEFAULT_FEATURES
 from .store import STORE_NAME, write_store
 
 #: Stage names reported to the progress callback, in order.
-STAGES = ("load", "clean", "features", "segment", "insights", "charts", "store")
+STAGES = ("load", "clean", "features", "segment", "insights", "charts", "recommend", "store")
 
 Progress = Callable[[str], None]
 
@@ -49,8 +49,11 @@ class RunConfig:
     k_range: tuple[int, int] = (1, 10)
     segment_features: tuple[str, ...] = DEFAULT_FEATURES
     random_state: int = 42
-    top_n: int = 10
+    top_products: int = 10
     charts: bool = True
+    #: recommendations: products per customer (0: none) and the model
+    top_n: int = 10
+    recommender: str = "blend"
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -191,12 +194,23 @@ def run(
         random_state=config.random_state, k_range=config.k_range,
     )
     progress("insights")
-    segmentation.add_insights(transactions.df(), top_n=config.top_n)
+    lines = transactions.df()
+    segmentation.add_insights(lines, top_n=config.top_products)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     if config.charts:
         progress("charts")
         outputs.update(segmentation.write_charts(out_dir / "charts"))
+
+    recommendations = None
+    if config.top_n > 0 and ingested.loaded.mapping.has_products:
+        progress("recommend")
+        from .recommend.service import fit_recommendations
+
+        segments = dict(zip(segmentation.assigned["customer_id"], segmentation.assigned["segment_name"],
+                            strict=True))
+        fitted = fit_recommendations(lines, as_of, model=config.recommender, segments=segments)
+        recommendations = fitted.for_customers(n=config.top_n)
 
     progress("store")
     report = ingested.report()
@@ -220,6 +234,7 @@ def run(
             "customer_features": features,
             "quality_report": quality_rows,
             **segmentation.tables(),
+            **({"recommendations": recommendations} if recommendations is not None else {}),
         },
         record,
     )
@@ -228,6 +243,10 @@ def run(
         out_dir / "quality_report.json", json.dumps(report, indent=2, default=str) + "\n"
     )
     outputs.update(segmentation.write_files(out_dir))
+    if recommendations is not None:
+        with atomic_path(out_dir / "recommendations.csv") as tmp:
+            recommendations.to_csv(tmp, index=False, float_format="%.6g")
+        outputs["recommendations"] = out_dir / "recommendations.csv"
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
                      segmentation=segmentation)
 

@@ -36,6 +36,7 @@ ORDER = {
     "excluded_lines": "source_row",
     "customer_features": "customer_id",
     "quality_report": "position",
+    "recommendations": "customer_id, rank",
 }
 
 
