@@ -92,12 +92,15 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
         f"map@{k}": float(np.mean((precision_at * hits).sum(axis=1) / np.minimum(k, n_rel))),
         "coverage": float(len(np.unique(items[valid])) / holdout.train.n_products),
     }
+    def mean(values):
+        return float(np.mean(values)) if len(values) else float("nan")
+
     with np.errstate(invalid="ignore", divide="ignore"):
         has_r, has_n = rel_repeat > 0, rel_new > 0
-        out[f"recall@{k}_repeat"] = float(np.mean(hits_repeat.sum(axis=1)[has_r] / rel_repeat[has_r]))
-        out[f"recall@{k}_new"] = float(np.mean(hits_new.sum(axis=1)[has_n] / rel_new[has_n]))
-        out[f"ndcg@{k}_repeat"] = float(np.nanmean(ndcg(hits_repeat, rel_repeat)[has_r]))
-        out[f"ndcg@{k}_new"] = float(np.nanmean(ndcg(hits_new, rel_new)[has_n]))
+        out[f"recall@{k}_repeat"] = mean(hits_repeat.sum(axis=1)[has_r] / rel_repeat[has_r])
+        out[f"recall@{k}_new"] = mean(hits_new.sum(axis=1)[has_n] / rel_new[has_n])
+        out[f"ndcg@{k}_repeat"] = mean(ndcg(hits_repeat, rel_repeat)[has_r])
+        out[f"ndcg@{k}_new"] = mean(ndcg(hits_new, rel_new)[has_n])
     return out
 
 

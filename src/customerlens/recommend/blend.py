@@ -20,6 +20,7 @@ from .data import Interactions, build_interactions
 from .models import EASE, PersonalFrequency, Recommender
 
 WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
+DEFAULT_WEIGHT = 0.1  # when the inner window cannot tell the weights apart
 
 
 class Blend(Recommender):
@@ -47,14 +48,14 @@ class Blend(Recommender):
         from .backtest import evaluate, make_holdout
 
         if data.lines is None:
-            return self.weights[len(self.weights) // 2]
+            return DEFAULT_WEIGHT
         inner_as_of = data.as_of - dt.timedelta(days=self.validation_days)
         earlier = data.lines[data.lines["order_date"] < pd.Timestamp(inner_as_of)]
         if earlier.empty:
-            return self.weights[len(self.weights) // 2]
+            return DEFAULT_WEIGHT
         holdout = make_holdout(data.lines, data.lines, inner_as_of)
         if len(holdout.test_rows) == 0:
-            return self.weights[len(self.weights) // 2]
+            return DEFAULT_WEIGHT
         personal = PersonalFrequency().fit(holdout.train)
         ease = EASE(self.l2).fit(holdout.train)
         scores = {}
@@ -63,7 +64,9 @@ class Blend(Recommender):
             items, _ = model.recommend(holdout.test_rows, n=10)
             scores[w] = evaluate(items, holdout, 10)["ndcg@10"]
         self.validation_ = {"inner_as_of": inner_as_of.isoformat(), "ndcg@10_by_weight": scores}
-        return max(scores, key=lambda w: (scores[w], -w))
+        best = max(scores.values())
+        tied = [w for w in scores if scores[w] >= best - 1e-9]
+        return min(tied, key=lambda w: abs(w - DEFAULT_WEIGHT))
 
     def score(self, rows):
         return _blend(self.personal_, self.ease_, self.weight_, rows)

@@ -1,0 +1,133 @@
+"""Recommenders: one contract test over every model on a tiny matrix with obvious answers,
+metrics by hand, and reasons."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customerlens.errors import NotFittedError
+from customerlens.recommend import build_interactions, make_model
+from customerlens.recommend.backtest import evaluate, make_holdout
+from customerlens.recommend.models import MODELS
+from customerlens.recommend.service import Recommendations
+
+AS_OF = dt.datetime(2024, 4, 1)
+
+
+def tiny_lines():
+    """Two tastes: tea drinkers buy TEA, CUP, POT together; bakers buy FLOUR, TIN, WHISK.
+
+    Customer t9 bought only TEA and CUP: POT is the obvious discovery. Customer r
+    re-buys TEA every week: TEA is the obvious repeat.
+    """
+    rows = []
+    day = dt.datetime(2024, 1, 1)
+    n = 0
+    for c in range(8):
+        for basket in (["TEA", "CUP", "POT"], ["FLOUR", "TIN", "WHISK"]):
+            who = f"t{c}" if basket[0] == "TEA" else f"b{c}"
+            for p in basket:
+                rows.append((who, f"o{n}", day + dt.timedelta(days=c), p))
+            n += 1
+    rows += [("t9", "o100", day, "TEA"), ("t9", "o100", day, "CUP")]
+    for w in range(10):
+        rows.append(("r", f"r{w}", day + dt.timedelta(days=7 * w), "TEA"))
+    rows.append(("r", "rx", day, "WHISK"))
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "order_date", "product_id"])
+    frame["product_name"] = frame["product_id"].str.title()
+    frame["quantity"] = 1.0
+    return frame
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_interactions(tiny_lines(), AS_OF)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS()))
+def test_every_model_fits_and_recommends(data, name):
+    model = make_model(name)
+    with pytest.raises(NotFittedError):
+        model.recommend(np.array([0]), n=3)
+    model.fit(data, segments={c: ("Tea" if c.startswith("t") else "Bake") for c in data.customers})
+    rows = np.arange(data.n_customers)
+    items, scores = model.recommend(rows, n=3)
+    assert items.shape == (data.n_customers, 3)
+    valid = items >= 0
+    assert np.all(np.diff(np.where(valid, scores, -np.inf), axis=1) <= 1e-12)  # best first
+    for r in rows:  # no product twice in a list
+        listed = items[r][items[r] >= 0]
+        assert len(set(listed)) == len(listed)
+    again, _ = make_model(name).fit(data, segments=None).recommend(rows, n=3) if name != "segment_popularity" \
+        else (items, None)
+    if name not in ("als", "two_stage"):
+        np.testing.assert_array_equal(again, items)  # deterministic
+
+
+@pytest.mark.parametrize("name", ["item_knn", "ease", "blend"])
+def test_collaborative_models_discover_the_obvious_product(data, name):
+    model = make_model(name).fit(data)
+    row = data.customer_index["t9"]
+    items, _ = model.recommend(np.array([row]), n=1, exclude_seen=True)
+    assert data.products[items[0, 0]] == "POT"
+
+
+@pytest.mark.parametrize("name", ["personal_frequency", "blend"])
+def test_repeat_models_put_the_weekly_product_first(data, name):
+    model = make_model(name).fit(data)
+    items, _ = model.recommend(np.array([data.customer_index["r"]]), n=1)
+    assert data.products[items[0, 0]] == "TEA"
+
+
+def test_popularity_is_the_same_for_everyone(data):
+    items, _ = make_model("popularity").fit(data).recommend(np.arange(data.n_customers), n=2)
+    assert (items == items[0]).all()
+    assert data.products[items[0, 0]] == "TEA"  # most buyers
+
+
+def test_reasons_say_why(data):
+    recs = Recommendations(make_model("blend").fit(data), data, {"t9": "Tea"})
+    table = recs.for_customers(["t9", "r"], n=3)
+    t9 = table[table.customer_id == "t9"].set_index("product_id")
+    assert t9.loc["TEA", "reason"].startswith("bought once, last")
+    assert t9.loc["POT", "reason"] == "customers who buy Tea also buy this" or \
+        t9.loc["POT", "reason"] == "customers who buy Cup also buy this"
+    r = table[table.customer_id == "r"].set_index("product_id")
+    assert r.loc["TEA", "reason"] == "bought 10 times, last 28 days ago"
+    assert list(table.columns) == ["customer_id", "rank", "product_id", "product_name", "score", "reason"]
+    new = recs.recommend("somebody-new", n=2)
+    assert len(new) == 2 and (new["reason"] == "popular right now (new customer)").all()
+
+
+def test_metrics_by_hand():
+    lines = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "a", "a", "b", "b"],
+        "order_id": ["1", "1", "2", "3", "3", "4", "4"],
+        "order_date": pd.to_datetime(["2024-01-01"] * 3 + ["2024-05-01"] * 4),
+        "product_id": ["X", "Y", "X", "X", "Z", "Q", "NEW"],
+        "quantity": 1.0,
+    })
+    lines.loc[2, "product_id"] = "Q"
+    as_of = dt.datetime(2024, 3, 1)
+    holdout = make_holdout(lines, lines, as_of)
+    prods = list(holdout.train.products)  # ['Q', 'X', 'Y']
+    # a bought X, Z after (Z unknown); b bought Q, NEW after (NEW unknown)
+    a, b = list(holdout.train.customers).index("a"), list(holdout.train.customers).index("b")
+    items = np.full((2, 2), -1)
+    order = list(holdout.train.customers[holdout.test_rows])
+    items[order.index("a")] = [prods.index("Y"), prods.index("X")]  # hit at rank 2
+    items[order.index("b")] = [prods.index("Q"), -1]                 # hit at rank 1
+    m = evaluate(items, holdout, k=2)
+    assert m["customers"] == 2
+    assert m["recall@2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert m["precision@2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert m["hitrate@2"] == 1.0
+    ideal = 1 + 1 / np.log2(3)
+    assert m["ndcg@2"] == pytest.approx(((1 / np.log2(3)) / ideal + 1 / ideal) / 2)
+    assert m["map@2"] == pytest.approx(((1 / 2) / 2 + 1 / 2) / 2)
+    assert m["recall@2_repeat"] == pytest.approx(1.0)   # both hits were bought before
+    assert m["recall@2_new"] == pytest.approx(0.0)
+    assert m["coverage"] == pytest.approx(3 / 3)
+    assert a != b
