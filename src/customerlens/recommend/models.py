@@ -167,10 +167,20 @@ class EASE(Recommender):
         self.l2 = l2
 
     def _fit(self, data, segments):
+        from scipy.linalg import lapack
+
         X = data.binary()
-        G = (X.T @ X).toarray().astype(np.float64)
+        G = (X.T @ X).toarray().astype(np.float32)
         G[np.diag_indices_from(G)] += self.l2
-        P = np.linalg.inv(G)
+        # G is symmetric positive definite: a Cholesky inverse (LAPACK potrf/potri)
+        # is about 4x faster than a general inverse
+        factor, info = lapack.spotrf(G, lower=1)
+        if info == 0:
+            lower, info = lapack.spotri(factor, lower=1)
+        if info != 0:  # pragma: no cover - numerically singular: fall back
+            P = np.linalg.inv(G.astype(np.float64))
+        else:
+            P = np.tril(lower) + np.tril(lower, -1).T
         B = -P / np.diag(P)
         B[np.diag_indices_from(B)] = 0.0
         self.weights_ = B.astype(np.float32)

@@ -125,7 +125,7 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     train_lines = _as_pandas(train)
     holdout = make_holdout(train_lines, _as_pandas(full), as_of)
     segments = _segments_as_of(train, as_of, base)
-    names = models or (DEFAULT_MODEL, *BASELINES, *COLLABORATIVE)
+    names = models or (DEFAULT_MODEL, *BASELINES, *COLLABORATIVE, "two_stage")
     table = run_backtest(holdout, {name: make_model(name) for name in names}, k=k, segments=segments,
                          progress=progress)
     facts = {"as_of": as_of.isoformat(), "k": k, "test_customers": int(len(holdout.test_rows)),
