@@ -62,17 +62,16 @@ class Recommendations:
 
     def _reasons(self, rows: np.ndarray, items: np.ndarray) -> list[str]:
         data = self.data
-        orders = data.orders
+        counts = _lookup(data.orders, rows, items)
+        days = np.rint(_lookup(data.last_days, rows, items)).astype(int)
         weights = self._ease.weights_
         reasons = []
-        for r, i in zip(rows, items, strict=True):
-            count = orders[r, i]
+        for r, i, count, day in zip(rows, items, counts, days, strict=True):
             if count > 0:
-                days = int(round(data.last_days[r, i]))
                 times = "once" if count == 1 else f"{int(count)} times"
-                reasons.append(f"bought {times}, last {days} days ago")
+                reasons.append(f"bought {times}, last {day} days ago")
                 continue
-            history = orders[r].indices
+            history = data.orders[r].indices
             if len(history):
                 w = weights[history, i]
                 best = int(np.argmax(w))
@@ -97,6 +96,20 @@ class Recommendations:
             "product_name": [self.data.product_names.get(p) for p in self.data.products[top]],
             "score": np.round(pop[top], 6), "reason": "popular right now (new customer)",
         })
+
+
+def _lookup(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[j], cols[j]]`` for every j (0 where absent), without a Python loop."""
+    coo = matrix.tocoo()
+    n = matrix.shape[1]
+    keys = coo.row.astype(np.int64) * n + coo.col
+    order = np.argsort(keys)
+    keys, values = keys[order], coo.data[order]
+    query = rows.astype(np.int64) * n + cols
+    if not len(keys):
+        return np.zeros(len(query))
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[pos] == query, values[pos], 0.0)
 
 
 def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = DEFAULT_MODEL,
