@@ -26,7 +26,9 @@ def test_run_writes_store_and_files(tiny_csv, tmp_path):
     out = tmp_path / "out"
     result = cl.run(tiny_csv, out, cl.RunConfig(as_of="2024-02-01"))
     assert (out / "customerlens.duckdb").is_file()
-    assert table_names(out / "customerlens.duckdb") == sorted(TABLES + ["run"])
+    assert table_names(out / "customerlens.duckdb") == sorted(TABLES + ["run", "recommendations"])
+    recs = (out / "recommendations.csv").read_text().splitlines()
+    assert recs[0] == "customer_id,rank,product_id,product_name,score,reason" and len(recs) > 2
     record = read_run_record(out / "customerlens.duckdb")
     assert record["input"]["sha256"] == result.ingested.loaded.source.sha256
     assert record["parameters"]["as_of_used"] == "2024-02-01T00:00:00"
@@ -54,7 +56,7 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
         assert dump(a / "customerlens.duckdb", table) == dump(b / "customerlens.duckdb", table), table
     assert (a / "customer_features.csv").read_bytes() == (b / "customer_features.csv").read_bytes()
     assert (a / "quality_report.json").read_bytes() == (b / "quality_report.json").read_bytes()
-    for name in ("segments.csv", "segment_profiles.csv", "top_products.csv"):
+    for name in ("segments.csv", "segment_profiles.csv", "top_products.csv", "recommendations.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
