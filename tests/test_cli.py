@@ -139,3 +139,20 @@ def test_segment_bad_options(tiny_csv, tmp_path, args, expected):
     assert result.returncode == 2, result.stderr
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_run_recommendations_can_exclude_what_was_bought(tmp_path):
+    import customerlens as cl
+    from customerlens import demo as demo_mod
+
+    path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
+    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--exclude-bought", "--top-n", "5")
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    recs = pd.read_csv(tmp_path / "o" / "recommendations.csv", dtype=str)
+    assert len(recs) > 0 and not recs["reason"].str.startswith("bought").any()
+    assert recs.groupby("customer_id").size().max() == 5
+    lines = cl.ingest(path).cleaned.transactions.df()
+    bought = set(zip(lines["customer_id"], lines["product_id"], strict=True))
+    assert not any((c, p) in bought for c, p in zip(recs["customer_id"], recs["product_id"], strict=True))

@@ -103,6 +103,10 @@ KRangeOpt = Annotated[
     str, typer.Option("--k-range", help="Smallest and largest k of the elbow search, e.g. 2,12.")
 ]
 TopNOpt = Annotated[int, typer.Option("--top-n", help="Recommendations per customer (0: none).")]
+ExcludeBoughtOpt = Annotated[
+    bool, typer.Option("--exclude-bought/--include-bought",
+                       help="Recommend only products the customer has not bought yet (default: repeats allowed).")
+]
 TopProductsOpt = Annotated[int, typer.Option("--top-products", help="Top products listed per segment.")]
 ChartsOpt = Annotated[bool, typer.Option("--charts/--no-charts", help="Write the charts (PNG and SVG).")]
 
@@ -143,7 +147,7 @@ def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes
 
 
 def _segmentation_options(k=None, method="kmeans", features=None, top_n=10, charts=True, k_range="1,10",
-                          top_products=10) -> dict:
+                          top_products=10, exclude_bought=False) -> dict:
     from .segmentation import METHODS
 
     if method not in METHODS:
@@ -159,7 +163,7 @@ def _segmentation_options(k=None, method="kmeans", features=None, top_n=10, char
     if top_n < 0:
         raise CustomerLensError(f"--top-n must be 0 or more, got {top_n}")
     out = {"method": method, "k": k, "top_n": top_n, "charts": charts, "k_range": (low, high),
-           "top_products": top_products}
+           "top_products": top_products, "exclude_bought": exclude_bought}
     if features:
         out["segment_features"] = tuple(f.strip() for f in features.split(",") if f.strip())
     return out
@@ -208,6 +212,7 @@ def run(
     k_range: KRangeOpt = "1,10",
     top_n: TopNOpt = 10,
     top_products: TopProductsOpt = 10,
+    exclude_bought: ExcludeBoughtOpt = False,
     charts: ChartsOpt = True,
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
@@ -223,7 +228,7 @@ def run(
 
     config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
                          k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range,
-                         top_products=top_products)
+                         top_products=top_products, exclude_bought=exclude_bought)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")

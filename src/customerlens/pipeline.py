@@ -54,6 +54,7 @@ class RunConfig:
     #: recommendations: products per customer (0: none) and the model
     top_n: int = 10
     recommender: str = "blend"
+    exclude_bought: bool = False
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -88,6 +89,7 @@ class RunResult:
     out_dir: Path
     outputs: dict[str, Path]
     segmentation: Any = None  # customerlens.segmentation.Segmentation
+    recommender: Any = None  # customerlens.recommend.service.Recommendations: .recommend(customer_id, n)
 
     @property
     def report(self) -> dict:
@@ -202,7 +204,7 @@ def run(
         progress("charts")
         outputs.update(segmentation.write_charts(out_dir / "charts"))
 
-    recommendations = None
+    recommendations = fitted = None
     if config.top_n > 0 and ingested.loaded.mapping.has_products:
         progress("recommend")
         from .recommend.service import fit_recommendations
@@ -210,7 +212,7 @@ def run(
         segments = dict(zip(segmentation.assigned["customer_id"], segmentation.assigned["segment_name"],
                             strict=True))
         fitted = fit_recommendations(lines, as_of, model=config.recommender, segments=segments)
-        recommendations = fitted.for_customers(n=config.top_n)
+        recommendations = fitted.for_customers(n=config.top_n, exclude_seen=config.exclude_bought)
 
     progress("store")
     report = ingested.report()
@@ -248,7 +250,7 @@ def run(
             recommendations.to_csv(tmp, index=False, float_format="%.6g")
         outputs["recommendations"] = out_dir / "recommendations.csv"
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
-                     segmentation=segmentation)
+                     segmentation=segmentation, recommender=fitted)
 
 
 def _quality_rows(report) -> Any:
