@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .segment import _as_pandas
+from ._frames import as_pandas as _as_pandas
 
 PROFILE_FEATURES = (
     "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._frames import as_pandas as _as_pandas
 from .errors import CustomerLensError, NotFittedError
 
 log = logging.getLogger(__name__)
@@ -131,17 +132,6 @@ class KChoice:
     k: int
     reason: str
     knee: int | None
-
-
-def _as_pandas(frame: Any) -> pd.DataFrame:
-    if isinstance(frame, pd.DataFrame):
-        return frame
-    import narwhals as nw
-
-    native = nw.from_native(frame)
-    if isinstance(native, nw.LazyFrame):
-        native = native.collect()
-    return native.to_pandas()
 
 
 class CustomerSegmenter:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..segment import _as_pandas
+from .._frames import as_pandas as _as_pandas
 from .data import Interactions, build_interactions
 from .models import Recommender
 

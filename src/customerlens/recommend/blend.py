@@ -16,7 +16,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from .data import Interactions, build_interactions
+from .data import Interactions
 from .models import EASE, PersonalFrequency, Recommender
 
 WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)

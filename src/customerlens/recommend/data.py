@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..segment import _as_pandas
+from .._frames import as_pandas as _as_pandas
 
 
 @dataclass

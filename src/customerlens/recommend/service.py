@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..segment import _as_pandas
+from .._frames import as_pandas as _as_pandas
 from .data import Interactions, build_interactions
 from .models import EASE, Recommender, make_model
 
