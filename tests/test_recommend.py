@@ -131,3 +131,19 @@ def test_metrics_by_hand():
     assert m["recall@2_new"] == pytest.approx(0.0)
     assert m["coverage"] == pytest.approx(3 / 3)
     assert a != b
+
+
+def test_large_catalogue_path_is_sparse_and_still_right(data):
+    """Above dense_limit products the blend uses sparse top-K neighbours (implicit) instead of EASE."""
+    from customerlens.recommend.blend import Blend
+    from customerlens.recommend.models import ItemKNN
+
+    model = Blend(dense_limit=1).fit(data)
+    assert isinstance(model.co_, ItemKNN) and model._sparse()
+    t9 = np.array([data.customer_index["t9"]])
+    items, _ = model.recommend(t9, n=1, exclude_seen=True)
+    assert data.products[items[0, 0]] == "POT"
+    items, _ = model.recommend(np.array([data.customer_index["r"]]), n=1)
+    assert data.products[items[0, 0]] == "TEA"
+    recs = Recommendations(model, data).for_customers(["t9"], n=3, exclude_seen=True)
+    assert recs.iloc[0]["reason"].startswith("customers who buy")

@@ -17,9 +17,14 @@ import numpy as np
 import pandas as pd
 
 from .data import Interactions
-from .models import EASE, PersonalFrequency, Recommender
+import scipy.sparse as sp
+
+from .models import EASE, ItemKNN, PersonalFrequency, Recommender
 
 WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
+#: Above this many products EASE's dense item x item inverse is replaced by
+#: sparse top-K co-purchase neighbours (ItemKNN), and scoring stays sparse.
+DENSE_LIMIT = 20_000
 DEFAULT_WEIGHT = 0.1  # when the inner window cannot tell the weights apart
 
 
@@ -29,11 +34,12 @@ class Blend(Recommender):
     name = "blend"
 
     def __init__(self, weight: float | None = None, weights: tuple[float, ...] = WEIGHTS,
-                 validation_days: int = 90, l2: float = 250.0):
+                 validation_days: int = 90, l2: float = 250.0, dense_limit: int = DENSE_LIMIT):
         self.weight = weight
         self.weights = weights
         self.validation_days = validation_days
         self.l2 = l2
+        self.dense_limit = dense_limit
 
     def _fit(self, data: Interactions, segments):
         self.validation_ = {}
@@ -42,7 +48,19 @@ class Blend(Recommender):
         else:
             self.weight_ = float(self.weight)
         self.personal_ = PersonalFrequency().fit(data)
-        self.ease_ = EASE(self.l2).fit(data)
+        self.co_ = self._co_model(data).fit(data)
+
+    def _co_model(self, data: Interactions) -> Recommender:
+        return EASE(self.l2) if data.n_products <= self.dense_limit else ItemKNN(implicit_above=self.dense_limit)
+
+    def _sparse(self) -> bool:
+        return isinstance(getattr(self, "co_", None), ItemKNN)
+
+    def contribution(self, history, item):
+        return self.co_.contribution(history, item)
+
+    def score_sparse(self, rows):
+        return _blend_sparse(self.personal_, self.co_, self.weight_, rows)
 
     def _choose_weight(self, data: Interactions) -> float:
         from .backtest import evaluate, make_holdout
@@ -57,10 +75,10 @@ class Blend(Recommender):
         if len(holdout.test_rows) == 0:
             return DEFAULT_WEIGHT
         personal = PersonalFrequency().fit(holdout.train)
-        ease = EASE(self.l2).fit(holdout.train)
+        co = self._co_model(holdout.train).fit(holdout.train)
         scores = {}
         for w in self.weights:
-            model = _Fixed(personal, ease, w).fit(holdout.train)
+            model = _Fixed(personal, co, w).fit(holdout.train)
             items, _ = model.recommend(holdout.test_rows, n=10)
             scores[w] = evaluate(items, holdout, 10)["ndcg@10"]
         self.validation_ = {"inner_as_of": inner_as_of.isoformat(), "ndcg@10_by_weight": scores}
@@ -69,27 +87,43 @@ class Blend(Recommender):
         return min(tied, key=lambda w: abs(w - DEFAULT_WEIGHT))
 
     def score(self, rows):
-        return _blend(self.personal_, self.ease_, self.weight_, rows)
+        return _blend(self.personal_, self.co_, self.weight_, rows)
 
 
 class _Fixed(Recommender):
     name = "_fixed"
 
-    def __init__(self, personal, ease, weight):
-        self.personal, self.ease, self.weight = personal, ease, weight
+    def __init__(self, personal, co, weight):
+        self.personal, self.co, self.weight = personal, co, weight
 
     def _fit(self, data, segments):
         pass
 
+    def _sparse(self) -> bool:
+        return isinstance(self.co, ItemKNN)
+
     def score(self, rows):
-        return _blend(self.personal, self.ease, self.weight, rows)
+        return _blend(self.personal, self.co, self.weight, rows)
+
+    def score_sparse(self, rows):
+        return _blend_sparse(self.personal, self.co, self.weight, rows)
 
 
-def _blend(personal: PersonalFrequency, ease: EASE, weight: float, rows: np.ndarray) -> np.ndarray:
+def _blend(personal: PersonalFrequency, co: Recommender, weight: float, rows: np.ndarray) -> np.ndarray:
     own = personal.scores_[rows].toarray()
     if weight == 0:
         return np.where(own > 0, own, -np.inf)
-    co = ease.score(rows)
-    top = np.abs(co).max(axis=1, keepdims=True)
+    scores = co.score(rows)
+    top = np.abs(scores).max(axis=1, keepdims=True)
     top[top == 0] = 1.0
-    return own + weight * co / top
+    return own + weight * scores / top
+
+
+def _blend_sparse(personal: PersonalFrequency, co: ItemKNN, weight: float, rows: np.ndarray) -> sp.csr_matrix:
+    own = personal.scores_[rows]
+    if weight == 0:
+        return own.tocsr()
+    scores = co.score_sparse(rows).tocsr()
+    top = scores.max(axis=1).toarray().ravel()
+    top[top == 0] = 1.0
+    return (own + sp.diags(weight / top) @ scores).tocsr()

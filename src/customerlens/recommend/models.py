@@ -33,11 +33,21 @@ class Recommender:
     def score(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _sparse(self) -> bool:
+        """Whether scores come sparse (``score_sparse``): only candidates are materialised."""
+        return hasattr(self, "score_sparse")
+
+    def contribution(self, history: np.ndarray, item: int) -> np.ndarray | None:
+        """How much each of the customer's products adds to ``item``'s score (for reasons)."""
+        return None
+
     def recommend(self, rows: np.ndarray, n: int = 10, exclude_seen: bool = False,
                   batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
         if not hasattr(self, "data_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
         rows = np.asarray(rows)
+        if self._sparse():
+            return _top_n_sparse(self, rows, n, exclude_seen, batch=max(batch, 20_000))
         items = np.empty((len(rows), n), dtype=np.int64)
         scores = np.empty((len(rows), n), dtype=np.float64)
         seen = self.data_.orders
@@ -61,6 +71,30 @@ class Recommender:
             scores[start: start + len(part)] = top_scores
         items[~np.isfinite(scores)] = -1
         return items, scores
+
+
+def _top_n_sparse(model: Recommender, rows: np.ndarray, n: int, exclude_seen: bool,
+                  batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` per row from sparse scores: only candidates are ever materialised."""
+    items = np.full((len(rows), n), -1, dtype=np.int64)
+    scores = np.full((len(rows), n), -np.inf)
+    for start in range(0, len(rows), batch):
+        part = rows[start: start + batch]
+        s = model.score_sparse(part).tocsr()
+        if exclude_seen:
+            s = s - s.multiply(model.data_.orders[part] > 0)
+        s.eliminate_zeros()
+        for local in range(s.shape[0]):
+            lo, hi = s.indptr[local], s.indptr[local + 1]
+            if lo == hi:
+                continue
+            vals, cols = s.data[lo:hi], s.indices[lo:hi]
+            k = min(n, len(vals))
+            top = np.argpartition(-vals, k - 1)[:k] if len(vals) > k else np.arange(len(vals))
+            order = np.lexsort((cols[top], -vals[top]))
+            items[start + local, :k] = cols[top][order]
+            scores[start + local, :k] = vals[top][order]
+    return items, scores
 
 
 class RecentPopularity(Recommender):
@@ -120,11 +154,29 @@ class ItemKNN(Recommender):
 
     name = "item_knn"
 
-    def __init__(self, neighbours: int = 200, shrink: float = 10.0):
+    def __init__(self, neighbours: int = 200, shrink: float = 10.0, implicit_above: int = 20_000):
         self.neighbours = neighbours
         self.shrink = shrink
+        self.implicit_above = implicit_above
 
     def _fit(self, data, segments):
+        if data.n_products > self.implicit_above:
+            # implicit computes the top-K neighbours item by item (C++), never
+            # the full co-occurrence matrix, which does not fit at this size
+            from implicit.nearest_neighbours import CosineRecommender
+            from threadpoolctl import threadpool_limits
+
+            import warnings
+
+            with threadpool_limits(1, "blas"), warnings.catch_warnings():
+                # implicit's own cosine normalisation hands itself a COO matrix and warns
+                warnings.filterwarnings("ignore", message="Method expects CSR input")
+                knn = CosineRecommender(K=self.neighbours)
+                knn.fit(sp.csr_matrix(data.binary(), dtype=np.float32), show_progress=False)
+            self.similarity_ = knn.similarity.tocsr().astype(np.float32)
+            self.similarity_.setdiag(0)
+            self.similarity_.eliminate_zeros()
+            return
         X = data.binary().tocsc().astype(np.float32)
         co = (X.T @ X).tocsr().astype(np.float32)
         counts = np.asarray(X.sum(axis=0)).ravel()
@@ -136,8 +188,13 @@ class ItemKNN(Recommender):
         self.similarity_ = _top_k_rows(sim, self.neighbours)
 
     def score(self, rows):
-        user = self.data_.binary()[rows]
-        return (user @ self.similarity_.T).toarray() if sp.issparse(user) else user @ self.similarity_.T
+        return self.score_sparse(rows).toarray()
+
+    def score_sparse(self, rows):
+        return self.data_.binary()[rows] @ self.similarity_.T
+
+    def contribution(self, history, item):
+        return self.similarity_[item][:, history].toarray().ravel()
 
 
 def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -187,6 +244,9 @@ class EASE(Recommender):
 
     def score(self, rows):
         return self.data_.binary()[rows] @ self.weights_
+
+    def contribution(self, history, item):
+        return self.weights_[history, item]
 
 
 class ALS(Recommender):

@@ -24,7 +24,8 @@ class Recommendations:
         self.model = model
         self.data = data
         self.segments = segments or {}
-        self._ease = model.ease_ if hasattr(model, "ease_") else EASE().fit(data)
+        # what explains a discovery: the model's own co-purchase part, else EASE
+        self._co = model if model.contribution(np.array([0]), 0) is not None else EASE().fit(data)
         self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
 
     def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False) -> pd.DataFrame:
@@ -64,7 +65,6 @@ class Recommendations:
         data = self.data
         counts = _lookup(data.orders, rows, items)
         days = np.rint(_lookup(data.last_days, rows, items)).astype(int)
-        weights = self._ease.weights_
         reasons = []
         for r, i, count, day in zip(rows, items, counts, days, strict=True):
             if count > 0:
@@ -73,7 +73,7 @@ class Recommendations:
                 continue
             history = data.orders[r].indices
             if len(history):
-                w = weights[history, i]
+                w = np.asarray(self._co.contribution(history, i)).ravel()
                 best = int(np.argmax(w))
                 if w[best] > 0:
                     anchor = data.products[history[best]]
