@@ -34,12 +34,15 @@ class Blend(Recommender):
     name = "blend"
 
     def __init__(self, weight: float | None = None, weights: tuple[float, ...] = WEIGHTS,
-                 validation_days: int = 90, l2: float = 250.0, dense_limit: int = DENSE_LIMIT):
+                 validation_days: int = 90, l2: float = 250.0, dense_limit: int = DENSE_LIMIT,
+                 validation_customers: int = 20_000, random_state: int = 42):
         self.weight = weight
         self.weights = weights
         self.validation_days = validation_days
         self.l2 = l2
         self.dense_limit = dense_limit
+        self.validation_customers = validation_customers
+        self.random_state = random_state
 
     def _fit(self, data: Interactions, segments):
         self.validation_ = {}
@@ -74,6 +77,13 @@ class Blend(Recommender):
         holdout = make_holdout(data.lines, data.lines, inner_as_of)
         if len(holdout.test_rows) == 0:
             return DEFAULT_WEIGHT
+        if len(holdout.test_rows) > self.validation_customers:
+            # the weights are compared on a seeded sample of the inner test customers
+            rng = np.random.default_rng(self.random_state)
+            keep = np.sort(rng.choice(len(holdout.test_rows), self.validation_customers, replace=False))
+            holdout.test_rows = holdout.test_rows[keep]
+            holdout.relevant = holdout.relevant[keep]
+            holdout.n_relevant = holdout.n_relevant[keep]
         personal = PersonalFrequency().fit(holdout.train)
         co = self._co_model(holdout.train).fit(holdout.train)
         scores = {}

@@ -47,7 +47,7 @@ class Recommender:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
         rows = np.asarray(rows)
         if self._sparse():
-            return _top_n_sparse(self, rows, n, exclude_seen, batch=max(batch, 20_000))
+            return _top_n_sparse(self, rows, n, exclude_seen, batch=batch)
         items = np.empty((len(rows), n), dtype=np.int64)
         scores = np.empty((len(rows), n), dtype=np.float64)
         seen = self.data_.orders
@@ -136,12 +136,15 @@ class PersonalFrequency(Recommender):
 
     name = "personal_frequency"
 
+    def score_sparse(self, rows):
+        return self.scores_[rows]
+
     def _fit(self, data, segments):
         # ties (most products were bought once) go to the products most customers
         # bought recently: a tie-break worth 4 NDCG points on Online Retail
         pop = data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)
-        tie = (data.orders > 0).astype(np.float64).multiply(pop[None, :] * 0.5)
-        self.scores_ = (data.orders + tie).tocsr()
+        bought = (data.orders > 0).astype(np.float64)
+        self.scores_ = (data.orders + bought @ sp.diags(pop * 0.5)).tocsr()  # stays sparse
 
     def score(self, rows):
         s = self.scores_[rows].toarray()
@@ -191,10 +194,11 @@ class ItemKNN(Recommender):
         return self.score_sparse(rows).toarray()
 
     def score_sparse(self, rows):
-        return self.data_.binary()[rows] @ self.similarity_.T
+        # each product the customer bought passes its score to its top neighbours
+        return self.data_.binary()[rows] @ self.similarity_
 
     def contribution(self, history, item):
-        return self.similarity_[item][:, history].toarray().ravel()
+        return self.similarity_[history][:, item].toarray().ravel()
 
 
 def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
