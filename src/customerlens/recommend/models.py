@@ -163,7 +163,8 @@ class ItemKNN(Recommender):
         self.implicit_above = implicit_above
 
     def _fit(self, data, segments):
-        if data.n_products > self.implicit_above:
+        self.large_ = data.n_products > self.implicit_above
+        if self.large_:
             # implicit computes the top-K neighbours item by item (C++), never
             # the full co-occurrence matrix, which does not fit at this size
             from implicit.nearest_neighbours import CosineRecommender
@@ -190,15 +191,25 @@ class ItemKNN(Recommender):
         sim = sp.csr_matrix((co.data / norm, (co.row, co.col)), shape=co.shape)
         self.similarity_ = _top_k_rows(sim, self.neighbours)
 
+    def _sparse(self) -> bool:
+        return self.large_
+
     def score(self, rows):
-        return self.score_sparse(rows).toarray()
+        if self.large_:
+            return self.score_sparse(rows).toarray()
+        # small catalogues: products whose nearest neighbours include the
+        # customer's products (better on Online Retail: NDCG 0.245 against 0.210)
+        return (self.data_.binary()[rows] @ self.similarity_.T).toarray()
 
     def score_sparse(self, rows):
-        # each product the customer bought passes its score to its top neighbours
+        # each product the customer bought passes its score to its own top
+        # neighbours: at most K candidates per product, so it stays sparse
         return self.data_.binary()[rows] @ self.similarity_
 
     def contribution(self, history, item):
-        return self.similarity_[history][:, item].toarray().ravel()
+        if self.large_:
+            return self.similarity_[history][:, item].toarray().ravel()
+        return self.similarity_[item][:, history].toarray().ravel()
 
 
 def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
