@@ -265,12 +265,15 @@ class EASE(Recommender):
 
 
 class ALS(Recommender):
-    """Matrix factorisation for implicit feedback (``implicit``'s ALS), confidence 1 + alpha * orders."""
+    """Matrix factorisation for implicit feedback (``implicit``'s ALS), confidence = alpha x orders.
+
+    ``alpha = 1`` follows implicit's convention (the counts are the confidence).
+    """
 
     name = "als"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, iterations: int = 20,
-                 alpha: float = 10.0, random_state: int = 42):
+                 alpha: float = 1.0, random_state: int = 42):
         self.factors = factors
         self.regularization = regularization
         self.iterations = iterations
