@@ -90,3 +90,6 @@ def test_bank_data_without_products(tmp_path):
     assert features.loc["A1", "frequency"] == 2
     assert features.loc["A1", "return_rate"] == pytest.approx(30 / 120)
     assert features["distinct_products"].isna().all()
+    # product-level outputs are skipped, not faked
+    assert not (tmp_path / "out" / "recommendations.csv").exists()
+    assert result.recommender is None and result.segmentation.top_products.empty
