@@ -25,7 +25,8 @@ class Recommendations:
         self.data = data
         self.segments = segments or {}
         # what explains a discovery: the model's own co-purchase part, else EASE
-        self._co = model if model.contribution(np.array([0]), 0) is not None else EASE().fit(data)
+        explains = type(model).contribution is not Recommender.contribution
+        self._co = model if explains else EASE().fit(data)
         self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
 
     def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False) -> pd.DataFrame:
