@@ -52,6 +52,8 @@ from typing import Any
 
 import narwhals as nw
 
+from ._frames import collect, count_rows
+
 log = logging.getLogger(__name__)
 
 #: Stock codes that are not products in Online Retail-style data (compared in
@@ -212,7 +214,7 @@ def clean(
     if "parse_error" not in frame.columns:
         frame = frame.with_columns(parse_error=nw.lit(None, dtype=nw.String()))
     if has_products is None:
-        has_products = _count(frame.filter(nw.col("product_id").is_null().__invert__())) > 0
+        has_products = count_rows(frame.filter(nw.col("product_id").is_null().__invert__())) > 0
     if has_order_ids is None:
         has_order_ids = has_products
     labelled = _label(frame, config, has_products, has_order_ids, as_of)
@@ -418,23 +420,12 @@ def _materialize(frame, name: str = "_cl_labelled"):
     return frame
 
 
-def _count(frame) -> int:
-    out = frame.select(nw.len())
-    if isinstance(out, nw.LazyFrame):
-        out = out.collect()
-    return int(out.item(0, 0))
-
-
-def _collect(frame):
-    return frame.collect() if isinstance(frame, nw.LazyFrame) else frame
-
-
 def _report(
     labelled, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None
 ) -> QualityReport:
     col = nw.col
     # one pass: a row per rule, and the kept lines under the empty name
-    groups = _collect(
+    groups = collect(
         labelled.with_columns(
             _group=col("_rule").fill_null(""),
             _orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"),
@@ -454,7 +445,7 @@ def _report(
     kept = counts.pop("", {})
     excess = sum(float(g["excess"] or 0.0) for g in groups)
     # one pass over customers: who is there at all, and who keeps a line
-    customers_row = _collect(
+    customers_row = collect(
         labelled.filter(col("customer_id").is_null().__invert__())
         .with_columns(_kept=nw.when(col("_rule").is_null()).then(1).otherwise(0))
         .group_by("customer_id")

@@ -237,7 +237,7 @@ def run(
     with _progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
     _print_quality(result.report)
-    out.print(f"\nCustomers with features: [bold]{_features_count(result):,}[/] as of {result.as_of:%Y-%m-%d}")
+    out.print(f"\nCustomers with features: [bold]{result.customers:,}[/] as of {result.as_of:%Y-%m-%d}")
     _print_segments(result.segmentation)
     _print_outputs(result)
 
@@ -311,12 +311,6 @@ def segment(
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
     _print_segments(result.segmentation)
     _print_outputs(result)
-
-
-def _features_count(result) -> int:
-    from ._db import fetch_one
-
-    return int(fetch_one(result.ingested.con, "SELECT count(*) FROM _cl_features_t")[0])
 
 
 @app.command()

@@ -36,6 +36,8 @@ from typing import Any
 
 import narwhals as nw
 
+from ._frames import collect
+
 FEATURE_COLUMNS = (
     "customer_id", "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
     "distinct_products", "items_per_order", "return_rate", "mean_days_between_orders",
@@ -46,14 +48,10 @@ _DAY = 86_400.0
 _MONEY_DIGITS = 6
 
 
-def _collect(frame):
-    return frame.collect() if isinstance(frame, nw.LazyFrame) else frame
-
-
 def last_transaction(transactions: Any) -> dt.datetime:
     """Timestamp of the latest transaction."""
     frame = nw.from_native(transactions)
-    value = _collect(frame.select(nw.col("order_date").max())).item(0, 0)
+    value = collect(frame.select(nw.col("order_date").max())).item(0, 0)
     if value is None:
         raise ValueError("no transactions")
     return _to_datetime(value)

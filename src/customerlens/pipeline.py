@@ -19,6 +19,7 @@ import duckdb
 
 from . import __version__
 from ._db import quote, run as run_sql
+from ._frames import count_rows
 from ._io import atomic_path, write_text_atomic
 from .clean import CleaningConfig, CleanResult, clean
 from .features import customer_features, default_as_of, parse_as_of
@@ -88,6 +89,7 @@ class RunResult:
     as_of: dt.datetime
     out_dir: Path
     outputs: dict[str, Path]
+    customers: int = 0  # customers with features
     segmentation: Any = None  # customerlens.segmentation.Segmentation
     recommender: Any = None  # customerlens.recommend.service.Recommendations: .recommend(customer_id, n)
 
@@ -173,7 +175,7 @@ def run(
     ingested = ingest(data, config, progress=progress)
     con = ingested.con
     transactions = ingested.cleaned.transactions
-    if _is_empty(transactions):
+    if count_rows(transactions) == 0:
         from .errors import DataQualityError
 
         raise DataQualityError(
@@ -187,6 +189,7 @@ def run(
     run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features")
     con.unregister("_cl_features")
     features = con.table("_cl_features_t")
+    customers = count_rows(features)
 
     from . import segmentation as seg_stage
 
@@ -224,7 +227,7 @@ def run(
         "versions": versions(),
         "schema": report["schema"],
         "quality": report["quality"],
-        "customers_with_features": _count(con, "_cl_features_t"),
+        "customers_with_features": customers,
         "segmentation": segmentation.record(),
     }
     outputs["store"] = write_store(
@@ -250,28 +253,13 @@ def run(
             recommendations.to_csv(tmp, index=False, float_format="%.6g")
         outputs["recommendations"] = out_dir / "recommendations.csv"
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
-                     segmentation=segmentation, recommender=fitted)
+                     customers=customers, segmentation=segmentation, recommender=fitted)
 
 
 def _quality_rows(report) -> Any:
     frame = report.to_frame()
     frame.insert(0, "position", range(1, len(frame) + 1))
     return frame
-
-
-def _count(con, table: str) -> int:
-    from ._db import fetch_one
-
-    return int(fetch_one(con, f"SELECT count(*) FROM {table}")[0])
-
-
-def _is_empty(relation) -> bool:
-    import narwhals as nw
-
-    frame = nw.from_native(relation).select(nw.len())
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    return int(frame.item(0, 0)) == 0
 
 
 def _write_csv(con, relation, path: Path, order_by: str) -> Path:
