@@ -156,3 +156,21 @@ def test_run_recommendations_can_exclude_what_was_bought(tmp_path):
     lines = cl.ingest(path).cleaned.transactions.df()
     bought = set(zip(lines["customer_id"], lines["product_id"], strict=True))
     assert not any((c, p) in bought for c, p in zip(recs["customer_id"], recs["product_id"], strict=True))
+
+
+def test_run_discovery_slots(tmp_path):
+    import pandas as pd
+
+    import customerlens as cl
+    from customerlens import demo as demo_mod
+
+    path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
+    bad = cli("run", path, "--out", tmp_path / "x", "--no-charts", "--top-n", "3", "--discovery-slots", "4")
+    assert bad.returncode == 2 and "--discovery-slots" in bad.stderr
+    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--top-n", "5", "--discovery-slots", "2")
+    assert result.returncode == 0, result.stderr
+    recs = pd.read_csv(tmp_path / "o" / "recommendations.csv", dtype=str)
+    lines = cl.ingest(path).cleaned.transactions.df()
+    bought = set(zip(lines["customer_id"], lines["product_id"], strict=True))
+    recs["new"] = [(c, p) not in bought for c, p in zip(recs["customer_id"], recs["product_id"], strict=True)]
+    assert recs.groupby("customer_id")["new"].sum().min() >= 2

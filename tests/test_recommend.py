@@ -147,3 +147,33 @@ def test_large_catalogue_path_is_sparse_and_still_right(data):
     assert data.products[items[0, 0]] == "TEA"
     recs = Recommendations(model, data).for_customers(["t9"], n=3, exclude_seen=True)
     assert recs.iloc[0]["reason"].startswith("customers who buy")
+
+
+def test_discovery_slots_keep_new_products_in_the_list(data):
+    """Customer r bought TEA and WHISK: with 2 of 4 places kept for discovery, two products
+    r never bought are in the list, after TEA (its best repeat), and nothing repeats."""
+    model = make_model("personal_frequency").fit(data)
+    r = np.array([data.customer_index["r"]])
+    plain, _ = model.recommend(r, n=4)
+    assert {data.products[i] for i in plain[0] if i >= 0} == {"TEA", "WHISK"}  # only repeats, padded
+    items, _ = make_model("blend").fit(data).recommend(r, n=4, discovery=2)
+    names = [data.products[i] for i in items[0] if i >= 0]
+    assert names[0] == "TEA"
+    bought = {"TEA", "WHISK"}
+    assert len([p for p in names if p not in bought]) == 2
+    assert len(names) == len(set(names))
+    # the wrapper used by the backtest gives the same lists
+    from customerlens.recommend.models import WithDiscovery
+
+    wrapped = WithDiscovery(make_model("blend"), 2).fit(data)
+    assert wrapped.name == "blend+2_new"
+    assert np.array_equal(wrapped.recommend(r, n=4)[0], items)
+
+
+def test_discovery_slots_from_the_service(data):
+    recs = Recommendations(make_model("blend").fit(data), data)
+    table = recs.for_customers(["r"], n=3, discovery=1)
+    assert len(table) == 3
+    new = table[~table["product_id"].isin(["TEA", "WHISK"])]
+    assert len(new) >= 1
+    assert new["reason"].str.contains("also buy|popular").all()

@@ -56,6 +56,7 @@ class RunConfig:
     top_n: int = 10
     recommender: str = "blend"
     exclude_bought: bool = False
+    discovery_slots: int = 0  # places per list kept for products new to the customer
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -215,7 +216,8 @@ def run(
         segments = dict(zip(segmentation.assigned["customer_id"], segmentation.assigned["segment_name"],
                             strict=True))
         fitted = fit_recommendations(lines, as_of, model=config.recommender, segments=segments)
-        recommendations = fitted.for_customers(n=config.top_n, exclude_seen=config.exclude_bought)
+        recommendations = fitted.for_customers(n=config.top_n, exclude_seen=config.exclude_bought,
+                                               discovery=config.discovery_slots)
 
     progress("store")
     report = ingested.report()

@@ -62,6 +62,11 @@ class Blend(Recommender):
     def contribution(self, history, item):
         return self.co_.contribution(history, item)
 
+    def _discovery_source(self) -> Recommender:
+        # among products new to a customer the blend's order is the co-purchase order,
+        # also when the inner window chose w = 0
+        return self.co_
+
     def score_sparse(self, rows):
         return _blend_sparse(self.personal_, self.co_, self.weight_, rows)
 

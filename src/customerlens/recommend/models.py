@@ -37,15 +37,30 @@ class Recommender:
         """Whether scores come sparse (``score_sparse``): only candidates are materialised."""
         return hasattr(self, "score_sparse")
 
+    def _discovery_source(self) -> Recommender:
+        """The model that ranks products new to the customer for discovery places."""
+        return self
+
     def contribution(self, history: np.ndarray, item: int) -> np.ndarray | None:
         """How much each of the customer's products adds to ``item``'s score (for reasons)."""
         return None
 
     def recommend(self, rows: np.ndarray, n: int = 10, exclude_seen: bool = False,
-                  batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+                  batch: int = 2048, discovery: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` products per customer row; ``discovery`` = slots kept for products new to them.
+
+        With ``discovery=m`` the list holds at least ``m`` products the customer
+        never bought (the model's best such ones, replacing its lowest-ranked
+        repeat products at the end of the list) whenever the model has them.
+        """
         if not hasattr(self, "data_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
         rows = np.asarray(rows)
+        if discovery > 0 and not exclude_seen:
+            items, scores = self.recommend(rows, n, batch=batch)
+            source = self._discovery_source()
+            new_items, new_scores = source.recommend(rows, min(n, discovery), exclude_seen=True, batch=batch)
+            return _keep_discovery(items, scores, new_items, new_scores, self.data_.orders[rows], discovery)
         if self._sparse():
             return _top_n_sparse(self, rows, n, exclude_seen, batch=batch)
         items = np.empty((len(rows), n), dtype=np.int64)
@@ -71,6 +86,31 @@ class Recommender:
             scores[start: start + len(part)] = top_scores
         items[~np.isfinite(scores)] = -1
         return items, scores
+
+
+def _keep_discovery(items, scores, new_items, new_scores, seen: sp.csr_matrix, slots: int):
+    """Replace the last repeat products of each list by new ones until ``slots`` new ones are in it."""
+    from .backtest import _contains
+
+    items, scores = items.copy(), scores.copy()
+    n = items.shape[1]
+    repeat = _contains(seen, np.where(items >= 0, items, 0)) & (items >= 0)
+    is_new = (items >= 0) & ~repeat
+    for r in np.flatnonzero(is_new.sum(axis=1) < slots):
+        have = set(items[r][is_new[r]].tolist())
+        extra = [(i, s) for i, s in zip(new_items[r], new_scores[r], strict=True) if i >= 0 and i not in have]
+        extra = extra[: slots - len(have)]
+        if not extra:
+            continue
+        keep_repeat = np.flatnonzero(repeat[r])[: max(0, n - slots)]
+        order = sorted([*keep_repeat.tolist(), *np.flatnonzero(is_new[r]).tolist()])
+        kept = [(items[r, j], scores[r, j]) for j in order][: n - len(extra)]
+        merged = kept + extra
+        items[r] = -1
+        scores[r] = -np.inf
+        items[r, : len(merged)] = [i for i, _ in merged]
+        scores[r, : len(merged)] = [s for _, s in merged]
+    return items, scores
 
 
 def _top_n_sparse(model: Recommender, rows: np.ndarray, n: int, exclude_seen: bool,
@@ -317,3 +357,24 @@ def make_model(name: str, **params) -> Recommender:
     if name not in models:
         raise CustomerLensError(f"unknown model {name!r}; models: {', '.join(models)}")
     return models[name](**params)
+
+
+class WithDiscovery(Recommender):
+    """Any model with ``slots`` places of each list kept for products new to the customer."""
+
+    def __init__(self, model: Recommender, slots: int = 2):
+        self.model = model
+        self.slots = slots
+        self.name = f"{model.name}+{slots}_new"
+
+    def fit(self, data: Interactions, segments: dict | None = None) -> Recommender:
+        self.model.fit(data, segments=segments)
+        self.data_ = data
+        return self
+
+    def contribution(self, history, item):
+        return self.model.contribution(history, item)
+
+    def recommend(self, rows, n=10, exclude_seen=False, batch=2048, discovery=0):
+        return self.model.recommend(rows, n, exclude_seen=exclude_seen, batch=batch,
+                                    discovery=max(discovery, self.slots))

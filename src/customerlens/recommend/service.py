@@ -10,11 +10,13 @@ import pandas as pd
 
 from .._frames import as_pandas as _as_pandas
 from .data import Interactions, build_interactions
-from .models import EASE, Recommender, make_model
+from .models import EASE, Recommender, WithDiscovery, make_model
 
 DEFAULT_MODEL = "blend"
 BASELINES = ("popularity", "segment_popularity", "personal_frequency")
 COLLABORATIVE = ("item_knn", "ease", "als")
+#: the backtest also scores the default model with this many discovery places
+DISCOVERY_ROW = 3
 
 
 class Recommendations:
@@ -29,15 +31,19 @@ class Recommendations:
         self._co = model if explains else EASE().fit(data)
         self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
 
-    def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False) -> pd.DataFrame:
-        """``customer_id, rank, product_id, product_name, score, reason`` for known customers."""
+    def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
+                      discovery: int = 0) -> pd.DataFrame:
+        """``customer_id, rank, product_id, product_name, score, reason`` for known customers.
+
+        ``discovery``: places of each list kept for products the customer never bought.
+        """
         data = self.data
         if customer_ids is None:
             rows = np.arange(data.n_customers)
         else:
             rows = np.array([data.customer_index[c] for c in customer_ids if c in data.customer_index],
                             dtype=np.int64)
-        items, scores = self.model.recommend(rows, n=n, exclude_seen=exclude_seen)
+        items, scores = self.model.recommend(rows, n=n, exclude_seen=exclude_seen, discovery=discovery)
         # fill short lists (little history) from the customer's segment's popular products
         if (items < 0).any():
             fill_items, _ = self._fallback.recommend(rows, n=n + n, exclude_seen=True)
@@ -121,10 +127,12 @@ def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = DEFA
 
 
 def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None = None,
-             config=None, progress=None) -> tuple[pd.DataFrame, dict]:
+             config=None, progress=None, discovery: int = DISCOVERY_ROW) -> tuple[pd.DataFrame, dict]:
     """Run the backtest protocol (see :mod:`customerlens.recommend.backtest`) on a file or frame.
 
-    Returns the table (one row per model) and facts about the split.
+    Returns the table (one row per model) and facts about the split. With
+    ``discovery`` > 0 the default model is also scored with that many places of
+    each list kept for products new to the customer (row ``blend+2_new``).
     """
     from ..features import parse_as_of
     from ..pipeline import RunConfig, ingest
@@ -140,8 +148,11 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     holdout = make_holdout(train_lines, _as_pandas(full), as_of)
     segments = _segments_as_of(train, as_of, base)
     names = models or (DEFAULT_MODEL, *BASELINES, *COLLABORATIVE, "two_stage")
-    table = run_backtest(holdout, {name: make_model(name) for name in names}, k=k, segments=segments,
-                         progress=progress)
+    candidates = {name: make_model(name) for name in names}
+    if discovery > 0 and DEFAULT_MODEL in names:
+        variant = WithDiscovery(make_model(DEFAULT_MODEL), discovery)
+        candidates[variant.name] = variant
+    table = run_backtest(holdout, candidates, k=k, segments=segments, progress=progress)
     facts = {"as_of": as_of.isoformat(), "k": k, "test_customers": int(len(holdout.test_rows)),
              "training_customers": int(holdout.train.n_customers), "products": int(holdout.train.n_products)}
     return table, facts
