@@ -45,3 +45,10 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+def write_csv_atomic(frame, target: str | os.PathLike, float_format: str = "%.12g") -> Path:
+    """Write a pandas frame as CSV (dates as YYYY-MM-DD), atomically."""
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, float_format=float_format, date_format="%Y-%m-%d")
+    return Path(target)

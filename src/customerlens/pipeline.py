@@ -20,7 +20,7 @@ import duckdb
 from . import __version__
 from ._db import quote, run as run_sql
 from ._frames import count_rows
-from ._io import atomic_path, write_text_atomic
+from ._io import atomic_path, write_csv_atomic, write_text_atomic
 from .clean import CleaningConfig, CleanResult, clean
 from .features import customer_features, default_as_of, parse_as_of
 from .load import LoadResult, load
@@ -28,7 +28,7 @@ from .segment import DEFAULT_FEATURES
 from .store import STORE_NAME, write_store
 
 #: Stage names reported to the progress callback, in order.
-STAGES = ("load", "clean", "features", "segment", "insights", "charts", "recommend", "store")
+STAGES = ("load", "clean", "features", "segment", "value", "insights", "charts", "recommend", "store")
 
 Progress = Callable[[str], None]
 
@@ -57,6 +57,12 @@ class RunConfig:
     recommender: str = "blend"
     exclude_bought: bool = False
     discovery_slots: int = 0  # places per list kept for products new to the customer
+    #: customer value (BG/NBD or Pareto/NBD, Gamma-Gamma, churn risk, CLV); see customerlens.value
+    value: bool = True
+    horizon_days: int = 90
+    clv_months: int = 12
+    discount_rate: float = 0.10
+    value_model: str = "auto"
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -92,6 +98,7 @@ class RunResult:
     outputs: dict[str, Path]
     customers: int = 0  # customers with features
     segmentation: Any = None  # customerlens.segmentation.Segmentation
+    value: Any = None  # customerlens.value.ValueResult (None when the stage was off or skipped)
     recommender: Any = None  # customerlens.recommend.service.Recommendations: .recommend(customer_id, n)
 
     @property
@@ -199,6 +206,10 @@ def run(
         features.df(), method=config.method, k=config.k, features=config.segment_features,
         random_state=config.random_state, k_range=config.k_range,
     )
+    value, value_record = None, None
+    if config.value:
+        progress("value")
+        value, value_record = _value_stage(transactions, as_of, config, segmentation)
     progress("insights")
     lines = transactions.df()
     segmentation.add_insights(lines, top_n=config.top_products)
@@ -207,6 +218,10 @@ def run(
     if config.charts:
         progress("charts")
         outputs.update(segmentation.write_charts(out_dir / "charts"))
+        if value is not None:
+            from .value.report import write_value_charts
+
+            outputs.update(write_value_charts(value, segmentation, transactions, out_dir / "charts"))
 
     recommendations = fitted = None
     if config.top_n > 0 and ingested.loaded.mapping.has_products:
@@ -231,6 +246,7 @@ def run(
         "quality": report["quality"],
         "customers_with_features": customers,
         "segmentation": segmentation.record(),
+        **({"value": value_record} if value_record is not None else {}),
     }
     outputs["store"] = write_store(
         out_dir / STORE_NAME,
@@ -242,6 +258,7 @@ def run(
             "quality_report": quality_rows,
             **segmentation.tables(),
             **({"recommendations": recommendations} if recommendations is not None else {}),
+            **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
         },
         record,
     )
@@ -250,12 +267,37 @@ def run(
         out_dir / "quality_report.json", json.dumps(report, indent=2, default=str) + "\n"
     )
     outputs.update(segmentation.write_files(out_dir))
+    if value is not None:
+        outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
+        outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
     if recommendations is not None:
         with atomic_path(out_dir / "recommendations.csv") as tmp:
             recommendations.to_csv(tmp, index=False, float_format="%.6g")
         outputs["recommendations"] = out_dir / "recommendations.csv"
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
-                     customers=customers, segmentation=segmentation, recommender=fitted)
+                     customers=customers, segmentation=segmentation, recommender=fitted, value=value)
+
+
+def _value_stage(transactions, as_of: dt.datetime, config: RunConfig, segmentation):
+    """Fit the value models on everything before ``as_of``; skipped, with the reason recorded, when the
+    data cannot support them (e.g. a handful of customers)."""
+    import warnings
+
+    from .errors import CustomerLensError
+    from .value import ValueConfig, fit_value
+    from .value.report import value_by_segment
+
+    vconfig = ValueConfig(horizon_days=config.horizon_days, clv_months=config.clv_months,
+                          discount_rate=config.discount_rate, model=config.value_model,
+                          random_state=config.random_state).check()
+    calibration_end = (as_of - dt.timedelta(days=1)).date() if as_of.time() == dt.time() else as_of.date()
+    try:
+        value = fit_value(transactions, calibration_end, vconfig)
+    except (CustomerLensError, ValueError, ArithmeticError) as exc:
+        warnings.warn(f"customer value skipped: {exc}", stacklevel=2)
+        return None, {"skipped": str(exc)}
+    value.by_segment = value_by_segment(value, segmentation.assigned)
+    return value, value.record
 
 
 def _quality_rows(report) -> Any:

@@ -69,6 +69,7 @@ class ValueResult:
     calibration_end: dt.date
     config: ValueConfig
     record: dict = field(default_factory=dict)
+    by_segment: pd.DataFrame | None = None  # set by the run: customerlens.value.report.value_by_segment
 
     @property
     def model(self):
@@ -226,14 +227,16 @@ def tracking(transactions: Any, result: ValueResult, end: Any | None = None) -> 
 
 
 def evaluate_holdout(transactions: Any, calibration_end: Any, holdout_end: Any,
-                     config: ValueConfig | None = None) -> dict:
+                     config: ValueConfig | None = None, holdout_transactions: Any = None) -> dict:
     """Fit on purchases up to ``calibration_end``; compare with ``(calibration_end, holdout_end]``.
 
     Returns the parameters of every model, total predicted vs actual repeat
     transactions, per-customer errors, predicted vs actual by number of
     calibration transactions, the weekly tracking table, and AUC, Brier score
     and a reliability table of every churn candidate for "no purchase in the
-    holdout".
+    holdout". ``holdout_transactions``: the lines cleaned as of the holdout's end
+    (default ``transactions``), so that returns made after the calibration
+    period do not change it.
     """
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
@@ -249,7 +252,8 @@ def evaluate_holdout(transactions: Any, calibration_end: Any, holdout_end: Any,
     unit = config.unit_days
     t = length_days / unit
     summary = result.summary
-    actual = holdout_counts(transactions, cal, hold).set_index("customer_id")
+    later = transactions if holdout_transactions is None else holdout_transactions
+    actual = holdout_counts(later, cal, hold).set_index("customer_id")
     y_count = summary["customer_id"].map(actual["holdout_transactions"]).fillna(0).to_numpy(dtype=float)
     x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     out: dict = {"calibration_end": cal.isoformat(), "holdout_end": hold.isoformat(), "holdout_units": round(t, 4),
@@ -291,7 +295,7 @@ def evaluate_holdout(transactions: Any, calibration_end: Any, holdout_end: Any,
         churn[label] = row
     out["churn"] = {"no_purchase_rate": round(float(no_purchase.mean()), 4), "candidates": churn,
                     "shipped": result.record["churn"]}
-    out["tracking"] = json_records(tracking(transactions, result, hold))
+    out["tracking"] = json_records(tracking(later, result, hold))
     out["_result"] = result
     return out
 

@@ -1,0 +1,59 @@
+"""Value results as tables and charts per segment (the run's and the `value` command's outputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .service import ValueResult, tracking
+
+
+def value_by_segment(value: ValueResult, assigned: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers, mean P(alive) and churn risk, CLV and value at risk (totals and shares)."""
+    clv = f"clv_{value.config.clv_months}m"
+    frame = value.table.merge(assigned[["customer_id", "segment_id", "segment_name"]], on="customer_id", how="inner")
+    out = frame.groupby(["segment_id", "segment_name"], as_index=False).agg(
+        customers=("customer_id", "size"), mean_p_alive=("p_alive", "mean"), mean_churn_risk=("churn_risk", "mean"),
+        clv=(clv, "sum"), value_at_risk=("value_at_risk", "sum"))
+    total = out["clv"].sum()
+    out["share_clv"] = out["clv"] / total if total > 0 else 0.0
+    at_risk = out["value_at_risk"].sum()
+    out["share_value_at_risk"] = out["value_at_risk"] / at_risk if at_risk > 0 else 0.0
+    out = out.rename(columns={"clv": clv})
+    return out.sort_values("segment_id").round(6).reset_index(drop=True)
+
+
+def probability_stats(scores: pd.DataFrame) -> pd.DataFrame:
+    """Quantiles of P(alive) and churn risk per segment (what the box plots draw)."""
+    rows = []
+    labels = {"p_alive": "P(alive)", "churn_risk": "churn risk"}
+    for (seg_id, name), group in scores.groupby(["segment_id", "segment_name"]):
+        for column, label in labels.items():
+            q = group[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).to_numpy()
+            rows.append({"segment_id": seg_id, "segment_name": name, "measure": label, "q05": q[0], "q1": q[1],
+                         "median": q[2], "q3": q[3], "q95": q[4], "n": len(group)})
+    return pd.DataFrame(rows)
+
+
+def write_value_charts(value: ValueResult, segmentation, transactions: Any, folder: Path) -> dict[str, Path]:
+    """P(alive) and churn risk by segment, value by segment, and the calibration tracking plot."""
+    from .. import charts
+
+    outputs = {}
+    scores = value.table.merge(segmentation.assigned[["customer_id", "segment_id", "segment_name"]],
+                               on="customer_id", how="inner")
+    by_segment = getattr(value, "by_segment", None)
+    if by_segment is None:
+        by_segment = value_by_segment(value, segmentation.assigned)
+    clv = f"clv_{value.config.clv_months}m"
+    made = {
+        "p_alive_by_segment": charts.p_alive_chart(probability_stats(scores)),
+        "value_by_segment": charts.value_by_segment_chart(by_segment, clv),
+        "value_tracking": charts.tracking_chart(tracking(transactions, value)),
+    }
+    for name, chart in made.items():
+        for fmt, path in charts.save_chart(chart, folder / name).items():
+            outputs[f"chart_{name}_{fmt}"] = path
+    return outputs
