@@ -35,6 +35,7 @@ def test_run_writes_store_and_files(tiny_csv, tmp_path):
     assert record["versions"]["duckdb"] == duckdb.__version__
     assert record["quality"]["lines_accounted_for"] is True
     assert record["customers_with_features"] == 2
+    assert "too few customers" in record["value"]["skipped"]  # two customers cannot fit the value models
     assert len(dump(out / "customerlens.duckdb", "transactions")) == 4
     excluded = dump(out / "customerlens.duckdb", "excluded_lines")
     assert len(excluded) == 8 and excluded[0] == (4, "return_netted")

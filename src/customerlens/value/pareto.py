@@ -64,6 +64,10 @@ class ParetoNBDModel:
         return a1 + np.logaddexp(first, second)
 
     def _neg_ll(self, params, x, t_x, T, w):
+        with np.errstate(all="ignore"):
+            return self._neg_ll_grad(params, x, t_x, T, w)
+
+    def _neg_ll_grad(self, params, x, t_x, T, w):
         value = -float(np.dot(w, self.log_likelihood_each(params, x, t_x, T)))
         grad = np.empty(4)
         for i in range(4):  # central differences: four parameters, cheap

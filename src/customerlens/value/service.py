@@ -25,6 +25,8 @@ from .summary import _days, daily_transactions, holdout_counts, rfm_summary
 COUNTING_MODELS = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
 UNITS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12}
 DAYS_PER_MONTH = 365.25 / 12
+#: fewer customers than this cannot pin down four parameters: the stage is skipped
+MIN_CUSTOMERS = 20
 
 
 @dataclass
@@ -98,6 +100,9 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     summary = rfm_summary(transactions, end, unit)
     if summary.empty:
         raise CustomerLensError(f"no purchases on or before {end}: nothing to fit")
+    if len(summary) < MIN_CUSTOMERS:
+        raise CustomerLensError(f"too few customers for the value models: {len(summary)} "
+                                f"(at least {MIN_CUSTOMERS} needed)")
     x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     names = list(COUNTING_MODELS) if config.model == "auto" else [config.model]
     models = {name: COUNTING_MODELS[name]().fit(x, t_x, T) for name in names}
