@@ -57,3 +57,22 @@ def write_value_charts(value: ValueResult, segmentation, transactions: Any, fold
         for fmt, path in charts.save_chart(chart, folder / name).items():
             outputs[f"chart_{name}_{fmt}"] = path
     return outputs
+
+
+def write_holdout_charts(report: dict, folder: Path) -> dict[str, Path]:
+    """The holdout's tracking plot, predicted vs actual by calibration frequency, and churn reliability."""
+    from .. import charts
+
+    rel = [{"candidate": label, **row} for label, cand in report["churn"]["candidates"].items()
+           if "reliability" in cand and not label.startswith("1 - P(alive)")
+           for row in cand["reliability"]]
+    made = {
+        "holdout_tracking": charts.tracking_chart(pd.DataFrame(report["tracking"]), report["calibration_end"]),
+        "holdout_by_frequency": charts.holdout_by_frequency_chart(pd.DataFrame(report["by_calibration_frequency"])),
+        "churn_reliability": charts.reliability_chart(pd.DataFrame(rel)),
+    }
+    outputs = {}
+    for name, chart in made.items():
+        for fmt, path in charts.save_chart(chart, Path(folder) / name).items():
+            outputs[f"chart_{name}_{fmt}"] = path
+    return outputs

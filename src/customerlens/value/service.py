@@ -80,7 +80,9 @@ class ValueResult:
 
 def _model_record(model) -> dict:
     return {**{k: round(v, 6) for k, v in model.params_.items()},
-            "standard_errors": {k: round(v, 6) for k, v in model.standard_errors_.items()},
+            # None where the information matrix is singular (a parameter at its boundary)
+            "standard_errors": {k: round(v, 6) if np.isfinite(v) else None
+                                for k, v in model.standard_errors_.items()},
             "log_likelihood": round(model.log_likelihood_, 4), "customers": model.n_customers_,
             "converged": model.optimizer_["converged"]}
 
@@ -106,7 +108,9 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     names = list(COUNTING_MODELS) if config.model == "auto" else [config.model]
     models = {name: COUNTING_MODELS[name]().fit(x, t_x, T) for name in names}
-    chosen = max(models, key=lambda n: models[n].log_likelihood_)
+    # ties (both reduced to the same NBD when nobody seems to leave) go to BG/NBD, listed first
+    best = max(m.log_likelihood_ for m in models.values())
+    chosen = next(n for n in names if models[n].log_likelihood_ >= best - 0.01)
     model = models[chosen]
 
     spend = None
