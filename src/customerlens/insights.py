@@ -141,3 +141,190 @@ def box_stats(segments: Any, features: tuple[str, ...] = ("recency_days", "frequ
                          "median": median, "q3": q3, "whisker_low": low, "whisker_high": high,
                          "mean": values.mean(), "n": values.size})
     return pd.DataFrame(rows)
+
+
+# -- cohorts -------------------------------------------------------------------------------------
+
+def cohort_retention(transactions: Any) -> pd.DataFrame:
+    """Monthly cohorts by first-purchase month: who is still buying n months later.
+
+    One row per cohort and month offset up to the data's last month: ``cohort`` (first-purchase month),
+    ``months_since`` (0 = the first month), ``cohort_size``, ``active_customers``
+    (customers of the cohort with an order in that month), ``retention``
+    (active / size) and ``revenue``.
+    """
+    lines = _as_pandas(transactions)[["customer_id", "order_date", "amount"]].copy()
+    columns = ["cohort", "months_since", "cohort_size", "active_customers", "retention", "revenue"]
+    if lines.empty:
+        return pd.DataFrame(columns=columns)
+    month = pd.to_datetime(lines["order_date"]).dt.to_period("M")
+    lines["month"] = month
+    lines["cohort"] = month.groupby(lines["customer_id"]).transform("min")
+    lines["months_since"] = (lines["month"] - lines["cohort"]).apply(lambda d: d.n)
+    active = (lines.groupby(["cohort", "months_since"])
+              .agg(active_customers=("customer_id", "nunique"), revenue=("amount", "sum")).reset_index())
+    sizes = lines.groupby("cohort")["customer_id"].nunique().rename("cohort_size")
+    # every month a cohort could have been seen in, 0 when none of it bought then
+    last = lines["month"].max()
+    grid = pd.DataFrame([(c, k) for c in sizes.index for k in range((last - c).n + 1)],
+                        columns=["cohort", "months_since"])
+    out = grid.merge(active, on=["cohort", "months_since"], how="left").fillna(
+        {"active_customers": 0, "revenue": 0.0}).merge(sizes, on="cohort")
+    out["active_customers"] = out["active_customers"].astype(int)
+    out["retention"] = out["active_customers"] / out["cohort_size"]
+    out["revenue"] = out["revenue"].round(2)
+    out["cohort"] = out["cohort"].dt.to_timestamp()
+    return out[columns].sort_values(["cohort", "months_since"]).reset_index(drop=True)
+
+
+def retention_matrix(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """The cohort table as a matrix: cohorts down, months since the first purchase across."""
+    return cohorts.pivot(index="cohort", columns="months_since", values="retention").sort_index()
+
+
+# -- migration -----------------------------------------------------------------------------------
+
+def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any) -> tuple[pd.DataFrame,
+                                                                                           pd.DataFrame]:
+    """Segment the base as of two dates with the same fitted model and compare.
+
+    Returns ``(matrix, movers)``: ``matrix`` has one row per (from, to) pair:
+    ``from_segment, to_segment`` (``from_segment`` = "(not yet a customer)" for
+    customers who first bought between the dates), ``customers`` and
+    ``revenue`` (their net spend between the dates); the customers of each
+    from-segment add up to its size at ``date_from``. ``movers`` lists every
+    customer with both segments.
+    """
+    from .features import customer_features, parse_as_of
+
+    start, end = parse_as_of(date_from), parse_as_of(date_to)
+    if start is None or end is None or start >= end:
+        from .errors import CustomerLensError
+
+        raise CustomerLensError(f"migration needs two dates, the first earlier: got {date_from} and {date_to}")
+    before = _as_pandas(customer_features(transactions, as_of=start))
+    after = _as_pandas(customer_features(transactions, as_of=end))
+    if after.empty:
+        return pd.DataFrame(columns=["from_segment", "to_segment", "customers", "revenue"]), pd.DataFrame()
+    to_ids = segmenter.predict(after)
+    names = segmenter.segment_names_
+    moved = pd.DataFrame({"customer_id": after["customer_id"].astype(str),
+                          "to_segment_id": to_ids, "to_segment": [names[i] for i in to_ids]})
+    if not before.empty:
+        from_ids = segmenter.predict(before)
+        earlier = pd.DataFrame({"customer_id": before["customer_id"].astype(str), "from_segment_id": from_ids,
+                                "from_segment": [names[i] for i in from_ids]})
+        moved = moved.merge(earlier, on="customer_id", how="left")
+    else:
+        moved["from_segment_id"], moved["from_segment"] = np.nan, None
+    moved["from_segment_id"] = moved["from_segment_id"].fillna(0).astype(int)
+    moved["from_segment"] = moved["from_segment"].fillna(NOT_YET)
+    lines = _as_pandas(transactions)
+    when = pd.to_datetime(lines["order_date"])
+    between = lines[(when >= pd.Timestamp(start)) & (when < pd.Timestamp(end))]
+    spend = between.groupby("customer_id")["amount"].sum()
+    moved["revenue_between"] = moved["customer_id"].map(spend).fillna(0.0).round(2)
+    matrix = (moved.groupby(["from_segment_id", "from_segment", "to_segment_id", "to_segment"])
+              .agg(customers=("customer_id", "size"), revenue=("revenue_between", "sum")).reset_index())
+    matrix["revenue"] = matrix["revenue"].round(2)
+    columns = ["customer_id", "from_segment_id", "from_segment", "to_segment_id", "to_segment", "revenue_between"]
+    return matrix, moved[columns].sort_values("customer_id").reset_index(drop=True)
+
+
+NOT_YET = "(not yet a customer)"
+
+
+# -- action plan ---------------------------------------------------------------------------------
+
+def _traits(row: pd.Series, overall: pd.Series) -> str:
+    """Key traits of a segment in words, against the median customer."""
+    parts = []
+    if "median_recency_days" in row:
+        parts.append(f"last order {row['median_recency_days']:.0f} days ago (median customer: "
+                     f"{overall['recency_days']:.0f})")
+    if "median_frequency" in row:
+        parts.append(f"{row['median_frequency']:.0f} orders")
+    if "median_mean_days_between_orders" in row and pd.notna(row["median_mean_days_between_orders"]):
+        parts.append(f"one every {row['median_mean_days_between_orders']:.0f} days")
+    if "median_monetary" in row and overall["monetary"] > 0:
+        parts.append(f"spends {row['median_monetary']:,.0f} ({row['median_monetary'] / overall['monetary']:.1f}x "
+                     f"the median customer)")
+    return "; ".join(parts)
+
+
+def action_plan(segments: Any, profiles: pd.DataFrame, distinctive: pd.DataFrame | None = None,
+                value_by_segment: pd.DataFrame | None = None, n_products: int = 3) -> pd.DataFrame:
+    """One row per segment: size, revenue share, traits in words, strategy, products to promote, value at stake.
+
+    ``value_by_segment`` (from the value stage) adds the expected value and the
+    value at risk; ``distinctive`` (products by lift) gives the products to promote.
+    """
+    frame = _as_pandas(segments)
+    overall = frame[["recency_days", "frequency", "monetary"]].median()
+    rows = []
+    for _, row in profiles.sort_values("segment_id").iterrows():
+        entry = {"segment_id": int(row["segment_id"]), "segment_name": row["segment_name"],
+                 "customers": int(row["customers"]), "share_customers": round(float(row["share_customers"]), 4),
+                 "share_revenue": round(float(row["share_revenue"]), 4), "traits": _traits(row, overall),
+                 "strategy": row.get("strategy", "")}
+        if distinctive is not None and not distinctive.empty:
+            top = distinctive[distinctive["segment_id"] == row["segment_id"]].sort_values("rank").head(n_products)
+            entry["promote"] = "; ".join(str(n) if pd.notna(n) else str(p)
+                                         for n, p in zip(top["product_name"], top["product_id"], strict=True))
+        if value_by_segment is not None and not value_by_segment.empty:
+            match = value_by_segment[value_by_segment["segment_id"] == row["segment_id"]]
+            if len(match):
+                clv_col = next(c for c in match.columns if c.startswith("clv_"))
+                entry["expected_value"] = round(float(match[clv_col].iloc[0]), 2)
+                entry["value_at_risk"] = round(float(match["value_at_risk"].iloc[0]), 2)
+                entry["mean_churn_risk"] = round(float(match["mean_churn_risk"].iloc[0]), 4)
+        rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def target_list(segments: Any, value: pd.DataFrame | None = None,
+                recommendations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customers with what a CRM upload needs: segment, R/F/M, value and churn risk, the next best product."""
+    frame = _as_pandas(segments)
+    cols = [c for c in ("customer_id", "segment_id", "segment_name", "recency_days", "frequency", "monetary",
+                        "last_purchase") if c in frame.columns]
+    out = frame[cols].copy()
+    out["customer_id"] = out["customer_id"].astype(str)
+    if value is not None and not value.empty:
+        keep = [c for c in value.columns if c in ("customer_id", "p_alive", "churn_risk", "value_at_risk")
+                or c.startswith("clv_")]
+        out = out.merge(value[keep], on="customer_id", how="left")
+    if recommendations is not None and not recommendations.empty:
+        first = recommendations[recommendations["rank"] == 1][["customer_id", "product_id", "product_name"]]
+        first = first.rename(columns={"product_id": "next_product_id", "product_name": "next_product_name"})
+        out = out.merge(first, on="customer_id", how="left")
+    sort = [c for c in ("value_at_risk", "monetary") if c in out.columns][:1]
+    return out.sort_values(sort + ["customer_id"], ascending=[False] * len(sort) + [True]).reset_index(drop=True)
+
+
+def action_plan_markdown(plan: pd.DataFrame) -> str:
+    """The action plan as a short document a marketing manager can read."""
+    lines = ["# Action plan", ""]
+    for row in plan.to_dict(orient="records"):
+        lines.append(f"## {row['segment_id']}. {row['segment_name']}")
+        lines.append("")
+        lines.append(f"- **Size**: {row['customers']:,} customers ({row['share_customers']:.0%}), "
+                     f"{row['share_revenue']:.0%} of revenue")
+        lines.append(f"- **Who they are**: {row['traits']}")
+        if row.get("strategy"):
+            lines.append(f"- **What to do**: {row['strategy']}")
+        if row.get("promote"):
+            lines.append(f"- **Promote**: {row['promote']}")
+        if pd.notna(row.get("expected_value", np.nan)):
+            lines.append(f"- **Value at stake**: expected value {row['expected_value']:,.0f}; "
+                         f"at risk of leaving {row['value_at_risk']:,.0f} "
+                         f"(mean churn risk {row['mean_churn_risk']:.0%})")
+        lines.append(f"- **Target list**: `targets/{_slug(row['segment_name'])}.csv`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-") or "segment"

@@ -24,6 +24,7 @@ from ._io import atomic_path, write_csv_atomic, write_text_atomic
 from .clean import CleaningConfig, CleanResult, clean
 from .features import customer_features, default_as_of, parse_as_of
 from .load import LoadResult, load
+from . import insights
 from .segment import DEFAULT_FEATURES
 from .store import STORE_NAME, write_store
 
@@ -63,6 +64,8 @@ class RunConfig:
     clv_months: int = 12
     discount_rate: float = 0.10
     value_model: str = "auto"
+    #: segment migration: from this date to the snapshot (default: six months before it)
+    migration_from: str | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -213,6 +216,9 @@ def run(
     progress("insights")
     lines = transactions.df()
     segmentation.add_insights(lines, top_n=config.top_products)
+    migration_from = _migration_start(config, as_of, lines)
+    if migration_from is not None:
+        segmentation.add_migration(lines, migration_from, as_of)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     if config.charts:
@@ -233,6 +239,11 @@ def run(
         fitted = fit_recommendations(lines, as_of, model=config.recommender, segments=segments)
         recommendations = fitted.for_customers(n=config.top_n, exclude_seen=config.exclude_bought,
                                                discovery=config.discovery_slots)
+
+    plan = insights.action_plan(segmentation.assigned, segmentation.profiles, segmentation.distinctive_products,
+                                value.by_segment if value is not None else None)
+    targets = insights.target_list(segmentation.assigned, value.table if value is not None else None,
+                                   recommendations)
 
     progress("store")
     report = ingested.report()
@@ -259,6 +270,7 @@ def run(
             **segmentation.tables(),
             **({"recommendations": recommendations} if recommendations is not None else {}),
             **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
+            "action_plan": plan,
         },
         record,
     )
@@ -267,6 +279,7 @@ def run(
         out_dir / "quality_report.json", json.dumps(report, indent=2, default=str) + "\n"
     )
     outputs.update(segmentation.write_files(out_dir))
+    outputs.update(_write_decisions(out_dir, plan, targets, segmentation))
     if value is not None:
         outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
         outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
@@ -276,6 +289,41 @@ def run(
         outputs["recommendations"] = out_dir / "recommendations.csv"
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
                      customers=customers, segmentation=segmentation, recommender=fitted, value=value)
+
+
+def _migration_start(config: RunConfig, as_of: dt.datetime, lines) -> dt.datetime | None:
+    """Start of the migration window: ``config.migration_from``, else six months before ``as_of``;
+    None when there were no customers yet by then."""
+    import pandas as pd
+
+    start = (parse_as_of(config.migration_from) if config.migration_from
+             else (pd.Timestamp(as_of) - pd.DateOffset(months=6)).to_pydatetime())
+    if start >= as_of:
+        from .errors import CustomerLensError
+
+        raise CustomerLensError(f"--migration-from ({start:%Y-%m-%d}) must come before the snapshot "
+                                f"({as_of:%Y-%m-%d})")
+    first = pd.to_datetime(lines["order_date"]).min()
+    return start if pd.notna(first) and first < pd.Timestamp(start) else None
+
+
+def _write_decisions(out_dir: Path, plan, targets, segmentation) -> dict[str, Path]:
+    """``action_plan.csv`` / ``.md`` and ``targets/<segment>.csv`` (+ who moved into At-Risk)."""
+    _slug = insights._slug
+    outputs = {"action_plan": write_csv_atomic(plan, out_dir / "action_plan.csv"),
+               "action_plan_md": write_text_atomic(out_dir / "action_plan.md", insights.action_plan_markdown(plan))}
+    folder = out_dir / "targets"
+    for name, group in targets.groupby("segment_name", sort=False):
+        outputs[f"targets_{_slug(name)}"] = write_csv_atomic(group, folder / f"{_slug(name)}.csv")
+    movers = segmentation.movers
+    if movers is not None and not movers.empty:
+        into_risk = movers[(movers["to_segment"] == "At-Risk") & (movers["from_segment_id"] > 0)
+                           & (movers["from_segment_id"] < movers["to_segment_id"])]
+        for source, group in into_risk.groupby("from_segment", sort=False):
+            name = f"moved_{_slug(source)}_to_at-risk"
+            listed = targets[targets["customer_id"].isin(set(group["customer_id"]))]
+            outputs[f"targets_{name}"] = write_csv_atomic(listed, folder / f"{name}.csv")
+    return outputs
 
 
 def _value_stage(transactions, as_of: dt.datetime, config: RunConfig, segmentation):

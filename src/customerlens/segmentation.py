@@ -40,6 +40,10 @@ class Segmentation:
     distinctive_products: pd.DataFrame | None = None
     monthly: pd.DataFrame | None = None
     box: pd.DataFrame | None = None
+    cohorts: pd.DataFrame | None = None
+    migration: pd.DataFrame | None = None  # from/to segment counts and revenue between two dates
+    movers: pd.DataFrame | None = None  # every customer's segment at both dates
+    migration_dates: tuple[str, str] | None = None
     chart_objects: dict = field(default_factory=dict)
 
     @property
@@ -53,6 +57,15 @@ class Segmentation:
         self.distinctive_products = insights.top_products(transactions, self.assigned, n=top_n, by="lift")
         self.monthly = insights.monthly_trend(transactions, self.assigned)
         self.box = insights.box_stats(self.assigned)
+        self.cohorts = insights.cohort_retention(transactions)
+        return self
+
+    def add_migration(self, transactions: pd.DataFrame, date_from, date_to) -> Segmentation:
+        """Segments as of ``date_from`` and ``date_to`` with this fitted model (K-means only)."""
+        if self.segmenter is None:
+            return self
+        self.migration, self.movers = insights.segment_migration(transactions, self.segmenter, date_from, date_to)
+        self.migration_dates = (str(pd.Timestamp(date_from).date()), str(pd.Timestamp(date_to).date()))
         return self
 
     def summary(self) -> pd.DataFrame:
@@ -95,11 +108,11 @@ class Segmentation:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables that go to the store."""
         out = {"segments": self.assigned}
-        for name in ("profiles", "top_products", "distinctive_products", "monthly", "box"):
+        for name in ("profiles", "top_products", "distinctive_products", "monthly", "box", "cohorts", "migration"):
             value = getattr(self, name)
             if value is not None:
-                out[{"profiles": "segment_profiles", "monthly": "segment_monthly",
-                     "box": "segment_box_stats"}.get(name, name)] = value
+                out[{"profiles": "segment_profiles", "monthly": "segment_monthly", "box": "segment_box_stats",
+                     "cohorts": "cohort_retention", "migration": "segment_migration"}.get(name, name)] = value
         if self.segmenter is not None:
             out["segment_elbow"] = self.segmenter.elbow_
         return out
@@ -116,6 +129,10 @@ class Segmentation:
                                      "lift", "segment_id", "share_of_segment"]]
             files["top_products"] = ("top_products.csv", top)
             files["distinctive_products"] = ("distinctive_products.csv", self.distinctive_products)
+        if self.cohorts is not None:
+            files["cohorts"] = ("cohorts.csv", self.cohorts)
+        if self.migration is not None:
+            files["segment_migration"] = ("segment_migration.csv", self.migration)
         for key, (name, frame) in files.items():
             with atomic_path(out_dir / name) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.12g", date_format="%Y-%m-%d")
@@ -129,6 +146,8 @@ class Segmentation:
         rec = {"method": self.method, "k": self.k, "reason": self.reason,
                "segments": {str(i): n for i, n in
                             self.assigned.groupby("segment_id")["segment_name"].first().items()}}
+        if self.migration_dates is not None:
+            rec["migration"] = {"from": self.migration_dates[0], "to": self.migration_dates[1]}
         if self.segmenter is not None:
             rec["features"] = list(self.segmenter.features)
             rec["knee"] = self.segmenter.k_choice_.knee

@@ -1,0 +1,109 @@
+"""Trends and decisions: cohorts by hand, segment migration, the action plan and the target lists."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import customerlens as cl
+from customerlens import insights
+from customerlens.segmentation import segment_customers
+
+
+def test_cohort_retention_by_hand():
+    """a, b start in January; c in February. a buys again in February and April, c in March."""
+    rows = [("a", "2024-01-03", 10), ("b", "2024-01-20", 5), ("a", "2024-02-10", 7), ("c", "2024-02-11", 3),
+            ("c", "2024-03-01", 4), ("a", "2024-04-05", 1), ("a", "2024-04-06", 2)]
+    lines = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"])
+    lines["order_date"] = pd.to_datetime(lines["order_date"])
+    cohorts = insights.cohort_retention(lines)
+    jan = cohorts[cohorts["cohort"] == "2024-01-01"].set_index("months_since")
+    assert list(jan.index) == [0, 1, 2, 3]  # every month up to the data's last
+    assert jan.loc[2, "active_customers"] == 0 and jan.loc[2, "retention"] == 0
+    assert jan.loc[0, "cohort_size"] == 2 and jan.loc[0, "active_customers"] == 2 and jan.loc[0, "retention"] == 1
+    assert jan.loc[1, "retention"] == 0.5 and jan.loc[3, "revenue"] == 3
+    feb = cohorts[cohorts["cohort"] == "2024-02-01"].set_index("months_since")
+    assert feb.loc[1, "active_customers"] == 1 and feb.loc[1, "retention"] == 1.0
+    matrix = insights.retention_matrix(cohorts)
+    assert matrix.shape == (2, 4) and np.isnan(matrix.loc["2024-02-01", 3])  # not observed yet
+
+
+@pytest.fixture(scope="module")
+def retail_dec(online_retail):
+    ingested = cl.ingest(online_retail, cl.RunConfig(as_of="2011-12-01"))
+    lines = ingested.cleaned.transactions.df()
+    features = cl.customer_features(ingested.cleaned.transactions, as_of="2011-12-01").df()
+    return lines, segment_customers(features)
+
+
+@pytest.mark.realdata
+def test_online_retail_cohorts_and_migration(retail_dec):
+    lines, seg = retail_dec
+    cohorts = insights.cohort_retention(lines)
+    matrix = insights.retention_matrix(cohorts)
+    assert matrix.index.min() == pd.Timestamp("2010-12-01") and (matrix[0] == 1).all()
+    assert cohorts.groupby("cohort")["cohort_size"].first().sum() == lines["customer_id"].nunique()
+    migration, movers = insights.segment_migration(lines, seg.segmenter, "2011-06-01", "2011-12-01")
+    # rows sum to the segment sizes at the first date (same fitted model)
+    before = cl.customer_features(lines, as_of="2011-06-01")
+    sizes = pd.Series(seg.segmenter.predict(before)).map(seg.segmenter.segment_names_).value_counts()
+    rows = migration[migration["from_segment"] != insights.NOT_YET].groupby("from_segment")["customers"].sum()
+    assert rows.sort_index().to_dict() == sizes.sort_index().to_dict()
+    # and columns to the sizes at the second date
+    cols = migration.groupby("to_segment")["customers"].sum()
+    assert cols.sum() == len(seg.assigned)
+    assert cols.to_dict() == seg.assigned["segment_name"].value_counts().to_dict()
+    assert (migration["revenue"] >= 0).all()
+    loyal_to_risk = movers[(movers["from_segment"] == "Frequent & Loyal") & (movers["to_segment"] == "At-Risk")]
+    assert len(loyal_to_risk) == migration[(migration["from_segment"] == "Frequent & Loyal")
+                                           & (migration["to_segment"] == "At-Risk")]["customers"].sum()
+
+
+def test_run_writes_action_plan_and_target_lists(tmp_path):
+    from customerlens import demo
+
+    path, _ = demo.write(demo.generate(500, seed=11), tmp_path / "d.csv")
+    out = tmp_path / "out"
+    result = cl.run(path, out, cl.RunConfig(charts=False, top_n=3))
+    plan = pd.read_csv(out / "action_plan.csv")
+    profiles = pd.read_csv(out / "segment_profiles.csv")
+    assert list(plan["segment_name"]) == list(profiles["segment_name"])
+    assert plan["customers"].sum() == result.customers
+    assert plan["strategy"].str.len().min() > 10 and plan["traits"].str.contains("orders").all()
+    assert {"expected_value", "value_at_risk", "promote"} <= set(plan.columns)
+    text = (out / "action_plan.md").read_text()
+    for name in plan["segment_name"]:
+        assert f"## " in text and name in text
+    listed = 0
+    for name in plan["segment_name"]:
+        slug = insights._slug(name)
+        target = pd.read_csv(out / "targets" / f"{slug}.csv", dtype={"customer_id": str})
+        assert (target["segment_name"] == name).all()
+        assert {"customer_id", "churn_risk", "clv_12m", "next_product_id"} <= set(target.columns)
+        assert target["value_at_risk"].is_monotonic_decreasing  # who to call first
+        listed += len(target)
+    assert listed == result.customers
+    segments = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    at_risk = pd.read_csv(out / "targets" / "at-risk.csv", dtype={"customer_id": str})
+    assert set(at_risk["customer_id"]) == set(segments.loc[segments["segment_name"] == "At-Risk", "customer_id"])
+    migration = pd.read_csv(out / "segment_migration.csv")
+    assert migration["customers"].sum() == result.customers
+    moved = list((out / "targets").glob("moved_*_to_at-risk.csv"))
+    for path in moved:
+        assert len(pd.read_csv(path)) > 0
+    with duckdb.connect(str(out / "customerlens.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.sql("SHOW TABLES").fetchall()}
+        record = json.loads(con.sql("SELECT record FROM run").fetchall()[0][0])
+    assert {"action_plan", "cohort_retention", "segment_migration"} <= tables
+    assert record["segmentation"]["migration"]["to"] == str(result.as_of.date())
+
+
+def test_migration_needs_two_ordered_dates(retail_dec_tiny=None):
+    from customerlens.errors import CustomerLensError
+
+    with pytest.raises(CustomerLensError, match="two dates"):
+        insights.segment_migration(pd.DataFrame(), None, "2024-02-01", "2024-01-01")
