@@ -76,8 +76,8 @@ def test_run_writes_action_plan_and_target_lists(tmp_path):
     assert plan["strategy"].str.len().min() > 10 and plan["traits"].str.contains("orders").all()
     assert {"expected_value", "value_at_risk", "promote"} <= set(plan.columns)
     text = (out / "action_plan.md").read_text()
-    for name in plan["segment_name"]:
-        assert f"## " in text and name in text
+    for row in plan.itertuples():
+        assert f"## {row.segment_id}. {row.segment_name}" in text
     listed = 0
     for name in plan["segment_name"]:
         slug = insights._slug(name)
@@ -102,7 +102,7 @@ def test_run_writes_action_plan_and_target_lists(tmp_path):
     assert record["segmentation"]["migration"]["to"] == str(result.as_of.date())
 
 
-def test_migration_needs_two_ordered_dates(retail_dec_tiny=None):
+def test_migration_needs_two_ordered_dates():
     from customerlens.errors import CustomerLensError
 
     with pytest.raises(CustomerLensError, match="two dates"):
