@@ -96,3 +96,8 @@ def to_pandas(native) -> pd.DataFrame:
         frame = frame.collect()
     out = frame.to_pandas()
     return out.sort_values(out.columns[0]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def hillstrom() -> Path:
+    return shared_data("hillstrom/hillstrom.csv.gz")

@@ -203,3 +203,147 @@ def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -
         tmp.write_bytes(vlc.vegalite_to_png(spec, scale=scale))
     out["png"] = stem.with_suffix(".png")
     return out
+
+
+def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None = None) -> alt.Chart:
+    """Lift of each arm over control per segment value, with its interval; too-small segments in grey.
+
+    Takes the table of :func:`customerlens.campaigns.campaign_lift`: one panel per
+    segment column (``all`` first), a point at the lift and a bar over its
+    interval, a dashed rule at zero. Rows flagged ``too_small`` are drawn in grey
+    so they are seen but not read as a ranking.
+    """
+    data = lift_frame[lift_frame["outcome"] == outcome]
+    if arm is not None:
+        data = data[data["arm"] == arm]
+    if data.empty:
+        note = f"no rows for outcome {outcome!r}" + (f" and arm {arm!r}" if arm is not None else "")
+        return alt.Chart(pd.DataFrame({"note": [note]})).mark_text().encode(text="note:N")
+    columns = ["campaign", "arm", "segment_by", "segment_value", "n_treatment", "n_control", "mean_treatment",
+               "mean_control", "lift", "lift_ci_low", "lift_ci_high", "p_adjusted", "too_small", "too_small_reason"]
+    data = data[columns].copy()
+    several_campaigns = data["campaign"].nunique() > 1
+    data["series"] = (data["campaign"] + ": " + data["arm"]) if several_campaigns else data["arm"]
+    series = list(dict.fromkeys(data["series"]))
+    binary = bool(lift_frame.loc[lift_frame["outcome"] == outcome, "outcome_type"].eq("binary").all())
+    fmt = "+.2%" if binary else "+,.2f"
+    x_title = f"lift in {outcome} rate (percentage points)" if binary else f"lift in mean {outcome} per customer"
+    panels = list(dict.fromkeys(data["segment_by"]))
+    color = alt.condition("datum.too_small", alt.value("#bab0ac"),
+                          alt.Color("series:N", title="arm", sort=series,
+                                    scale=alt.Scale(domain=series, range=list(PALETTE[: len(series)]))))
+    y = alt.Y("segment_value:N", title=None, sort=None)
+    tooltip = ["arm", "segment_by", "segment_value", alt.Tooltip("lift:Q", format=fmt),
+               alt.Tooltip("lift_ci_low:Q", format=fmt), alt.Tooltip("lift_ci_high:Q", format=fmt),
+               alt.Tooltip("n_treatment:Q", format=","), alt.Tooltip("n_control:Q", format=","),
+               alt.Tooltip("p_adjusted:Q", format=".3g"), "too_small_reason"]
+    offset = {"yOffset": alt.YOffset("series:N", sort=series)} if len(series) > 1 else {}
+    zero = alt.Chart().mark_rule(color="#555", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    interval = alt.Chart().mark_rule(strokeWidth=2).encode(
+        x=alt.X("lift_ci_low:Q", title=x_title, axis=alt.Axis(format=fmt.lstrip("+"))), x2="lift_ci_high:Q",
+        y=y, color=color, tooltip=tooltip, **offset)
+    point = alt.Chart().mark_point(filled=True, size=55, opacity=1).encode(
+        x="lift:Q", y=y, color=color, tooltip=tooltip, **offset)
+    layered = alt.layer(zero, interval, point, data=data).properties(
+        width=WIDTH, height=alt.Step(14 if len(series) > 1 else 18))
+    chart = layered.facet(
+        row=alt.Row("segment_by:N", sort=panels, title=None,
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+    ).resolve_scale(y="independent")
+    who = arm if arm is not None else " and ".join(dict.fromkeys(data["arm"]))
+    control = lift_frame["control"].iloc[0] if "control" in lift_frame.columns else "control"
+    return chart.properties(title=alt.Title(
+        f"Lift in {outcome}: {who} against {control}, by segment",
+        subtitle=f"Point: lift; bar: {lift_frame.attrs.get('confidence', 0.95):.0%} interval; dashed line: no "
+                 "effect. Grey: too small to judge (flagged, not ranked)."))
+
+
+# -- customer value (customerlens.value) ---------------------------------------------------------
+
+def value_by_segment_chart(by_segment: pd.DataFrame, clv_column: str = "clv") -> alt.Chart:
+    """Expected value of the next months by segment, and the part at risk of leaving."""
+    names = _names(by_segment)
+    data = by_segment.melt(id_vars=["segment_id", "segment_name", "customers"], value_vars=[clv_column, "value_at_risk"],
+                           var_name="measure", value_name="value")
+    data["measure"] = data["measure"].map({clv_column: "expected value (CLV)", "value_at_risk": "value at risk"})
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("value:Q", title=None, axis=alt.Axis(format=",.0f")),
+        y=alt.Y("segment_name:N", title=None, sort=names),
+        color=_segment_color(names),
+        tooltip=["segment_name", "measure", alt.Tooltip("value:Q", format=",.0f"),
+                 alt.Tooltip("customers:Q", format=",")],
+    ).properties(width=WIDTH // 2, height=28 * len(names))
+    return bars.facet(column=alt.Column("measure:N", title=None)).resolve_scale(x="independent").properties(
+        title="Customer value by segment")
+
+
+def p_alive_chart(stats: pd.DataFrame) -> alt.Chart:
+    """P(alive) and churn risk within each segment: box (quartiles), median tick, 5-95 % whiskers.
+
+    ``stats``: one row per segment and measure with ``q05, q1, median, q3, q95, n``.
+    """
+    names = _names(stats)
+    panels = []
+    for measure in stats["measure"].drop_duplicates():
+        part = stats[stats["measure"] == measure]
+        base = alt.Chart(part).encode(y=alt.Y("segment_name:N", title=None, sort=names))
+        whisker = base.mark_rule(color="#555").encode(
+            x=alt.X("q05:Q", scale=alt.Scale(domain=[0, 1]), title=measure), x2="q95:Q")
+        box = base.mark_bar(size=16).encode(
+            x="q1:Q", x2="q3:Q", color=_segment_color(names),
+            tooltip=["segment_name", "measure", alt.Tooltip("median:Q", format=".2f"),
+                     alt.Tooltip("q1:Q", format=".2f"), alt.Tooltip("q3:Q", format=".2f"),
+                     alt.Tooltip("n:Q", format=",")])
+        median = base.mark_tick(color="white", size=16, thickness=2).encode(x="median:Q")
+        panels.append((whisker + box + median).properties(width=WIDTH // 2, height=28 * len(names)))
+    return alt.hconcat(*panels).properties(title=alt.Title(
+        "Who stays: P(alive) and churn risk by segment", subtitle="box: quartiles; line: 5-95 %"))
+
+
+def tracking_chart(tracking: pd.DataFrame, calibration_end=None) -> alt.Chart:
+    """Cumulative repeat transactions by week: actual against each model (the classic tracking plot)."""
+    series = [c for c in tracking.columns if c not in ("week_end", "period")]
+    data = tracking.melt(id_vars=["week_end"], value_vars=series, var_name="series", value_name="repeat_transactions")
+    data["week_end"] = pd.to_datetime(data["week_end"])
+    lines = alt.Chart(data).mark_line().encode(
+        x=alt.X("week_end:T", title="week"),
+        y=alt.Y("repeat_transactions:Q", title="cumulative repeat transactions"),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(range=[PALETTE[0], PALETTE[2], PALETTE[1]])),
+        strokeDash=alt.condition(alt.datum.series == "actual", alt.value([1, 0]), alt.value([5, 3])),
+        tooltip=[alt.Tooltip("week_end:T"), "series", alt.Tooltip("repeat_transactions:Q", format=",.0f")],
+    )
+    layers = [lines]
+    if calibration_end is not None:
+        rule = alt.Chart(pd.DataFrame({"end": [pd.Timestamp(calibration_end)]})).mark_rule(
+            color="#888", strokeDash=[2, 2]).encode(x="end:T")
+        layers.append(rule)
+    return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=alt.Title(
+        "Tracking: actual and expected repeat transactions",
+        subtitle="dashed rule: end of the calibration period" if calibration_end is not None else ""))
+
+
+def holdout_by_frequency_chart(table: pd.DataFrame) -> alt.Chart:
+    """Mean holdout transactions, actual and predicted, by number of calibration repeat transactions."""
+    data = table.drop(columns=["customers"]).melt(id_vars=["frequency"], var_name="series", value_name="mean")
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("frequency:N", title="repeat transactions in the calibration period", sort=None),
+        xOffset="series:N",
+        y=alt.Y("mean:Q", title="mean transactions in the holdout"),
+        color=alt.Color("series:N", title=None),
+        tooltip=["frequency", "series", alt.Tooltip("mean:Q", format=".3f")],
+    ).properties(width=WIDTH, height=HEIGHT, title="Holdout: actual and predicted, by calibration frequency")
+
+
+def reliability_chart(reliability: pd.DataFrame) -> alt.Chart:
+    """Predicted probability against observed rate per bin, one line per churn-risk candidate."""
+    diagonal = alt.Chart(pd.DataFrame({"p": [0.0, 1.0]})).mark_line(color="#bbb", strokeDash=[4, 4]).encode(
+        x="p:Q", y="p:Q")
+    points = alt.Chart(reliability).mark_line(point=True).encode(
+        x=alt.X("predicted:Q", title="predicted P(no purchase)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("observed:Q", title="observed share without a purchase", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("candidate:N", title=None),
+        tooltip=["candidate", "bin", alt.Tooltip("customers:Q", format=","), alt.Tooltip("predicted:Q", format=".3f"),
+                 alt.Tooltip("observed:Q", format=".3f")],
+    )
+    return (diagonal + points).properties(width=WIDTH // 1.3, height=WIDTH // 1.3,
+                                          title="Churn risk calibration (reliability)")

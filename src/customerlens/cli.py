@@ -221,6 +221,17 @@ def run(
     top_products: TopProductsOpt = 10,
     exclude_bought: ExcludeBoughtOpt = False,
     discovery_slots: DiscoveryOpt = 0,
+    value: Annotated[bool, typer.Option("--value/--no-value", help="Score customer value: P(alive), churn "
+                                        "risk, CLV (docs/value.md).")] = True,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Horizon of expected purchases and churn "
+                                              "risk, in days.")] = 90,
+    clv_months: Annotated[int, typer.Option("--clv-months", help="CLV horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate for CLV.")] = 0.10,
+    migration_from: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--migration-from", help="Segment migration from this date to the snapshot (default: six "
+                     "months before it)."),
+    ] = None,
     charts: ChartsOpt = True,
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
@@ -238,6 +249,15 @@ def run(
                          k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range,
                          top_products=top_products, exclude_bought=exclude_bought,
                          discovery_slots=discovery_slots)
+    from dataclasses import replace as _replace
+
+    from .value import ValueConfig
+
+    ValueConfig(horizon_days=horizon_days, clv_months=clv_months, discount_rate=discount_rate).check()
+    if migration_from is not None:
+        _parse_day(migration_from, "--migration-from")
+    config = _replace(config, value=value, horizon_days=horizon_days, clv_months=clv_months,
+                      discount_rate=discount_rate, migration_from=migration_from)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
@@ -249,7 +269,25 @@ def run(
     _print_quality(result.report)
     out.print(f"\nCustomers with features: [bold]{result.customers:,}[/] as of {result.as_of:%Y-%m-%d}")
     _print_segments(result.segmentation)
+    _print_value_summary(result.value)
     _print_outputs(result)
+
+
+def _print_value_summary(value) -> None:
+    if value is None:
+        return
+    rec = value.record
+    totals = rec["totals"]
+    clv = f"clv_{value.config.clv_months}m"
+    out.print(f"\n[bold]Customer value[/] ({rec['model']}, calibrated to {rec['calibration_end']}): "
+              f"{value.config.clv_months}-month CLV {totals[clv]:,.0f}, value at risk {totals['value_at_risk']:,.0f}")
+    by_segment = getattr(value, "by_segment", None)
+    if by_segment is not None and len(by_segment):
+        top = by_segment.sort_values("value_at_risk", ascending=False).iloc[0]
+        out.print(f"  most value at risk: {top['segment_name']} ({top['share_value_at_risk']:.0%} of it; "
+                  f"mean churn risk {top['mean_churn_risk']:.0%})")
+    if "note" in rec:
+        out.print(f"  [yellow]note:[/] {rec['note']}")
 
 
 def _print_outputs(result) -> None:
@@ -516,6 +554,274 @@ def backtest(
         tbl.add_row(*[row[c] if c == "model" else f"{row[c]:.4f}" if c != "seconds" else f"{row[c]:.1f}"
                       for c in cols])
     out.print(tbl)
+
+
+def _names_list(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+@app.command()
+def campaigns(
+    data: Annotated[Path, typer.Argument(
+        help="Campaign table, one row per customer and campaign: CSV (also .gz), Parquet or .xlsx.",
+        show_default=False)],
+    outcomes: Annotated[str, typer.Option(
+        "--outcomes", help="Comma-separated numeric outcome columns, e.g. visit,conversion,spend. 0/1 columns "
+        "get two-proportion statistics, others Welch plus a bootstrap interval.")],
+    group_col: Annotated[str, typer.Option("--group-col", help="Column naming each row's arm.")] = "group",
+    control: Annotated[str, typer.Option("--control", help="The control arm's name in --group-col.")] = "control",
+    by: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--by", help="Comma-separated columns to break the lift down by, e.g. history_segment,channel "
+        "(numeric columns with more than 20 values are cut into quintiles).")] = None,
+    campaign_col: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--campaign-col", help="Column naming the campaign (default: one campaign).")] = None,
+    customer_col: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--customer-col", help="Customer id column (checked for duplicates; the key for --segments).")] = None,
+    segments_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--segments", help="segments.csv from `customerlens segment` (customer_id, segment_name), joined by "
+        "--customer-col as one more --by column, segment_name.")] = None,
+    cost_per_contact: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--cost-per-contact", help="Cost of contacting one customer: adds cost and ROI on the revenue outcome.")
+    ] = None,
+    revenue_outcome: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--revenue-outcome", help="The outcome that is revenue (for ROI and money formatting).")] = None,
+    currency: Annotated[str, typer.Option("--currency", help="Currency sign in the summary, e.g. '$'.")] = "",
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", help="Bootstrap resamples for non-binary outcomes (0: none).")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 0,
+    min_n: Annotated[int, typer.Option("--min-n", help="Too small: fewer customers than this in an arm.")] = 100,
+    min_responders: Annotated[int, typer.Option(
+        "--min-responders", help="Too small: fewer responders (non-zero outcomes) than this in an arm.")] = 10,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/campaigns"),
+    charts: ChartsOpt = True,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Write campaign_summary.json (not .txt) and print it instead of the tables.")] = False,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+) -> None:
+    """Campaign performance by segment: lift of each arm over control with honest intervals.
+
+    For each campaign and treatment arm against --control, overall and per value of each
+    --by column: group sizes, mean outcome per arm, lift with its 95% interval, relative
+    lift, p-value and Benjamini-Hochberg adjusted p-value, incremental value, ROI with
+    --cost-per-contact, and a too_small flag (docs/campaigns.md).
+
+    Writes campaign_lift.csv, campaign_summary.txt (or .json) and
+    charts/campaign_lift_OUTCOME.png|svg to --out.
+
+    Example: `customerlens campaigns hillstrom.csv.gz --group-col segment --control "No E-Mail"
+    --outcomes visit,conversion,spend --by history_segment,channel,zip_code,newbie
+    --cost-per-contact 0.1 --revenue-outcome spend --currency '$'`
+    """
+    from ._io import atomic_path, write_text_atomic
+    from .campaigns import ALL, campaign_lift, campaign_summary, lift_heterogeneity, read_campaign_table
+
+    segments = read_campaign_table(segments_file, encoding=encoding)[0] if segments_file is not None else None
+    with err.status("Measuring lift"):
+        lift = campaign_lift(
+            data, outcomes=_names_list(outcomes), group_col=group_col, control=control,
+            segment_by=_names_list(by), campaign_col=campaign_col, customer_col=customer_col, segments=segments,
+            cost_per_contact=cost_per_contact, revenue_outcome=revenue_outcome, bootstrap=bootstrap,
+            random_state=seed, min_n=min_n, min_responders=min_responders,
+            sheet=int(sheet) if sheet is not None and sheet.isdigit() else sheet, encoding=encoding)
+    money = [lift.attrs["revenue_outcome"]] if lift.attrs.get("revenue_outcome") else []
+    sentences = campaign_summary(lift, currency=currency, money_outcomes=money)
+    outputs = {"campaign_lift": out_dir / "campaign_lift.csv"}
+    with atomic_path(outputs["campaign_lift"]) as tmp:
+        lift.to_csv(tmp, index=False)
+    overall = lift[lift["segment_by"] == ALL]
+    if as_json:
+        payload = {
+            "settings": {k: v for k, v in lift.attrs.items()},
+            "summary": sentences,
+            "overall": json.loads(overall.to_json(orient="records")),
+            "heterogeneity": json.loads(lift_heterogeneity(lift).to_json(orient="records")),
+        }
+        outputs["campaign_summary"] = write_text_atomic(out_dir / "campaign_summary.json",
+                                                        json.dumps(payload, indent=2) + "\n")
+    else:
+        outputs["campaign_summary"] = write_text_atomic(out_dir / "campaign_summary.txt",
+                                                        "\n".join(sentences) + "\n")
+    if charts:
+        from .charts import campaign_lift_chart, save_chart
+
+        with err.status("Drawing charts"):
+            for outcome in dict.fromkeys(lift["outcome"]):
+                saved = save_chart(campaign_lift_chart(lift, outcome), out_dir / "charts" / f"campaign_lift_{outcome}")
+                outputs[f"chart_{outcome}"] = saved["png"]
+    if as_json:
+        sys.stdout.write(json.dumps({**payload, "outputs": {k: str(v) for k, v in outputs.items()}}, indent=2) + "\n")
+        return
+    several = overall["campaign"].nunique() > 1
+    tbl = Table(title=f"Lift over {control} (all customers; rates in percentage points)", title_justify="left")
+    for col, justify in ((("campaign", "left"),) if several else ()) + (
+            ("arm", "left"), ("outcome", "left"), ("n arm/ctl", "right"), ("mean arm/ctl", "right"),
+            ("lift", "right"), ("95% CI", "right"), ("relative", "right"), ("p", "right"), ("ROI", "right")):
+        tbl.add_column(col, justify=justify, no_wrap=col not in ("campaign", "arm", "outcome"))
+    for row in overall.itertuples(index=False):
+        rate = row.outcome_type == "binary"
+        scale, unit = (100, " pp") if rate else (1, "")
+        level = (lambda v: f"{v:.2%}") if rate else (lambda v: f"{v:,.2f}")
+        cells = [row.arm, row.outcome, f"{row.n_treatment:,}/{row.n_control:,}",
+                 f"{level(row.mean_treatment)}/{level(row.mean_control)}", f"{row.lift * scale:+,.2f}{unit}",
+                 f"{row.lift_ci_low * scale:,.2f} to {row.lift_ci_high * scale:,.2f}", f"{row.relative_lift:+.0%}",
+                 "<0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}", "" if row.roi != row.roi else f"{row.roi:.1f}"]
+        tbl.add_row(*([row.campaign] if several else []), *cells)
+    out.print(tbl)
+    flagged = int(lift["too_small"].sum())
+    out.print(f"{len(lift) - len(overall):,} segment rows; {flagged:,} flagged too small to judge.\n")
+    for sentence in sentences:
+        out.print(f"- {sentence}", highlight=False)
+    out.print("\nOutputs:")
+    for name, path in outputs.items():
+        out.print(f"  {name:<22} {path}")
+
+
+@app.command()
+def value(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    calibration_end: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--calibration-end", help="Last day the models learn from, YYYY-MM-DD (default: the last "
+                     "purchase day)."),
+    ] = None,
+    holdout_end: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--holdout-end", help="Also compare the predictions with what happened after "
+                     "--calibration-end, up to this day."),
+    ] = None,
+    time_unit: Annotated[str, typer.Option("--time-unit", help="Unit of the models' times: day, week, month.")
+                         ] = "week",
+    model: Annotated[str, typer.Option("--model", help="auto (higher log-likelihood), bgnbd or pareto_nbd.")
+                     ] = "auto",
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Horizon of expected purchases and "
+                                              "churn risk.")] = 90,
+    clv_months: Annotated[int, typer.Option("--clv-months", help="CLV horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate for CLV.")] = 0.10,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Folder for value.csv, value.json and, with --holdout-end, charts/ (tracking, "
+                     "by calibration frequency, churn reliability)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the parameters and holdout fit as JSON.")] = False,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+) -> None:
+    """Who stays, who leaves, what each customer is worth: BG/NBD, Pareto/NBD and Gamma-Gamma.
+
+    Fits the models on the purchases up to --calibration-end (same-day purchases are one
+    transaction), prints their parameters with standard errors and log-likelihoods, and
+    scores every customer: P(alive), expected purchases, expected spend, CLV, churn risk and
+    value at risk. With --holdout-end it also reports how the predictions compare with what
+    happened next: total and per-customer error, the tracking table, and AUC and Brier score of
+    every churn-risk candidate (docs/value.md).
+
+    Example: `customerlens value CDNOW_sample.txt.gz --calibration-end 1997-09-30 --holdout-end 1998-06-30`
+    """
+    import datetime as dt_
+
+    from .pipeline import ingest as ingest_data
+    from .value import ValueConfig, evaluate_holdout, fit_value
+    from .value.summary import _days
+
+    vconfig = ValueConfig(time_unit=time_unit, horizon_days=horizon_days, clv_months=clv_months,
+                          discount_rate=discount_rate, model=model).check()
+    cal = _parse_day(calibration_end, "--calibration-end")
+    hold = _parse_day(holdout_end, "--holdout-end")
+    if hold is not None and cal is None:
+        raise CustomerLensError("--holdout-end needs --calibration-end")
+    if hold is not None and hold <= cal:
+        raise CustomerLensError(f"--holdout-end ({hold}) must come after --calibration-end ({cal})")
+    after = (lambda d: (d + dt_.timedelta(days=1)).isoformat()) if cal else (lambda d: None)
+    with err.status("Fitting the value models"):
+        lines = ingest_data(data, _run_config(after(cal), mapping, encoding, sheet, table, date_format, None, None))
+        if hold is not None:
+            later = ingest_data(data, _run_config(after(hold), mapping, encoding, sheet, table, date_format,
+                                                  None, None))
+            report = evaluate_holdout(lines.cleaned.transactions, cal, hold, vconfig,
+                                      holdout_transactions=later.cleaned.transactions)
+            result = report.pop("_result")
+        else:
+            report = None
+            result = fit_value(lines.cleaned.transactions, cal, vconfig)
+    record = result.record
+    payload = {**record["models"], "gamma_gamma": record["gamma_gamma"], "model": record["model"],
+               "model_choice": record["model_choice"], "calibration_end": record["calibration_end"],
+               "time_unit": record["time_unit"], "churn": record["churn"], "totals": record["totals"]}
+    if "note" in record:
+        payload["note"] = record["note"]
+    if report is not None:
+        payload["holdout"] = report
+    if output is not None:
+        from ._io import write_csv_atomic, write_text_atomic
+
+        write_csv_atomic(result.table, output / "value.csv")
+        write_text_atomic(output / "value.json", json.dumps(payload, indent=2, default=str) + "\n")
+        if report is not None:
+            from .value.report import write_holdout_charts
+
+            write_holdout_charts(report, output / "charts")
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        return
+    _print_value(payload, result, _days(record["calibration_end"]).date(), output)
+
+
+def _parse_day(value: str | None, option: str):
+    import datetime as dt_
+
+    if value is None:
+        return None
+    try:
+        return dt_.date.fromisoformat(value.strip())
+    except ValueError:
+        raise CustomerLensError(f"{option} {value!r} is not a date; use YYYY-MM-DD, e.g. 1997-09-30") from None
+
+
+def _print_value(payload: dict, result, calibration_end, output) -> None:
+    out.print(f"Calibration to {calibration_end}: {payload['totals']['customers']:,} customers, "
+              f"times in {payload['time_unit']}s")
+    tbl = Table(title="Fitted models (standard errors in brackets)", title_justify="left")
+    for c in ("model", "parameters", "log-likelihood"):
+        tbl.add_column(c)
+    for name in ("bgnbd", "pareto_nbd", "gamma_gamma"):
+        rec = payload.get(name)
+        if not rec or "skipped" in rec:
+            continue
+        se = rec["standard_errors"]
+        params = ", ".join(f"{k} = {rec[k]:.4g} ({se[k]:.2g})" if se[k] is not None else f"{k} = {rec[k]:.4g} (n/a)"
+                           for k in se)
+        mark = " (used)" if name == payload["model"] else ""
+        tbl.add_row(name + mark, params, f"{rec['log_likelihood']:.2f}")
+    out.print(tbl)
+    gg = payload["gamma_gamma"]
+    if "frequency_spend_correlation" in gg:
+        out.print(f"Spend vs frequency correlation (Gamma-Gamma assumes it is small): "
+                  f"{gg['frequency_spend_correlation']:.3f}")
+    if "note" in payload:
+        out.print(f"[yellow]Note:[/] {payload['note']}")
+    totals = payload["totals"]
+    out.print("Totals: " + ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}"
+                                     for k, v in totals.items()))
+    hold = payload.get("holdout")
+    if hold:
+        out.print(f"Holdout to {hold['holdout_end']}: actual repeat transactions {hold['actual_repeat_transactions']:,}")
+        for name, m in hold["models"].items():
+            out.print(f"  {name}: predicted {m['predicted_repeat_transactions']:,.1f} "
+                      f"({m['error_percent']:+.1f} %), per customer MAE {m['mae_per_customer']:.3f}")
+        ctbl = Table(title=f"No purchase in the holdout ({hold['churn']['no_purchase_rate']:.1%} of customers)",
+                     title_justify="left")
+        for c in ("churn-risk candidate", "AUC", "Brier"):
+            ctbl.add_column(c, justify="left" if c.startswith("churn") else "right")
+        for label, row in hold["churn"]["candidates"].items():
+            ctbl.add_row(label, f"{row['auc']:.4f}" if row["auc"] is not None else "-",
+                         f"{row['brier']:.4f}" if "brier" in row else "-")
+        out.print(ctbl)
+    if output is not None:
+        out.print(f"Wrote {output / 'value.csv'} and {output / 'value.json'}")
 
 
 @app.command()
