@@ -489,3 +489,48 @@ def test_cli_campaigns_bad_input_is_one_line_and_exit_2(tmp_path):
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and "Traceback" not in result.stderr, (label, result.stderr)
         assert lines[0].startswith("error:") and expected in lines[0] and str(path) in lines[0], (label, lines[0])
+
+
+def test_outcomes_derived_from_transactions_by_hand():
+    """Sent 2024-03-01 with a 7-day window: a buys twice in it (one order on the 8th is outside), b never."""
+    from customerlens.campaigns import outcomes_from_transactions
+
+    table = pd.DataFrame({"cust": [1.0, 2.0, 3.0], "group": ["mail", "mail", "control"]})
+    lines = pd.DataFrame({
+        "customer_id": ["1", "1", "1", "3", "1"],
+        "order_id": ["o1", "o1", "o2", "o3", "o4"],
+        "order_date": pd.to_datetime(["2024-03-01 09:00", "2024-03-01 09:00", "2024-03-07 23:00",
+                                      "2024-02-28 00:00", "2024-03-08 00:00"]),
+        "amount": [10.0, 5.0, 2.5, 99.0, 50.0],
+    })
+    out = outcomes_from_transactions(table, lines, customer_col="cust", send_date="2024-03-01", window_days=7)
+    assert out["orders"].tolist() == [2, 0, 0]
+    assert out["spend"].tolist() == [17.5, 0.0, 0.0]
+    assert out["purchased"].tolist() == [1, 0, 0]
+    assert list(table.columns) == ["cust", "group"]  # the input is not modified
+    per_row = table.assign(sent=["2024-02-27", "2024-03-01", "2024-02-27"])
+    out = outcomes_from_transactions(per_row, lines, customer_col="cust", send_date_col="sent", window_days=7)
+    assert out["spend"].tolist() == [15.0, 0.0, 99.0]
+    with pytest.raises(CustomerLensError, match="either"):
+        outcomes_from_transactions(table, lines, customer_col="cust", window_days=7)
+    with pytest.raises(CustomerLensError, match="not a date"):
+        outcomes_from_transactions(per_row.assign(sent=["x", "2024-03-01", "2024-03-01"]), lines,
+                                   customer_col="cust", send_date_col="sent")
+
+
+def test_campaigns_command_derives_outcomes_from_transactions(tmp_path):
+    from customerlens import demo
+
+    path, _ = demo.write(demo.generate(300, seed=2), tmp_path / "lines.csv")
+    ids = sorted(pd.read_csv(path, dtype=str)["CustomerID"].dropna().unique())
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"customer": ids, "group": rng.choice(["mail", "control"], len(ids))}).to_csv(
+        tmp_path / "camp.csv", index=False)
+    result = cli("campaigns", tmp_path / "camp.csv", "--transactions", path, "--customer-col", "customer",
+                 "--send-date", "2024-10-01", "--window-days", "30", "--out", tmp_path / "o", "--no-charts")
+    assert result.returncode == 0, result.stderr
+    lift = pd.read_csv(tmp_path / "o" / "campaign_lift.csv")
+    assert set(lift["outcome"]) == {"purchased", "orders", "spend"}
+    bad = cli("campaigns", tmp_path / "camp.csv", "--transactions", path, "--send-date", "2024-10-01",
+              "--out", tmp_path / "x")
+    assert bad.returncode == 2 and "--customer-col" in bad.stderr

@@ -801,3 +801,53 @@ def campaign_summary(lift: pd.DataFrame, *, alpha: float = 0.05, currency: str =
             sentences.append(f"Too small to judge {row.arm} on {row.outcome} (flagged, not ranked): "
                              f"{examples}{more}.")
     return sentences
+
+
+DERIVED_OUTCOMES = ("purchased", "orders", "spend")
+
+
+def outcomes_from_transactions(table: Any, transactions: Any, *, customer_col: str, send_date: Any = None,
+                               send_date_col: str | None = None, window_days: int = 14) -> pd.DataFrame:
+    """Add the outcomes of each row from what its customer bought after the send.
+
+    For every row, the clean transactions of its customer in ``[send date,
+    send date + window_days)`` give ``purchased`` (0/1), ``orders`` (distinct
+    orders) and ``spend`` (net amount); customers without a purchase get 0.
+    The send date is ``send_date`` for all rows, or each row's
+    ``send_date_col``. Returns a copy of the table with the three columns.
+    """
+    frame, source = read_campaign_table(table) if not isinstance(table, pd.DataFrame) else (
+        table.reset_index(drop=True), SourceInfo(name="campaign table", kind="frame", header_lines=0))
+    if window_days < 1:
+        raise DataQualityError(f"the outcome window must be at least one day, got {window_days}")
+    if (send_date is None) == (send_date_col is None):
+        raise SchemaError("give either one send date for every row or the column that holds each row's")
+    _check_columns(frame, source, {"customer id": customer_col, "send date": send_date_col})
+    clash = [c for c in DERIVED_OUTCOMES if c in frame.columns]
+    if clash:
+        raise SchemaError(f"{source.name}: already has column(s) {', '.join(clash)}; the outcomes derived from "
+                          "the transactions would replace them: rename them first")
+    out = frame.copy()
+    if send_date_col is not None:
+        sent = pd.to_datetime(out[send_date_col].astype("string"), errors="coerce", format="mixed")
+        bad = sent.isna().to_numpy()
+        if bad.any():
+            _first_bad(out, source, send_date_col, bad, "not a date")
+    else:
+        try:
+            sent = pd.Series(pd.Timestamp(send_date), index=out.index)
+        except (ValueError, TypeError):
+            raise DataQualityError(f"--send-date {send_date!r} is not a date; use YYYY-MM-DD") from None
+    lines = as_pandas(transactions)[["customer_id", "order_id", "order_date", "amount"]].copy()
+    lines["customer_id"] = _id_key(lines["customer_id"])
+    lines["order_date"] = pd.to_datetime(lines["order_date"])
+    keys = pd.DataFrame({"_row": np.arange(len(out)), "customer_id": _id_key(out[customer_col]).to_numpy(),
+                         "_start": sent.dt.normalize().to_numpy()})
+    keys["_end"] = keys["_start"] + pd.Timedelta(days=window_days)
+    joined = keys.merge(lines, on="customer_id", how="inner")
+    joined = joined[(joined["order_date"] >= joined["_start"]) & (joined["order_date"] < joined["_end"])]
+    per_row = joined.groupby("_row").agg(orders=("order_id", "nunique"), spend=("amount", "sum"))
+    out["orders"] = per_row["orders"].reindex(range(len(out)), fill_value=0).to_numpy().astype(int)
+    out["spend"] = per_row["spend"].reindex(range(len(out)), fill_value=0.0).round(6).to_numpy()
+    out["purchased"] = (out["orders"] > 0).astype(int)
+    return out

@@ -347,3 +347,61 @@ def reliability_chart(reliability: pd.DataFrame) -> alt.Chart:
     )
     return (diagonal + points).properties(width=WIDTH // 1.3, height=WIDTH // 1.3,
                                           title="Churn risk calibration (reliability)")
+
+
+# -- trends and migration ------------------------------------------------------------------------
+
+def cohort_heatmap(cohorts: pd.DataFrame, max_months: int = 24) -> alt.Chart:
+    """Retention by first-purchase month (rows) and months since (columns), as a heat map."""
+    data = cohorts[cohorts["months_since"] <= max_months].copy()
+    data["cohort"] = pd.to_datetime(data["cohort"]).dt.strftime("%Y-%m")
+    data["label"] = np.where(data["months_since"] == 0, data["cohort_size"].map("{:,}".format),
+                             (data["retention"] * 100).round(0).astype(int).astype(str))
+    base = alt.Chart(data).encode(
+        x=alt.X("months_since:O", title="months since the first purchase"),
+        y=alt.Y("cohort:O", title="first-purchase month"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.condition(alt.datum.months_since == 0, alt.value("#e8e8e8"),
+                            alt.Color("retention:Q", title="still buying", scale=alt.Scale(scheme="blues"),
+                                      legend=alt.Legend(format="%"))),
+        tooltip=["cohort", "months_since", alt.Tooltip("cohort_size:Q", format=","),
+                 alt.Tooltip("active_customers:Q", format=","), alt.Tooltip("retention:Q", format=".1%"),
+                 alt.Tooltip("revenue:Q", format=",.0f")],
+    )
+    text = base.mark_text(fontSize=9).encode(
+        text="label:N",
+        color=alt.condition((alt.datum.retention > 0.5) & (alt.datum.months_since > 0), alt.value("white"),
+                            alt.value("#333")))
+    n = data["months_since"].nunique()
+    return (cells + text).properties(
+        width=max(240, 26 * n), height=18 * data["cohort"].nunique(),
+        title=alt.Title("Cohorts: share of each first-purchase month still buying",
+                        subtitle="first column: cohort size; then % of the cohort with an order that month"))
+
+
+def migration_chart(migration: pd.DataFrame, dates: tuple[str, str] | None = None) -> alt.Chart:
+    """Transition matrix of segments between two dates: customers (cells) with revenue in the tooltip."""
+    order_from = (migration.sort_values("from_segment_id").drop_duplicates("from_segment")["from_segment"].tolist())
+    order_to = (migration.sort_values("to_segment_id").drop_duplicates("to_segment")["to_segment"].tolist())
+    data = migration.copy()
+    data["share_of_row"] = data["customers"] / data.groupby("from_segment")["customers"].transform("sum")
+    base = alt.Chart(data).encode(
+        x=alt.X("to_segment:N", title=f"segment on {dates[1]}" if dates else "segment at the end", sort=order_to,
+                axis=alt.Axis(labelAngle=-30)),
+        y=alt.Y("from_segment:N", title=f"segment on {dates[0]}" if dates else "segment at the start",
+                sort=order_from),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("share_of_row:Q", title="share of the row", scale=alt.Scale(scheme="oranges"),
+                        legend=alt.Legend(format="%")),
+        tooltip=["from_segment", "to_segment", alt.Tooltip("customers:Q", format=","),
+                 alt.Tooltip("share_of_row:Q", format=".1%"), alt.Tooltip("revenue:Q", format=",.0f")],
+    )
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("customers:Q", format=","),
+        color=alt.condition(alt.datum.share_of_row > 0.5, alt.value("white"), alt.value("#333")))
+    return (cells + text).properties(
+        width=110 * len(order_to), height=40 * len(order_from),
+        title=alt.Title("Segment migration", subtitle="customers moving between segments (same fitted model); "
+                        "revenue between the dates in the tooltip"))

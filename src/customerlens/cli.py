@@ -565,9 +565,19 @@ def campaigns(
     data: Annotated[Path, typer.Argument(
         help="Campaign table, one row per customer and campaign: CSV (also .gz), Parquet or .xlsx.",
         show_default=False)],
-    outcomes: Annotated[str, typer.Option(
+    outcomes: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--outcomes", help="Comma-separated numeric outcome columns, e.g. visit,conversion,spend. 0/1 columns "
-        "get two-proportion statistics, others Welch plus a bootstrap interval.")],
+        "get two-proportion statistics, others Welch plus a bootstrap interval. With --transactions the "
+        "default is purchased,orders,spend.")] = None,
+    transactions: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--transactions", help="Derive the outcomes purchased, orders and spend from this transactions file: "
+        "each customer's purchases in the --window-days after the send (needs --customer-col).")] = None,
+    send_date: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--send-date", help="Send date of every row, YYYY-MM-DD (with --transactions).")] = None,
+    send_date_col: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--send-date-col", help="Column holding each row's send date (with --transactions).")] = None,
+    window_days: Annotated[int, typer.Option(
+        "--window-days", help="Days after the send that count (with --transactions).")] = 14,
     group_col: Annotated[str, typer.Option("--group-col", help="Column naming each row's arm.")] = "group",
     control: Annotated[str, typer.Option("--control", help="The control arm's name in --group-col.")] = "control",
     by: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -617,9 +627,28 @@ def campaigns(
     from .campaigns import ALL, campaign_lift, campaign_summary, lift_heterogeneity, read_campaign_table
 
     segments = read_campaign_table(segments_file, encoding=encoding)[0] if segments_file is not None else None
+    table = data
+    if transactions is not None:
+        from .campaigns import DERIVED_OUTCOMES, outcomes_from_transactions
+        from .pipeline import ingest as ingest_data
+
+        if customer_col is None:
+            raise CustomerLensError("--transactions needs --customer-col: the column that matches the "
+                                    "transactions' customers")
+        with err.status("Deriving outcomes from the transactions"):
+            lines = ingest_data(transactions, _run_config(None, None, "utf-8", None, None, None, None, None))
+            table = outcomes_from_transactions(
+                data, lines.cleaned.transactions,
+                customer_col=customer_col, send_date=send_date, send_date_col=send_date_col,
+                window_days=window_days)
+        outcomes = outcomes or ",".join(DERIVED_OUTCOMES)
+    elif send_date or send_date_col:
+        raise CustomerLensError("--send-date and --send-date-col need --transactions")
+    if not outcomes:
+        raise CustomerLensError("--outcomes is required (or --transactions to derive them)")
     with err.status("Measuring lift"):
         lift = campaign_lift(
-            data, outcomes=_names_list(outcomes), group_col=group_col, control=control,
+            table, outcomes=_names_list(outcomes), group_col=group_col, control=control,
             segment_by=_names_list(by), campaign_col=campaign_col, customer_col=customer_col, segments=segments,
             cost_per_contact=cost_per_contact, revenue_outcome=revenue_outcome, bootstrap=bootstrap,
             random_state=seed, min_n=min_n, min_responders=min_responders,

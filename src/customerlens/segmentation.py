@@ -90,6 +90,10 @@ class Segmentation:
             out["box_plots"] = charts.box_plots(self.box)
         if self.monthly is not None and not self.monthly.empty:
             out["trends"] = charts.trend_chart(self.monthly)
+        if self.cohorts is not None and not self.cohorts.empty:
+            out["cohorts"] = charts.cohort_heatmap(self.cohorts)
+        if self.migration is not None and not self.migration.empty:
+            out["segment_migration"] = charts.migration_chart(self.migration, self.migration_dates)
         if self.top_products is not None and not self.top_products.empty:
             out["top_products"] = charts.top_products_chart(self.top_products)
             out["distinctive_products"] = charts.top_products_chart(self.distinctive_products, value="lift")
