@@ -73,7 +73,7 @@ def test_run_writes_action_plan_and_target_lists(tmp_path):
     profiles = pd.read_csv(out / "segment_profiles.csv")
     assert list(plan["segment_name"]) == list(profiles["segment_name"])
     assert plan["customers"].sum() == result.customers
-    assert plan["strategy"].str.len().min() > 10 and plan["traits"].str.contains("orders").all()
+    assert plan["strategy"].str.len().min() > 10 and plan["traits"].str.contains("order").all()
     assert {"expected_value", "value_at_risk", "promote"} <= set(plan.columns)
     text = (out / "action_plan.md").read_text()
     for row in plan.itertuples():

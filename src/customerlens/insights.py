@@ -243,7 +243,8 @@ def _traits(row: pd.Series, overall: pd.Series) -> str:
         parts.append(f"last order {row['median_recency_days']:.0f} days ago (median customer: "
                      f"{overall['recency_days']:.0f})")
     if "median_frequency" in row:
-        parts.append(f"{row['median_frequency']:.0f} orders")
+        orders = row["median_frequency"]
+        parts.append(f"{orders:.0f} order{'' if round(orders) == 1 else 's'}")
     if "median_mean_days_between_orders" in row and pd.notna(row["median_mean_days_between_orders"]):
         parts.append(f"one every {row['median_mean_days_between_orders']:.0f} days")
     if "median_monetary" in row and overall["monetary"] > 0:
