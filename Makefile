@@ -7,13 +7,20 @@ DATA ?=
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test test-fast bench install clean
+.PHONY: run test test-fast bench install clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+## chromium: the browser the dashboard and report tests drive (Debian's package;
+## needs root or sudo, as on CI). Skipped when a chromium is already on PATH.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 install: $(STAMP)
 
@@ -22,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/customerlens run $(DATA) --out $(OUT) $(ARGS)
 
 ## make test: everything CI runs (slow suites included)
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(ARGS)
 
 ## make test-fast: skip the slow suites
