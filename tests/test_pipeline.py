@@ -11,7 +11,7 @@ from customerlens.store import read_run_record, table_names
 
 TABLES = ["customer_features", "excluded_lines", "quality_report", "transactions",
           "segments", "segment_profiles", "segment_elbow", "segment_monthly", "segment_box_stats",
-          "top_products", "distinctive_products"]
+          "top_products", "distinctive_products", "cohort_retention", "action_plan"]
 
 
 def dump(store, table):
