@@ -69,6 +69,8 @@ def test_run_writes_action_plan_and_target_lists(tmp_path):
     path, _ = demo.write(demo.generate(500, seed=11), tmp_path / "d.csv")
     out = tmp_path / "out"
     result = cl.run(path, out, cl.RunConfig(charts=False, top_n=3))
+    html = (out / "report.html").read_text()  # the run ends with the self-contained report
+    assert "<html" in html and "Action plan" in html
     plan = pd.read_csv(out / "action_plan.csv")
     profiles = pd.read_csv(out / "segment_profiles.csv")
     assert list(plan["segment_name"]) == list(profiles["segment_name"])

@@ -227,6 +227,8 @@ def run(
                                               "risk, in days.")] = 90,
     clv_months: Annotated[int, typer.Option("--clv-months", help="CLV horizon in months.")] = 12,
     discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate for CLV.")] = 0.10,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html, the self-contained "
+                                         "HTML report (docs/report.md).")] = True,
     migration_from: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--migration-from", help="Segment migration from this date to the snapshot (default: six "
@@ -257,7 +259,7 @@ def run(
     if migration_from is not None:
         _parse_day(migration_from, "--migration-from")
     config = _replace(config, value=value, horizon_days=horizon_days, clv_months=clv_months,
-                      discount_rate=discount_rate, migration_from=migration_from)
+                      discount_rate=discount_rate, migration_from=migration_from, report=report)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
@@ -851,6 +853,64 @@ def _print_value(payload: dict, result, calibration_end, output) -> None:
         out.print(ctbl)
     if output is not None:
         out.print(f"Wrote {output / 'value.csv'} and {output / 'value.json'}")
+
+
+@app.command()
+def serve(
+    store: Annotated[Path, typer.Option("--store", help="The store written by `customerlens run`: "
+                                        "DIR/customerlens.duckdb (opened read-only).", show_default=False)],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. Anything but loopback needs a "
+                                      "token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    token: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--token", envvar="CUSTOMERLENS_API_TOKEN", show_envvar=True,
+                     help="API token (8+ characters): every request but /api/health then needs "
+                     "`Authorization: Bearer TOKEN` or ?token=TOKEN once in a browser."),
+    ] = None,
+) -> None:
+    """The dashboard and REST API over a store: pages for people, JSON for programs.
+
+    Overview, one page per segment (profile, top products, customers, target list download),
+    customer lookup with recommendations and reasons, campaigns; the API and its OpenAPI docs
+    under /api and /docs (docs/dashboard.md). Listens on 127.0.0.1 unless told otherwise, and
+    refuses any other address without a token.
+
+    Example: `customerlens serve --store out/customerlens.duckdb --port 8000`
+    """
+    from .api import Settings, serve as serve_app
+    from .api.server import check_bind
+
+    settings = Settings(store=store, token=token or None).check()
+    check_bind(settings, host, port)
+    err.print(f"customerlens dashboard on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops it",
+              highlight=False, soft_wrap=True)
+    serve_app(settings, host, port)
+
+
+@app.command()
+def report(
+    store: Annotated[Path, typer.Option("--store", help="The store written by `customerlens run`: "
+                                        "DIR/customerlens.duckdb (opened read-only).", show_default=False)],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Where to write the HTML file (default: report.html beside the store).",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Rebuild the HTML report of a store: one self-contained file that opens offline in any browser.
+
+    Data quality, the choice of k, the segments (overview, comparisons, spending, trends, cohorts,
+    migration, top products), value and churn, recommendation examples, campaign results when the
+    store has them, and the action plan, with interactive charts and sortable tables (docs/report.md).
+
+    Example: `customerlens report --store out/customerlens.duckdb --out out/report.html`
+    """
+    from .report import write_report
+
+    target = output if output is not None else store.parent / "report.html"
+    written = write_report(store, target)
+    out.print(f"Wrote {written} ({written.stat().st_size / 1e6:.1f} MB)", highlight=False, soft_wrap=True)
 
 
 @app.command()

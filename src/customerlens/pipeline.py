@@ -29,7 +29,7 @@ from .segment import DEFAULT_FEATURES
 from .store import STORE_NAME, write_store
 
 #: Stage names reported to the progress callback, in order.
-STAGES = ("load", "clean", "features", "segment", "value", "insights", "charts", "recommend", "store")
+STAGES = ("load", "clean", "features", "segment", "value", "insights", "charts", "recommend", "store", "report")
 
 Progress = Callable[[str], None]
 
@@ -66,6 +66,8 @@ class RunConfig:
     value_model: str = "auto"
     #: segment migration: from this date to the snapshot (default: six months before it)
     migration_from: str | None = None
+    #: the self-contained HTML report (report.html) at the end of the run
+    report: bool = True
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -287,6 +289,11 @@ def run(
         with atomic_path(out_dir / "recommendations.csv") as tmp:
             recommendations.to_csv(tmp, index=False, float_format="%.6g")
         outputs["recommendations"] = out_dir / "recommendations.csv"
+    if config.report:
+        progress("report")
+        from .report import write_report
+
+        outputs["report"] = write_report(outputs["store"], out_dir / "report.html")
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
                      customers=customers, segmentation=segmentation, recommender=fitted, value=value)
 

@@ -1,0 +1,25 @@
+"""The dashboard and REST API: ``create_app(settings)`` builds a FastAPI app over a store.
+
+Nothing is opened or loaded at import time: the app's lifespan opens the store
+read-only and loads the saved segmenter (docs/dashboard.md).
+"""
+
+from __future__ import annotations
+
+from .settings import Settings, is_loopback
+
+__all__ = ["Settings", "create_app", "is_loopback", "serve"]
+
+
+def create_app(settings: Settings):
+    """The FastAPI app for ``settings`` (see :mod:`customerlens.api.app`)."""
+    from .app import create_app as _create
+
+    return _create(settings)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Check the settings and run the app with uvicorn (one worker) until interrupted."""
+    from .server import serve as _serve
+
+    _serve(settings, host, port)

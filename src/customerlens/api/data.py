@@ -1,0 +1,231 @@
+"""Read-only access to the store for the web layer: parameterised queries, JSON-safe rows.
+
+One :class:`StoreData` is opened by the app's lifespan. DuckDB connections are not
+thread-safe, so every request works on its own cursor (:meth:`StoreData.cursor`).
+Recommendations are read once and kept in memory as pre-serialised JSON per
+customer, so a lookup is a dict access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+#: Customer columns shown as "features" (whatever of them the store has).
+FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value", "distinct_products",
+            "items_per_order", "return_rate", "mean_days_between_orders", "spend_90d", "spend_prev_90d",
+            "spend_trend", "first_purchase", "last_purchase")
+VALUE = ("p_alive", "expected_purchases_90d", "expected_avg_value", "clv_12m", "churn_risk", "value_at_risk")
+RFM = ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment")
+
+
+def jsonable(value: Any) -> Any:
+    """A DuckDB value as JSON: NaN/inf become null, dates ISO strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def query(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    """Rows of a parameterised query as dicts (the result is always drained)."""
+    result = cur.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in result.fetchall()]
+
+
+def query_one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict | None:
+    rows = query(cur, sql, params)
+    return rows[0] if rows else None
+
+
+@dataclass
+class StoreData:
+    """The open store, what it holds, and the in-memory recommendation cache."""
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    columns: dict[str, list[str]]
+    customers: frozenset[str] = frozenset()
+    recommendations: dict[str, list[str]] = field(default_factory=dict)  # customer -> JSON of each item
+    record: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: str | Path) -> StoreData:
+        path = Path(path)
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            columns: dict[str, list[str]] = {}
+            for table, column in con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+            ).fetchall():
+                columns.setdefault(table, []).append(column)
+            data = cls(path, con, columns)
+            data._load()
+        except Exception:
+            con.close()
+            raise
+        return data
+
+    def _load(self) -> None:
+        source = "segments" if self.has("segments") else "customer_features" if self.has("customer_features") else None
+        if source:
+            self.customers = frozenset(r[0] for r in self.con.execute(f"SELECT customer_id FROM {source}").fetchall())
+        if self.has("recommendations"):
+            cache: dict[str, list[str]] = {}
+            rows = self.con.execute("SELECT customer_id, rank, product_id, product_name, score, reason "
+                                    "FROM recommendations ORDER BY customer_id, rank").fetchall()
+            for customer, rank, product, name, score, reason in rows:
+                item = {"rank": rank, "product_id": product, "product_name": name, "score": jsonable(score),
+                        "reason": reason}
+                cache.setdefault(customer, []).append(json.dumps(item, separators=(",", ":")))
+            self.recommendations = cache
+        if self.has("run"):
+            rows = self.con.execute("SELECT record FROM run").fetchall()
+            if rows:
+                self.record = json.loads(rows[0][0])
+
+    def has(self, table: str) -> bool:
+        return table in self.columns
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.con.cursor()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- queries; every value goes in as a parameter, never into the SQL text
+    def segments(self, cur) -> list[dict]:
+        if not self.has("segment_profiles"):
+            return []
+        cols = ["p.segment_id", "p.segment_name", "p.customers", "p.revenue", "p.share_customers",
+                "p.share_revenue", "p.revenue_per_customer", "p.strategy"]
+        cols = [c for c in cols if c.split(".")[1] in self.columns["segment_profiles"]]
+        joins = ""
+        if self.has("segment_value"):
+            cols += [f"v.{c}" for c in ("mean_p_alive", "mean_churn_risk", "clv_12m", "value_at_risk", "share_clv",
+                                        "share_value_at_risk") if c in self.columns["segment_value"]]
+            joins += " LEFT JOIN segment_value v USING (segment_id)"
+        if self.has("action_plan"):
+            cols += [f"a.{c}" for c in ("traits", "promote") if c in self.columns["action_plan"]]
+            joins += " LEFT JOIN action_plan a USING (segment_id)"
+        return query(cur, f"SELECT {', '.join(cols)} FROM segment_profiles p{joins} ORDER BY p.segment_id")
+
+    def segment(self, cur, segment_id: int) -> dict | None:
+        if not self.has("segment_profiles"):
+            return None
+        profile = query_one(cur, "SELECT * FROM segment_profiles WHERE segment_id = ?", [segment_id])
+        if profile is None:
+            return None
+        out: dict[str, Any] = {"segment_id": segment_id, "segment_name": profile["segment_name"], "profile": profile}
+        for table in ("top_products", "distinctive_products"):
+            out[table] = (query(cur, f"SELECT rank, product_id, product_name, revenue, buyers, share_of_segment, lift "
+                                     f"FROM {table} WHERE segment_id = ? ORDER BY rank", [segment_id])
+                          if self.has(table) else [])
+        out["value"] = (query_one(cur, "SELECT * EXCLUDE (segment_id, segment_name) FROM segment_value "
+                                       "WHERE segment_id = ?", [segment_id]) if self.has("segment_value") else None)
+        out["action"] = (query_one(cur, "SELECT * EXCLUDE (segment_id, segment_name) FROM action_plan "
+                                        "WHERE segment_id = ?", [segment_id]) if self.has("action_plan") else None)
+        out["monthly"] = (query(cur, "SELECT month, revenue, active_customers, orders FROM segment_monthly "
+                                     "WHERE segment_id = ? ORDER BY month", [segment_id])
+                          if self.has("segment_monthly") else [])
+        return out
+
+    def _customer_select(self) -> tuple[str, str]:
+        """Columns and joins of a customer row: segment, R/F/M and value when the store has them."""
+        seg_cols = self.columns.get("segments", [])
+        cols = ["s.customer_id", "s.segment_id", "s.segment_name"]
+        cols += [f"s.{c}" for c in ("recency_days", "frequency", "monetary", "last_purchase") if c in seg_cols]
+        joins = ""
+        if self.has("customer_value"):
+            cols += [f"v.{c}" for c in ("p_alive", "clv_12m", "churn_risk", "value_at_risk")
+                     if c in self.columns["customer_value"]]
+            joins = " LEFT JOIN customer_value v USING (customer_id)"
+        return ", ".join(cols), joins
+
+    def segment_customers(self, cur, segment_id: int, q: str, page: int, page_size: int) -> dict:
+        where = "s.segment_id = ?"
+        params: list[Any] = [segment_id]
+        if q:
+            where += " AND contains(lower(s.customer_id), lower(?))"
+            params.append(q)
+        total = cur.execute(f"SELECT count(*) FROM segments s WHERE {where}", params).fetchall()[0][0]
+        cols, joins = self._customer_select()
+        order = "v.value_at_risk DESC NULLS LAST, " if "v.value_at_risk" in cols else ""
+        order += "s.monetary DESC, " if "s.monetary" in cols else ""
+        rows = query(cur, f"SELECT {cols} FROM segments s{joins} WHERE {where} ORDER BY {order}s.customer_id "
+                          f"LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size])
+        pages = max(1, -(-total // page_size))
+        return {"segment_id": segment_id, "q": q, "page": page, "page_size": page_size, "total": total,
+                "pages": pages, "customers": rows}
+
+    def target_rows(self, cur, segment_id: int) -> tuple[list[str], list[tuple]]:
+        """The segment's target list: who to contact, their value and next best product (as targets/*.csv)."""
+        cols, joins = self._customer_select()
+        if self.has("recommendations"):
+            cols += ", r.product_id AS next_product_id, r.product_name AS next_product_name"
+            joins += " LEFT JOIN recommendations r ON r.customer_id = s.customer_id AND r.rank = 1"
+        order = "v.value_at_risk DESC NULLS LAST, " if "v.value_at_risk" in cols else ""
+        order += "s.monetary DESC, " if "s.monetary" in cols else ""
+        result = cur.execute(f"SELECT {cols} FROM segments s{joins} WHERE s.segment_id = ? "
+                             f"ORDER BY {order}s.customer_id", [segment_id])
+        names = [d[0] for d in result.description]
+        return names, result.fetchall()
+
+    def customer(self, cur, customer_id: str) -> dict | None:
+        if customer_id not in self.customers:
+            return None
+        out: dict[str, Any] = {"customer_id": customer_id, "segment": None, "features": {}, "rfm": None,
+                               "value": None}
+        if self.has("segments"):
+            row = query_one(cur, "SELECT * FROM segments WHERE customer_id = ?", [customer_id])
+            if row:
+                out["segment"] = {"segment_id": row["segment_id"], "segment_name": row["segment_name"]}
+                out["features"] = {c: row[c] for c in FEATURES if c in row}
+                if "rfm_score" in row:
+                    out["rfm"] = {c: row[c] for c in RFM if c in row}
+                if self.has("segment_profiles"):
+                    strategy = query_one(cur, "SELECT strategy FROM segment_profiles WHERE segment_id = ?",
+                                         [row["segment_id"]])
+                    out["segment"]["strategy"] = strategy["strategy"] if strategy else None
+        if not out["features"] and self.has("customer_features"):
+            row = query_one(cur, "SELECT * FROM customer_features WHERE customer_id = ?", [customer_id]) or {}
+            out["features"] = {c: row[c] for c in FEATURES if c in row}
+        if self.has("customer_value"):
+            row = query_one(cur, "SELECT * FROM customer_value WHERE customer_id = ?", [customer_id])
+            if row:
+                out["value"] = {c: row[c] for c in VALUE if c in row}
+        out["recommendations"] = len(self.recommendations.get(customer_id, ()))
+        return out
+
+    def recommendations_json(self, customer_id: str, n: int) -> str:
+        items = self.recommendations.get(customer_id, [])[:n]
+        return (f'{{"customer_id":{json.dumps(customer_id)},"n":{len(items)},'
+                f'"recommendations":[{",".join(items)}]}}')
+
+    def recommendations_for(self, customer_id: str, n: int) -> list[dict]:
+        return [json.loads(item) for item in self.recommendations.get(customer_id, [])[:n]]
+
+    def campaign_lift(self, cur) -> list[dict] | None:
+        """``campaign_lift`` from the store, else ``campaign_lift.csv`` beside it, else None."""
+        if self.has("campaign_lift"):
+            return query(cur, "SELECT * FROM campaign_lift")
+        csv = self.path.parent / "campaign_lift.csv"
+        if csv.is_file():
+            return query(cur, "SELECT * FROM read_csv_auto(?)", [str(csv)])
+        return None

@@ -1,0 +1,105 @@
+"""Pydantic schemas of the API edge: what ``POST /api/score`` accepts and what the endpoints return."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .settings import MAX_SCORE_ROWS
+
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class FeatureRow(BaseModel):
+    """One customer's features (at least those the saved segmenter uses)."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: Id
+    recency_days: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    frequency: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    monetary: Number | None = None
+    tenure_days: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    avg_order_value: Number | None = None
+    distinct_products: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    items_per_order: Number | None = None
+    return_rate: Number | None = None
+    mean_days_between_orders: Number | None = None
+    spend_90d: Number | None = None
+    spend_prev_90d: Number | None = None
+    spend_trend: Number | None = None
+
+
+class TransactionRow(BaseModel):
+    """One purchase line in canonical columns."""
+
+    model_config = ConfigDict(extra="forbid")
+    customer_id: Id
+    order_id: Id
+    order_date: dt.datetime
+    product_id: Annotated[str, Field(max_length=100)] | None = None
+    quantity: Number = 1.0
+    amount: Number
+
+
+class ScoreRequest(BaseModel):
+    """New customers to segment: either their ``features`` or their ``transactions`` (not both)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"features": [{"customer_id": "N1", "recency_days": 12, "frequency": 9, "monetary": 1450.0}]},
+        {"transactions": [{"customer_id": "N2", "order_id": "A1", "order_date": "2024-11-02T10:00:00",
+                           "product_id": "85123A", "quantity": 6, "amount": 15.3}], "as_of": "2024-12-09"},
+    ]})
+    features: Annotated[list[FeatureRow], Field(min_length=1, max_length=MAX_SCORE_ROWS)] | None = None
+    transactions: Annotated[list[TransactionRow], Field(min_length=1, max_length=MAX_SCORE_ROWS)] | None = None
+    as_of: dt.date | None = Field(None, description="Snapshot for transactions (default: the store's as-of date, "
+                                                   "else the day after the last line).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScoreRequest:
+        if (self.features is None) == (self.transactions is None):
+            raise ValueError("send either 'features' or 'transactions'")
+        return self
+
+
+class ScoredCustomer(BaseModel):
+    customer_id: str
+    segment_id: int
+    segment_name: str
+    strategy: str | None = None
+    features: dict[str, Any]
+
+
+class ScoreResponse(BaseModel):
+    model: dict[str, Any]
+    customers: list[ScoredCustomer]
+
+
+class Recommendation(BaseModel):
+    rank: int
+    product_id: str | None
+    product_name: str | None
+    score: float | None
+    reason: str | None
+
+
+class RecommendationsResponse(BaseModel):
+    customer_id: str
+    n: int
+    recommendations: list[Recommendation]
+
+
+class CustomerPage(BaseModel):
+    segment_id: int
+    q: str
+    page: int
+    page_size: int
+    total: int
+    pages: int
+    customers: list[dict[str, Any]]
+
+
+class Error(BaseModel):
+    detail: str

@@ -1,0 +1,351 @@
+"""The dashboard and REST API: every endpoint against the store's tables, security, and a real browser."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from .test_cli import CLI, cli
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from customerlens.api import Settings, create_app  # noqa: E402
+
+TOKEN = "s3cret-token-for-tests"
+ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # git-ignored: screenshots to look at
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    import customerlens
+    from customerlens import demo
+
+    tmp = tmp_path_factory.mktemp("api")
+    path, _ = demo.write(demo.generate(400, seed=7), tmp / "d.csv")
+    customerlens.run(path, tmp / "out", customerlens.RunConfig(charts=False, top_n=5))
+    return tmp / "out" / "customerlens.duckdb"
+
+
+def rows(store, sql, params=None):
+    with duckdb.connect(str(store), read_only=True) as con:
+        result = con.execute(sql, params or [])
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+
+
+@pytest.fixture(scope="module")
+def client(store):
+    with TestClient(create_app(Settings(store=store))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def customer(store):
+    """The customer with the most recommendations and a value row."""
+    return rows(store, "SELECT customer_id FROM recommendations GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                )[0]["customer_id"]
+
+
+def test_health(client, store):
+    body = client.get("/api/health").json()
+    n = rows(store, "SELECT count(*) AS n FROM segments")[0]["n"]
+    assert body["status"] == "ok" and body["customers"] == n and body["segmenter"] is True
+    assert body["recommendations"] > 0
+
+
+def test_segments_match_the_profiles(client, store):
+    body = client.get("/api/segments").json()
+    profiles = rows(store, "SELECT * FROM segment_profiles ORDER BY segment_id")
+    value = {r["segment_id"]: r for r in rows(store, "SELECT * FROM segment_value")}
+    assert [s["segment_id"] for s in body] == [p["segment_id"] for p in profiles]
+    for s, p in zip(body, profiles, strict=True):
+        assert s["segment_name"] == p["segment_name"] and s["customers"] == p["customers"]
+        assert s["share_revenue"] == pytest.approx(p["share_revenue"]) and s["strategy"] == p["strategy"]
+        assert s["clv_12m"] == pytest.approx(value[s["segment_id"]]["clv_12m"])
+    assert sum(s["customers"] for s in body) == rows(store, "SELECT count(*) AS n FROM segments")[0]["n"]
+
+
+def test_one_segment(client, store):
+    body = client.get("/api/segments/1").json()
+    top = rows(store, "SELECT product_id, revenue FROM top_products WHERE segment_id = 1 ORDER BY rank")
+    assert body["segment_id"] == 1 and body["profile"]["customers"] > 0
+    assert [t["product_id"] for t in body["top_products"]] == [t["product_id"] for t in top]
+    assert body["value"]["clv_12m"] == pytest.approx(
+        rows(store, "SELECT clv_12m FROM segment_value WHERE segment_id = 1")[0]["clv_12m"])
+    assert body["action"]["strategy"]
+    assert client.get("/api/segments/99").status_code == 404
+    assert client.get("/api/segments/0").status_code == 422
+    assert client.get("/api/segments/abc").status_code == 422
+
+
+def test_segment_customers_search_and_paging(client, store):
+    n = rows(store, "SELECT count(*) AS n FROM segments WHERE segment_id = 1")[0]["n"]
+    first = client.get("/api/segments/1/customers", params={"page_size": 5}).json()
+    assert first["total"] == n and len(first["customers"]) == min(5, n) and first["pages"] == -(-n // 5)
+    second = client.get("/api/segments/1/customers", params={"page_size": 5, "page": 2}).json()
+    assert not {c["customer_id"] for c in first["customers"]} & {c["customer_id"] for c in second["customers"]}
+    everyone = client.get("/api/segments/1/customers", params={"page_size": 200}).json()["customers"]
+    ids = rows(store, "SELECT customer_id FROM segments WHERE segment_id = 1")
+    assert len(everyone) == min(200, n) and {c["customer_id"] for c in everyone} <= {r["customer_id"] for r in ids}
+    risk = [c["value_at_risk"] for c in everyone]
+    assert risk == sorted(risk, reverse=True)
+    wanted = ids[0]["customer_id"]
+    found = client.get("/api/segments/1/customers", params={"q": wanted[-3:]}).json()
+    assert wanted in {c["customer_id"] for c in found["customers"]}
+    assert all(wanted[-3:].lower() in c["customer_id"].lower() for c in found["customers"])
+    assert client.get("/api/segments/1/customers", params={"q": "no-such-id"}).json()["total"] == 0
+    for bad in ({"page": 0}, {"page": "x"}, {"page_size": 0}, {"page_size": 1001}, {"q": "x" * 101}):
+        assert client.get("/api/segments/1/customers", params=bad).status_code == 422, bad
+    assert client.get("/api/segments/99/customers").status_code == 404
+
+
+def test_customer(client, store, customer):
+    body = client.get(f"/api/customers/{customer}").json()
+    seg = rows(store, "SELECT * FROM segments WHERE customer_id = ?", [customer])[0]
+    value = rows(store, "SELECT * FROM customer_value WHERE customer_id = ?", [customer])[0]
+    assert body["segment"]["segment_id"] == seg["segment_id"] and body["segment"]["segment_name"] == seg["segment_name"]
+    assert body["features"]["monetary"] == pytest.approx(seg["monetary"])
+    assert body["features"]["frequency"] == seg["frequency"]
+    assert body["value"]["p_alive"] == pytest.approx(value["p_alive"])
+    assert body["value"]["clv_12m"] == pytest.approx(value["clv_12m"])
+    assert body["value"]["churn_risk"] == pytest.approx(value["churn_risk"])
+
+
+@pytest.mark.parametrize("unknown", ["nobody", "x' OR '1'='1", "1; DROP TABLE segments; --", "%", "_"])
+def test_unknown_customer_is_a_json_404(client, unknown):
+    for url in (f"/api/customers/{unknown}", f"/api/customers/{unknown}/recommendations"):
+        r = client.get(url)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+        assert "no customer" in r.json()["detail"]
+
+
+def test_recommendations(client, store, customer):
+    stored = rows(store, "SELECT * FROM recommendations WHERE customer_id = ? ORDER BY rank", [customer])
+    body = client.get(f"/api/customers/{customer}/recommendations").json()
+    assert body["customer_id"] == customer and body["n"] == len(stored)
+    assert [(r["rank"], r["product_id"], r["reason"]) for r in body["recommendations"]] == \
+        [(r["rank"], r["product_id"], r["reason"]) for r in stored]
+    assert body["recommendations"][0]["score"] == pytest.approx(stored[0]["score"])
+    two = client.get(f"/api/customers/{customer}/recommendations", params={"n": 2}).json()
+    assert [r["rank"] for r in two["recommendations"]] == [1, 2]
+    for n in (0, 51, 999, -1, "ten"):
+        assert client.get(f"/api/customers/{customer}/recommendations", params={"n": n}).status_code == 422
+
+
+def test_targets_csv(client, store):
+    r = client.get("/api/segments/3/targets.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    ids = {x["customer_id"] for x in rows(store, "SELECT customer_id FROM segments WHERE segment_id = 3")}
+    assert {t["customer_id"] for t in table} == ids and len(table) == len(ids)
+    assert {"p_alive", "churn_risk", "value_at_risk", "next_product_id"} <= set(table[0])
+    assert client.get("/api/segments/42/targets.csv").status_code == 404
+
+
+def test_score_features_gives_the_stored_segment(client, store):
+    stored = rows(store, "SELECT customer_id, segment_id, recency_days, frequency, monetary FROM segments "
+                         "ORDER BY customer_id LIMIT 60")
+    body = {"features": [{k: r[k] for k in ("customer_id", "recency_days", "frequency", "monetary")} for r in stored]}
+    r = client.post("/api/score", json=body)
+    assert r.status_code == 200, r.text
+    got = {c["customer_id"]: c["segment_id"] for c in r.json()["customers"]}
+    assert got == {s["customer_id"]: s["segment_id"] for s in stored}
+    assert r.json()["model"]["features"] == ["recency_days", "frequency", "monetary"]
+
+
+def test_score_transactions_gives_the_stored_segment(client, store, customer):
+    lines = rows(store, "SELECT customer_id, order_id, order_date, product_id, quantity, amount FROM transactions "
+                        "WHERE customer_id = ?", [customer])
+    with duckdb.connect(str(store), read_only=True) as con:
+        as_of = json.loads(con.execute("SELECT record FROM run").fetchall()[0][0])["parameters"]["as_of_used"]
+    payload = {"transactions": [{**x, "order_date": x["order_date"].isoformat()} for x in lines],
+               "as_of": str(as_of)[:10]}
+    r = client.post("/api/score", json=payload)
+    assert r.status_code == 200, r.text
+    expected = rows(store, "SELECT segment_id, frequency FROM segments WHERE customer_id = ?", [customer])[0]
+    (scored,) = r.json()["customers"]
+    assert scored["features"]["frequency"] == expected["frequency"]
+    assert scored["segment_id"] == expected["segment_id"]
+
+
+@pytest.mark.parametrize("body", [
+    {},
+    {"features": []},
+    {"features": [{"customer_id": "a", "recency_days": 1, "frequency": 2}]},  # monetary missing
+    {"features": [{"customer_id": "a", "recency_days": -1, "frequency": 2, "monetary": 3}]},
+    {"features": [{"customer_id": "a", "recency_days": 1, "frequency": 2, "monetary": 3, "evil": 1}]},
+    {"features": [{"customer_id": "a", "recency_days": 1, "frequency": 2, "monetary": 3}], "transactions": [
+        {"customer_id": "a", "order_id": "o", "order_date": "2024-01-01", "amount": 1}]},
+    {"transactions": [{"customer_id": "a", "order_id": "o", "order_date": "not a date", "amount": 1}]},
+    {"features": [{"customer_id": str(i), "recency_days": 1, "frequency": 1, "monetary": 1} for i in range(10_001)]},
+])
+def test_score_rejects_bad_bodies(store, body):
+    # a roomy body limit, so that the 10,001 rows reach the schema's own limit
+    with TestClient(create_app(Settings(store=store, max_body_bytes=10_000_000))) as c:
+        assert c.post("/api/score", json=body).status_code == 422
+
+
+def test_body_size_limit(client):
+    big = {"features": [{"customer_id": f"c{i}", "recency_days": 1, "frequency": 1, "monetary": 1.5}
+                        for i in range(20_000)]}
+    r = client.post("/api/score", json=big)
+    assert r.status_code == 413 and "body" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit holds while streaming too
+        for _ in range(40):
+            yield b" " * 50_000
+
+    assert client.post("/api/score", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
+
+
+def test_pages(client, store, customer):
+    home = client.get("/")
+    assert home.status_code == 200 and "High-Value" in home.text and 'href="/segments/1"' in home.text
+    assert "http://" not in home.text and "https://" not in home.text  # nothing from elsewhere
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+    seg = rows(store, "SELECT segment_id FROM segments WHERE customer_id = ?", [customer])[0]["segment_id"]
+    page = client.get(f"/segments/{seg}", params={"q": customer})
+    assert page.status_code == 200 and f'href="/customers/{customer}"' in page.text
+    assert f"/api/segments/{seg}/targets.csv" in page.text and "top-products-chart" in page.text
+    assert client.get("/segments/99").status_code == 404
+    lookup = client.get("/customers", params={"customer_id": customer}, follow_redirects=False)
+    assert lookup.status_code == 303 and lookup.headers["location"] == f"/customers/{customer}"
+    person = client.get(f"/customers/{customer}")
+    reason = rows(store, "SELECT reason FROM recommendations WHERE customer_id = ? AND rank = 1", [customer])[0]
+    assert person.status_code == 200 and "P(alive)" in person.text and reason["reason"] in person.text
+    assert client.get("/customers/<script>alert(1)</script>").status_code == 404
+    assert "<script>alert" not in client.get("/segments/1", params={"q": "<script>alert(1)</script>"}).text
+    camp = client.get("/campaigns")
+    assert camp.status_code == 200 and "customerlens campaigns" in camp.text
+    docs = client.get("/openapi.json").json()
+    assert {"/api/segments", "/api/customers/{customer_id}/recommendations", "/api/score"} <= set(docs["paths"])
+
+
+def test_campaigns_page_shows_campaign_lift(store, tmp_path):
+    shutil.copy(store, tmp_path / "customerlens.duckdb")
+    (tmp_path / "campaign_lift.csv").write_text("segment,outcome,lift\nAll,conversion,0.0123\n")
+    with TestClient(create_app(Settings(store=tmp_path / "customerlens.duckdb"))) as c:
+        page = c.get("/campaigns")
+        assert page.status_code == 200 and "campaign-lift" in page.text and "0.012" in page.text
+        # no segmenter beside this copy: scoring says so
+        assert c.post("/api/score", json={"features": [{"customer_id": "a", "recency_days": 1, "frequency": 1,
+                                                        "monetary": 1}]}).status_code == 503
+
+
+def test_token(store, customer):
+    with TestClient(create_app(Settings(store=store, token=TOKEN))) as c:
+        assert c.get("/api/health").status_code == 200
+        for url in ("/api/segments", f"/api/customers/{customer}", "/", "/docs", "/openapi.json"):
+            assert c.get(url).status_code == 401, url
+        assert c.get("/api/segments", headers={"Authorization": "Bearer wrong-token-123"}).status_code == 401
+        assert c.get("/api/segments", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert c.post("/api/score", content=b"x" * 2_000_000).status_code == 401  # refused before reading
+        page = c.get("/", params={"token": TOKEN})
+        assert page.status_code == 200 and "customerlens_token" in page.headers["set-cookie"]
+        assert "HttpOnly" in page.headers["set-cookie"]
+        assert c.get(f"/customers/{customer}").status_code == 200  # the cookie now
+
+
+def test_settings_refuse_a_missing_store_and_short_tokens(tmp_path, store):
+    from customerlens.errors import CustomerLensError
+
+    with pytest.raises(CustomerLensError, match="no customerlens store"):
+        create_app(Settings(store=tmp_path / "missing.duckdb"))
+    with pytest.raises(CustomerLensError, match="8 characters"):
+        create_app(Settings(store=store, token="short"))
+
+
+def test_serve_refuses_non_loopback_without_a_token(store, tmp_path):
+    result = cli("serve", "--store", store, "--host", "0.0.0.0")
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr and "--token" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = cli("serve", "--store", tmp_path / "none.duckdb")
+    assert missing.returncode == 2 and "no customerlens store" in missing.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_dashboard_in_chromium(store, customer):
+    import httpx
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "Debian's chromium is not installed (make test installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    ARTEFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    server = subprocess.Popen([*CLI, "serve", "--store", str(store), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "the server did not answer /api/health in 30 s"
+            time.sleep(0.2)
+        seg = rows(store, "SELECT segment_id, segment_name FROM segments WHERE customer_id = ?", [customer])[0]
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                problems = []
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                page.goto(base + "/")
+                assert page.locator("#segments tbody tr").count() >= 4
+                page.screenshot(path=str(ARTEFACTS / "dashboard_overview.png"), full_page=True)
+                page.click(f"#segments a[href='/segments/{seg['segment_id']}']")
+                page.wait_for_url(f"**/segments/{seg['segment_id']}")
+                assert page.locator("h1").inner_text() == seg["segment_name"]
+                assert page.locator("#top-products-chart rect").count() > 0
+                page.screenshot(path=str(ARTEFACTS / "dashboard_segment.png"), full_page=True)
+                page.fill("input[name=q]", customer)
+                page.click("form[role=search] button")
+                page.wait_for_url("**q=*")
+                page.click(f"#customers a[href='/customers/{customer}']")
+                page.wait_for_url(f"**/customers/{customer}")
+                assert page.locator("#segment-name").inner_text() == seg["segment_name"]
+                reasons = page.locator("#recommendations td.reason")
+                assert reasons.count() > 0 and reasons.first.inner_text().strip()
+                page.screenshot(path=str(ARTEFACTS / "dashboard_customer.png"), full_page=True)
+                page.goto(base + "/customers")
+                page.fill("input[name=customer_id]", customer)
+                page.click("form[role=search] button")
+                page.wait_for_url(f"**/customers/{customer}")
+                assert problems == [], problems
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
