@@ -57,3 +57,26 @@ def _hessian(gradient: Callable[[np.ndarray], np.ndarray], params: np.ndarray) -
         down[i] -= h
         out[i] = (gradient(up) - gradient(down)) / (2 * h)
     return (out + out.T) / 2
+
+
+class MaximumLikelihoodModel:
+    """What the value models share: fitted parameters, their standard errors and the fit's facts."""
+
+    name = "model"
+    param_names: tuple[str, ...] = ()
+
+    def _fit_positive(self, neg_ll, n_customers: int, label: str):
+        params, se, ll, facts = fit_positive(neg_ll, np.array(self.start, dtype=float), self.param_names, label)
+        self.params_ = dict(zip(self.param_names, params.tolist(), strict=True))
+        self.standard_errors_ = dict(zip(self.param_names, se.tolist(), strict=True))
+        self.log_likelihood_ = ll
+        self.n_customers_ = int(n_customers)
+        self.optimizer_ = facts
+        return self
+
+    def _p(self) -> tuple[float, ...]:
+        if not hasattr(self, "params_"):
+            from ..errors import NotFittedError
+
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
+        return tuple(self.params_[k] for k in self.param_names)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, log1p
 
-from ..errors import NotFittedError
-from ._fit import fit_positive
+from ._fit import MaximumLikelihoodModel
 
 PARAMS = ("r", "alpha", "a", "b")
 
 
-class BetaGeoModel:
+class BetaGeoModel(MaximumLikelihoodModel):
     """BG/NBD: ``fit(frequency, recency, T)`` then P(alive), expected purchases, P(no purchase)."""
 
     name = "bgnbd"
@@ -68,19 +67,7 @@ class BetaGeoModel:
         x, t_x, T, w = _compress(frequency, recency, T, weights)
         xu, xi = np.unique(x, return_inverse=True)
         data = (x, t_x, T, w, xu, xi.ravel())
-        params, se, ll, facts = fit_positive(lambda p: self._neg_ll(p, data), np.array(self.start),
-                                             PARAMS, "BG/NBD")
-        self.params_ = dict(zip(PARAMS, params.tolist(), strict=True))
-        self.standard_errors_ = dict(zip(PARAMS, se.tolist(), strict=True))
-        self.log_likelihood_ = ll
-        self.n_customers_ = int(w.sum())
-        self.optimizer_ = facts
-        return self
-
-    def _p(self):
-        if not hasattr(self, "params_"):
-            raise NotFittedError("BetaGeoModel is not fitted yet: call fit() first")
-        return tuple(self.params_[k] for k in PARAMS)
+        return self._fit_positive(lambda p: self._neg_ll(p, data), w.sum(), "BG/NBD")
 
     # -- predictions
     def p_alive(self, frequency, recency, T) -> np.ndarray:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from ..errors import CustomerLensError, NotFittedError
-from ._fit import fit_positive
+from ..errors import CustomerLensError
+from ._fit import MaximumLikelihoodModel
 
 PARAMS = ("p", "q", "gamma")
 
 
-class GammaGammaModel:
+class GammaGammaModel(MaximumLikelihoodModel):
     """``fit(frequency, monetary_value)`` on customers with repeat purchases; expected average value."""
 
     param_names = PARAMS
@@ -50,22 +50,14 @@ class GammaGammaModel:
         x, m = x[keep], m[keep]
         xu, xi = np.unique(x, return_inverse=True)
         data = (x, m, np.ones(len(x)), np.log(m), np.log(x), xu, xi.ravel())
-        params, se, ll, facts = fit_positive(lambda prm: self._neg_ll(prm, data), np.array(self.start),
-                                             PARAMS, "Gamma-Gamma")
-        self.params_ = dict(zip(PARAMS, params.tolist(), strict=True))
-        self.standard_errors_ = dict(zip(PARAMS, se.tolist(), strict=True))
-        self.log_likelihood_ = ll
-        self.n_customers_ = int(keep.sum())
+        self._fit_positive(lambda prm: self._neg_ll(prm, data), keep.sum(), "Gamma-Gamma")
         self.frequency_spend_correlation_ = float(np.corrcoef(x, m)[0, 1]) if len(x) > 2 else float("nan")
-        self.optimizer_ = facts
         self.population_mean_ = float(m.mean())
         return self
 
     def conditional_expected_value(self, frequency, monetary_value) -> np.ndarray:
         """E[M | x, m]: expected average transaction value (the population mean for x = 0)."""
-        if not hasattr(self, "params_"):
-            raise NotFittedError("GammaGammaModel is not fitted yet: call fit() first")
-        p, q, g = (self.params_[k] for k in PARAMS)
+        p, q, g = self._p()
         x = np.asarray(frequency, dtype=float)
         m = np.asarray(monetary_value, dtype=float)
         prior_mean = p * g / (q - 1) if q > 1 else self.population_mean_

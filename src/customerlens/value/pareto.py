@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, gammaincinv, gammaln, roots_legendre
 
-from ..errors import NotFittedError
-from ._fit import fit_positive
+from ._fit import MaximumLikelihoodModel
 from .bgnbd import _compress
 
 PARAMS = ("r", "alpha", "s", "beta")
@@ -40,7 +39,7 @@ def _log_a0(params, x, t_x, T, nodes: int = 32):
         return -rsx * np.log(alpha + t_x) + np.log((1 - z_T) * (h @ w))
 
 
-class ParetoNBDModel:
+class ParetoNBDModel(MaximumLikelihoodModel):
     """Pareto/NBD with the same interface as :class:`~customerlens.value.bgnbd.BetaGeoModel`."""
 
     name = "pareto_nbd"
@@ -81,19 +80,7 @@ class ParetoNBDModel:
 
     def fit(self, frequency, recency, T, weights=None) -> ParetoNBDModel:
         x, t_x, T, w = _compress(frequency, recency, T, weights)
-        params, se, ll, facts = fit_positive(lambda p: self._neg_ll(p, x, t_x, T, w), np.array(self.start),
-                                             PARAMS, "Pareto/NBD")
-        self.params_ = dict(zip(PARAMS, params.tolist(), strict=True))
-        self.standard_errors_ = dict(zip(PARAMS, se.tolist(), strict=True))
-        self.log_likelihood_ = ll
-        self.n_customers_ = int(w.sum())
-        self.optimizer_ = facts
-        return self
-
-    def _p(self):
-        if not hasattr(self, "params_"):
-            raise NotFittedError("ParetoNBDModel is not fitted yet: call fit() first")
-        return tuple(self.params_[k] for k in PARAMS)
+        return self._fit_positive(lambda p: self._neg_ll(p, x, t_x, T, w), w.sum(), "Pareto/NBD")
 
     def p_alive(self, frequency, recency, T) -> np.ndarray:
         r, alpha, s, beta = params = self._p()
