@@ -357,6 +357,10 @@ def segment(
     config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
                          k=k, method=method, features=features, top_n=0, charts=charts, k_range=k_range,
                          top_products=top_products)
+    from dataclasses import replace as _replace
+
+    # segments only: customer value, recommendations and the report are `run`'s
+    config = _replace(config, value=False, report=False)
     with _progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
     _print_segments(result.segmentation)

@@ -1,0 +1,77 @@
+"""Benchmark: customerlens's segmentation path against the usual pandas notebook, on Online Retail.
+
+Both run as whole processes under /usr/bin/time (wall time and peak RSS of the
+process, imports included), --repeat times each, alternating:
+
+* notebook: benchmarks/peers/notebook_rfm.py (pandas + scikit-learn, k = 1..10
+  with n_init=10 and silhouettes, final k = 4, top products per cluster);
+* customerlens: `customerlens segment online_retail.csv.gz --no-charts` (load,
+  clean with every rule, 15 features, k search 1..10 with silhouette,
+  Calinski-Harabasz and Davies-Bouldin, naming, profiles, top and distinctive
+  products, cohorts, migration, the DuckDB store and CSV files).
+
+    .venv/bin/python benchmarks/bench_peers.py [--repeat 3]
+
+Prints a Markdown table and writes benchmarks/results/peers.json. Target
+(issue 9): customerlens's segmentation path at most one third of the
+notebook's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA_DIR = Path(os.environ.get("CUSTOMERLENS_DATA", REPO.parent / "shared" / "data"))
+RESULTS = HERE / "results"
+
+
+def timed(cmd: list[str]) -> dict:
+    done = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed:\n{done.stderr[-2000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", done.stderr).group(1)
+    parts = [float(p) for p in wall.split(":")]
+    seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    return {"seconds": round(seconds, 2), "peak_mb": round(rss_kb / 1024)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    data = DATA_DIR / "online_retail" / "online_retail.csv.gz"
+    cli = str(Path(sys.executable).with_name("customerlens"))
+    runs = {"notebook (pandas + scikit-learn)": [], "customerlens segment": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            runs["notebook (pandas + scikit-learn)"].append(
+                timed([sys.executable, str(HERE / "peers" / "notebook_rfm.py"), str(data)]))
+            runs["customerlens segment"].append(
+                timed([cli, "segment", str(data), "--out", f"{tmp}/seg{i}", "--no-charts"]))
+    rows = []
+    for name, values in runs.items():
+        rows.append({"approach": name, "seconds_median": statistics.median(v["seconds"] for v in values),
+                     "peak_mb_median": statistics.median(v["peak_mb"] for v in values), "runs": values})
+    ratio = rows[1]["seconds_median"] / rows[0]["seconds_median"]
+    print("| approach | wall time (s, median) | peak memory (MB) |\n| --- | ---: | ---: |")
+    for row in rows:
+        print(f"| {row['approach']} | {row['seconds_median']:.2f} | {row['peak_mb_median']:.0f} |")
+    print(f"\ncustomerlens / notebook wall time: {ratio:.2f} (target <= 0.33)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "peers.json").write_text(json.dumps({"results": rows, "ratio": round(ratio, 3),
+                                                    "target": "ratio <= 1/3"}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
