@@ -131,7 +131,8 @@ def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
     return config
 
 
-def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes, **segmentation):
+def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes, options=None, **segmentation):
+    """RunConfig from the shared options; ``options`` sets further RunConfig fields as they are."""
     from .features import parse_as_of
     from .pipeline import RunConfig
 
@@ -148,6 +149,7 @@ def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes
         date_format=date_format,
         cleaning=_cleaning(skip, codes),
         **_segmentation_options(**segmentation),
+        **(options or {}),
     )
 
 
@@ -247,19 +249,18 @@ def run(
     """
     from .pipeline import STAGES, run as run_pipeline
 
-    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
-                         k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range,
-                         top_products=top_products, exclude_bought=exclude_bought,
-                         discovery_slots=discovery_slots)
-    from dataclasses import replace as _replace
-
     from .value import ValueConfig
 
     ValueConfig(horizon_days=horizon_days, clv_months=clv_months, discount_rate=discount_rate).check()
     if migration_from is not None:
         _parse_day(migration_from, "--migration-from")
-    config = _replace(config, value=value, horizon_days=horizon_days, clv_months=clv_months,
-                      discount_rate=discount_rate, migration_from=migration_from, report=report)
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
+                         options={"value": value, "horizon_days": horizon_days, "clv_months": clv_months,
+                                  "discount_rate": discount_rate, "migration_from": migration_from,
+                                  "report": report},
+                         k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range,
+                         top_products=top_products, exclude_bought=exclude_bought,
+                         discovery_slots=discovery_slots)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
@@ -354,13 +355,10 @@ def segment(
     """
     from .pipeline import STAGES, run as run_pipeline
 
-    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
-                         k=k, method=method, features=features, top_n=0, charts=charts, k_range=k_range,
-                         top_products=top_products)
-    from dataclasses import replace as _replace
-
     # segments only: customer value, recommendations and the report are `run`'s
-    config = _replace(config, value=False, report=False)
+    config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
+                         options={"value": False, "report": False}, k=k, method=method, features=features,
+                         top_n=0, charts=charts, k_range=k_range, top_products=top_products)
     with _progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))
     _print_segments(result.segmentation)

@@ -89,6 +89,12 @@ class ParetoNBDModel(MaximumLikelihoodModel):
                 + _log_a0(params, x, t_x, T))
         return expit(-term)
 
+    def expected_purchases_new(self, t) -> np.ndarray:
+        """E[X(t)]: purchases in ``t`` units by a newly acquired customer."""
+        r, alpha, s, beta = self._p()
+        t = np.asarray(t, dtype=float)
+        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+
     def conditional_expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
         r, alpha, s, beta = self._p()
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))

@@ -160,7 +160,7 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
                    "value_at_risk": round(float(table["value_at_risk"].sum()), 2),
                    f"expected_purchases_{config.horizon_days}d": round(float(expected.sum()), 2)},
     }
-    if chosen in models and _dropout_vanished(model):
+    if _dropout_vanished(model):
         record["note"] = ("the fitted dropout component is near zero: the calibration period shows "
                           "little evidence of customers leaving, so P(alive) stays near 1")
     return ValueResult(table=table, summary=summary, models=models, model_name=chosen, spend=spend,
@@ -189,19 +189,6 @@ def customer_lifetime_value(model, avg_value, x, t_x, T, months: int, discount_r
 
 # -- holdout evaluation --------------------------------------------------------------------------
 
-def expected_new(model, t) -> np.ndarray:
-    """E[X(t)] for a customer acquired at time 0 (repeat purchases in ``t`` units)."""
-    from scipy.special import hyp2f1
-
-    t = np.asarray(t, dtype=float)
-    p = model.params_
-    if "a" in p:
-        r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
-    r, alpha, s, beta = p["r"], p["alpha"], p["s"], p["beta"]
-    return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
-
-
 def tracking(transactions: Any, result: ValueResult, end: Any | None = None) -> pd.DataFrame:
     """Cumulative repeat transactions by week, actual and each model's expectation (the tracking plot)."""
     unit = result.config.unit_days
@@ -221,13 +208,14 @@ def tracking(transactions: Any, result: ValueResult, end: Any | None = None) -> 
     edges = pd.date_range(start, stop + pd.Timedelta(days=6), freq="7D")
     repeat_days = days.loc[days["day"] > first, "day"]
     actual = np.searchsorted(np.sort(repeat_days.to_numpy()), edges[1:].to_numpy(), side="left")
-    first_purchase = pd.to_datetime(summary["first_purchase"]).to_numpy()
+    # customers who first bought on the same day share their expectation: one evaluation per day
+    first_days, counts = np.unique(pd.to_datetime(summary["first_purchase"]).to_numpy(), return_counts=True)
     out = {"week_end": edges[1:].date, "actual": actual}
     for name, model in result.models.items():
         values = []
         for edge in edges[1:]:
-            age = (edge.to_datetime64() - first_purchase) / np.timedelta64(1, "D") / unit
-            values.append(float(expected_new(model, np.clip(age, 0, None)).sum()))
+            age = (edge.to_datetime64() - first_days) / np.timedelta64(1, "D") / unit
+            values.append(float(np.dot(counts, model.expected_purchases_new(np.clip(age, 0, None)))))
         out[name] = np.round(values, 3)
     frame = pd.DataFrame(out)
     frame["period"] = np.where(pd.to_datetime(frame["week_end"]) <= pd.Timestamp(result.calibration_end)
