@@ -415,6 +415,10 @@ def _materialize(frame, name: str = "_cl_labelled"):
         # spills to disk when large, never passes through Python
         native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
         return nw.from_native(native.query("_cl_self", f"SELECT * FROM {name}"))
+    if type(native).__module__.startswith("pyspark."):
+        # computed once on the executors and kept there (memory, spilling to
+        # disk); the plan is cut, so later joins do not recompute the lines
+        return nw.from_native(native.localCheckpoint(eager=True))
     if isinstance(frame, nw.LazyFrame):
         return frame.collect().lazy()
     return frame

@@ -145,8 +145,12 @@ def customer_features(
         spend_prev_90d=col("spend_prev_90d").round(_MONEY_DIGITS),
     )
 
+    # days as whole numbers counted from 1970-01-01 (see day_number): every
+    # engine computes them the same way, Spark included (no duration types)
+    snapshot_day = (as_of - dt.datetime(1970, 1, 1)).total_seconds() / _DAY
+
     def days_to_snapshot(column: str):
-        return ((snapshot - col(column)).dt.total_seconds() / _DAY).round(0)
+        return (snapshot_day - day_number(col(column))).round(0)
 
     gross = col("monetary") + col("_returned")
     both = col("spend_90d") + col("spend_prev_90d")
@@ -161,13 +165,30 @@ def customer_features(
         items_per_order=col("_units") / col("frequency"),
         return_rate=nw.when(gross > 0).then(col("_returned") / gross).otherwise(0.0),
         mean_days_between_orders=nw.when(col("_days") > 1)
-        .then((col("last_purchase") - col("first_purchase")).dt.total_seconds() / _DAY / (col("_days") - 1))
+        .then((day_number(col("last_purchase")) - day_number(col("first_purchase"))) / (col("_days") - 1))
         .otherwise(None),
         spend_trend=nw.when(both.abs() > 1e-9)
         .then((col("spend_90d") - col("spend_prev_90d")) / both)
         .otherwise(0.0),
     )
     return _finish(out).to_native()
+
+
+def day_number(date: nw.Expr) -> nw.Expr:
+    """Days from 1970-01-01 to the (calendar) date of ``date``, from its year and day of the year.
+
+    Integer arithmetic only (leap years by the Gregorian rule), so that DuckDB,
+    pandas, Polars and Spark, which do not share duration types, agree exactly.
+    """
+    year = date.dt.year()
+    return (
+        365 * (year - 1970)
+        + (year - 1969) // 4
+        - (year - 1901) // 100
+        + (year - 1601) // 400
+        + date.dt.ordinal_day()
+        - 1
+    )
 
 
 def _finish(frame):

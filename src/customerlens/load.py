@@ -67,6 +67,7 @@ _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 _DUCKDB_SUFFIXES = {".duckdb", ".db", ".ddb"}
 _SAMPLE_ROWS = 2_000
+_MONEY_SIGNS = r"[£$€\s]"  # taken out of numbers such as "£ 12.50" before a second try
 
 
 @dataclass
@@ -171,7 +172,7 @@ def load(
     if rows == 0:
         raise InputError(f"{source.name}: has a header but no data rows")
     fmt = date_format or _detect_date_format(con, colmap, types, source)
-    run(con, f"CREATE OR REPLACE TEMP VIEW {TABLE} AS {_canonical_sql(colmap, types, fmt, _RAW)}")
+    run(con, f"CREATE OR REPLACE TEMP VIEW {TABLE} AS {canonical_sql(colmap, types, fmt, _RAW)}")
     result = LoadResult(
         con=con, table=TABLE, mapping=colmap, source=source, date_format=fmt, rows=rows
     )
@@ -435,15 +436,70 @@ def _is_text(dtype: str) -> bool:
     return dtype.upper() in ("VARCHAR", "STRING", "TEXT") or dtype.upper().startswith("VARCHAR")
 
 
-def _date_expr(col: str, dtype: str, fmt: str) -> str:
+@dataclass(frozen=True)
+class Dialect:
+    """Where DuckDB's SQL and Spark SQL differ, for :func:`canonical_sql`: one
+    statement of the canonical columns serves both engines."""
+
+    name: str
+    timestamp: str  # a timestamp without time zone
+    quote: Any  # identifier quoting
+
+    def literal(self, text: str) -> str:
+        """A string literal (Spark SQL reads backslash escapes inside quotes, DuckDB does not)."""
+        if self.name == "spark":
+            text = text.replace("\\", "\\\\")
+        return "'" + text.replace("'", "''") + "'"
+
+    def parse_date(self, expr: str, fmt: str) -> str:
+        """Text to timestamp with a ``strptime`` format; null when it does not parse."""
+        if self.name == "spark":
+            return f"CAST(try_to_timestamp({expr}, {self.literal(java_date_pattern(fmt))}) AS {self.timestamp})"
+        return f"try_strptime({expr}, {self.literal(fmt)})"
+
+    def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
+        flags = "" if self.name == "spark" else ", 'g'"
+        return f"regexp_replace({expr}, {self.literal(pattern)}, {self.literal(replacement)}{flags})"
+
+    def day_text(self, expr: str) -> str:
+        """A timestamp's date as ``YYYY-MM-DD`` text."""
+        if self.name == "spark":
+            return f"date_format({expr}, 'yyyy-MM-dd')"
+        return f"strftime({expr}, '%Y-%m-%d')"
+
+
+DUCKDB = Dialect("duckdb", "TIMESTAMP", _q)
+SPARK = Dialect("spark", "TIMESTAMP_NTZ", lambda name: "`" + str(name).replace("`", "``") + "`")
+
+#: strptime codes of DATE_FORMATS in Java's (Spark's) date patterns
+_JAVA_CODES = {"%Y": "yyyy", "%y": "yy", "%m": "M", "%d": "d", "%H": "H", "%I": "h", "%M": "mm",
+               "%S": "ss", "%f": "SSSSSS", "%p": "a", "%b": "MMM", "%B": "MMMM", "%%": "%"}
+
+
+def java_date_pattern(fmt: str) -> str:
+    """A ``strptime`` format as a Java date pattern (Spark's), e.g. ``%d/%m/%Y %H:%M`` -> ``d/M/yyyy H:mm``."""
+    import re
+
+    def piece(match: re.Match) -> str:
+        code = match.group(0)
+        if code.startswith("%"):
+            if code not in _JAVA_CODES:
+                raise InputError(f"--date-format {fmt!r}: {code} has no Spark equivalent")
+            return _JAVA_CODES[code]
+        return "'" + code + "'" if code.strip() and code.isalpha() else code
+
+    return re.sub(r"%.|[A-Za-z]+|[^%A-Za-z]+", piece, fmt)
+
+
+def _date_expr(col: str, dtype: str, fmt: str, dialect: Dialect = DUCKDB) -> str:
     up = dtype.upper()
     if up.startswith("TIMESTAMP") or up == "DATE":
-        return f"CAST({col} AS TIMESTAMP)"
+        return f"CAST({col} AS {dialect.timestamp})"
     if not _is_text(dtype):  # numbers such as 19970101
-        col = f"CAST(CAST({col} AS BIGINT) AS VARCHAR)"
+        col = f"CAST(CAST({col} AS BIGINT) AS STRING)"
     if fmt == _ISO:
-        return f"TRY_CAST(trim({col}) AS TIMESTAMP)"
-    return f"try_strptime(trim({col}), '{fmt}')"
+        return f"TRY_CAST(trim({col}) AS {dialect.timestamp})"
+    return dialect.parse_date(f"trim({col})", fmt)
 
 
 def _detect_date_format(con, colmap: ColumnMapping, types: dict, source: SourceInfo) -> str:
@@ -485,15 +541,16 @@ def _detect_date_format(con, colmap: ColumnMapping, types: dict, source: SourceI
     return best
 
 
-def _canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str) -> str:
-    """SQL turning the source columns into canonical ones.
+def canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str, dialect: Dialect = DUCKDB) -> str:
+    """SQL turning the source columns into canonical ones, in DuckDB's or Spark's dialect.
 
     Two steps: the inner query reads every source value once; the outer one
     derives what is missing (amount, unit price, order id) and names the
     fields that could not be read, from the parsed values.
     """
     f = colmap.fields
-    null_text = "CAST(NULL AS VARCHAR)"
+    _q = dialect.quote
+    null_text = "CAST(NULL AS STRING)"
 
     def text(field_: str) -> str:
         if field_ not in f:
@@ -504,10 +561,10 @@ def _canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str) ->
         if dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or dtype.upper().startswith("DECIMAL"):
             # ids stored as floats (17850.0) become '17850'
             return (
-                f"CASE WHEN {col} = floor({col}) THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
-                f"ELSE CAST({col} AS VARCHAR) END"
+                f"CASE WHEN {col} = floor({col}) THEN CAST(CAST({col} AS BIGINT) AS STRING) "
+                f"ELSE CAST({col} AS STRING) END"
             )
-        return f"CAST({col} AS VARCHAR)"
+        return f"CAST({col} AS STRING)"
 
     def number(field_: str) -> str:
         if field_ not in f:
@@ -515,10 +572,8 @@ def _canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str) ->
         col, dtype = _q(f[field_]), types[f[field_]]
         if _is_text(dtype):
             # the regex (currency signs, spaces) only runs where the plain cast fails
-            return (
-                f"COALESCE(TRY_CAST(trim({col}) AS DOUBLE), "
-                f"TRY_CAST(regexp_replace(trim({col}), '[£$€\\s]', '', 'g') AS DOUBLE))"
-            )
+            stripped = dialect.replace_all(f"trim({col})", _MONEY_SIGNS, "")
+            return f"COALESCE(TRY_CAST(trim({col}) AS DOUBLE), TRY_CAST({stripped} AS DOUBLE))"
         return f"CAST({col} AS DOUBLE)"
 
     def nonempty(field_: str) -> str:
@@ -529,13 +584,13 @@ def _canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str) ->
 
     customer = text("customer_id")
     if "customer_id" in f and _is_text(types[f["customer_id"]]):
-        customer = f"regexp_replace({customer}, '\\.0+$', '')"  # '17850.0' -> '17850'
+        customer = dialect.replace_all(customer, "[.]0+$", "")  # '17850.0' -> '17850'
     date_src = f["order_date"]
     checked = [k for k in ("order_date", "quantity", "unit_price", "amount") if k in f]
     inner = {
         "customer_id": customer,
         "_order": text("order_id"),
-        "order_date": _date_expr(_q(date_src), types[date_src], fmt if fmt != "native" else _ISO),
+        "order_date": _date_expr(_q(date_src), types[date_src], fmt if fmt != "native" else _ISO, dialect),
         "product_id": text("product_id"),
         "product_name": text("product_name"),
         "_qty": number("quantity"),
@@ -551,7 +606,7 @@ def _canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str) ->
     qty = "_qty" if "quantity" in f else "CASE WHEN _amount < 0 THEN -1.0 ELSE 1.0 END"
     price = "_price" if "unit_price" in f else f"_amount / NULLIF({qty}, 0)"
     amount = "_amount" if "amount" in f else f"({qty}) * ({price})"
-    order = "_order" if "order_id" in f else "customer_id || '@' || strftime(order_date, '%Y-%m-%d')"
+    order = "_order" if "order_id" in f else f"customer_id || '@' || {dialect.day_text('order_date')}"
     parsed = {"order_date": "order_date", "quantity": "_qty", "unit_price": "_price", "amount": "_amount"}
     errors = ", ".join(
         f"CASE WHEN NOT _has_{k} THEN '{k} (empty)' WHEN {parsed[k]} IS NULL THEN '{k}' END"

@@ -32,6 +32,8 @@ from .store import STORE_NAME, write_store
 STAGES = ("load", "clean", "features", "segment", "value", "insights", "charts", "recommend", "store", "report")
 
 Progress = Callable[[str], None]
+#: engines for loading, cleaning and features
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,16 @@ class RunConfig:
     migration_from: str | None = None
     #: the self-contained HTML report (report.html) at the end of the run
     report: bool = True
+    #: the line-level insights (top products, trends, cohorts, migration); off for the largest runs
+    insights: bool = True
+    #: where loading, cleaning and features run: "duckdb" (one machine, out of core) or "spark"
+    engine: str = "duckdb"
+    spark_master: str | None = None  # e.g. "local[2]" or "spark://host:7077"; default: active session or local[*]
+    #: Spark engine: MLlib K-means above this many customers, MLlib ALS recommendations above this many
+    spark_kmeans_above: int = 2_000_000
+    spark_als_above: int = 1_000_000
+    #: DuckDB's memory limit (e.g. "6GB"); beyond it DuckDB spills to disk. Default: DuckDB's (80 % of RAM)
+    memory_limit: str | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -143,26 +155,53 @@ def ingest(
 ) -> Ingested:
     """Load and clean ``data`` (a path or a frame)."""
     config = config or RunConfig()
+    from .spark import is_spark_frame
+
+    if config.engine not in ENGINES:
+        from .errors import CustomerLensError
+
+        raise CustomerLensError(f"--engine must be one of {', '.join(ENGINES)}, not {config.engine!r}")
     progress("load")
-    loaded = load(
-        data,
-        mapping=config.mapping,
-        con=con,
-        encoding=config.encoding,
-        sheet=config.sheet,
-        table=config.table,
-        date_format=config.date_format,
-    )
+    if config.engine == "spark" or is_spark_frame(data):
+        from . import spark
+
+        loaded = spark.load(data, spark.session(config.spark_master), mapping=config.mapping,
+                            encoding=config.encoding, date_format=config.date_format)
+        lines = loaded.spark
+    else:
+        loaded = load(
+            data,
+            mapping=config.mapping,
+            con=con,
+            encoding=config.encoding,
+            sheet=config.sheet,
+            table=config.table,
+            date_format=config.date_format,
+        )
+        lines = loaded.relation
+    if config.memory_limit:
+        run_sql(loaded.con, f"SET memory_limit = '{_memory_setting(config.memory_limit)}'")
     progress("clean")
     as_of = parse_as_of(config.as_of)
     cleaned = clean(
-        loaded.relation,
+        lines,
         config.cleaning,
         has_products=loaded.mapping.has_products,
         has_order_ids="order_id" in loaded.mapping.fields,
         as_of=as_of,
     )
     return Ingested(loaded=loaded, cleaned=cleaned, as_of=as_of)
+
+
+def _memory_setting(value: str) -> str:
+    import re
+
+    text = str(value).strip().upper().replace(" ", "")
+    if not re.fullmatch(r"\d+(\.\d+)?(KB|MB|GB|TB|KIB|MIB|GIB|TIB)", text):
+        from .errors import CustomerLensError
+
+        raise CustomerLensError(f"--memory-limit {value!r}: give a size such as 6GB or 500MB")
+    return text
 
 
 def run(
@@ -198,29 +237,49 @@ def run(
     progress("features")
     as_of = ingested.as_of or default_as_of(transactions)
     features = customer_features(transactions, as_of=as_of)
-    con.register("_cl_features", features)
-    run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features")
-    con.unregister("_cl_features")
-    features = con.table("_cl_features_t")
-    customers = count_rows(features)
+    spark_work = spark_segmenter = spark_lines = None
+    if hasattr(ingested.loaded, "spark"):
+        # Spark computed the lines and the features; it writes them as Parquet
+        # (kept in the output folder, for the data lake) and the later stages
+        # read them from there through DuckDB, out of core
+        from . import spark as spark_engine
+
+        spark_lines, spark_features = transactions, features
+        spark_work = out_dir / "parquet"
+        transactions, features = _from_spark(con, spark_work, ingested, spark_features)
+        customers = count_rows(features)
+        if config.method == "kmeans" and customers > config.spark_kmeans_above:
+            spark_segmenter, _ = spark_engine.kmeans_segmentation(
+                spark_features, features_used=tuple(config.segment_features), k=config.k,
+                k_range=config.k_range, random_state=config.random_state)
+    else:
+        con.register("_cl_features", features)
+        run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features")
+        con.unregister("_cl_features")
+        features = con.table("_cl_features_t")
+        customers = count_rows(features)
 
     from . import segmentation as seg_stage
 
     progress("segment")
     segmentation = seg_stage.segment_customers(
         features.df(), method=config.method, k=config.k, features=config.segment_features,
-        random_state=config.random_state, k_range=config.k_range,
+        random_state=config.random_state, k_range=config.k_range, segmenter=spark_segmenter,
     )
     value, value_record = None, None
     if config.value:
         progress("value")
         value, value_record = _value_stage(transactions, as_of, config, segmentation)
-    progress("insights")
-    lines = transactions.df()
-    segmentation.add_insights(lines, top_n=config.top_products)
-    migration_from = _migration_start(config, as_of, lines)
-    if migration_from is not None:
-        segmentation.add_migration(lines, migration_from, as_of)
+    big_recs = spark_lines is not None and config.top_n > 0 and customers > config.spark_als_above
+    lines = None
+    if config.insights or (config.top_n > 0 and not big_recs):
+        lines = transactions.df()
+    if config.insights:
+        progress("insights")
+        segmentation.add_insights(lines, top_n=config.top_products)
+        migration_from = _migration_start(config, as_of, lines)
+        if migration_from is not None:
+            segmentation.add_migration(lines, migration_from, as_of)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     if config.charts:
@@ -232,7 +291,13 @@ def run(
             outputs.update(write_value_charts(value, segmentation, transactions, out_dir / "charts"))
 
     recommendations = fitted = None
-    if config.top_n > 0 and ingested.loaded.mapping.has_products:
+    if big_recs and ingested.loaded.mapping.has_products:
+        progress("recommend")
+        from . import spark as spark_engine
+
+        recommendations = _spark_recommendations(spark_engine.als_recommendations(
+            spark_lines, as_of, config.top_n, exclude_seen=config.exclude_bought), transactions, con)
+    elif config.top_n > 0 and ingested.loaded.mapping.has_products:
         progress("recommend")
         from .recommend.service import fit_recommendations
 
@@ -294,8 +359,43 @@ def run(
         from .report import write_report
 
         outputs["report"] = write_report(outputs["store"], out_dir / "report.html")
+    if spark_work is not None:
+        outputs["parquet"] = spark_work
     return RunResult(ingested=ingested, features=features, as_of=as_of, out_dir=out_dir, outputs=outputs,
                      customers=customers, segmentation=segmentation, recommender=fitted, value=value)
+
+
+def _from_spark(con: duckdb.DuckDBPyConnection, work: Path, ingested: Ingested, features):
+    """Write Spark's clean lines, excluded lines and features as Parquet under ``work`` and read them
+    back as DuckDB relations (the rest of the run is DuckDB's, as on the default engine)."""
+    from . import spark as spark_engine
+
+    cleaned = ingested.cleaned
+    paths = {name: spark_engine.write_parquet(frame, work / name) for name, frame in
+             (("transactions", cleaned.transactions), ("excluded_lines", cleaned.excluded), ("features", features))}
+    relations = {}
+    for name, path in paths.items():
+        pattern = str(path / "*.parquet").replace("'", "''")
+        run_sql(con, f"CREATE OR REPLACE VIEW _cl_spark_{name} AS SELECT * FROM read_parquet('{pattern}')")
+        relations[name] = con.table(f"_cl_spark_{name}")
+    run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_spark_features "
+                 "ORDER BY customer_id")
+    cleaned.transactions, cleaned.excluded = relations["transactions"], relations["excluded_lines"]
+    return relations["transactions"], con.table("_cl_features_t")
+
+
+def _spark_recommendations(frame, transactions, con: duckdb.DuckDBPyConnection):
+    """MLlib's lists as the pandas table of ``recommendations.csv`` (with product names)."""
+    ranked = frame.toPandas()
+    con.register("_cl_lines", transactions)
+    try:
+        names = con.sql("SELECT product_id, any_value(product_name) AS product_name FROM _cl_lines "
+                        "WHERE product_id IS NOT NULL GROUP BY product_id").df()
+    finally:
+        con.unregister("_cl_lines")
+    out = ranked.merge(names, on="product_id", how="left")
+    return out[["customer_id", "rank", "product_id", "product_name", "score", "reason"]].sort_values(
+        ["customer_id", "rank"], kind="stable").reset_index(drop=True)
 
 
 def _migration_start(config: RunConfig, as_of: dt.datetime, lines) -> dt.datetime | None:

@@ -134,6 +134,20 @@ class KChoice:
     knee: int | None
 
 
+class CentroidModel:
+    """A K-means fitted elsewhere (Spark MLlib): its centres, and the nearest-centre rule
+    scikit-learn's ``KMeans.predict`` applies."""
+
+    def __init__(self, cluster_centers: np.ndarray, inertia: float):
+        self.cluster_centers_ = np.asarray(cluster_centers, dtype=float)
+        self.inertia_ = float(inertia)
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        from sklearn.metrics import pairwise_distances_argmin
+
+        return pairwise_distances_argmin(np.asarray(Z, dtype=float), self.cluster_centers_)
+
+
 class CustomerSegmenter:
     """K-means segments of customers, with k chosen by the elbow method.
 
@@ -216,9 +230,14 @@ class CustomerSegmenter:
         self.elbow_, self.k_choice_ = self._search(Z)
         k = self.k_choice_.k
         model = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Z)
-        # order segments by value: 1 = the highest mean monetary value
         monetary = frame["monetary"].astype(float).to_numpy() if "monetary" in frame else Z[:, 0]
-        means = np.array([monetary[model.labels_ == c].mean() for c in range(k)])
+        return self._finish_fit(model, np.array([monetary[model.labels_ == c].mean() for c in range(k)]))
+
+    def _finish_fit(self, model: Any, means: np.ndarray) -> CustomerSegmenter:
+        """Order, name and keep a fitted K-means (scikit-learn's, or MLlib's as a
+        :class:`CentroidModel`); ``means``: mean monetary value per cluster label."""
+        k = len(model.cluster_centers_)
+        # order segments by value: 1 = the highest mean monetary value
         order = np.argsort(-means, kind="stable")
         self.kmeans_ = model
         self.label_to_segment_ = np.empty(k, dtype=int)
@@ -236,14 +255,16 @@ class CustomerSegmenter:
         self.inertia_ = float(model.inertia_)
         return self
 
-    def _search(self, Z: np.ndarray) -> tuple[pd.DataFrame, KChoice]:
+    def _search(self, Z: np.ndarray, sampled: bool = False) -> tuple[pd.DataFrame, KChoice]:
+        """Fit k = low..high on ``Z`` (on a seeded sample of it when larger than
+        ``search_sample``; ``sampled``: ``Z`` already is a sample) and choose k."""
         from sklearn.cluster import KMeans
         from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
         rng = np.random.default_rng(self.random_state)
         n = len(Z)
         sample = Z if n <= self.search_sample else Z[rng.choice(n, self.search_sample, replace=False)]
-        self.search_sampled_ = len(sample) < n
+        self.search_sampled_ = sampled or len(sample) < n
         lo, hi = self.k_range
         hi = min(hi, len(sample))
         rows = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -166,6 +167,7 @@ def segment_customers(
     features: tuple[str, ...] = DEFAULT_FEATURES,
     random_state: int = 42,
     k_range: tuple[int, int] = (1, 10),
+    segmenter: Any = None,
 ) -> Segmentation:
     """Segment customers with K-means (elbow method) or classic RFM.
 
@@ -183,6 +185,10 @@ def segment_customers(
         Seed; the same input gives the same segments.
     k_range
         Smallest and largest k of the elbow search.
+    segmenter
+        An already fitted :class:`CustomerSegmenter` (e.g. by Spark MLlib, see
+        :func:`customerlens.spark.kmeans_segmentation`): customers are assigned
+        to its segments instead of fitting a new one.
     """
     if method not in METHODS:
         raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -196,8 +202,9 @@ def segment_customers(
         assigned = pd.concat([assigned, rfm.drop(columns=["customer_id", "rfm_segment"])], axis=1)
         return Segmentation(method="rfm", assigned=assigned, strategies=dict(RFM_STRATEGIES),
                             reason="classic RFM: quintile scores 1-5 and the R x FM grid (docs/segmentation.md)")
-    segmenter = CustomerSegmenter(features=tuple(features), k=k, random_state=random_state,
-                                  k_range=tuple(k_range)).fit(frame)
+    if segmenter is None:
+        segmenter = CustomerSegmenter(features=tuple(features), k=k, random_state=random_state,
+                                      k_range=tuple(k_range)).fit(frame)
     assigned = segmenter.assign(frame)
     assigned = pd.concat([assigned, rfm.drop(columns=["customer_id"]).reset_index(drop=True)], axis=1)
     strategies = {name: segmenter.strategies_[i] for i, name in segmenter.segment_names_.items()}
