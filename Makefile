@@ -7,7 +7,7 @@ DATA ?=
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test test-fast bench install clean chromium
+.PHONY: run test test-fast bench install clean chromium java
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+## java: Java 17+ for the Spark engine's tests (Debian's OpenJDK 17; needs root or sudo,
+## as on CI). Skipped when a java of version 17 or newer is on PATH.
+java:
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p'); \
+	[ -n "$$v" ] && [ "$$v" -ge 17 ] || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+
 install: $(STAMP)
 
 ## make run [DATA=path/to/file.csv] [OUT=out/run] [ARGS="--as-of 2011-09-09"]
@@ -29,7 +37,7 @@ run: $(STAMP)
 	$(BIN)/customerlens run $(DATA) --out $(OUT) $(ARGS)
 
 ## make test: everything CI runs (slow suites included)
-test: $(STAMP) chromium
+test: $(STAMP) chromium java
 	$(BIN)/python -m pytest $(ARGS)
 
 ## make test-fast: skip the slow suites

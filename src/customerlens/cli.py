@@ -112,6 +112,24 @@ DiscoveryOpt = Annotated[
                            "decides; on Online Retail 3 places raise new-item recall but lower NDCG, "
                            "see docs/recommendations.md).")
 ]
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="Where loading, cleaning and features run: duckdb (one machine, out of "
+                      "core) or spark (PySpark: pip install 'customerlens[spark]', Java 17+; docs/scale.md).")
+]
+SparkMasterOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--spark-master", help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 "
+                 "(default: the active session, else local[*]).")
+]
+MemoryLimitOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 6GB: larger work spills to disk "
+                 "(default: DuckDB's, 80% of RAM).")
+]
+InsightsOpt = Annotated[
+    bool, typer.Option("--insights/--no-insights", help="Line-level insights: top products, trends, cohorts, "
+                       "migration (off: segments and value only, for the largest files).")
+]
 TopProductsOpt = Annotated[int, typer.Option("--top-products", help="Top products listed per segment.")]
 ChartsOpt = Annotated[bool, typer.Option("--charts/--no-charts", help="Write the charts (PNG and SVG).")]
 
@@ -134,9 +152,14 @@ def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
 def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes, options=None, **segmentation):
     """RunConfig from the shared options; ``options`` sets further RunConfig fields as they are."""
     from .features import parse_as_of
-    from .pipeline import RunConfig
+    from .pipeline import ENGINES, RunConfig, _memory_setting
 
     parse_as_of(as_of)  # a bad date fails here, before any file is read
+    options = options or {}
+    if options.get("engine", "duckdb") not in ENGINES:
+        raise CustomerLensError(f"--engine must be one of {', '.join(ENGINES)}, not {options['engine']!r}")
+    if options.get("memory_limit"):
+        _memory_setting(options["memory_limit"])
     sheet_value: str | int | None = sheet
     if sheet is not None and sheet.isdigit():
         sheet_value = int(sheet)
@@ -237,6 +260,10 @@ def run(
                      "months before it)."),
     ] = None,
     charts: ChartsOpt = True,
+    insights: InsightsOpt = True,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    memory_limit: MemoryLimitOpt = None,
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
     ] = 4000,
@@ -245,7 +272,9 @@ def run(
 
     Without a file, generates the synthetic demo data set first (see `customerlens demo`).
 
-    Example: `customerlens run online_retail.csv.gz --out out/retail --as-of 2011-09-09`
+    Examples: `customerlens run online_retail.csv.gz --out out/retail --as-of 2011-09-09`;
+    on Spark: `customerlens run sales.parquet --engine spark --spark-master local[4]`;
+    a file larger than memory: `customerlens run big.parquet --memory-limit 6GB --no-insights --top-n 0`
     """
     from .pipeline import STAGES, run as run_pipeline
 
@@ -257,7 +286,8 @@ def run(
     config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
                          options={"value": value, "horizon_days": horizon_days, "clv_months": clv_months,
                                   "discount_rate": discount_rate, "migration_from": migration_from,
-                                  "report": report},
+                                  "report": report, "insights": insights, "engine": engine,
+                                  "spark_master": spark_master, "memory_limit": memory_limit},
                          k=k, method=method, features=features, top_n=top_n, charts=charts, k_range=k_range,
                          top_products=top_products, exclude_bought=exclude_bought,
                          discovery_slots=discovery_slots)
@@ -343,6 +373,10 @@ def segment(
     date_format: DateFormatOpt = None,
     skip_rule: SkipOpt = None,
     non_product_codes: CodesOpt = None,
+    insights: InsightsOpt = True,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    memory_limit: MemoryLimitOpt = None,
 ) -> None:
     """Segment customers: K-means with k chosen by the elbow method (or classic RFM), named
     segments with engagement strategies, top products per segment and charts.
@@ -357,7 +391,8 @@ def segment(
 
     # segments only: customer value, recommendations and the report are `run`'s
     config = _run_config(as_of, mapping, encoding, sheet, table, date_format, skip_rule, non_product_codes,
-                         options={"value": False, "report": False}, k=k, method=method, features=features,
+                         options={"value": False, "report": False, "insights": insights, "engine": engine,
+                                  "spark_master": spark_master, "memory_limit": memory_limit}, k=k, method=method, features=features,
                          top_n=0, charts=charts, k_range=k_range, top_products=top_products)
     with _progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=_staged(bar, STAGES))

@@ -274,6 +274,7 @@ def run(
     lines = None
     if config.insights or (config.top_n > 0 and not big_recs):
         lines = transactions.df()
+    segmentation.add_profiles()
     if config.insights:
         progress("insights")
         segmentation.add_insights(lines, top_n=config.top_products)

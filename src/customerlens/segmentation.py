@@ -51,13 +51,18 @@ class Segmentation:
     def k(self) -> int:
         return int(self.assigned["segment_id"].nunique())
 
-    def add_insights(self, transactions: pd.DataFrame, top_n: int = 10) -> Segmentation:
-        """Profiles, top and distinctive products, monthly trend and box statistics."""
+    def add_profiles(self) -> Segmentation:
+        """Profiles and box statistics: from the customer table alone."""
         self.profiles = insights.segment_profiles(self.assigned, self.strategies)
+        self.box = insights.box_stats(self.assigned)
+        return self
+
+    def add_insights(self, transactions: pd.DataFrame, top_n: int = 10) -> Segmentation:
+        """Profiles, box statistics, and from the lines: top and distinctive products, monthly trend, cohorts."""
+        self.add_profiles()
         self.top_products = insights.top_products(transactions, self.assigned, n=top_n, by="revenue")
         self.distinctive_products = insights.top_products(transactions, self.assigned, n=top_n, by="lift")
         self.monthly = insights.monthly_trend(transactions, self.assigned)
-        self.box = insights.box_stats(self.assigned)
         self.cohorts = insights.cohort_retention(transactions)
         return self
 

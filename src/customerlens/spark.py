@@ -319,11 +319,20 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
         "_i", F.dense_rank().over(Window.orderBy("product_id")) - 1)
     indexed = (pairs.join(customers, "customer_id").join(products, "product_id")
                .withColumn("orders", F.col("orders").cast("float")).localCheckpoint())
+    context = lines.sparkSession.sparkContext
+    if context.getCheckpointDir() is None:
+        # ALS cuts its lineage every checkpointInterval iterations, but only with a
+        # checkpoint folder; without one the plan grows until the JVM's stack overflows
+        import tempfile
+
+        context.setCheckpointDir(tempfile.mkdtemp(prefix="customerlens-spark-"))
     als = ALS(rank=rank, regParam=reg, alpha=alpha, maxIter=max_iter, implicitPrefs=True, seed=seed,
-              userCol="_u", itemCol="_i", ratingCol="orders", coldStartStrategy="drop", nonnegative=False)
+              userCol="_u", itemCol="_i", ratingCol="orders", coldStartStrategy="drop", checkpointInterval=5)
     model = als.fit(indexed)
     seen = indexed.select("_u", "_i")
-    collaborative = (model.recommendForAllUsers(n + (0 if exclude_seen else 0) + 50)
+    # enough candidates that n remain after the customer's own products are taken out
+    most_seen = indexed.groupBy("_u").count().agg(F.max("count")).collect()[0][0] or 0
+    collaborative = (model.recommendForAllUsers(n + int(most_seen))
                      .select("_u", F.explode("recommendations").alias("r"))
                      .select("_u", F.col("r._i").alias("_i"), F.col("r.rating").alias("score"))
                      .join(seen, ["_u", "_i"], "left_anti")
@@ -331,9 +340,11 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
                      .withColumn("_tier", F.lit(1)))
     parts = [collaborative]
     if not exclude_seen:
-        own = indexed.select("_u", "_i", F.col("orders").cast("double").alias("score"), "last").withColumn(
-            "reason", F.concat(F.lit("bought "), F.col("orders").cast("int").cast("string"), F.lit(" times")))
-        parts.insert(0, own.drop("last").withColumn("_tier", F.lit(0)))
+        own = indexed.select(
+            "_u", "_i", F.col("orders").cast("double").alias("score"),
+            F.concat(F.lit("bought "), F.col("orders").cast("int").cast("string"), F.lit(" times")).alias("reason"),
+            F.lit(0).alias("_tier"))
+        parts.insert(0, own)
     ranked = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
     order = Window.partitionBy("_u").orderBy("_tier", F.desc("score"), "_i")
     top = ranked.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
