@@ -26,7 +26,6 @@ def generate(lines: int, out: Path, lines_per_customer: int = 10, memory_limit: 
 
     out.parent.mkdir(parents=True, exist_ok=True)
     customers = max(1, lines // lines_per_customer)
-    orders = max(1, lines // LINES_PER_ORDER)
     # customer ids: a power law over a slightly larger id space, so that a few
     # customers order often and about `customers` distinct ids appear
     space = int(customers * 1.35)

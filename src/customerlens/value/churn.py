@@ -28,9 +28,10 @@ def churn_features(model, horizon: float, summary: pd.DataFrame) -> np.ndarray:
 class StackedChurn:
     """Logistic regression over :func:`churn_features`, learned on an inner split."""
 
-    def __init__(self, inner_days: int, random_state: int = 42):
+    def __init__(self, inner_days: int, random_state: int = 42, fit_sample: int = 250_000):
         self.inner_days = inner_days
         self.random_state = random_state
+        self.fit_sample = fit_sample  # learned on at most this many customers (seeded sample)
 
     def fit(self, transactions, calibration_end: dt.date, model_factory, unit_days: float) -> StackedChurn:
         from sklearn.linear_model import LogisticRegression
@@ -42,9 +43,13 @@ class StackedChurn:
         from .summary import holdout_counts, rfm_summary
 
         inner_end = calibration_end - dt.timedelta(days=self.inner_days)
+        from .service import sample_rows
+
         summary = rfm_summary(transactions, inner_end, unit_days)
         later = holdout_counts(transactions, inner_end, calibration_end)
         y = (~summary["customer_id"].isin(later["customer_id"])).to_numpy().astype(int)
+        rows = sample_rows(len(summary), self.fit_sample, self.random_state)
+        summary, y = summary.iloc[rows].reset_index(drop=True), y[rows]
         self.inner_ = {"inner_end": inner_end.isoformat(), "customers": int(len(y)),
                        "no_purchase_rate": float(y.mean()) if len(y) else float("nan")}
         if len(y) < 50 or y.min() == y.max():

@@ -40,6 +40,10 @@ class ValueConfig:
     model: str = "auto"  # auto (higher log-likelihood) | bgnbd | pareto_nbd
     churn_inner_days: int | None = None  # inner split for the churn model; default min(horizon, half the span)
     random_state: int = 42
+    #: the models are fitted on at most this many customers (a seeded random sample; every customer is
+    #: scored): four or five parameters are pinned down long before that, and Pareto/NBD's likelihood
+    #: costs a quadrature per customer and iteration
+    fit_sample: int = 250_000
 
     @property
     def unit_days(self) -> float:
@@ -107,7 +111,8 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
                                 f"(at least {MIN_CUSTOMERS} needed)")
     x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     names = list(COUNTING_MODELS) if config.model == "auto" else [config.model]
-    models = {name: COUNTING_MODELS[name]().fit(x, t_x, T) for name in names}
+    fit_rows = sample_rows(len(summary), config.fit_sample, config.random_state)
+    models = {name: COUNTING_MODELS[name]().fit(x[fit_rows], t_x[fit_rows], T[fit_rows]) for name in names}
     # ties (both reduced to the same NBD when nobody seems to leave) go to BG/NBD, listed first
     best = max(m.log_likelihood_ for m in models.values())
     chosen = next(n for n in names if models[n].log_likelihood_ >= best - 0.01)
@@ -123,7 +128,7 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     span_days = (end - min(summary["first_purchase"])).days
     inner = config.churn_inner_days or max(1, min(config.horizon_days, span_days // 2))
     factory = COUNTING_MODELS[chosen]
-    churn = StackedChurn(inner, config.random_state).fit(transactions, end, factory, unit)
+    churn = StackedChurn(inner, config.random_state, config.fit_sample).fit(transactions, end, factory, unit)
 
     horizon = config.horizon_days / unit
     p_alive = model.p_alive(x, t_x, T)
@@ -156,6 +161,7 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
         "churn": {"method": "stacked logistic regression" if churn.classifier_ is not None
                   else "counting model P(no purchase)", **churn.inner_},
         "settings": asdict(config),
+        "fitted_on_customers": int(len(fit_rows)),
         "totals": {"customers": int(len(table)), f"clv_{config.clv_months}m": round(float(clv.sum()), 2),
                    "value_at_risk": round(float(table["value_at_risk"].sum()), 2),
                    f"expected_purchases_{config.horizon_days}d": round(float(expected.sum()), 2)},
@@ -165,6 +171,13 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
                           "little evidence of customers leaving, so P(alive) stays near 1")
     return ValueResult(table=table, summary=summary, models=models, model_name=chosen, spend=spend,
                        churn=churn, calibration_end=end, config=config, record=record)
+
+
+def sample_rows(n: int, at_most: int, random_state: int) -> np.ndarray:
+    """Every row up to ``at_most``, else a seeded random sample of that many (in row order)."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, at_most, replace=False))
 
 
 def _dropout_vanished(model) -> bool:
