@@ -266,3 +266,18 @@ def test_value_command_json(cdnow_sample, tmp_path):
     assert bad.returncode == 2 and "must come after" in bad.stderr
 
 
+
+
+def test_models_fit_on_a_seeded_sample_of_large_bases(cdnow):
+    """Above `fit_sample` customers the models learn from a seeded sample; every customer is still scored,
+    and the parameters stay close to the full fit (CDNOW: 1,500 of 2,357 customers)."""
+    full = fit_value(cdnow, CAL, ValueConfig(model="bgnbd"))
+    part = fit_value(cdnow, CAL, ValueConfig(model="bgnbd", fit_sample=1500))
+    again = fit_value(cdnow, CAL, ValueConfig(model="bgnbd", fit_sample=1500))
+    assert full.record["fitted_on_customers"] == 2357 and part.record["fitted_on_customers"] == 1500
+    assert len(part.table) == 2357
+    assert part.models["bgnbd"].params_ == again.models["bgnbd"].params_  # seeded: a re-run is the same
+    assert part.models["bgnbd"].params_ != full.models["bgnbd"].params_
+    for name, value in full.models["bgnbd"].params_.items():
+        se = full.models["bgnbd"].standard_errors_[name]
+        assert abs(part.models["bgnbd"].params_[name] - value) < 4 * se * (2357 / 1500) ** 0.5

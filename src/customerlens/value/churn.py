@@ -28,7 +28,7 @@ def churn_features(model, horizon: float, summary: pd.DataFrame) -> np.ndarray:
 class StackedChurn:
     """Logistic regression over :func:`churn_features`, learned on an inner split."""
 
-    def __init__(self, inner_days: int, random_state: int = 42, fit_sample: int = 250_000):
+    def __init__(self, inner_days: int, random_state: int = 42, fit_sample: int = 50_000):
         self.inner_days = inner_days
         self.random_state = random_state
         self.fit_sample = fit_sample  # learned on at most this many customers (seeded sample)

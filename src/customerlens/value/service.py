@@ -43,7 +43,7 @@ class ValueConfig:
     #: the models are fitted on at most this many customers (a seeded random sample; every customer is
     #: scored): four or five parameters are pinned down long before that, and Pareto/NBD's likelihood
     #: costs a quadrature per customer and iteration
-    fit_sample: int = 250_000
+    fit_sample: int = 50_000
 
     @property
     def unit_days(self) -> float:
