@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--peer-timeout", type=float, default=900, help="seconds per pandas notebook run")
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB's memory limit for customerlens")
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--json", default="scale.json", help="results file name in benchmarks/results/")
     parser.add_argument("--child", choices=["customerlens", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -221,7 +222,7 @@ def main() -> None:
             print(f"{size:,} lines, pandas notebook: {peer['ended']} (last stage {peer['last_stage']}), "
                   f"{peer['seconds']} s, {peer['peak_mb']:,} MB", flush=True)
         rows.append(row)
-        (RESULTS / "scale.json").write_text(json.dumps({"memory_cap_gb": args.memory_cap_gb,
+        (RESULTS / args.json).write_text(json.dumps({"memory_cap_gb": args.memory_cap_gb,
                                                         "timeout_s": args.timeout, "peer_timeout_s": args.peer_timeout,
                                                         "duckdb_memory_limit": args.memory_limit, "runs": rows},
                                                        indent=2) + "\n")
