@@ -26,6 +26,7 @@ from .features import customer_features, default_as_of, parse_as_of
 from .load import LoadResult, load
 from . import insights
 from .segment import DEFAULT_FEATURES
+from .spark import ALS_ABOVE, KMEANS_ABOVE
 from .store import STORE_NAME, write_store
 
 #: Stage names reported to the progress callback, in order.
@@ -76,8 +77,8 @@ class RunConfig:
     engine: str = "duckdb"
     spark_master: str | None = None  # e.g. "local[2]" or "spark://host:7077"; default: active session or local[*]
     #: Spark engine: MLlib K-means above this many customers, MLlib ALS recommendations above this many
-    spark_kmeans_above: int = 2_000_000
-    spark_als_above: int = 1_000_000
+    spark_kmeans_above: int = KMEANS_ABOVE
+    spark_als_above: int = ALS_ABOVE
     #: DuckDB's memory limit (e.g. "6GB"); beyond it DuckDB spills to disk. Default: DuckDB's (80 % of RAM)
     memory_limit: str | None = None
 

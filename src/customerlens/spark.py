@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,14 +173,6 @@ def _read(data: Any, spark, encoding: str):
              .option("escape", '"').option("encoding", encoding).option("mode", "PERMISSIVE")
              .schema(schema).csv(str(path)))
     return frame, source
-
-
-@dataclass
-class SparkFrames:
-    """The canonical transactions as a Spark DataFrame (what :class:`customerlens.load.LoadResult`
-    holds as a DuckDB view on the default engine)."""
-
-    frame: Any
 
 
 def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_format: str | None = None):
