@@ -41,7 +41,7 @@ def generate(lines: int, out: Path, lines_per_customer: int = 10, memory_limit: 
     ), lines AS (
       SELECT i, o,
         CASE WHEN ho % 100 = 0 THEN NULL
-             ELSE 10000 + CAST(floor({space} * pow((ho % 1000003) / 1000003.0, 1.6)) AS BIGINT) END AS customer,
+             ELSE 10000 + CAST(floor({space} * pow((ho % 1000000007) / 1000000007.0, 1.6)) AS BIGINT) END AS customer,
         TIMESTAMP '2019-01-01' + to_seconds(CAST((ho // 7) % (1095 * 86400) AS BIGINT)) AS ts,
         CASE WHEN hl % 97 = 0 THEN 'POST'
              ELSE 'P' || lpad(CAST(CAST(floor(50000 * pow((hl % 999983) / 999983.0, 2.0)) AS BIGINT) AS VARCHAR), 5, '0')
