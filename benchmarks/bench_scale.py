@@ -83,45 +83,15 @@ def child_customerlens(path: Path, out: Path, memory_limit: str) -> None:
 
 
 def child_pandas(path: Path) -> None:
-    """benchmarks/peers/notebook_rfm.py, stage by stage (same operations, Parquet input)."""
+    """benchmarks/peers/notebook_rfm.py, stage by stage, on the Parquet file."""
     start = time.perf_counter()
-    import numpy as np
-    import pandas as pd
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-    from sklearn.preprocessing import StandardScaler
+    sys.path.insert(0, str(HERE / "peers"))
+    from notebook_rfm import notebook
 
     _mark("import", start)
-    df = pd.read_parquet(path)
-    df["CustomerID"] = df["CustomerID"].astype("string")
-    _mark("end:load", start)
-    df = df.dropna(subset=["CustomerID"])
-    df = df[~df["InvoiceNo"].str.startswith("C")]
-    df = df[(df["Quantity"] > 0) & (df["UnitPrice"] > 0)]
-    df = df.drop_duplicates()
-    df["TotalPrice"] = df["Quantity"] * df["UnitPrice"]
-    _mark("end:clean", start)
-    snapshot = df["InvoiceDate"].max() + pd.Timedelta(days=1)
-    rfm = df.groupby("CustomerID").agg(
-        Recency=("InvoiceDate", lambda d: (snapshot - d.max()).days),
-        Frequency=("InvoiceNo", "nunique"),
-        Monetary=("TotalPrice", "sum"),
-    )
-    _mark("end:features", start)
-    X = StandardScaler().fit_transform(np.log1p(rfm[["Recency", "Frequency", "Monetary"]]))
-    for k in range(1, 11):
-        model = KMeans(n_clusters=k, init="k-means++", n_init=10, random_state=42).fit(X)
-        if k >= 2:
-            silhouette_score(X, model.labels_)
-        _mark(f"k={k}", start)
-    final = KMeans(n_clusters=4, init="k-means++", n_init=10, random_state=42).fit(X)
-    rfm["Cluster"] = final.labels_
-    _mark("end:segment", start)
-    lines = df.merge(rfm[["Cluster"]], left_on="CustomerID", right_index=True)
-    (lines.groupby(["Cluster", "Description"])["TotalPrice"].sum().reset_index()
-     .sort_values(["Cluster", "TotalPrice"], ascending=[True, False]).groupby("Cluster").head(10))
-    _mark("end:top_products", start)
-    print(json.dumps({"customers": len(rfm)}), flush=True)
+    result = notebook(str(path), 4, mark=lambda stage: _mark(stage if stage.startswith("k=") else f"end:{stage}",
+                                                             start))
+    print(json.dumps({"customers": result["customers"]}), flush=True)
 
 
 # --------------------------------------------------------------------------- parent

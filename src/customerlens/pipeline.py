@@ -375,11 +375,7 @@ def _from_spark(con: duckdb.DuckDBPyConnection, work: Path, ingested: Ingested, 
     cleaned = ingested.cleaned
     paths = {name: spark_engine.write_parquet(frame, work / name) for name, frame in
              (("transactions", cleaned.transactions), ("excluded_lines", cleaned.excluded), ("features", features))}
-    relations = {}
-    for name, path in paths.items():
-        pattern = str(path / "*.parquet").replace("'", "''")
-        run_sql(con, f"CREATE OR REPLACE VIEW _cl_spark_{name} AS SELECT * FROM read_parquet('{pattern}')")
-        relations[name] = con.table(f"_cl_spark_{name}")
+    relations = {name: spark_engine.read_parquet(con, path, f"_cl_spark_{name}") for name, path in paths.items()}
     run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_spark_features "
                  "ORDER BY customer_id")
     cleaned.transactions, cleaned.excluded = relations["transactions"], relations["excluded_lines"]

@@ -222,10 +222,14 @@ def write_parquet(frame, path: Path) -> Path:
     return path
 
 
-def read_parquet(con, path: Path):
-    """A DuckDB relation over a Parquet folder written by :func:`write_parquet` (read out of core)."""
+def read_parquet(con, path: Path, view: str):
+    """A DuckDB view named ``view`` over a Parquet folder written by :func:`write_parquet` (read out of
+    core), as a relation."""
+    from ._db import run
+
     target = str(Path(path) / "*.parquet").replace("'", "''")
-    return con.sql(f"SELECT * FROM read_parquet('{target}')")
+    run(con, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{target}')")
+    return con.table(view)
 
 
 # --------------------------------------------------------------------------- MLlib
@@ -302,8 +306,7 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
     from pyspark.sql import functions as F
 
     before = lines.filter((F.col("order_date") < F.lit(as_of)) & F.col("product_id").isNotNull())
-    pairs = before.groupBy("customer_id", "product_id").agg(
-        F.countDistinct("order_id").alias("orders"), F.max("order_date").alias("last"))
+    pairs = before.groupBy("customer_id", "product_id").agg(F.countDistinct("order_id").alias("orders"))
     customers = pairs.select("customer_id").distinct().withColumn(
         "_u", F.dense_rank().over(Window.orderBy("customer_id")) - 1)
     products = pairs.select("product_id").distinct().withColumn(
@@ -329,14 +332,13 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
                      .join(seen, ["_u", "_i"], "left_anti")
                      .withColumn("reason", F.lit("customers with similar purchases bought this"))
                      .withColumn("_tier", F.lit(1)))
-    parts = [collaborative]
+    ranked = collaborative
     if not exclude_seen:
         own = indexed.select(
             "_u", "_i", F.col("orders").cast("double").alias("score"),
             F.concat(F.lit("bought "), F.col("orders").cast("int").cast("string"), F.lit(" times")).alias("reason"),
             F.lit(0).alias("_tier"))
-        parts.insert(0, own)
-    ranked = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+        ranked = own.unionByName(collaborative)
     order = Window.partitionBy("_u").orderBy("_tier", F.desc("score"), "_i")
     top = ranked.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
     return (top.join(customers, "_u").join(products, "_i")
