@@ -57,6 +57,30 @@ def test_rules_can_be_switched_off(tiny_csv):
         CleaningConfig().without("nonsense")
 
 
+def test_each_result_keeps_its_own_lines(tiny_csv):
+    """Cleaning computes its labelled lines once into a DuckDB table; a second call on the same
+    connection must not overwrite what the first returned."""
+    loaded = load(tiny_csv)
+    everything = clean(loaded.relation)
+    lenient = clean(loaded.relation, CleaningConfig().without("non_product", "returns"))
+    assert len(everything.transactions.df()) == everything.report.kept_lines == 4
+    assert len(lenient.transactions.df()) == lenient.report.kept_lines == 9
+    assert len(everything.excluded.df()) == 12 - 4
+
+
+def test_spill_folder_is_in_the_system_temp_dir(tiny_csv, tmp_path, monkeypatch):
+    """DuckDB's default spill folder is .tmp in the working directory; a run's goes to the temp dir."""
+    import tempfile
+
+    from customerlens._db import fetch_one
+
+    monkeypatch.chdir(tmp_path)
+    con = load(tiny_csv).con
+    folder = fetch_one(con, "SELECT current_setting('temp_directory')")[0]
+    assert folder.startswith(tempfile.gettempdir()) and "customerlens-spill-" in folder
+    assert fetch_one(load(tiny_csv).con, "SELECT current_setting('temp_directory')")[0] != folder
+
+
 def test_custom_non_product_codes(tiny_csv):
     report = clean(load(tiny_csv).relation, CleaningConfig(non_product_codes=("10003",), non_product_prefixes=())).report
     # the CANDLE line of the known customer goes (the guest's is counted as missing_customer); POSTAGE stays

@@ -63,6 +63,18 @@ def test_online_retail_cohorts_and_migration(retail_dec):
                                            & (migration["to_segment"] == "At-Risk")]["customers"].sum()
 
 
+@pytest.mark.realdata
+def test_migration_on_the_duckdb_relation_equals_pandas(online_retail, retail_dec):
+    """The pipeline hands migration the DuckDB relation (features by DuckDB); same result as on pandas."""
+    lines, seg = retail_dec
+    relation = cl.ingest(online_retail, cl.RunConfig(as_of="2011-12-01")).cleaned.transactions
+    on_duckdb = insights.segment_migration(relation, seg.segmenter, "2011-06-01", "2011-12-01")
+    on_pandas = insights.segment_migration(lines, seg.segmenter, "2011-06-01", "2011-12-01")
+    for a, b in zip(on_duckdb, on_pandas, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+    assert on_duckdb[0]["revenue"].sum() > 0
+
+
 def test_run_writes_action_plan_and_target_lists(tmp_path):
     from customerlens import demo
 

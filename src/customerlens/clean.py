@@ -46,6 +46,7 @@ no longer counts as an order.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -87,6 +88,8 @@ CLEAN_COLUMNS = (
 _DUP_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name",
                 "quantity", "unit_price", "amount")
 _EPS = 1e-9
+#: numbers the labelled-lines table of each call (a result stays valid after the next call)
+_RESULTS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,10 @@ def clean(
     if has_order_ids is None:
         has_order_ids = has_products
     labelled = _label(frame, config, has_products, has_order_ids, as_of)
+    # computed once: the report, the clean lines and the excluded lines all read it, and
+    # every later stage reads the clean lines again (features, store, insights)
+    extra = [c for c in ("_rule", "_excess", "_orig_amount") if c in labelled.columns]
+    labelled = _materialize(labelled.select(*CLEAN_COLUMNS, *extra), f"_cl_labelled_{next(_RESULTS)}")
     report = _report(labelled, config, has_products, has_order_ids, as_of)
     kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
     excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(

@@ -74,14 +74,20 @@ def top_products(
     segment_id, segment_name, rank, product_id, product_name, revenue, buyers,
     share_of_segment (buyers / segment size), lift.
     """
-    if by not in ("revenue", "buyers", "lift"):
-        raise ValueError(f"by must be revenue, buyers or lift, not {by!r}")
-    columns = ["segment_id", "segment_name", "rank", "product_id", "product_name", "revenue",
-               "buyers", "share_of_segment", "lift"]
+    return rank_products(product_stats(transactions, segments), n=n, by=by, min_buyers=min_buyers)
+
+
+_PRODUCT_COLUMNS = ["segment_id", "segment_name", "rank", "product_id", "product_name", "revenue",
+                    "buyers", "share_of_segment", "lift"]
+
+
+def product_stats(transactions: Any, segments: Any) -> pd.DataFrame:
+    """Every (segment, product) pair: revenue, buyers, share_of_segment, lift and the product's name;
+    the table :func:`rank_products` ranks (computed once for several rankings)."""
     lines = _lines_with_segments(transactions, segments)
     lines = lines[lines["product_id"].notna()]
     if lines.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[c for c in _PRODUCT_COLUMNS if c != "rank"])
     seg = _as_pandas(segments)
     sizes = seg.groupby("segment_id")["customer_id"].size()
     n_customers = len(seg)
@@ -95,11 +101,19 @@ def top_products(
     per["share_of_segment"] = per["buyers"] / per["segment_id"].map(sizes)
     per["lift"] = per["share_of_segment"] / (per["product_id"].map(overall) / n_customers)
     per["product_name"] = per["product_id"].map(names)
-    if by == "lift":
-        per = per[per["buyers"] >= min_buyers]
+    return per
+
+
+def rank_products(stats: pd.DataFrame, n: int = 10, by: str = "revenue", min_buyers: int = 5) -> pd.DataFrame:
+    """The top ``n`` products of each segment from :func:`product_stats` (see :func:`top_products`)."""
+    if by not in ("revenue", "buyers", "lift"):
+        raise ValueError(f"by must be revenue, buyers or lift, not {by!r}")
+    if stats.empty:
+        return pd.DataFrame(columns=_PRODUCT_COLUMNS)
+    per = stats[stats["buyers"] >= min_buyers] if by == "lift" else stats
     per = per.sort_values(["segment_id", by, "product_id"], ascending=[True, False, True])
-    per["rank"] = per.groupby("segment_id").cumcount() + 1
-    out = per[per["rank"] <= n][columns].reset_index(drop=True)
+    per = per.assign(rank=per.groupby("segment_id").cumcount() + 1)
+    out = per[per["rank"] <= n][_PRODUCT_COLUMNS].reset_index(drop=True)
     out["revenue"] = out["revenue"].round(2)
     return out
 
@@ -157,23 +171,25 @@ def cohort_retention(transactions: Any) -> pd.DataFrame:
     columns = ["cohort", "months_since", "cohort_size", "active_customers", "retention", "revenue"]
     if lines.empty:
         return pd.DataFrame(columns=columns)
-    month = pd.to_datetime(lines["order_date"]).dt.to_period("M")
+    when = pd.to_datetime(lines["order_date"])
+    # months as integers (year * 12 + month - 1): differences are whole months
+    month = when.dt.year.to_numpy(dtype=np.int64) * 12 + when.dt.month.to_numpy(dtype=np.int64) - 1
     lines["month"] = month
-    lines["cohort"] = month.groupby(lines["customer_id"]).transform("min")
-    lines["months_since"] = (lines["month"] - lines["cohort"]).apply(lambda d: d.n)
+    lines["cohort"] = lines.groupby("customer_id")["month"].transform("min")
+    lines["months_since"] = lines["month"] - lines["cohort"]
     active = (lines.groupby(["cohort", "months_since"])
               .agg(active_customers=("customer_id", "nunique"), revenue=("amount", "sum")).reset_index())
     sizes = lines.groupby("cohort")["customer_id"].nunique().rename("cohort_size")
     # every month a cohort could have been seen in, 0 when none of it bought then
-    last = lines["month"].max()
-    grid = pd.DataFrame([(c, k) for c in sizes.index for k in range((last - c).n + 1)],
+    last = int(lines["month"].max())
+    grid = pd.DataFrame([(c, k) for c in sizes.index for k in range(last - int(c) + 1)],
                         columns=["cohort", "months_since"])
     out = grid.merge(active, on=["cohort", "months_since"], how="left").fillna(
         {"active_customers": 0, "revenue": 0.0}).merge(sizes, on="cohort")
     out["active_customers"] = out["active_customers"].astype(int)
     out["retention"] = out["active_customers"] / out["cohort_size"]
     out["revenue"] = out["revenue"].round(2)
-    out["cohort"] = out["cohort"].dt.to_timestamp()
+    out["cohort"] = pd.to_datetime({"year": out["cohort"] // 12, "month": out["cohort"] % 12 + 1, "day": 1})
     return out[columns].sort_values(["cohort", "months_since"]).reset_index(drop=True)
 
 
@@ -219,10 +235,15 @@ def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any
         moved["from_segment_id"], moved["from_segment"] = np.nan, None
     moved["from_segment_id"] = moved["from_segment_id"].fillna(0).astype(int)
     moved["from_segment"] = moved["from_segment"].fillna(NOT_YET)
-    lines = _as_pandas(transactions)
-    when = pd.to_datetime(lines["order_date"])
-    between = lines[(when >= pd.Timestamp(start)) & (when < pd.Timestamp(end))]
-    spend = between.groupby("customer_id")["amount"].sum()
+    # net spend between the dates, by the lines' own engine (DuckDB, Spark, Polars or pandas)
+    import narwhals as nw
+
+    from ._frames import collect
+
+    col = nw.col
+    between = nw.from_native(transactions).filter((col("order_date") >= nw.lit(start)) & (col("order_date") < nw.lit(end)))
+    spend = _as_pandas(collect(between.group_by("customer_id").agg(col("amount").sum())).to_native())
+    spend = spend.set_index(spend["customer_id"].astype(str))["amount"]
     moved["revenue_between"] = moved["customer_id"].map(spend).fillna(0.0).round(2)
     matrix = (moved.groupby(["from_segment_id", "from_segment", "to_segment_id", "to_segment"])
               .agg(customers=("customer_id", "size"), revenue=("revenue_between", "sum")).reset_index())

@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from ._db import fetch_all, fetch_one, quote as _q, run
+from ._db import connect, fetch_all, fetch_one, quote as _q, run
 from ._io import sha256_file
 from .errors import DataQualityError, InputError, SchemaError
 from .schema import HEADERLESS_NAMES, ColumnMapping, resolve_mapping
@@ -157,8 +157,7 @@ def load(
     """
     # no terminal progress bar from inside a library: the CLI shows its own
     if con is None:
-        con = duckdb.connect()
-        run(con, "SET enable_progress_bar = false")
+        con = connect()
     raw, source = _read_raw(data, con, encoding=encoding, sheet=sheet, table=table)
     columns = [c for c in raw.columns if c != "source_row"]
     colmap = resolve_mapping(columns, mapping, source=source.name)

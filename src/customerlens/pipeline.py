@@ -33,6 +33,8 @@ from .store import STORE_NAME, write_store
 STAGES = ("load", "clean", "features", "segment", "value", "insights", "charts", "recommend", "store", "report")
 
 Progress = Callable[[str], None]
+#: the columns of the clean lines that the segment insights read (top products, trends, cohorts)
+INSIGHT_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name", "amount")
 #: engines for loading, cleaning and features
 ENGINES = ("duckdb", "spark")
 
@@ -273,15 +275,19 @@ def run(
         value, value_record = _value_stage(transactions, as_of, config, segmentation)
     big_recs = spark_lines is not None and config.top_n > 0 and customers > config.spark_als_above
     lines = None
-    if config.insights or (config.top_n > 0 and not big_recs):
+    if config.top_n > 0 and not big_recs:
         lines = transactions.df()
+    elif config.insights:
+        # the insights read six columns: convert only those to pandas
+        lines = transactions.select(*INSIGHT_COLUMNS).df()
     segmentation.add_profiles()
     if config.insights:
         progress("insights")
         segmentation.add_insights(lines, top_n=config.top_products)
-        migration_from = _migration_start(config, as_of, lines)
+        migration_from = _migration_start(config, as_of, transactions)
         if migration_from is not None:
-            segmentation.add_migration(lines, migration_from, as_of)
+            # features as of both dates: by DuckDB, on the lines where they are
+            segmentation.add_migration(transactions, migration_from, as_of)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
     if config.charts:
@@ -399,7 +405,10 @@ def _spark_recommendations(frame, transactions, con: duckdb.DuckDBPyConnection):
 def _migration_start(config: RunConfig, as_of: dt.datetime, lines) -> dt.datetime | None:
     """Start of the migration window: ``config.migration_from``, else six months before ``as_of``;
     None when there were no customers yet by then."""
+    import narwhals as nw
     import pandas as pd
+
+    from ._frames import collect
 
     start = (parse_as_of(config.migration_from) if config.migration_from
              else (pd.Timestamp(as_of) - pd.DateOffset(months=6)).to_pydatetime())
@@ -408,7 +417,7 @@ def _migration_start(config: RunConfig, as_of: dt.datetime, lines) -> dt.datetim
 
         raise CustomerLensError(f"--migration-from ({start:%Y-%m-%d}) must come before the snapshot "
                                 f"({as_of:%Y-%m-%d})")
-    first = pd.to_datetime(lines["order_date"]).min()
+    first = pd.Timestamp(collect(nw.from_native(lines).select(nw.col("order_date").min())).item(0, 0))
     return start if pd.notna(first) and first < pd.Timestamp(start) else None
 
 

@@ -227,9 +227,11 @@ class CustomerSegmenter:
         self.scaler_ = StandardScaler().fit(raw)
         Z = self.scaler_.transform(raw)
         self.n_customers_ = n
-        self.elbow_, self.k_choice_ = self._search(Z)
+        fitted: dict[int, Any] = {}
+        self.elbow_, self.k_choice_ = self._search(Z, fitted=fitted)
         k = self.k_choice_.k
-        model = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Z)
+        # the search's model for k when it ran on everyone (the same fit), else a fit on everyone
+        model = fitted.get(k) or KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Z)
         monetary = frame["monetary"].astype(float).to_numpy() if "monetary" in frame else Z[:, 0]
         return self._finish_fit(model, np.array([monetary[model.labels_ == c].mean() for c in range(k)]))
 
@@ -255,9 +257,11 @@ class CustomerSegmenter:
         self.inertia_ = float(model.inertia_)
         return self
 
-    def _search(self, Z: np.ndarray, sampled: bool = False) -> tuple[pd.DataFrame, KChoice]:
+    def _search(self, Z: np.ndarray, sampled: bool = False,
+                fitted: dict[int, Any] | None = None) -> tuple[pd.DataFrame, KChoice]:
         """Fit k = low..high on ``Z`` (on a seeded sample of it when larger than
-        ``search_sample``; ``sampled``: ``Z`` already is a sample) and choose k."""
+        ``search_sample``; ``sampled``: ``Z`` already is a sample) and choose k.
+        ``fitted`` receives the models by k when they were fitted on all of ``Z``."""
         from sklearn.cluster import KMeans
         from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
@@ -279,6 +283,8 @@ class CustomerSegmenter:
         distances = pairwise_distances(sample[sil_idx]) if len(sil_idx) > 2 else None
         for k in range(lo, hi + 1):
             model = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(sample)
+            if fitted is not None and not self.search_sampled_:
+                fitted[k] = model
             row = {"k": k, "inertia": float(model.inertia_), "silhouette": math.nan,
                    "calinski_harabasz": math.nan, "davies_bouldin": math.nan}
             labels = model.labels_

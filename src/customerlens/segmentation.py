@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import charts, insights
+from . import insights
 from ._io import atomic_path
 from .errors import CustomerLensError
 from .segment import DEFAULT_FEATURES, RFM_SEGMENTS, RFM_STRATEGIES, CustomerSegmenter, rfm_scores
@@ -60,8 +60,9 @@ class Segmentation:
     def add_insights(self, transactions: pd.DataFrame, top_n: int = 10) -> Segmentation:
         """Profiles, box statistics, and from the lines: top and distinctive products, monthly trend, cohorts."""
         self.add_profiles()
-        self.top_products = insights.top_products(transactions, self.assigned, n=top_n, by="revenue")
-        self.distinctive_products = insights.top_products(transactions, self.assigned, n=top_n, by="lift")
+        stats = insights.product_stats(transactions, self.assigned)  # once for both rankings
+        self.top_products = insights.rank_products(stats, n=top_n, by="revenue")
+        self.distinctive_products = insights.rank_products(stats, n=top_n, by="lift")
         self.monthly = insights.monthly_trend(transactions, self.assigned)
         self.cohorts = insights.cohort_retention(transactions)
         return self
@@ -83,6 +84,8 @@ class Segmentation:
 
     def build_charts(self) -> dict:
         """The charts of this segmentation, by file stem."""
+        from . import charts  # Altair: imported only when charts are drawn
+
         out = {}
         if self.segmenter is not None:
             out["elbow"] = charts.elbow_chart(self.segmenter.elbow_, self.segmenter.k_, self.reason)
@@ -108,6 +111,8 @@ class Segmentation:
 
     def write_charts(self, folder: str | Path) -> dict[str, Path]:
         """Every chart as PNG and SVG in ``folder``."""
+        from . import charts
+
         folder = Path(folder)
         written = {}
         for stem, chart in (self.chart_objects or self.build_charts()).items():

@@ -179,9 +179,8 @@ def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_f
     """Read ``data`` (CSV or Parquet path, Parquet folder, PySpark DataFrame) into canonical
     transactions in Spark: a :class:`customerlens.load.LoadResult` whose ``spark`` attribute holds
     the Spark frame. The date format is detected on the first rows, as on DuckDB."""
-    import duckdb
 
-    from ._db import run
+    from ._db import connect
     from .load import _RAW, _SAMPLE_ROWS, SPARK, TABLE, LoadResult, _detect_date_format, canonical_sql
     from .schema import resolve_mapping
 
@@ -194,8 +193,7 @@ def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_f
         raise InputError(f"{source.name}: has a header but no data rows")
     types = {f.name: _duckdb_type(f.dataType) for f in raw.schema.fields}
     # the date format: detected on the first rows with the same code as the DuckDB engine
-    con = duckdb.connect()
-    run(con, "SET enable_progress_bar = false")
+    con = connect()
     fmt = date_format
     if fmt is None:
         sample = numbered.orderBy("source_row").limit(_SAMPLE_ROWS).toArrow()
