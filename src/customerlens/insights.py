@@ -243,7 +243,8 @@ def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any
     col = nw.col
     between = nw.from_native(transactions).filter((col("order_date") >= nw.lit(start)) & (col("order_date") < nw.lit(end)))
     spend = _as_pandas(collect(between.group_by("customer_id").agg(col("amount").sum())).to_native())
-    spend = spend.set_index(spend["customer_id"].astype(str))["amount"]
+    # first to 6 digits: the sum's last bits depend on the engine's order, and must not flip a cent
+    spend = spend.set_index(spend["customer_id"].astype(str))["amount"].round(6)
     moved["revenue_between"] = moved["customer_id"].map(spend).fillna(0.0).round(2)
     matrix = (moved.groupby(["from_segment_id", "from_segment", "to_segment_id", "to_segment"])
               .agg(customers=("customer_id", "size"), revenue=("revenue_between", "sum")).reset_index())

@@ -257,7 +257,8 @@ def run(
                 k_range=config.k_range, random_state=config.random_state)
     else:
         con.register("_cl_features", features)
-        run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features")
+        # ordered by customer: the segmentation needs that order and DuckDB sorts cheaper than pandas
+        run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features ORDER BY customer_id")
         con.unregister("_cl_features")
         features = con.table("_cl_features_t")
         customers = count_rows(features)

@@ -341,7 +341,7 @@ class CustomerSegmenter:
 
     def assign(self, X: Any) -> pd.DataFrame:
         """``X`` with ``segment_id``, ``segment_name`` and ``strategy`` columns added."""
-        frame = _as_pandas(X).copy()
+        frame = _as_pandas(X).copy(deep=False)  # copy-on-write: the caller's frame keeps its columns
         ids = self.predict(frame)
         frame.insert(1, "segment_id", ids)
         frame.insert(2, "segment_name", [self.segment_names_[i] for i in ids])
@@ -432,7 +432,10 @@ def rfm_scores(features: Any) -> pd.DataFrame:
     sorting by customer id, so the five groups are equal in size). The segment
     comes from :data:`RFM_GRID` on R and FM = round((F + M) / 2).
     """
-    frame = _as_pandas(features).sort_values("customer_id").reset_index(drop=True)
+    frame = _as_pandas(features)[["customer_id", "recency_days", "frequency", "monetary"]]
+    if not frame["customer_id"].is_monotonic_increasing:
+        frame = frame.sort_values("customer_id")
+    frame = frame.reset_index(drop=True)
     out = frame[["customer_id"]].copy()
     out["r_score"] = _quintile(-frame["recency_days"].astype(float), ascending=True)
     out["f_score"] = _quintile(frame["frequency"].astype(float), ascending=True)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from . import insights
@@ -202,22 +201,25 @@ def segment_customers(
     """
     if method not in METHODS:
         raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
-    frame = customers.sort_values("customer_id").reset_index(drop=True)
+    # one copy at most of a table that can hold millions of customers
+    frame = customers if customers["customer_id"].is_monotonic_increasing else customers.sort_values("customer_id")
+    frame = frame.reset_index(drop=True)
     rfm = rfm_scores(frame)
     if method == "rfm":
         order = {name: i + 1 for i, name in enumerate(RFM_SEGMENTS)}
-        assigned = frame.copy()
+        assigned = frame.copy(deep=False)  # copy-on-write: new columns do not touch the caller's frame
         assigned.insert(1, "segment_name", rfm["rfm_segment"].to_numpy())
         assigned.insert(1, "segment_id", assigned["segment_name"].map(order).astype(int))
-        assigned = pd.concat([assigned, rfm.drop(columns=["customer_id", "rfm_segment"])], axis=1)
+        for column in ("r_score", "f_score", "m_score", "rfm_score"):
+            assigned[column] = rfm[column].to_numpy()
         return Segmentation(method="rfm", assigned=assigned, strategies=dict(RFM_STRATEGIES),
                             reason="classic RFM: quintile scores 1-5 and the R x FM grid (docs/segmentation.md)")
     if segmenter is None:
         segmenter = CustomerSegmenter(features=tuple(features), k=k, random_state=random_state,
                                       k_range=tuple(k_range)).fit(frame)
     assigned = segmenter.assign(frame)
-    assigned = pd.concat([assigned, rfm.drop(columns=["customer_id"]).reset_index(drop=True)], axis=1)
+    for column in ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment"):
+        assigned[column] = rfm[column].to_numpy()  # same customer order (both sorted by customer_id)
     strategies = {name: segmenter.strategies_[i] for i, name in segmenter.segment_names_.items()}
-    assert np.array_equal(assigned["customer_id"].to_numpy(), rfm["customer_id"].to_numpy())
     return Segmentation(method="kmeans", assigned=assigned, strategies=strategies,
                         reason=segmenter.k_choice_.reason, segmenter=segmenter)
