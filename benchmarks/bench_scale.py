@@ -153,7 +153,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per customerlens run")
     parser.add_argument("--peer-timeout", type=float, default=900, help="seconds per pandas notebook run")
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB's memory limit for customerlens")
-    parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--skip-peer", action="store_true", help="customerlens only (same as --tools customerlens)")
+    parser.add_argument("--tools", nargs="+", choices=["customerlens", "pandas"], default=["customerlens", "pandas"],
+                        help="which of the two to run")
     parser.add_argument("--json", default="scale.json", help="results file name in benchmarks/results/")
     parser.add_argument("--child", choices=["customerlens", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -177,14 +179,17 @@ def main() -> None:
         if not path.exists():
             print(f"generating {path} ...", flush=True)
             generate(size, path)
-        with tempfile.TemporaryDirectory(dir=DATA) as tmp:
-            ours = measure([sys.executable, __file__, "--child", "customerlens", "--data", str(path),
-                            "--out", str(Path(tmp) / "out"), "--memory-limit", args.memory_limit], cap, args.timeout)
-        ours["stage_seconds"] = stage_table(ours.pop("stages"))
-        row = {"lines": size, "file_mb": round(path.stat().st_size / 1e6), "customerlens": ours}
-        print(f"{size:,} lines, customerlens: {ours['ended']}, {ours['seconds']} s, {ours['peak_mb']:,} MB",
-              flush=True)
-        if not args.skip_peer:
+        row = {"lines": size, "file_mb": round(path.stat().st_size / 1e6)}
+        if "customerlens" in args.tools:
+            with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+                ours = measure([sys.executable, __file__, "--child", "customerlens", "--data", str(path),
+                                "--out", str(Path(tmp) / "out"), "--memory-limit", args.memory_limit], cap,
+                               args.timeout)
+            ours["stage_seconds"] = stage_table(ours.pop("stages"))
+            row["customerlens"] = ours
+            print(f"{size:,} lines, customerlens: {ours['ended']}, {ours['seconds']} s, {ours['peak_mb']:,} MB",
+                  flush=True)
+        if "pandas" in args.tools and not args.skip_peer:
             peer = measure([sys.executable, __file__, "--child", "pandas", "--data", str(path)], cap,
                            args.peer_timeout)
             peer["stage_seconds"] = stage_table(peer.pop("stages"))

@@ -123,8 +123,9 @@ SparkMasterOpt = Annotated[
 ]
 MemoryLimitOpt = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 6GB: larger work spills to disk "
-                 "(default: DuckDB's, 80% of RAM).")
+    typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 2GB: larger work spills to disk, in "
+                 "the system temp dir (TMPDIR). The customer tables (pandas) come on top: about 0.5 GB "
+                 "per million customers. Default: DuckDB's, 80% of RAM.")
 ]
 InsightsOpt = Annotated[
     bool, typer.Option("--insights/--no-insights", help="Line-level insights: top products, trends, cohorts, "

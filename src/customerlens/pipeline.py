@@ -360,9 +360,8 @@ def run(
         outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
         outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
     if recommendations is not None:
-        with atomic_path(out_dir / "recommendations.csv") as tmp:
-            recommendations.to_csv(tmp, index=False, float_format="%.6g")
-        outputs["recommendations"] = out_dir / "recommendations.csv"
+        outputs["recommendations"] = write_csv_atomic(recommendations, out_dir / "recommendations.csv",
+                                                      float_format="%.6g")
     if config.report:
         progress("report")
         from .report import write_report

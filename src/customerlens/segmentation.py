@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from . import insights
-from ._io import atomic_path
+from ._io import write_csv_atomic
 from .errors import CustomerLensError
 from .segment import DEFAULT_FEATURES, RFM_SEGMENTS, RFM_STRATEGIES, CustomerSegmenter, rfm_scores
 
@@ -148,9 +148,7 @@ class Segmentation:
         if self.migration is not None:
             files["segment_migration"] = ("segment_migration.csv", self.migration)
         for key, (name, frame) in files.items():
-            with atomic_path(out_dir / name) as tmp:
-                frame.to_csv(tmp, index=False, float_format="%.12g", date_format="%Y-%m-%d")
-            written[key] = out_dir / name
+            written[key] = write_csv_atomic(frame, out_dir / name)
         if self.segmenter is not None:
             written["segmenter"] = self.segmenter.save(out_dir / "segmenter.joblib")
         return written
