@@ -174,3 +174,16 @@ def test_run_discovery_slots(tmp_path):
     bought = set(zip(lines["customer_id"], lines["product_id"], strict=True))
     recs["new"] = [(c, p) not in bought for c, p in zip(recs["customer_id"], recs["product_id"], strict=True)]
     assert recs.groupby("customer_id")["new"].sum().min() >= 2
+
+
+def test_out_of_memory_under_memory_limit_is_one_line(tmp_path):
+    """A --memory-limit too small for the data: DuckDB's out-of-memory error, said in one line."""
+    from customerlens import demo
+
+    path, _ = demo.write(demo.generate(3000, seed=5), tmp_path / "d.csv")
+    result = cli("segment", path, "--out", tmp_path / "o", "--no-charts", "--memory-limit", "2MB")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "out of memory" in lines[0] and "--memory-limit" in lines[0], result.stderr
+    assert not (tmp_path / "o" / "customerlens.duckdb").exists()

@@ -61,6 +61,21 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+def test_memory_limit_is_halved_once_pandas_holds_the_customers(tmp_path):
+    """With --memory-limit DuckDB works at the limit through the features, then at half of it while the
+    customer tables are in pandas, so both together stay near what the user set; same results."""
+    from customerlens.pipeline import _half_memory
+
+    assert _half_memory("3GB") == "1500MB" and _half_memory("2GiB") == "1074MB"
+    path, _ = demo.write(demo.generate(300, seed=7), tmp_path / "demo.csv")
+    limited = cl.run(path, tmp_path / "a", cl.RunConfig(memory_limit="1GB", report=False))
+    setting = fetch_all(limited.ingested.con, "SELECT current_setting('memory_limit')")[0][0]
+    assert setting.endswith("MiB") and 470 < float(setting.split()[0]) < 480  # 500 MB
+    cl.run(path, tmp_path / "b", cl.RunConfig(report=False))
+    assert dump(tmp_path / "a" / "customerlens.duckdb", "segments") == dump(tmp_path / "b" / "customerlens.duckdb",
+                                                                             "segments")
+
+
 def test_failed_run_keeps_the_previous_outputs(tiny_csv, tmp_path):
     out = tmp_path / "out"
     cl.run(tiny_csv, out)

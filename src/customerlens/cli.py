@@ -967,6 +967,14 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # DuckDB out of memory under --memory-limit: a limit the user set, not a bug
+        if type(exc).__name__ != "OutOfMemoryException":
+            raise
+        first = str(exc).splitlines()[0]
+        err.print(f"[bold red]error:[/] out of memory ({first}): raise --memory-limit, or leave it out "
+                  "(DuckDB then takes up to 80% of RAM); DuckDB spills the rest to the system temp dir "
+                  "(TMPDIR)", highlight=False, soft_wrap=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -207,6 +207,16 @@ def _memory_setting(value: str) -> str:
     return text
 
 
+def _half_memory(value: str) -> str:
+    """Half of a memory setting such as ``3GB``, in MB (DuckDB's units: KB = 1000 bytes, KiB = 1024)."""
+    import re
+
+    text = _memory_setting(value)
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Z]+)", text).groups()
+    scale = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    return f"{max(1, round(float(number) * scale[unit] / 2 / 1e6))}MB"
+
+
 def run(
     data: Any,
     out_dir: str | Path,
@@ -262,6 +272,12 @@ def run(
         con.unregister("_cl_features")
         features = con.table("_cl_features_t")
         customers = count_rows(features)
+
+    if config.memory_limit and spark_work is None:
+        # from here on pandas holds the customer tables (and keeps them to the end): DuckDB's own
+        # work is lighter (summaries, the store), so it gives back half its memory, and both
+        # together stay near the limit the user set
+        run_sql(con, f"SET memory_limit = '{_half_memory(config.memory_limit)}'")
 
     from . import segmentation as seg_stage
 

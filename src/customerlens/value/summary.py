@@ -75,7 +75,7 @@ def rfm_summary(transactions: Any, calibration_end: Any, unit_days: float = 7.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(x > 0, repeat_value / np.maximum(x, 1), 0.0)
     return pd.DataFrame({
-        "customer_id": out["customer_id"].astype(str).to_numpy(),
+        "customer_id": out["customer_id"].astype(str),  # Arrow-backed text, not 10M Python strings
         "frequency": x,
         "recency": ((last_day - first_day).dt.total_seconds() / unit).to_numpy(),
         "T": ((pd.Timestamp(end) - first_day).dt.total_seconds() / unit).to_numpy(),
