@@ -61,16 +61,26 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_memory_limit_is_halved_once_pandas_holds_the_customers(tmp_path):
-    """With --memory-limit DuckDB works at the limit through the features, then at half of it while the
-    customer tables are in pandas, so both together stay near what the user set; same results."""
-    from customerlens.pipeline import _half_memory
+def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monkeypatch):
+    """With --memory-limit DuckDB works at the limit through the features and the value summaries, at half
+    of it while pandas segments the customers, at the limit again for the store; same results."""
+    from customerlens import pipeline
 
-    assert _half_memory("3GB") == "1500MB" and _half_memory("2GiB") == "1074MB"
+    assert pipeline._half_memory("3GB") == "1500MB" and pipeline._half_memory("2GiB") == "1074MB"
     path, _ = demo.write(demo.generate(300, seed=7), tmp_path / "demo.csv")
-    limited = cl.run(path, tmp_path / "a", cl.RunConfig(memory_limit="1GB", report=False))
-    setting = fetch_all(limited.ingested.con, "SELECT current_setting('memory_limit')")[0][0]
-    assert setting.endswith("MiB") and 470 < float(setting.split()[0]) < 480  # 500 MB
+    settings, stages = [], []
+    real = pipeline.run_sql
+
+    def recording(con, sql, *args):
+        if sql.startswith("SET memory_limit"):
+            settings.append((len(stages), sql.split("=")[1].strip(" '")))
+        return real(con, sql, *args)
+
+    monkeypatch.setattr(pipeline, "run_sql", recording)
+    cl.run(path, tmp_path / "a", cl.RunConfig(memory_limit="1GB", report=False), progress=stages.append)
+    at = {stage: i + 1 for i, stage in enumerate(stages)}
+    assert settings == [(at["clean"] - 1, "1GB"), (at["value"], "500MB"), (at["store"], "1GB")], (settings, stages)
+    assert stages.index("value") < stages.index("segment") < stages.index("store")
     cl.run(path, tmp_path / "b", cl.RunConfig(report=False))
     assert dump(tmp_path / "a" / "customerlens.duckdb", "segments") == dump(tmp_path / "b" / "customerlens.duckdb",
                                                                              "segments")

@@ -30,7 +30,7 @@ from .spark import ALS_ABOVE, KMEANS_ABOVE
 from .store import STORE_NAME, write_store
 
 #: Stage names reported to the progress callback, in order.
-STAGES = ("load", "clean", "features", "segment", "value", "insights", "charts", "recommend", "store", "report")
+STAGES = ("load", "clean", "features", "value", "segment", "insights", "charts", "recommend", "store", "report")
 
 Progress = Callable[[str], None]
 #: the columns of the clean lines that the segment insights read (top products, trends, cohorts)
@@ -273,10 +273,14 @@ def run(
         features = con.table("_cl_features_t")
         customers = count_rows(features)
 
-    if config.memory_limit and spark_work is None:
-        # from here on pandas holds the customer tables (and keeps them to the end): DuckDB's own
-        # work is lighter (summaries, the store), so it gives back half its memory, and both
-        # together stay near the limit the user set
+    # The value models first: their summaries are DuckDB's last heavy work on the lines, done while
+    # pandas holds little. Then the segmentation brings the customer table into pandas.
+    value, value_record = None, None
+    if config.value:
+        progress("value")
+        value, value_record = _value_stage(transactions, as_of, config)
+    if config.memory_limit:
+        # DuckDB gives back half its memory (cached pages of the lines) while pandas works
         run_sql(con, f"SET memory_limit = '{_half_memory(config.memory_limit)}'")
 
     from . import segmentation as seg_stage
@@ -286,10 +290,10 @@ def run(
         features.df(), method=config.method, k=config.k, features=config.segment_features,
         random_state=config.random_state, k_range=config.k_range, segmenter=spark_segmenter,
     )
-    value, value_record = None, None
-    if config.value:
-        progress("value")
-        value, value_record = _value_stage(transactions, as_of, config, segmentation)
+    if value is not None:
+        from .value.report import value_by_segment
+
+        value.by_segment = value_by_segment(value, segmentation.assigned)
     big_recs = spark_lines is not None and config.top_n > 0 and customers > config.spark_als_above
     lines = None
     if config.top_n > 0 and not big_recs:
@@ -338,6 +342,8 @@ def run(
                                    recommendations)
 
     progress("store")
+    if config.memory_limit:
+        run_sql(con, f"SET memory_limit = '{_memory_setting(config.memory_limit)}'")  # the store: DuckDB's again
     report = ingested.report()
     quality = ingested.cleaned.report
     quality_rows = _quality_rows(quality)
@@ -456,14 +462,13 @@ def _write_decisions(out_dir: Path, plan, targets, segmentation) -> dict[str, Pa
     return outputs
 
 
-def _value_stage(transactions, as_of: dt.datetime, config: RunConfig, segmentation):
+def _value_stage(transactions, as_of: dt.datetime, config: RunConfig):
     """Fit the value models on everything before ``as_of``; skipped, with the reason recorded, when the
     data cannot support them (e.g. a handful of customers)."""
     import warnings
 
     from .errors import CustomerLensError
     from .value import ValueConfig, fit_value
-    from .value.report import value_by_segment
 
     vconfig = ValueConfig(horizon_days=config.horizon_days, clv_months=config.clv_months,
                           discount_rate=config.discount_rate, model=config.value_model,
@@ -474,7 +479,6 @@ def _value_stage(transactions, as_of: dt.datetime, config: RunConfig, segmentati
     except (CustomerLensError, ValueError, ArithmeticError) as exc:
         warnings.warn(f"customer value skipped: {exc}", stacklevel=2)
         return None, {"skipped": str(exc)}
-    value.by_segment = value_by_segment(value, segmentation.assigned)
     return value, value.record
 
 
