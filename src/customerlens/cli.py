@@ -123,8 +123,8 @@ SparkMasterOpt = Annotated[
 ]
 MemoryLimitOpt = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 2GB: larger work spills to disk, in "
-                 "the system temp dir (TMPDIR). The customer tables (pandas) come on top: about 0.5 GB "
+    typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 3GB: larger work spills to disk, in "
+                 "the system temp dir (TMPDIR). The customer tables (pandas) come on top: about 0.8 GB "
                  "per million customers. Default: DuckDB's, 80% of RAM.")
 ]
 InsightsOpt = Annotated[
