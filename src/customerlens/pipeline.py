@@ -81,7 +81,8 @@ class RunConfig:
     #: Spark engine: MLlib K-means above this many customers, MLlib ALS recommendations above this many
     spark_kmeans_above: int = KMEANS_ABOVE
     spark_als_above: int = ALS_ABOVE
-    #: DuckDB's memory limit (e.g. "6GB"); beyond it DuckDB spills to disk. Default: DuckDB's (80 % of RAM)
+    #: DuckDB's memory limit (e.g. "3GB"); beyond it DuckDB spills to disk (half of it while pandas
+    #: segments the customers). Default: DuckDB's (80 % of RAM)
     memory_limit: str | None = None
 
     def as_dict(self) -> dict:
