@@ -66,12 +66,12 @@ def write_csv_atomic(frame, target: str | os.PathLike, float_format: str = "%.12
 
 def _duckdb_csv(frame, path: Path, float_format: str) -> None:
     """``frame.to_csv(path, index=False, float_format=..., date_format="%Y-%m-%d")``, by DuckDB."""
-    import duckdb
     import pandas as pd
 
-    con = duckdb.connect()
+    from ._db import connect, run
+
+    con = connect()
     try:
-        con.execute("SET enable_progress_bar = false").fetchall()
         con.register("_cl_frame", frame)
         select = []
         for position, (name, dtype) in enumerate(frame.dtypes.items()):
@@ -92,7 +92,7 @@ def _duckdb_csv(frame, path: Path, float_format: str) -> None:
             select.append(f"{expr} AS {label}")
         target = str(path).replace("'", "''")
         query = f"SELECT {', '.join(select)} FROM _cl_frame"
-        con.execute(f"COPY ({query}) TO '{target}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
-                    f"ESCAPE '\"', NULLSTR '', PRESERVE_ORDER true)").fetchall()
+        run(con, f"COPY ({query}) TO '{target}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
+                 f"ESCAPE '\"', NULLSTR '', PRESERVE_ORDER true)")
     finally:
         con.close()

@@ -275,7 +275,7 @@ def run(
 
     Examples: `customerlens run online_retail.csv.gz --out out/retail --as-of 2011-09-09`;
     on Spark: `customerlens run sales.parquet --engine spark --spark-master local[4]`;
-    a file larger than memory: `customerlens run big.parquet --memory-limit 6GB --no-insights --top-n 0`
+    a file larger than memory: `customerlens run big.parquet --memory-limit 3GB --no-insights --top-n 0`
     """
     from .pipeline import STAGES, run as run_pipeline
 
@@ -959,6 +959,8 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
+    import duckdb
+
     try:
         app()
     except CustomerLensError as exc:
@@ -967,9 +969,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # DuckDB out of memory under --memory-limit: a limit the user set, not a bug
-        if type(exc).__name__ != "OutOfMemoryException":
-            raise
+    except duckdb.OutOfMemoryException as exc:  # under --memory-limit: a limit the user set, not a bug
         first = str(exc).splitlines()[0]
         err.print(f"[bold red]error:[/] out of memory ({first}): raise --memory-limit, or leave it out "
                   "(DuckDB then takes up to 80% of RAM); DuckDB spills the rest to the system temp dir "

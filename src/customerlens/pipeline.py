@@ -204,7 +204,7 @@ def _memory_setting(value: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?(KB|MB|GB|TB|KIB|MIB|GIB|TIB)", text):
         from .errors import CustomerLensError
 
-        raise CustomerLensError(f"--memory-limit {value!r}: give a size such as 6GB or 500MB")
+        raise CustomerLensError(f"--memory-limit {value!r}: give a size such as 3GB or 500MB")
     return text
 
 

@@ -40,11 +40,10 @@ class StackedChurn:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
+        from .service import sample_rows
         from .summary import holdout_counts, rfm_summary
 
         inner_end = calibration_end - dt.timedelta(days=self.inner_days)
-        from .service import sample_rows
-
         summary = rfm_summary(transactions, inner_end, unit_days)
         later = holdout_counts(transactions, inner_end, calibration_end)
         y = (~summary["customer_id"].isin(later["customer_id"])).to_numpy().astype(int)
