@@ -1,4 +1,5 @@
-"""File helpers: large CSV files written by DuckDB byte for byte as pandas writes them."""
+"""File helpers: large CSV files written by DuckDB byte for byte as pandas writes them; large
+DuckDB results read into pandas chunk by chunk, equal to ``df()``."""
 
 from __future__ import annotations
 
@@ -35,3 +36,32 @@ def test_large_csv_by_duckdb_equals_pandas(tmp_path, monkeypatch):
     written = _io.write_csv_atomic(frame, tmp_path / "duckdb.csv")
     assert written.read_bytes() == expected.read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary file left
+
+
+def test_fetch_pandas_streams_chunks_equal_to_df():
+    """The segmentation reads millions of customers chunk by chunk into columns allocated once; the
+    frame must be the one ``df()`` gives, dtypes included, also when a NULL first shows up late."""
+    import pytest
+
+    from customerlens._db import connect, fetch_all, fetch_pandas
+
+    con = connect()
+    fetch_all(con, """CREATE TEMP TABLE t AS SELECT i, i * 1.5 AS f, 'c' || i AS s,
+        CASE WHEN i % 5 = 0 THEN NULL ELSE 'x' END AS text_nulls,
+        TIMESTAMP '2020-01-01' + to_seconds(i) AS ts, i % 2 = 0 AS flag,
+        CASE WHEN i % 3 = 0 THEN NULL ELSE i % 2 = 0 END AS flag_nulls,
+        CASE WHEN i > 9000 THEN NULL ELSE i END AS late_null
+        FROM range(10000) r(i) ORDER BY i""")
+    sql = "SELECT * FROM t"
+    expected = con.sql(sql).df()
+    assert str(expected["late_null"].dtype) == "Int64"  # integers with a NULL: nullable, not float
+    for chunk_vectors in (1, 2, 128):  # 2,048-row chunks, 4,096, everything in the first
+        got = fetch_pandas(con, sql, chunk_vectors=chunk_vectors)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    pd.testing.assert_frame_equal(fetch_pandas(con, sql, rows=10000, chunk_vectors=1), expected)
+    empty = sql + " WHERE i < 0"
+    pd.testing.assert_frame_equal(fetch_pandas(con, empty), con.sql(empty).df())
+    for wrong in (9999, 10001, 100):  # a wrong row count is an error, not a truncated or padded table
+        with pytest.raises(ValueError, match="rows"):
+            fetch_pandas(con, sql, rows=wrong, chunk_vectors=1)
+    assert fetch_all(con, "SELECT count(*) FROM t") == [(10000,)]  # the connection takes work again

@@ -62,8 +62,8 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
 
 
 def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monkeypatch):
-    """With --memory-limit DuckDB works at the limit through the features and the value summaries, at half
-    of it while pandas segments the customers, at the limit again for the store; same results."""
+    """With --memory-limit DuckDB works at the limit through the features and the value summaries, then at
+    half of it while pandas holds the customers, the store included; same results."""
     from customerlens import pipeline
 
     assert pipeline._half_memory("3GB") == "1500MB" and pipeline._half_memory("2GiB") == "1074MB"
@@ -79,11 +79,79 @@ def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monke
     monkeypatch.setattr(pipeline, "run_sql", recording)
     cl.run(path, tmp_path / "a", cl.RunConfig(memory_limit="1GB", report=False), progress=stages.append)
     at = {stage: i + 1 for i, stage in enumerate(stages)}
-    assert settings == [(at["clean"] - 1, "1GB"), (at["value"], "500MB"), (at["store"], "1GB")], (settings, stages)
+    assert settings == [(at["clean"] - 1, "1GB"), (at["value"], "500MB")], (settings, stages)
     assert stages.index("value") < stages.index("segment") < stages.index("store")
     cl.run(path, tmp_path / "b", cl.RunConfig(report=False))
     assert dump(tmp_path / "a" / "customerlens.duckdb", "segments") == dump(tmp_path / "b" / "customerlens.duckdb",
                                                                              "segments")
+
+
+def test_store_keeps_the_input_order_without_sorting(tmp_path, monkeypatch):
+    """The cleaning keeps the lines in input order, so the store copies them without a sort (at 100M
+    lines the sort needed more memory than the run had); the tables must still be in input order."""
+    from customerlens import store
+
+    path, _ = demo.write(demo.generate(400, seed=11), tmp_path / "demo.csv")
+    statements = []
+    real = store.run
+
+    def recording(con, sql, *args):
+        statements.append(sql)
+        return real(con, sql, *args)
+
+    monkeypatch.setattr(store, "run", recording)
+    cl.run(path, tmp_path / "o", cl.RunConfig(report=False, charts=False, top_n=0))
+    copies = {s.split(".")[1].split()[0].strip('"'): s for s in statements if s.startswith("CREATE TABLE _cl_store.")}
+    for name in ("transactions", "excluded_lines", "customer_features"):
+        assert "ORDER BY" not in copies[name], copies[name]
+    assert "ORDER BY" in copies["quality_report"]  # a pandas table: sorted as before
+    con = duckdb.connect(str(tmp_path / "o" / "customerlens.duckdb"), read_only=True)
+    try:
+        for table in ("transactions", "excluded_lines"):
+            rows = [r[0] for r in fetch_all(con, f"SELECT source_row FROM {table}")]
+            assert len(rows) > 1000 and rows == sorted(set(rows)), table
+        ids = [r[0] for r in fetch_all(con, "SELECT customer_id FROM customer_features")]
+    finally:
+        con.close()
+    assert ids == sorted(ids)
+    lines = (tmp_path / "o" / "customer_features.csv").read_text().splitlines()[1:]
+    assert [ln.split(",")[0] for ln in lines] == [str(i) for i in ids]
+
+
+def test_failed_run_closes_its_connection_and_spill_folder(tmp_path, monkeypatch):
+    """A run that fails after DuckDB spilled leaves no spill folder behind (at 100M lines it held 30 GB)."""
+    import tempfile
+
+    from customerlens import pipeline
+
+    path, _ = demo.write(demo.generate(400, seed=12), tmp_path / "demo.csv")
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    connections = []
+    real_ingest = pipeline.ingest
+
+    def ingest(*args, **kwargs):
+        result = real_ingest(*args, **kwargs)
+        connections.append(result.con)
+        # a table larger than a low limit: DuckDB spills it (and keeps it spilled), then works on
+        fetch_all(result.con, "SET memory_limit = '64MB'")
+        fetch_all(result.con, "CREATE TEMP TABLE _spill AS SELECT i, 'x' || i AS s FROM range(3000000) r(i) "
+                              "ORDER BY hash(i)")
+        fetch_all(result.con, "SET memory_limit = '1GB'")
+        return result
+
+    def broken_store(*args, **kwargs):
+        assert list(spill_root.glob("customerlens-spill-*")), "DuckDB was meant to spill for this test"
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "ingest", ingest)
+    monkeypatch.setattr(pipeline, "write_store", broken_store)
+    with pytest.raises(RuntimeError, match="disk full"):
+        cl.run(path, tmp_path / "o", cl.RunConfig(report=False, charts=False, top_n=0, value=False))
+    assert not list(spill_root.glob("customerlens-spill-*"))
+    with pytest.raises(duckdb.ConnectionException):
+        fetch_all(connections[-1], "SELECT 1")
 
 
 def test_failed_run_keeps_the_previous_outputs(tiny_csv, tmp_path):

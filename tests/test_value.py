@@ -43,6 +43,10 @@ def test_summary_by_hand(engine):
     assert s.loc["b", "frequency"] == 0 and s.loc["b", "recency"] == 0
     assert s.loc["b", "T"] == pytest.approx(19 / 7)
     assert s.loc["b", "monetary_value"] == 0  # the February purchase is after the calibration end
+    # the days as datetime64 (8 bytes a customer), not Python date objects
+    assert s["first_purchase"].dtype.kind == "M" and s["last_purchase"].dtype.kind == "M"
+    assert str(s.loc["a", "first_purchase"]) == "2024-01-01 00:00:00"
+    assert str(s.loc["a", "last_purchase"]) == "2024-01-15 00:00:00"
 
 
 # -- the published CDNOW figures ------------------------------------------------------------------

@@ -419,8 +419,10 @@ def _materialize(frame, name: str = "_cl_labelled"):
 
     if isinstance(native, duckdb.DuckDBPyRelation):
         # a temp table in the relation's own connection: stays in DuckDB,
-        # spills to disk when large, never passes through Python
-        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
+        # spills to disk when large, never passes through Python. In input order: every
+        # later read keeps it (the store writes the lines without sorting them again)
+        order = " ORDER BY source_row" if "source_row" in native.columns else ""
+        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self{order}")
         return nw.from_native(native.query("_cl_self", f"SELECT * FROM {name}"))
     if type(native).__module__.startswith("pyspark."):
         # computed once on the executors and kept there (memory, spilling to

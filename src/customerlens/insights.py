@@ -41,7 +41,8 @@ def segment_profiles(segments: Any, strategies: dict[str, str] | None = None) ->
     out["revenue_per_customer"] = out["revenue"] / out["customers"]
     out["avg_order_value"] = out["revenue"] / out["orders"].where(out["orders"] > 0)
     means = grouped[features].mean().add_prefix("mean_").reset_index(drop=True)
-    medians = grouped[features].median().add_prefix("median_").reset_index(drop=True)
+    # one column at a time: the medians of all features at once sort a copy of them all
+    medians = pd.DataFrame({f"median_{f}": grouped[f].median().to_numpy() for f in features})
     out = pd.concat([out.drop(columns=["orders"]), means, medians], axis=1)
     if strategies is not None:
         out["strategy"] = out["segment_name"].map(strategies).fillna("")
@@ -139,12 +140,15 @@ def box_stats(segments: Any, features: tuple[str, ...] = ("recency_days", "frequ
     Whiskers reach the furthest value within 1.5 IQR of the box.
     """
     frame = _as_pandas(segments)
+    present = [f for f in features if f in frame.columns]
+    columns = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in present}
     rows = []
-    for (sid, name), group in frame.groupby(["segment_id", "segment_name"], sort=True):
-        for feature in features:
-            if feature not in group:
-                continue
-            values = group[feature].dropna().astype(float).to_numpy()
+    # the rows of each segment by position, then one feature of one segment at a time: never a copy
+    # of the whole table (millions of customers)
+    for (sid, name), positions in sorted(frame.groupby(["segment_id", "segment_name"]).indices.items()):
+        for feature in present:
+            values = columns[feature][positions]
+            values = values[~np.isnan(values)]
             if values.size == 0:
                 continue
             q1, median, q3 = np.percentile(values, [25, 50, 75])

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from . import __version__
-from ._db import quote, run as run_sql
+from ._db import fetch_pandas, release_memory, run as run_sql
 from ._frames import count_rows
 from ._io import atomic_path, write_csv_atomic, write_text_atomic
 from .clean import CleaningConfig, CleanResult, clean
@@ -81,8 +81,8 @@ class RunConfig:
     #: Spark engine: MLlib K-means above this many customers, MLlib ALS recommendations above this many
     spark_kmeans_above: int = KMEANS_ABOVE
     spark_als_above: int = ALS_ABOVE
-    #: DuckDB's memory limit (e.g. "3GB"); beyond it DuckDB spills to disk (half of it while pandas
-    #: segments the customers). Default: DuckDB's (80 % of RAM)
+    #: DuckDB's memory limit (e.g. "3GB"); beyond it DuckDB spills to disk (half of it from the
+    #: segmentation on, while pandas holds the customers). Default: DuckDB's (80 % of RAM)
     memory_limit: str | None = None
 
     def as_dict(self) -> dict:
@@ -183,17 +183,22 @@ def ingest(
             date_format=config.date_format,
         )
         lines = loaded.relation
-    if config.memory_limit:
-        run_sql(loaded.con, f"SET memory_limit = '{_memory_setting(config.memory_limit)}'")
-    progress("clean")
-    as_of = parse_as_of(config.as_of)
-    cleaned = clean(
-        lines,
-        config.cleaning,
-        has_products=loaded.mapping.has_products,
-        has_order_ids="order_id" in loaded.mapping.fields,
-        as_of=as_of,
-    )
+    try:
+        if config.memory_limit:
+            run_sql(loaded.con, f"SET memory_limit = '{_memory_setting(config.memory_limit)}'")
+        progress("clean")
+        as_of = parse_as_of(config.as_of)
+        cleaned = clean(
+            lines,
+            config.cleaning,
+            has_products=loaded.mapping.has_products,
+            has_order_ids="order_id" in loaded.mapping.fields,
+            as_of=as_of,
+        )
+    except BaseException:
+        if con is None:  # the connection is ours: close it, and DuckDB removes its spill folder
+            loaded.con.close()
+        raise
     return Ingested(loaded=loaded, cleaned=cleaned, as_of=as_of)
 
 
@@ -239,6 +244,16 @@ def run(
 
         raise InputError(f"--out {out_dir}: exists and is not a folder")
     ingested = ingest(data, config, progress=progress)
+    try:
+        return _run_stages(ingested, out_dir, config, progress)
+    except BaseException:
+        # a failed run leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
+        ingested.con.close()
+        raise
+
+
+def _run_stages(ingested: Ingested, out_dir: Path, config: RunConfig, progress: Progress) -> RunResult:
+    """Everything after the cleaning; :func:`run` closes the connection when it fails."""
     con = ingested.con
     transactions = ingested.cleaned.transactions
     if count_rows(transactions) == 0:
@@ -281,14 +296,16 @@ def run(
         progress("value")
         value, value_record = _value_stage(transactions, as_of, config)
     if config.memory_limit:
-        # DuckDB gives back half its memory (cached pages of the lines) while pandas works
+        # DuckDB gives back half its memory (cached pages of the lines) while pandas holds the customers,
+        # to the end of the run
         run_sql(con, f"SET memory_limit = '{_half_memory(config.memory_limit)}'")
+        release_memory()
 
     from . import segmentation as seg_stage
 
     progress("segment")
     segmentation = seg_stage.segment_customers(
-        features.df(), method=config.method, k=config.k, features=config.segment_features,
+        fetch_pandas(con, "SELECT * FROM _cl_features_t", customers), method=config.method, k=config.k, features=config.segment_features,
         random_state=config.random_state, k_range=config.k_range, segmenter=spark_segmenter,
     )
     if value is not None:
@@ -339,12 +356,9 @@ def run(
 
     plan = insights.action_plan(segmentation.assigned, segmentation.profiles, segmentation.distinctive_products,
                                 value.by_segment if value is not None else None)
-    targets = insights.target_list(segmentation.assigned, value.table if value is not None else None,
-                                   recommendations)
 
+    # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
     progress("store")
-    if config.memory_limit:
-        run_sql(con, f"SET memory_limit = '{_memory_setting(config.memory_limit)}'")  # the store: DuckDB's again
     report = ingested.report()
     quality = ingested.cleaned.report
     quality_rows = _quality_rows(quality)
@@ -372,13 +386,20 @@ def run(
             "action_plan": plan,
         },
         record,
+        # DuckDB's lines are in input order since the cleaning (Spark's Parquet files are not),
+        # the features by customer
+        presorted=("customer_features",) + (("transactions", "excluded_lines") if spark_work is None else ()),
     )
-    outputs["customer_features"] = _write_csv(con, features, out_dir / "customer_features.csv", "customer_id")
+    outputs["customer_features"] = _write_csv(con, features, out_dir / "customer_features.csv")
     outputs["quality_report"] = write_text_atomic(
         out_dir / "quality_report.json", json.dumps(report, indent=2, default=str) + "\n"
     )
     outputs.update(segmentation.write_files(out_dir))
+    # the target lists last, when the store is written: one more customer table at a time, not two
+    targets = insights.target_list(segmentation.assigned, value.table if value is not None else None,
+                                   recommendations)
     outputs.update(_write_decisions(out_dir, plan, targets, segmentation))
+    del targets
     if value is not None:
         outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
         outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
@@ -489,15 +510,13 @@ def _quality_rows(report) -> Any:
     return frame
 
 
-def _write_csv(con, relation, path: Path, order_by: str) -> Path:
+def _write_csv(con, relation, path: Path) -> Path:
+    """``relation`` (already in the order wanted: DuckDB keeps it) as CSV, atomically."""
     with atomic_path(path) as tmp:
         con.register("_cl_csv", relation)
         try:
             target = str(tmp).replace("'", "''")
-            run_sql(
-                con,
-                f"COPY (SELECT * FROM _cl_csv ORDER BY {quote(order_by)}) TO '{target}' (HEADER, DELIMITER ',')",
-            )
+            run_sql(con, f"COPY (SELECT * FROM _cl_csv) TO '{target}' (HEADER, DELIMITER ',')")
         finally:
             con.unregister("_cl_csv")
     return path

@@ -201,14 +201,18 @@ class CustomerSegmenter:
                 f"segmentation features not in the customer table: {', '.join(missing)}; "
                 f"available: {', '.join(map(str, frame.columns))}"
             )
-        values = frame[list(self.features)].astype(float).to_numpy()
-        values = np.where(np.isfinite(values), values, 0.0)
-        return np.log1p(np.clip(values, 0.0, None))
+        # one matrix, filled column by column and transformed in place (millions of customers)
+        values = np.empty((len(frame), len(self.features)))
+        for i, column in enumerate(self.features):
+            values[:, i] = frame[column].to_numpy(dtype=float, na_value=np.nan)
+        values[~np.isfinite(values)] = 0.0
+        np.clip(values, 0.0, None, out=values)
+        return np.log1p(values, out=values)
 
     def transform(self, X: Any) -> np.ndarray:
         """Features in the clustering space (log1p, then standard-scaled)."""
         self._check_fitted()
-        return self.scaler_.transform(self._matrix(_as_pandas(X)))
+        return self.scaler_.transform(self._matrix(_as_pandas(X)), copy=False)
 
     # -- fitting
     def fit(self, X: Any, y: Any = None) -> CustomerSegmenter:
@@ -223,9 +227,9 @@ class CustomerSegmenter:
         n = len(frame)
         if n < 2:
             raise CustomerLensError(f"segmentation needs at least 2 customers, got {n}")
-        raw = self._matrix(frame)
-        self.scaler_ = StandardScaler().fit(raw)
-        Z = self.scaler_.transform(raw)
+        Z = self._matrix(frame)
+        self.scaler_ = StandardScaler().fit(Z)
+        Z = self.scaler_.transform(Z, copy=False)  # in place: one matrix of customers, not two
         self.n_customers_ = n
         fitted: dict[int, Any] = {}
         self.elbow_, self.k_choice_ = self._search(Z, fitted=fitted)
@@ -440,7 +444,9 @@ def rfm_scores(features: Any) -> pd.DataFrame:
     out["r_score"] = _quintile(-frame["recency_days"].astype(float), ascending=True)
     out["f_score"] = _quintile(frame["frequency"].astype(float), ascending=True)
     out["m_score"] = _quintile(frame["monetary"].astype(float), ascending=True)
-    out["rfm_score"] = out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
+    # "345": the three digits as one number, converted to text once (millions of customers)
+    out["rfm_score"] = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).astype(str)
     fm = np.floor((out["f_score"] + out["m_score"]) / 2 + 0.5).astype(int)
-    out["rfm_segment"] = [RFM_GRID[r][c - 1] for r, c in zip(out["r_score"], fm, strict=True)]
+    grid = np.array([[RFM_GRID[r][c] for c in range(5)] for r in range(1, 6)], dtype=object)
+    out["rfm_segment"] = grid[out["r_score"].to_numpy() - 1, fm.to_numpy() - 1]
     return out

@@ -125,7 +125,7 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     except CustomerLensError as exc:
         spend_note = str(exc)
 
-    span_days = (end - min(summary["first_purchase"])).days
+    span_days = (pd.Timestamp(end) - summary["first_purchase"].min()).days
     inner = config.churn_inner_days or max(1, min(config.horizon_days, span_days // 2))
     factory = COUNTING_MODELS[chosen]
     churn = StackedChurn(inner, config.random_state, config.fit_sample).fit(transactions, end, factory, unit)

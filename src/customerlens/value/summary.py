@@ -9,6 +9,7 @@ included), in a time unit of ``unit_days`` days:
 ``recency`` (t_x)   time from the first to the last transaction
 ``T``               time from the first transaction to ``calibration_end``
 ``monetary_value``  mean value of the repeat transactions (0 without repeats)
+``first_purchase``, ``last_purchase``  the first and last transaction days (datetime64, midnight)
 
 Written against narwhals, so DuckDB, pandas and Polars frames aggregate
 natively.
@@ -67,21 +68,23 @@ def rfm_summary(transactions: Any, calibration_end: Any, unit_days: float = 7.0)
                        right_on=["customer_id", "first_purchase"], how="inner").select(
         "customer_id", col("value").alias("_first_value"))
     out = collect(per.join(first, on="customer_id", how="left").sort("customer_id")).to_pandas()
-    first_day = pd.to_datetime(out["first_purchase"])
-    last_day = pd.to_datetime(out["last_purchase"])
-    x = out["_days"].to_numpy(dtype=np.int64) - 1
-    unit = _DAY * unit_days
-    repeat_value = (out["_total"] - out["_first_value"]).to_numpy(dtype=float)
+    # dates as datetime64, not Python objects: 16 bytes a customer instead of 80 (0.6 GB at 10M customers)
+    first_day = pd.to_datetime(out.pop("first_purchase")).to_numpy()
+    last_day = pd.to_datetime(out.pop("last_purchase")).to_numpy()
+    x = out.pop("_days").to_numpy(dtype=np.int64) - 1
+    second, unit = np.timedelta64(1, "s"), _DAY * unit_days
+    repeat_value = (out.pop("_total") - out.pop("_first_value")).to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         monetary = np.where(x > 0, repeat_value / np.maximum(x, 1), 0.0)
+    del repeat_value
     return pd.DataFrame({
         "customer_id": out["customer_id"].astype(str),  # Arrow-backed text, not 10M Python strings
         "frequency": x,
-        "recency": ((last_day - first_day).dt.total_seconds() / unit).to_numpy(),
-        "T": ((pd.Timestamp(end) - first_day).dt.total_seconds() / unit).to_numpy(),
+        "recency": (last_day - first_day) / second / unit,
+        "T": (np.datetime64(end) - first_day) / second / unit,
         "monetary_value": np.round(monetary, 6),
-        "first_purchase": first_day.dt.date.to_numpy(),
-        "last_purchase": last_day.dt.date.to_numpy(),
+        "first_purchase": first_day,
+        "last_purchase": last_day,
     })
 
 
