@@ -510,13 +510,15 @@ def _quality_rows(report) -> Any:
     return frame
 
 
-def _write_csv(con, relation, path: Path) -> Path:
-    """``relation`` (already in the order wanted: DuckDB keeps it) as CSV, atomically."""
+def _write_csv(con, relation, path: Path, order_by: str | None = None) -> Path:
+    """``relation`` as CSV, atomically: in ``order_by`` order, or as it is (a stored table
+    already in the order wanted: DuckDB keeps it) when ``order_by`` is None."""
     with atomic_path(path) as tmp:
         con.register("_cl_csv", relation)
         try:
             target = str(tmp).replace("'", "''")
-            run_sql(con, f"COPY (SELECT * FROM _cl_csv) TO '{target}' (HEADER, DELIMITER ',')")
+            order = f" ORDER BY {order_by}" if order_by else ""
+            run_sql(con, f"COPY (SELECT * FROM _cl_csv{order}) TO '{target}' (HEADER, DELIMITER ',')")
         finally:
             con.unregister("_cl_csv")
     return path
