@@ -311,12 +311,16 @@ def action_plan(segments: Any, profiles: pd.DataFrame, distinctive: pd.DataFrame
 
 def target_list(segments: Any, value: pd.DataFrame | None = None,
                 recommendations: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Customers with what a CRM upload needs: segment, R/F/M, value and churn risk, the next best product."""
+    """Customers with what a CRM upload needs: segment, R/F/M, value and churn risk, the next best product.
+
+    Segment by segment (``segment_id``), each from the most value at risk (else the highest spend)
+    down: every segment's list is one slice of the table, no copy of it."""
     frame = _as_pandas(segments)
     cols = [c for c in ("customer_id", "segment_id", "segment_name", "recency_days", "frequency", "monetary",
                         "last_purchase") if c in frame.columns]
-    out = frame[cols].copy()
-    out["customer_id"] = out["customer_id"].astype(str)
+    out = frame[cols]  # copy-on-write: the new columns below do not touch the caller's frame
+    if out["customer_id"].dtype != "str":
+        out = out.assign(customer_id=out["customer_id"].astype(str))
     if value is not None and not value.empty:
         keep = [c for c in value.columns if c in ("customer_id", "p_alive", "churn_risk", "value_at_risk")
                 or c.startswith("clv_")]
@@ -325,8 +329,10 @@ def target_list(segments: Any, value: pd.DataFrame | None = None,
         first = recommendations[recommendations["rank"] == 1][["customer_id", "product_id", "product_name"]]
         first = first.rename(columns={"product_id": "next_product_id", "product_name": "next_product_name"})
         out = out.merge(first, on="customer_id", how="left")
-    sort = [c for c in ("value_at_risk", "monetary") if c in out.columns][:1]
-    return out.sort_values(sort + ["customer_id"], ascending=[False] * len(sort) + [True]).reset_index(drop=True)
+    sort = [c for c in ("segment_id",) if c in out.columns]
+    sort += [c for c in ("value_at_risk", "monetary") if c in out.columns][:1]
+    ascending = [c != "value_at_risk" and c != "monetary" for c in sort]
+    return out.sort_values(sort + ["customer_id"], ascending=ascending + [True]).reset_index(drop=True)
 
 
 def action_plan_markdown(plan: pd.DataFrame) -> str:

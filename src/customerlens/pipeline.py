@@ -467,11 +467,18 @@ def _migration_start(config: RunConfig, as_of: dt.datetime, lines) -> dt.datetim
 
 def _write_decisions(out_dir: Path, plan, targets, segmentation) -> dict[str, Path]:
     """``action_plan.csv`` / ``.md`` and ``targets/<segment>.csv`` (+ who moved into At-Risk)."""
+    import numpy as np
+
     _slug = insights._slug
     outputs = {"action_plan": write_csv_atomic(plan, out_dir / "action_plan.csv"),
                "action_plan_md": write_text_atomic(out_dir / "action_plan.md", insights.action_plan_markdown(plan))}
     folder = out_dir / "targets"
-    for name, group in targets.groupby("segment_name", sort=False):
+    # the lists come segment by segment (insights.target_list): each file is a slice, not a copy
+    ids = targets["segment_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
+    for start, stop in zip(starts, np.r_[starts[1:], len(ids)], strict=True):
+        group = targets.iloc[start:stop]
+        name = group["segment_name"].iat[0]
         outputs[f"targets_{_slug(name)}"] = write_csv_atomic(group, folder / f"{_slug(name)}.csv")
     movers = segmentation.movers
     if movers is not None and not movers.empty:
@@ -497,7 +504,8 @@ def _value_stage(transactions, as_of: dt.datetime, config: RunConfig):
                           random_state=config.random_state).check()
     calibration_end = (as_of - dt.timedelta(days=1)).date() if as_of.time() == dt.time() else as_of.date()
     try:
-        value = fit_value(transactions, calibration_end, vconfig)
+        # the summary goes once every customer is scored: nothing later in a run reads it
+        value = fit_value(transactions, calibration_end, vconfig, keep_summary=False)
     except (CustomerLensError, ValueError, ArithmeticError) as exc:
         warnings.warn(f"customer value skipped: {exc}", stacklevel=2)
         return None, {"skipped": str(exc)}

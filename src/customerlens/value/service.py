@@ -67,7 +67,9 @@ class ValueResult:
     """Scores per customer (``table``), the fitted models and what the run record keeps."""
 
     table: pd.DataFrame
-    summary: pd.DataFrame
+    #: the models' inputs per customer (rfm_summary); None when fitted with ``keep_summary=False``
+    #: (the pipeline's runs: at 10M customers it is 0.6 GB that nothing after the fit reads)
+    summary: pd.DataFrame | None
     models: dict
     model_name: str
     spend: GammaGammaModel | None
@@ -91,10 +93,12 @@ def _model_record(model) -> dict:
             "converged": model.optimizer_["converged"]}
 
 
-def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfig | None = None) -> ValueResult:
+def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfig | None = None,
+              keep_summary: bool = True) -> ValueResult:
     """Fit the models on purchases up to ``calibration_end`` (the last day included) and score customers.
 
-    Without ``calibration_end`` the last purchase day is used.
+    Without ``calibration_end`` the last purchase day is used. ``keep_summary=False`` drops the
+    per-customer summary from the result once every customer is scored (:func:`tracking` needs it).
     """
     config = (config or ValueConfig()).check()
     unit = config.unit_days
@@ -169,8 +173,8 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     if _dropout_vanished(model):
         record["note"] = ("the fitted dropout component is near zero: the calibration period shows "
                           "little evidence of customers leaving, so P(alive) stays near 1")
-    return ValueResult(table=table, summary=summary, models=models, model_name=chosen, spend=spend,
-                       churn=churn, calibration_end=end, config=config, record=record)
+    return ValueResult(table=table, summary=summary if keep_summary else None, models=models,
+                       model_name=chosen, spend=spend, churn=churn, calibration_end=end, config=config, record=record)
 
 
 def sample_rows(n: int, at_most: int, random_state: int) -> np.ndarray:
@@ -206,6 +210,8 @@ def tracking(transactions: Any, result: ValueResult, end: Any | None = None) -> 
     """Cumulative repeat transactions by week, actual and each model's expectation (the tracking plot)."""
     unit = result.config.unit_days
     summary = result.summary
+    if summary is None:
+        raise CustomerLensError("the tracking table needs the value models' summary: fit with keep_summary=True")
     daily = daily_transactions(transactions, end=end or result.calibration_end)
     import narwhals as nw
 
