@@ -121,3 +121,73 @@ def test_migration_needs_two_ordered_dates():
 
     with pytest.raises(CustomerLensError, match="two dates"):
         insights.segment_migration(pd.DataFrame(), None, "2024-02-01", "2024-01-01")
+
+
+def _customers(n: int, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A segmented customer table sorted by id, and a value table for the same customers."""
+    rng = np.random.default_rng(seed)
+    ids = pd.Series([f"C{i:05d}" for i in range(n)], dtype="str")
+    names = {1: "High-Value", 2: "Frequent & Loyal", 3: "At-Risk", 4: "Occasional Buyers"}
+    seg = rng.integers(1, 5, n)
+    assigned = pd.DataFrame({"customer_id": ids, "segment_id": seg, "segment_name": [names[s] for s in seg],
+                             "recency_days": rng.integers(0, 400, n), "frequency": rng.integers(1, 9, n),
+                             "monetary": rng.integers(1, 50, n) * 10.0})  # ties: the customer id decides
+    value = pd.DataFrame({"customer_id": ids, "p_alive": rng.random(n), "clv_12m": rng.random(n) * 100,
+                          "churn_risk": rng.random(n), "value_at_risk": np.round(rng.random(n) * 4, 0)})
+    return assigned, value
+
+
+def test_target_list_order_and_values_with_and_without_the_same_customers():
+    """The lists: segment by segment, most value at risk first, then customer id; each customer's
+    own value columns, NaN where the value table does not list them, whatever the tables' order."""
+    assigned, value = _customers(500)
+    fast = insights.target_list(assigned, value)  # same customers, same order: no merge
+    expected = assigned[["customer_id", "segment_id", "segment_name", "recency_days", "frequency", "monetary"]].merge(
+        value[["customer_id", "p_alive", "clv_12m", "churn_risk", "value_at_risk"]], on="customer_id", how="left")
+    expected = expected.sort_values(["segment_id", "value_at_risk", "customer_id"],
+                                    ascending=[True, False, True]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(fast, expected)
+    assert fast["segment_id"].is_monotonic_increasing
+    # value for a shuffled subset of the customers; segments shuffled too
+    partial = value.sample(frac=0.8, random_state=1)
+    slow = insights.target_list(assigned.sample(frac=1, random_state=2), partial)
+    missing = ~slow["customer_id"].isin(partial["customer_id"])
+    assert missing.sum() == 100 and slow.loc[missing, "p_alive"].isna().all()
+    kept = slow[~missing].set_index("customer_id")
+    mine = partial.set_index("customer_id").loc[kept.index]
+    np.testing.assert_array_equal(kept["clv_12m"].to_numpy(), mine["clv_12m"].to_numpy())
+    for _, group in slow.groupby("segment_id"):  # NaN (no value) last, ties by customer id
+        ranked = group.sort_values(["value_at_risk", "customer_id"], ascending=[False, True], na_position="last")
+        assert list(group["customer_id"]) == list(ranked["customer_id"])
+
+
+def test_value_by_segment_same_with_and_without_aligned_tables():
+    from types import SimpleNamespace
+
+    from customerlens.value.report import value_by_segment
+
+    assigned, table = _customers(400, seed=5)
+    value = SimpleNamespace(table=table, config=SimpleNamespace(clv_months=12))
+    fast = value_by_segment(value, assigned)
+    reference = table.merge(assigned[["customer_id", "segment_id", "segment_name"]], on="customer_id")
+    counts = reference.groupby("segment_id").size()
+    assert list(fast["customers"]) == list(counts) and fast["customers"].sum() == 400
+    np.testing.assert_allclose(fast["clv_12m"], reference.groupby("segment_id")["clv_12m"].sum().round(6))
+    assert fast["share_clv"].sum() == pytest.approx(1)
+    # the value table in another order and without some customers: the same per-segment sums
+    part = SimpleNamespace(table=table.iloc[::-1].iloc[50:].reset_index(drop=True), config=value.config)
+    slow = value_by_segment(part, assigned.sample(frac=1, random_state=4))
+    ref = part.table.merge(assigned[["customer_id", "segment_id"]], on="customer_id").groupby("segment_id")
+    assert list(slow["customers"]) == list(ref.size()) and slow["customers"].sum() == 350
+    np.testing.assert_allclose(slow["value_at_risk"], ref["value_at_risk"].sum().round(6))
+    assert list(slow["segment_name"]) == [n for n in ("High-Value", "Frequent & Loyal", "At-Risk", "Occasional Buyers")]
+
+
+@pytest.mark.parametrize("values", [["a", "b", "b"], ["b", "a"], ["a", None, "c"], [], ["x"], [None], ["é", "z"],
+                                    ["z", "é"]])
+def test_is_increasing_matches_pandas(values):
+    from customerlens._frames import is_increasing
+
+    for dtype in ("str", object):
+        series = pd.Series(values, dtype=dtype)
+        assert is_increasing(series) == series.is_monotonic_increasing

@@ -176,7 +176,9 @@ class QualityReport:
     def to_frame(self):
         import pandas as pd
 
-        return pd.DataFrame([asdict(r) for r in self.rules])
+        # revenue in cents, as in as_dict: the 6th decimal of a sum can differ between runs (the
+        # engine's summation order), cents do not
+        return pd.DataFrame([{**asdict(r), "revenue": round(r.revenue, 2)} for r in self.rules])
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._frames import as_pandas as _as_pandas
+from ._frames import as_pandas as _as_pandas, customer_rows, is_increasing
 
 PROFILE_FEATURES = (
     "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
@@ -314,25 +314,33 @@ def target_list(segments: Any, value: pd.DataFrame | None = None,
     """Customers with what a CRM upload needs: segment, R/F/M, value and churn risk, the next best product.
 
     Segment by segment (``segment_id``), each from the most value at risk (else the highest spend)
-    down: every segment's list is one slice of the table, no copy of it."""
+    down, then by customer id: every segment's list is one slice of the table."""
     frame = _as_pandas(segments)
     cols = [c for c in ("customer_id", "segment_id", "segment_name", "recency_days", "frequency", "monetary",
                         "last_purchase") if c in frame.columns]
-    out = frame[cols]  # copy-on-write: the new columns below do not touch the caller's frame
+    out = frame[cols]  # copy-on-write: the columns added below do not touch the caller's frame
     if out["customer_id"].dtype != "str":
         out = out.assign(customer_id=out["customer_id"].astype(str))
+    if not is_increasing(out["customer_id"]):
+        out = out.sort_values("customer_id")
+    out = out.reset_index(drop=True)
     if value is not None and not value.empty:
-        keep = [c for c in value.columns if c in ("customer_id", "p_alive", "churn_risk", "value_at_risk")
-                or c.startswith("clv_")]
-        out = out.merge(value[keep], on="customer_id", how="left")
+        keep = [c for c in value.columns if c in ("p_alive", "churn_risk", "value_at_risk") or c.startswith("clv_")]
+        value = value.assign(customer_id=value["customer_id"].astype(str))
+        rows = customer_rows(out["customer_id"], value)
+        for column in keep:  # a run's tables list the same customers in the same order: no merge
+            data = value[column].to_numpy(dtype=float)
+            out[column] = data if rows is None else np.where(rows >= 0, data[rows], np.nan)
     if recommendations is not None and not recommendations.empty:
         first = recommendations[recommendations["rank"] == 1][["customer_id", "product_id", "product_name"]]
         first = first.rename(columns={"product_id": "next_product_id", "product_name": "next_product_name"})
         out = out.merge(first, on="customer_id", how="left")
-    sort = [c for c in ("segment_id",) if c in out.columns]
-    sort += [c for c in ("value_at_risk", "monetary") if c in out.columns][:1]
-    ascending = [c != "value_at_risk" and c != "monetary" for c in sort]
-    return out.sort_values(sort + ["customer_id"], ascending=ascending + [True]).reset_index(drop=True)
+    # one stable sort of the row numbers (the rows are in customer id order) instead of sorting the table
+    keys = [-out[c].to_numpy(dtype=float) for c in ("value_at_risk", "monetary") if c in out.columns][:1]
+    keys += [out["segment_id"].to_numpy()] if "segment_id" in out.columns else []
+    if not keys:
+        return out
+    return out.take(np.lexsort(keys)).reset_index(drop=True)
 
 
 def action_plan_markdown(plan: pd.DataFrame) -> str:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._frames import as_pandas as _as_pandas
+from ._frames import as_pandas as _as_pandas, is_increasing
 from .errors import CustomerLensError, NotFittedError
 
 log = logging.getLogger(__name__)
@@ -437,7 +437,7 @@ def rfm_scores(features: Any) -> pd.DataFrame:
     comes from :data:`RFM_GRID` on R and FM = round((F + M) / 2).
     """
     frame = _as_pandas(features)[["customer_id", "recency_days", "frequency", "monetary"]]
-    if not frame["customer_id"].is_monotonic_increasing:
+    if not is_increasing(frame["customer_id"]):
         frame = frame.sort_values("customer_id")
     frame = frame.reset_index(drop=True)
     out = frame[["customer_id"]].copy()

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from . import insights
+from ._frames import is_increasing
 from ._io import write_csv_atomic
 from .errors import CustomerLensError
 from .segment import DEFAULT_FEATURES, RFM_SEGMENTS, RFM_STRATEGIES, CustomerSegmenter, rfm_scores
@@ -200,7 +201,7 @@ def segment_customers(
     if method not in METHODS:
         raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     # one copy at most of a table that can hold millions of customers
-    frame = customers if customers["customer_id"].is_monotonic_increasing else customers.sort_values("customer_id")
+    frame = customers if is_increasing(customers["customer_id"]) else customers.sort_values("customer_id")
     frame = frame.reset_index(drop=True)
     rfm = rfm_scores(frame)
     if method == "rfm":

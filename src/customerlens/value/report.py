@@ -5,18 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .._frames import customer_rows
 from .service import ValueResult, tracking
 
 
 def value_by_segment(value: ValueResult, assigned: pd.DataFrame) -> pd.DataFrame:
     """Per segment: customers, mean P(alive) and churn risk, CLV and value at risk (totals and shares)."""
     clv = f"clv_{value.config.clv_months}m"
-    frame = value.table.merge(assigned[["customer_id", "segment_id", "segment_name"]], on="customer_id", how="inner")
-    out = frame.groupby(["segment_id", "segment_name"], as_index=False).agg(
-        customers=("customer_id", "size"), mean_p_alive=("p_alive", "mean"), mean_churn_risk=("churn_risk", "mean"),
+    table = value.table
+    rows = customer_rows(table["customer_id"], assigned)
+    # each scored customer's segment: the run's tables list the same customers in the same order
+    segment_id = assigned["segment_id"].to_numpy()
+    segment_id = segment_id if rows is None else np.where(rows >= 0, segment_id[rows], -1)
+    frame = table[["p_alive", "churn_risk", clv, "value_at_risk"]].assign(segment_id=segment_id)
+    frame = frame[frame["segment_id"] >= 0] if rows is not None else frame
+    names = assigned.drop_duplicates("segment_id")[["segment_id", "segment_name"]]
+    frame = frame.groupby("segment_id", as_index=False).agg(
+        customers=("p_alive", "size"), mean_p_alive=("p_alive", "mean"), mean_churn_risk=("churn_risk", "mean"),
         clv=(clv, "sum"), value_at_risk=("value_at_risk", "sum"))
+    out = frame.merge(names, on="segment_id", how="left")
+    out = out[["segment_id", "segment_name", *[c for c in out.columns if c not in ("segment_id", "segment_name")]]]
     total = out["clv"].sum()
     out["share_clv"] = out["clv"] / total if total > 0 else 0.0
     at_risk = out["value_at_risk"].sum()
