@@ -244,6 +244,7 @@ def test_run_writes_value_outputs(tmp_path):
         record = json.loads(con.sql("SELECT record FROM run").fetchall()[0][0])
         assert con.sql("SELECT count(*) FROM customer_value").fetchall()[0][0] == len(value)
     assert record["value"]["model"] in ("bgnbd", "pareto_nbd")
+    assert result.value.summary is None  # a run keeps the scores, not the models' inputs
     assert record["value"]["model_choice"].startswith("higher log-likelihood")
     assert set(record["value"]["models"]["bgnbd"]) >= {"r", "alpha", "a", "b", "log_likelihood", "standard_errors"}
     # the planted at-risk customers are the riskiest
@@ -285,3 +286,16 @@ def test_models_fit_on_a_seeded_sample_of_large_bases(cdnow):
     for name, value in full.models["bgnbd"].params_.items():
         se = full.models["bgnbd"].standard_errors_[name]
         assert abs(part.models["bgnbd"].params_[name] - value) < 4 * se * (2357 / 1500) ** 0.5
+
+
+def test_fit_without_the_summary_scores_the_same(cdnow):
+    from customerlens.errors import CustomerLensError
+    from customerlens.value.service import tracking
+
+    kept = fit_value(cdnow, CAL, ValueConfig(model="bgnbd"))
+    slim = fit_value(cdnow, CAL, ValueConfig(model="bgnbd"), keep_summary=False)
+    assert slim.summary is None and len(kept.summary) == 2357
+    pd.testing.assert_frame_equal(slim.table, kept.table)
+    assert len(tracking(cdnow, kept)) > 0
+    with pytest.raises(CustomerLensError, match="keep_summary=True"):
+        tracking(cdnow, slim)
