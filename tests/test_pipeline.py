@@ -51,8 +51,12 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
     data = demo.generate(300, seed=7)
     path, _ = demo.write(data, tmp_path / "demo.csv")
     a, b = tmp_path / "a", tmp_path / "b"
-    cl.run(path, a)
+    result = cl.run(path, a)
     cl.run(path, b)
+    # the value tracking chart's table is computed before the run drops the value models' summary
+    assert result.value.summary is None and list(a.glob("charts/value_tracking.*"))
+    weekly = result.value.weekly_tracking
+    assert weekly["actual"].is_monotonic_increasing and weekly["actual"].iloc[-1] > 0 and "bgnbd" in weekly
     for table in TABLES:
         assert dump(a / "customerlens.duckdb", table) == dump(b / "customerlens.duckdb", table), table
     assert (a / "customer_features.csv").read_bytes() == (b / "customer_features.csv").read_bytes()

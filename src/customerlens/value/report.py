@@ -62,7 +62,8 @@ def write_value_charts(value: ValueResult, segmentation, transactions: Any, fold
     made = {
         "p_alive_by_segment": charts.p_alive_chart(probability_stats(scores)),
         "value_by_segment": charts.value_by_segment_chart(by_segment, clv),
-        "value_tracking": charts.tracking_chart(tracking(transactions, value)),
+        "value_tracking": charts.tracking_chart(value.weekly_tracking if value.weekly_tracking is not None
+                                                else tracking(transactions, value)),
     }
     for name, chart in made.items():
         for fmt, path in charts.save_chart(chart, folder / name).items():

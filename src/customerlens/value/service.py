@@ -78,6 +78,9 @@ class ValueResult:
     config: ValueConfig
     record: dict = field(default_factory=dict)
     by_segment: pd.DataFrame | None = None  # set by the run: customerlens.value.report.value_by_segment
+    #: :func:`tracking` of the calibration period, computed by a run that draws charts before it
+    #: drops the summary (the chart's table; None otherwise)
+    weekly_tracking: pd.DataFrame | None = None
 
     @property
     def model(self):
