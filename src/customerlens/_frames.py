@@ -46,8 +46,8 @@ def is_increasing(values: pd.Series) -> bool:
     import pyarrow.compute as pc
 
     data = pa.array(values.array)
-    if len(data) < 2:
-        return data.null_count == 0 or len(data) == 0
+    if len(data) < 2:  # nothing to compare (pc.all of nothing is null)
+        return data.null_count == 0
     return data.null_count == 0 and bool(pc.all(pc.less_equal(data[:-1], data[1:])).as_py())
 
 

@@ -504,16 +504,16 @@ def _value_stage(transactions, as_of: dt.datetime, config: RunConfig):
                           random_state=config.random_state).check()
     calibration_end = (as_of - dt.timedelta(days=1)).date() if as_of.time() == dt.time() else as_of.date()
     try:
+        # the summary is dropped once every customer is scored: only the tracking chart reads it
         value = fit_value(transactions, calibration_end, vconfig, keep_summary=config.charts)
     except (CustomerLensError, ValueError, ArithmeticError) as exc:
         warnings.warn(f"customer value skipped: {exc}", stacklevel=2)
         return None, {"skipped": str(exc)}
-    if config.charts:  # the tracking chart's table, while the summary is there
+    if config.charts:  # the tracking chart's table, while the summary is there; then the summary goes
         from .value.service import tracking
 
         value.weekly_tracking = tracking(transactions, value)
-    # the summary goes once every customer is scored: nothing later in a run reads it
-    value.summary = None
+        value.summary = None
     return value, value.record
 
 

@@ -5,23 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._frames import customer_rows
 from .service import ValueResult, tracking
 
 
+def _with_segment(scores: pd.DataFrame, assigned: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` (with ``customer_id``) of the customers in ``assigned``, each with its ``segment_id``:
+    by position when both list the same customers in the same order (a run's tables), no merge."""
+    rows = customer_rows(scores["customer_id"], assigned)
+    segment_id = assigned["segment_id"].to_numpy()
+    if rows is None:
+        return scores.assign(segment_id=segment_id)
+    found = rows >= 0
+    return scores[found].assign(segment_id=segment_id[rows[found]])
+
+
 def value_by_segment(value: ValueResult, assigned: pd.DataFrame) -> pd.DataFrame:
     """Per segment: customers, mean P(alive) and churn risk, CLV and value at risk (totals and shares)."""
     clv = f"clv_{value.config.clv_months}m"
-    table = value.table
-    rows = customer_rows(table["customer_id"], assigned)
-    # each scored customer's segment: the run's tables list the same customers in the same order
-    segment_id = assigned["segment_id"].to_numpy()
-    segment_id = segment_id if rows is None else np.where(rows >= 0, segment_id[rows], -1)
-    frame = table[["p_alive", "churn_risk", clv, "value_at_risk"]].assign(segment_id=segment_id)
-    frame = frame[frame["segment_id"] >= 0] if rows is not None else frame
+    frame = _with_segment(value.table[["customer_id", "p_alive", "churn_risk", clv, "value_at_risk"]], assigned)
     names = assigned.drop_duplicates("segment_id")[["segment_id", "segment_name"]]
     frame = frame.groupby("segment_id", as_index=False).agg(
         customers=("p_alive", "size"), mean_p_alive=("p_alive", "mean"), mean_churn_risk=("churn_risk", "mean"),
@@ -53,8 +57,9 @@ def write_value_charts(value: ValueResult, segmentation, transactions: Any, fold
     from .. import charts
 
     outputs = {}
-    scores = value.table.merge(segmentation.assigned[["customer_id", "segment_id", "segment_name"]],
-                               on="customer_id", how="inner")
+    assigned = segmentation.assigned
+    scores = _with_segment(value.table[["customer_id", "p_alive", "churn_risk"]], assigned).merge(
+        assigned.drop_duplicates("segment_id")[["segment_id", "segment_name"]], on="segment_id")
     by_segment = getattr(value, "by_segment", None)
     if by_segment is None:
         by_segment = value_by_segment(value, segmentation.assigned)
