@@ -97,7 +97,7 @@ def _free_port() -> int:
 
 def _build_store(folder: Path) -> Path:
     import customerlens
-    from customerlens import demo
+    from customerlens.io import demo
 
     path, _ = demo.write(demo.generate(4000, seed=42), folder / "demo.csv")
     customerlens.run(path, folder / "out", customerlens.RunConfig(charts=False))

@@ -37,9 +37,9 @@ def _peak_rss_mb() -> float:
 
 
 def _pipeline_once(path: str) -> dict:
-    from customerlens.clean import clean
-    from customerlens.features import customer_features
-    from customerlens.load import load
+    from customerlens.cleaning.rules import clean
+    from customerlens.features.customer import customer_features
+    from customerlens.io.load import load
 
     t0 = time.perf_counter()
     loaded = load(path)
@@ -75,7 +75,7 @@ def _child(case: str, path: str, repeat: int) -> dict:
 
 
 def _synthetic(lines: int, workdir: Path) -> Path:
-    from customerlens import demo
+    from customerlens.io import demo
 
     customers = max(100, lines // LINES_PER_CUSTOMER)
     path = workdir / f"demo_{customers}.parquet"

@@ -88,7 +88,7 @@ def _child(impl: str, data: str, repeat: int) -> None:
     frame = pd.read_csv(data)
     x, t_x, T = (frame[c].to_numpy() for c in ("frequency", "recency", "T"))
     if impl == "customerlens":
-        from customerlens.value import BetaGeoModel
+        from customerlens.models.value import BetaGeoModel
 
         def fit():
             return BetaGeoModel().fit(x, t_x, T)
@@ -146,7 +146,7 @@ def lifetimes_env() -> str | None:
 
 def cdnow_summary():
     import customerlens as cl
-    from customerlens.value import rfm_summary
+    from customerlens.models.value import rfm_summary
 
     lines = cl.ingest(DATA_DIR / "cdnow" / "CDNOW_sample.txt.gz").cleaned.transactions
     return rfm_summary(lines, CALIBRATION_END)[["frequency", "recency", "T"]]
@@ -155,7 +155,7 @@ def cdnow_summary():
 def simulated_summary(n: int):
     import numpy as np
 
-    from customerlens.value import simulate_bgnbd
+    from customerlens.models.value import simulate_bgnbd
 
     rng = np.random.default_rng(0)
     p = CDNOW_PUBLISHED
@@ -213,7 +213,7 @@ def run_child(python: str, impl: str, data: Path, repeat: int, timeout: float) -
 
 
 def compare(name: str, frame, tmp: Path, args, lt_error: str | None) -> dict:
-    from customerlens.value import BetaGeoModel
+    from customerlens.models.value import BetaGeoModel
 
     path = tmp / f"{name}.csv"
     frame.to_csv(path, index=False, float_format="%.17g")  # round-trips exactly: both sides fit the same numbers

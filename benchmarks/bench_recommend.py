@@ -33,7 +33,7 @@ def scale(customers: int, products: int, seed: int = 0) -> dict:
     import numpy as np
     import pandas as pd
 
-    from customerlens.recommend import build_interactions, make_model
+    from customerlens.models.recommend import build_interactions, make_model
 
     rng = np.random.default_rng(seed)
     per = rng.poisson(19, customers) + 1
@@ -78,7 +78,7 @@ def main() -> None:
         (HERE / "results" / "recommend_scale.json").write_text(json.dumps(result, indent=2) + "\n")
         return
     import customerlens as cl
-    from customerlens.recommend.service import fit_recommendations
+    from customerlens.models.recommend.service import fit_recommendations
 
     lines = cl.ingest(DATA_DIR / "online_retail" / "online_retail.csv.gz").cleaned.transactions.df()
     as_of = dt.datetime(2011, 12, 10)

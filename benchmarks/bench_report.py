@@ -37,7 +37,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     import customerlens as cl
-    from customerlens.report import write_report
+    from customerlens.outputs.report import write_report
 
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store

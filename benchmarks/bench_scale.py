@@ -67,7 +67,7 @@ def _mark(stage: str, start: float) -> None:
 
 def child_customerlens(path: Path, out: Path, memory_limit: str) -> None:
     start = time.perf_counter()
-    from customerlens.pipeline import RunConfig, run
+    from customerlens.pipeline.run import RunConfig, run
 
     _mark("import", start)
     config = RunConfig(insights=False, top_n=0, report=False, charts=False, memory_limit=memory_limit)

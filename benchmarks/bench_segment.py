@@ -46,7 +46,7 @@ def _features_synthetic(n: int):
     import tempfile
 
     import customerlens as cl
-    from customerlens import demo
+    from customerlens.io import demo
 
     with tempfile.TemporaryDirectory() as tmp:
         path, _ = demo.write(demo.generate(20_000, seed=1), Path(tmp) / "demo.parquet")
@@ -61,7 +61,7 @@ def _features_synthetic(n: int):
 
 
 def run_case(case: str, n: int, search_sample: int) -> dict:
-    from customerlens.segment import CustomerSegmenter
+    from customerlens.models.segment.segmenter import CustomerSegmenter
 
     features = _features_retail() if case == "retail" else _features_synthetic(n)
     t = time.perf_counter()

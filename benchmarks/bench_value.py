@@ -34,7 +34,7 @@ RESULTS = HERE / "results"
 
 def case_real(name: str) -> dict:
     import customerlens as cl
-    from customerlens.value import fit_value
+    from customerlens.models.value import fit_value
 
     path = {"cdnow_sample": DATA_DIR / "cdnow" / "CDNOW_sample.txt.gz",
             "online_retail": DATA_DIR / "online_retail" / "online_retail.csv.gz"}[name]
@@ -49,7 +49,7 @@ def case_real(name: str) -> dict:
 def case_synthetic(n: int) -> dict:
     import numpy as np
 
-    from customerlens.value import BetaGeoModel, GammaGammaModel, simulate_bgnbd
+    from customerlens.models.value import BetaGeoModel, GammaGammaModel, simulate_bgnbd
 
     rng = np.random.default_rng(0)
     sim = simulate_bgnbd(n, 0.243, 4.414, 0.793, 2.426, T=np.round(rng.uniform(30, 78, n) * 7) / 7,

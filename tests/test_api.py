@@ -29,7 +29,7 @@ ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # git-ignore
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     import customerlens
-    from customerlens import demo
+    from customerlens.io import demo
 
     tmp = tmp_path_factory.mktemp("api")
     path, _ = demo.write(demo.generate(400, seed=7), tmp / "d.csv")

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from customerlens import charts
-from customerlens.campaigns import (
+from customerlens.outputs import charts
+from customerlens.models.campaigns import (
     ALL,
     COLUMNS,
     SEGMENT_NAME,
@@ -493,7 +493,7 @@ def test_cli_campaigns_bad_input_is_one_line_and_exit_2(tmp_path):
 
 def test_outcomes_derived_from_transactions_by_hand():
     """Sent 2024-03-01 with a 7-day window: a buys twice in it (one order on the 8th is outside), b never."""
-    from customerlens.campaigns import outcomes_from_transactions
+    from customerlens.models.campaigns import outcomes_from_transactions
 
     table = pd.DataFrame({"cust": [1.0, 2.0, 3.0], "group": ["mail", "mail", "control"]})
     lines = pd.DataFrame({
@@ -519,7 +519,7 @@ def test_outcomes_derived_from_transactions_by_hand():
 
 
 def test_campaigns_command_derives_outcomes_from_transactions(tmp_path):
-    from customerlens import demo
+    from customerlens.io import demo
 
     path, _ = demo.write(demo.generate(300, seed=2), tmp_path / "lines.csv")
     ids = sorted(pd.read_csv(path, dtype=str)["CustomerID"].dropna().unique())

@@ -2,8 +2,8 @@
 
 import pytest
 
-from customerlens.features import customer_features
-from customerlens.pipeline import ingest
+from customerlens.features.customer import customer_features
+from customerlens.pipeline.run import ingest
 
 pytestmark = pytest.mark.realdata
 

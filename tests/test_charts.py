@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customerlens import charts, insights
-from customerlens.segment import CustomerSegmenter
+from customerlens.outputs import charts
+from customerlens.insights import tables as insights
+from customerlens.models.segment.segmenter import CustomerSegmenter
 
 
 def png_size(path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from customerlens.cli import app
+from customerlens.cli.commands import app
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "customerlens.cli"]
@@ -143,7 +143,7 @@ def test_segment_bad_options(tiny_csv, tmp_path, args, expected):
 
 def test_run_recommendations_can_exclude_what_was_bought(tmp_path):
     import customerlens as cl
-    from customerlens import demo as demo_mod
+    from customerlens.io import demo as demo_mod
 
     path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
     result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--exclude-bought", "--top-n", "5")
@@ -162,7 +162,7 @@ def test_run_discovery_slots(tmp_path):
     import pandas as pd
 
     import customerlens as cl
-    from customerlens import demo as demo_mod
+    from customerlens.io import demo as demo_mod
 
     path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
     bad = cli("run", path, "--out", tmp_path / "x", "--no-charts", "--top-n", "3", "--discovery-slots", "4")
@@ -178,7 +178,7 @@ def test_run_discovery_slots(tmp_path):
 
 def test_out_of_memory_under_memory_limit_is_one_line(tmp_path):
     """A --memory-limit too small for the data: DuckDB's out-of-memory error, said in one line."""
-    from customerlens import demo
+    from customerlens.io import demo
 
     path, _ = demo.write(demo.generate(3000, seed=5), tmp_path / "d.csv")
     result = cli("segment", path, "--out", tmp_path / "o", "--no-charts", "--memory-limit", "2MB")

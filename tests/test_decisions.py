@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import customerlens as cl
-from customerlens import insights
-from customerlens.segmentation import segment_customers
+from customerlens.insights import tables as insights
+from customerlens.insights.segmentation import segment_customers
 
 
 def test_cohort_retention_by_hand():
@@ -76,7 +76,7 @@ def test_migration_on_the_duckdb_relation_equals_pandas(online_retail, retail_de
 
 
 def test_run_writes_action_plan_and_target_lists(tmp_path):
-    from customerlens import demo
+    from customerlens.io import demo
 
     path, _ = demo.write(demo.generate(500, seed=11), tmp_path / "d.csv")
     out = tmp_path / "out"
@@ -164,7 +164,7 @@ def test_target_list_order_and_values_with_and_without_the_same_customers():
 def test_value_by_segment_same_with_and_without_aligned_tables():
     from types import SimpleNamespace
 
-    from customerlens.value.report import value_by_segment
+    from customerlens.models.value.report import value_by_segment
 
     assigned, table = _customers(400, seed=5)
     value = SimpleNamespace(table=table, config=SimpleNamespace(clv_months=12))
@@ -186,7 +186,7 @@ def test_value_by_segment_same_with_and_without_aligned_tables():
 @pytest.mark.parametrize("values", [["a", "b", "b"], ["b", "a"], ["a", None, "c"], [], ["x"], [None], ["é", "z"],
                                     ["z", "é"]])
 def test_is_increasing_matches_pandas(values):
-    from customerlens._frames import is_increasing
+    from customerlens.core.frames import is_increasing
 
     for dtype in ("str", object):
         series = pd.Series(values, dtype=dtype)

@@ -1,9 +1,9 @@
 import numpy as np
 import pyarrow.csv as pacsv
 
-from customerlens import demo
-from customerlens.load import load
-from customerlens.pipeline import ingest
+from customerlens.io import demo
+from customerlens.io.load import load
+from customerlens.pipeline.run import ingest
 
 
 def test_same_seed_same_data_and_types_side_file(tmp_path):
@@ -33,7 +33,7 @@ def test_shape_and_dirt_like_the_real_data(tmp_path):
 def test_planted_types_behave_as_documented(tmp_path):
     data = demo.generate(3000, seed=4)
     path, _ = demo.write(data, tmp_path / "demo.parquet")
-    from customerlens.features import customer_features
+    from customerlens.features.customer import customer_features
 
     result = ingest(path)
     feats = customer_features(result.cleaned.transactions).df()

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from customerlens.clean import clean
-from customerlens.features import FEATURE_COLUMNS, customer_features, default_as_of
-from customerlens.load import load
+from customerlens.cleaning.rules import clean
+from customerlens.features.customer import FEATURE_COLUMNS, customer_features, default_as_of
+from customerlens.io.load import load
 
 from .conftest import to_engine, to_pandas
 

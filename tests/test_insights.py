@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from customerlens import insights
+from customerlens.insights import tables as insights
 
 SEGMENTS = pd.DataFrame({
     "customer_id": ["a", "b", "c", "d"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from customerlens import _io
+from customerlens.core import files as _io
 
 
 def _awkward_frame(n: int = 1000) -> pd.DataFrame:
@@ -43,7 +43,7 @@ def test_fetch_pandas_streams_chunks_equal_to_df():
     frame must be the one ``df()`` gives, dtypes included, also when a NULL first shows up late."""
     import pytest
 
-    from customerlens._db import connect, fetch_all, fetch_pandas
+    from customerlens.core.db import connect, fetch_all, fetch_pandas
 
     con = connect()
     fetch_all(con, """CREATE TEMP TABLE t AS SELECT i, i * 1.5 AS f, 'c' || i AS s,

@@ -5,9 +5,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from customerlens._db import fetch_all
+from customerlens.core.db import fetch_all
 from customerlens.errors import DataQualityError, InputError, SchemaError
-from customerlens.load import load
+from customerlens.io.load import load
 
 from .conftest import TINY_CSV
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from customerlens._db import fetch_one
-from customerlens.features import customer_features
-from customerlens.pipeline import ingest
+from customerlens.core.db import fetch_one
+from customerlens.features.customer import customer_features
+from customerlens.pipeline.run import ingest
 
 pytestmark = pytest.mark.realdata
 
@@ -57,7 +57,7 @@ def test_customers_with_features(retail):
 
 @pytest.fixture(scope="module")
 def retail_segments(retail):
-    from customerlens.segmentation import segment_customers
+    from customerlens.insights.segmentation import segment_customers
 
     features = customer_features(retail.cleaned.transactions).df()
     seg = segment_customers(features)

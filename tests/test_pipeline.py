@@ -4,10 +4,10 @@ import duckdb
 import pytest
 
 import customerlens as cl
-from customerlens import demo
-from customerlens._db import fetch_all
+from customerlens.io import demo
+from customerlens.core.db import fetch_all
 from customerlens.errors import CustomerLensError
-from customerlens.store import read_run_record, table_names
+from customerlens.outputs.store import read_run_record, table_names
 
 TABLES = ["customer_features", "excluded_lines", "quality_report", "transactions",
           "segments", "segment_profiles", "segment_elbow", "segment_monthly", "segment_box_stats",
@@ -68,7 +68,7 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
 def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monkeypatch):
     """With --memory-limit DuckDB works at the limit through the features and the value summaries, then at
     half of it while pandas holds the customers, the store included; same results."""
-    from customerlens import pipeline
+    from customerlens.pipeline import run as pipeline
 
     assert pipeline._half_memory("3GB") == "1500MB" and pipeline._half_memory("2GiB") == "1074MB"
     path, _ = demo.write(demo.generate(300, seed=7), tmp_path / "demo.csv")
@@ -93,7 +93,7 @@ def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monke
 def test_store_keeps_the_input_order_without_sorting(tmp_path, monkeypatch):
     """The cleaning keeps the lines in input order, so the store copies them without a sort (at 100M
     lines the sort needed more memory than the run had); the tables must still be in input order."""
-    from customerlens import store
+    from customerlens.outputs import store
 
     path, _ = demo.write(demo.generate(400, seed=11), tmp_path / "demo.csv")
     statements = []
@@ -126,7 +126,7 @@ def test_failed_run_closes_its_connection_and_spill_folder(tmp_path, monkeypatch
     """A run that fails after DuckDB spilled leaves no spill folder behind (at 100M lines it held 30 GB)."""
     import tempfile
 
-    from customerlens import pipeline
+    from customerlens.pipeline import run as pipeline
 
     path, _ = demo.write(demo.generate(400, seed=12), tmp_path / "demo.csv")
     spill_root = tmp_path / "tmp"

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from customerlens.errors import NotFittedError
-from customerlens.recommend import build_interactions, make_model
-from customerlens.recommend.backtest import evaluate, make_holdout
-from customerlens.recommend.models import MODELS
-from customerlens.recommend.service import Recommendations
+from customerlens.models.recommend import build_interactions, make_model
+from customerlens.models.recommend.backtest import evaluate, make_holdout
+from customerlens.models.recommend.models import MODELS
+from customerlens.models.recommend.service import Recommendations
 
 AS_OF = dt.datetime(2024, 4, 1)
 
@@ -135,8 +135,8 @@ def test_metrics_by_hand():
 
 def test_large_catalogue_path_is_sparse_and_still_right(data):
     """Above dense_limit products the blend uses sparse top-K neighbours (implicit) instead of EASE."""
-    from customerlens.recommend.blend import Blend
-    from customerlens.recommend.models import ItemKNN
+    from customerlens.models.recommend.blend import Blend
+    from customerlens.models.recommend.models import ItemKNN
 
     model = Blend(dense_limit=1).fit(data)
     assert isinstance(model.co_, ItemKNN) and model._sparse()
@@ -163,7 +163,7 @@ def test_discovery_slots_keep_new_products_in_the_list(data):
     assert len([p for p in names if p not in bought]) == 2
     assert len(names) == len(set(names))
     # the wrapper used by the backtest gives the same lists
-    from customerlens.recommend.models import WithDiscovery
+    from customerlens.models.recommend.models import WithDiscovery
 
     wrapped = WithDiscovery(make_model("blend"), 2).fit(data)
     assert wrapped.name == "blend+2_new"

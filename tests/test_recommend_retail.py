@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import customerlens as cl
-from customerlens.recommend.backtest import evaluate, make_holdout
-from customerlens.recommend.service import backtest
+from customerlens.models.recommend.backtest import evaluate, make_holdout
+from customerlens.models.recommend.service import backtest
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 DATE = "2011-09-09"

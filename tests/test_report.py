@@ -14,9 +14,9 @@ import pytest
 from markupsafe import escape
 
 import customerlens
-from customerlens import demo
-from customerlens.report import build_report, write_report
-from customerlens.report.build import SECTION_TITLES
+from customerlens.io import demo
+from customerlens.outputs.report import build_report, write_report
+from customerlens.outputs.report.build import SECTION_TITLES
 
 from .test_cli import cli
 
@@ -172,7 +172,7 @@ def test_absent_tables_leave_their_sections_out(store, tmp_path):
 
 
 def test_campaign_results_when_the_store_has_them(store, tmp_path):
-    from customerlens.campaigns import campaign_lift
+    from customerlens.models.campaigns import campaign_lift
 
     rng = np.random.default_rng(0)
     n = 1200

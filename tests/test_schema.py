@@ -1,7 +1,7 @@
 import pytest
 
 from customerlens.errors import SchemaError
-from customerlens.schema import KNOWN_LAYOUTS, resolve_mapping
+from customerlens.io.schema import KNOWN_LAYOUTS, resolve_mapping
 
 
 def test_uci_online_retail_layout():

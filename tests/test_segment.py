@@ -4,9 +4,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import customerlens as cl
-from customerlens import demo
+from customerlens.io import demo
 from customerlens.errors import CustomerLensError, NotFittedError
-from customerlens.segment import (
+from customerlens.models.segment.segmenter import (
     NAME_ORDER,
     RFM_GRID,
     STRATEGIES,
@@ -15,7 +15,7 @@ from customerlens.segment import (
     name_segments,
     rfm_scores,
 )
-from customerlens.segmentation import segment_customers
+from customerlens.insights.segmentation import segment_customers
 
 
 def profiles(rows):

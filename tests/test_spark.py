@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from customerlens.clean import clean
-from customerlens.features import customer_features
-from customerlens.load import load as load_duckdb
-from customerlens.pipeline import RunConfig, run
+from customerlens.cleaning.rules import clean
+from customerlens.features.customer import customer_features
+from customerlens.io.load import load as load_duckdb
+from customerlens.pipeline.run import RunConfig, run
 
 from .conftest import TINY_CSV
 
@@ -38,13 +38,13 @@ def spark():
         if os.environ.get("CI"):
             pytest.fail(problem)
         pytest.skip(problem)
-    from customerlens.spark import session
+    from customerlens.io.spark import session
 
     return session("local[2]")
 
 
 def _spark_pipeline(spark, path, **options):
-    from customerlens import spark as engine
+    from customerlens.io import spark as engine
 
     loaded = engine.load(path, spark)
     cleaned = clean(loaded.spark, has_products=loaded.mapping.has_products,
@@ -85,7 +85,7 @@ def test_tiny_file_same_lines_report_and_features(spark, tmp_path):
 
 
 def test_source_rows_are_file_lines_across_partitions(spark, tmp_path):
-    from customerlens.spark import number_rows
+    from customerlens.io.spark import number_rows
 
     frame = spark.range(0, 1000, numPartitions=7).toDF("value")
     numbered, total = number_rows(frame)
@@ -107,7 +107,7 @@ def test_source_rows_are_file_lines_across_partitions(spark, tmp_path):
 
 def test_spark_engine_refuses_what_it_cannot_read(spark, tmp_path):
     from customerlens.errors import InputError
-    from customerlens.spark import load
+    from customerlens.io.spark import load
 
     xlsx = tmp_path / "sales.xlsx"
     xlsx.write_bytes(b"PK\x03\x04not really")
@@ -143,9 +143,9 @@ def test_online_retail_spark_features_equal_duckdb(spark, online_retail, tmp_pat
 def test_mllib_kmeans_agrees_with_scikit_learn(spark, tmp_path):
     """Beyond `spark_kmeans_above` customers the final K-means is MLlib's; on the demo data it finds
     the same k and the same segments as scikit-learn, and the saved model assigns like MLlib."""
-    from customerlens import demo
-    from customerlens.segment import CustomerSegmenter
-    from customerlens.spark import kmeans_segmentation
+    from customerlens.io import demo
+    from customerlens.models.segment.segmenter import CustomerSegmenter
+    from customerlens.io.spark import kmeans_segmentation
 
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(3000, seed=7), data)
@@ -168,7 +168,7 @@ def test_mllib_kmeans_agrees_with_scikit_learn(spark, tmp_path):
 def test_als_recommends_what_similar_customers_bought(spark):
     import datetime as dt
 
-    from customerlens.spark import als_recommendations
+    from customerlens.io.spark import als_recommendations
 
     rows = []
     day = dt.datetime(2024, 1, 1)
@@ -193,7 +193,7 @@ def test_als_recommends_what_similar_customers_bought(spark):
 def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
     """A PySpark DataFrame in the Python API: read, cleaned and aggregated in Spark, MLlib K-means and
     ALS forced on (thresholds 0), every output written."""
-    from customerlens import demo
+    from customerlens.io import demo
 
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(600, seed=3), data)
@@ -212,7 +212,7 @@ def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
 
 def test_cli_engine_spark(spark, tmp_path):
     """`customerlens segment --engine spark --spark-master local[2]` as a user runs it (its own JVM)."""
-    from customerlens import demo
+    from customerlens.io import demo
 
     from .test_cli import cli
 

@@ -12,9 +12,17 @@ import pytest
 from scipy.special import hyp2f1
 
 from customerlens.errors import CustomerLensError, NotFittedError
-from customerlens.value import (BetaGeoModel, GammaGammaModel, ParetoNBDModel, ValueConfig, evaluate_holdout,
-                                fit_value, rfm_summary, simulate_bgnbd)
-from customerlens.value.pareto import _log_a0
+from customerlens.models.value import (
+    BetaGeoModel,
+    GammaGammaModel,
+    ParetoNBDModel,
+    ValueConfig,
+    evaluate_holdout,
+    fit_value,
+    rfm_summary,
+    simulate_bgnbd,
+)
+from customerlens.models.value.pareto import _log_a0
 
 from .conftest import to_engine
 
@@ -228,8 +236,8 @@ def test_online_retail_fit_converges_and_p_alive_is_monotone(online_retail):
 def test_run_writes_value_outputs(tmp_path):
     import duckdb
 
-    from customerlens import demo
-    from customerlens.pipeline import RunConfig, run
+    from customerlens.io import demo
+    from customerlens.pipeline.run import RunConfig, run
 
     path, _ = demo.write(demo.generate(400, seed=3), tmp_path / "d.csv")
     result = run(path, tmp_path / "out", RunConfig(charts=False, top_n=0))
@@ -290,7 +298,7 @@ def test_models_fit_on_a_seeded_sample_of_large_bases(cdnow):
 
 def test_fit_without_the_summary_scores_the_same(cdnow):
     from customerlens.errors import CustomerLensError
-    from customerlens.value.service import tracking
+    from customerlens.models.value.service import tracking
 
     kept = fit_value(cdnow, CAL, ValueConfig(model="bgnbd"))
     slim = fit_value(cdnow, CAL, ValueConfig(model="bgnbd"), keep_summary=False)

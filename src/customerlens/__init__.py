@@ -11,11 +11,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .clean import CleaningConfig, clean  # noqa: E402
-from .errors import CustomerLensError, DataQualityError, InputError, SchemaError  # noqa: E402
-from .features import customer_features  # noqa: E402
-from .load import load  # noqa: E402
-from .pipeline import RunConfig, ingest, run  # noqa: E402
+from customerlens.cleaning.rules import CleaningConfig, clean  # noqa: E402
+from customerlens.errors import CustomerLensError, DataQualityError, InputError, SchemaError  # noqa: E402
+from customerlens.features.customer import customer_features  # noqa: E402
+from customerlens.io.load import load  # noqa: E402
+from customerlens.pipeline.run import RunConfig, ingest, run  # noqa: E402
 
 __all__ = [
     "CleaningConfig",

@@ -6,20 +6,20 @@ read-only and loads the saved segmenter (docs/dashboard.md).
 
 from __future__ import annotations
 
-from .settings import Settings, is_loopback
+from customerlens.api.settings import Settings, is_loopback
 
 __all__ = ["Settings", "create_app", "is_loopback", "serve"]
 
 
 def create_app(settings: Settings):
     """The FastAPI app for ``settings`` (see :mod:`customerlens.api.app`)."""
-    from .app import create_app as _create
+    from customerlens.api.app import create_app as _create
 
     return _create(settings)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Check the settings and run the app with uvicorn (one worker) until interrupted."""
-    from .server import serve as _serve
+    from customerlens.api.server import serve as _serve
 
     _serve(settings, host, port)

@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, quote
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from .. import __version__
-from .data import StoreData
-from .schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
-from .settings import Settings
+from customerlens import __version__
+from customerlens.api.data import StoreData
+from customerlens.api.schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
+from customerlens.api.settings import Settings
 
 COOKIE = "customerlens_token"
 #: Pages use no script and nothing from elsewhere: the policy says so to the browser.
@@ -194,7 +194,7 @@ def create_app(settings: Settings) -> FastAPI:
         store = StoreData.open(settings.store)
         segmenter = None
         if settings.segmenter_path.is_file():
-            from ..segment import CustomerSegmenter
+            from customerlens.models.segment.segmenter import CustomerSegmenter
 
             segmenter = CustomerSegmenter.load(settings.segmenter_path)
         app.state.customerlens = State(settings, store, segmenter)
@@ -262,7 +262,7 @@ def _api_routes(app: FastAPI) -> None:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(rows)
-        from ..insights import _slug
+        from customerlens.insights.tables import _slug
 
         filename = f"{_slug(segment['segment_name'])}.csv"
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
@@ -309,7 +309,7 @@ def _score(state: State, body: ScoreRequest) -> dict:
             raise HTTPException(422, f"every customer needs the segmenter's features: {', '.join(missing)}")
         frame = frame[["customer_id", *needed]]
     else:
-        from ..features import customer_features
+        from customerlens.features.customer import customer_features
 
         lines = pd.DataFrame([r.model_dump() for r in body.transactions])
         dates = pd.to_datetime(lines["order_date"], utc=True).dt.tz_localize(None)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .settings import MAX_SCORE_ROWS
+from customerlens.api.settings import MAX_SCORE_ROWS
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Number = Annotated[float, Field(allow_inf_nan=False)]

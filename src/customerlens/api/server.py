@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import CustomerLensError
-from .settings import TOKEN_ENV, Settings, is_loopback
+from customerlens.errors import CustomerLensError
+from customerlens.api.settings import TOKEN_ENV, Settings, is_loopback
 
 
 def check_bind(settings: Settings, host: str, port: int) -> None:
@@ -20,7 +20,7 @@ def check_bind(settings: Settings, host: str, port: int) -> None:
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
-    from .app import create_app
+    from customerlens.api.app import create_app
 
     settings.check()
     check_bind(settings, host, port)

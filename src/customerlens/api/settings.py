@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CustomerLensError
+from customerlens.errors import CustomerLensError
 
 #: Environment variable read by ``customerlens serve`` when ``--token`` is not given.
 TOKEN_ENV = "CUSTOMERLENS_API_TOKEN"

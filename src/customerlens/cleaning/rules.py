@@ -1,0 +1,515 @@
+"""Stage 2: named, switchable cleaning rules, each counted in a quality report.
+
+Input: canonical transactions (see :mod:`customerlens.load`), as any frame
+narwhals reads (a DuckDB relation by default, pandas or Polars too). Output: the
+clean lines, in the same engine, with returns netted into the purchases they
+cancel, plus a :class:`QualityReport` in which every input line is accounted
+for exactly once: ``input_lines == kept_lines + sum(lines removed per rule)``.
+
+The rules, applied in this order (a line is counted under the first rule that
+removes it):
+
+``unparseable``
+    a date, quantity, price or amount that is empty or cannot be read.
+``after_as_of``
+    dated on or after the snapshot (only with ``as_of``): later lines must not
+    leak into an analysis as of an earlier date, not even through returns.
+``missing_customer``
+    no customer id: the line cannot be attributed to anyone.
+``exact_duplicate``
+    the same order, product, date, quantity and price as an earlier line (the
+    first one is kept). Only applied when the input has order ids: without them
+    two equal lines can be two real purchases.
+``non_product``
+    postage, fees, manual adjustments, samples, bank charges, vouchers
+    (:data:`DEFAULT_NON_PRODUCT_CODES`, overridable).
+``non_positive_price``
+    a negative unit price (including "Adjust bad debt"), zero quantity, or a zero
+    price in data with products (free items, adjustments). Without products a
+    zero amount is kept: it is still a purchase occasion (CDNOW has 80).
+``return_netted`` / ``return_unmatched`` / ``cancelled_by_return``
+    a return (negative quantity, e.g. an Online Retail ``C`` invoice) is netted
+    against the same customer's earlier purchases of the same product, latest
+    first: the purchase lines keep their net quantity and record what was
+    returned (``returned_quantity``, ``returned_amount``); purchase lines
+    returned in full are removed as ``cancelled_by_return``; the return line
+    itself is removed as ``return_netted``. A return with no earlier purchase
+    of that product by that customer in the data (it cancels a purchase made
+    before the data starts) is removed as ``return_unmatched``. For data
+    without products (CDNOW, bank transactions), refunds are netted by value
+    against the customer's earlier transactions.
+
+So a customer's monetary value is net of returns, and a fully cancelled order
+no longer counts as an order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import narwhals as nw
+
+from customerlens.core.frames import collect, count_rows
+
+log = logging.getLogger(__name__)
+
+#: Stock codes that are not products in Online Retail-style data (compared in
+#: upper case): postage, carriage, fees, manual lines, discounts, samples,
+#: commissions, bad-debt adjustments, pads. Override with ``CleaningConfig``.
+DEFAULT_NON_PRODUCT_CODES = (
+    "POST", "DOT", "C2", "M", "BANK CHARGES", "AMAZONFEE", "CRUK", "D", "S", "PADS", "B",
+    "ADJUST", "ADJUST2", "TEST001", "TEST002",
+)
+#: Code prefixes that are not products (gift vouchers), compared in upper case.
+DEFAULT_NON_PRODUCT_PREFIXES = ("GIFT_",)
+
+RULES: dict[str, str] = {
+    "unparseable": "date, quantity, price or amount empty or unreadable",
+    "after_as_of": "dated on or after the --as-of snapshot",
+    "missing_customer": "no customer id",
+    "exact_duplicate": "same order, product, date, quantity and price as an earlier line",
+    "non_product": "postage, fees, adjustments, samples, vouchers (non-product codes)",
+    "non_positive_price": "zero or negative unit price, or zero quantity",
+    "return_netted": "return netted against the customer's earlier purchases",
+    "return_unmatched": "return of a purchase not in the data (made before it starts)",
+    "cancelled_by_return": "purchase line returned in full",
+}
+
+#: Columns of the clean transactions, in order.
+CLEAN_COLUMNS = (
+    "source_row", "customer_id", "order_id", "order_date", "product_id", "product_name",
+    "quantity", "unit_price", "amount", "returned_quantity", "returned_amount",
+    "country", "channel", "category",
+)
+_DUP_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name",
+                "quantity", "unit_price", "amount")
+_EPS = 1e-9
+#: numbers the labelled-lines table of each call (a result stays valid after the next call)
+_RESULTS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class CleaningConfig:
+    """Which rules run, and the non-product code list. Every rule is on by default."""
+
+    unparseable: bool = True
+    missing_customer: bool = True
+    exact_duplicate: bool = True
+    non_product: bool = True
+    non_positive_price: bool = True
+    net_returns: bool = True
+    non_product_codes: tuple[str, ...] = DEFAULT_NON_PRODUCT_CODES
+    non_product_prefixes: tuple[str, ...] = DEFAULT_NON_PRODUCT_PREFIXES
+
+    def without(self, *rules: str) -> CleaningConfig:
+        """A copy with the named rules switched off (``returns`` = ``net_returns``)."""
+        names = {"returns": "net_returns", "return_netted": "net_returns"}
+        changes = {}
+        for rule in rules:
+            key = names.get(rule, rule)
+            if key not in self.__dataclass_fields__ or key.startswith("non_product_"):
+                raise ValueError(f"unknown cleaning rule {rule!r}; rules: {', '.join(SWITCHES)}")
+            changes[key] = False
+        return CleaningConfig(**{**asdict(self), **changes})
+
+
+SWITCHES = ("unparseable", "missing_customer", "exact_duplicate", "non_product",
+            "non_positive_price", "returns")
+
+
+@dataclass
+class RuleCount:
+    rule: str
+    description: str
+    enabled: bool
+    lines: int = 0
+    revenue: float = 0.0
+    note: str | None = None
+
+
+@dataclass
+class QualityReport:
+    """Lines and revenue affected per rule; the counts add up to the input."""
+
+    input_lines: int
+    kept_lines: int
+    input_revenue: float
+    kept_revenue: float
+    rules: list[RuleCount]
+    input_customers: int
+    kept_customers: int
+    partially_returned_lines: int = 0
+    returned_value_netted: float = 0.0
+    excess_return_value: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def removed_lines(self) -> int:
+        return sum(r.lines for r in self.rules)
+
+    def is_consistent(self) -> bool:
+        return self.input_lines == self.kept_lines + self.removed_lines
+
+    def as_dict(self) -> dict:
+        return {
+            "input_lines": self.input_lines,
+            "kept_lines": self.kept_lines,
+            "removed_lines": self.removed_lines,
+            "lines_accounted_for": self.is_consistent(),
+            "input_revenue": round(self.input_revenue, 2),
+            "kept_revenue": round(self.kept_revenue, 2),
+            "input_customers": self.input_customers,
+            "kept_customers": self.kept_customers,
+            "partially_returned_lines": self.partially_returned_lines,
+            "returned_value_netted": round(self.returned_value_netted, 2),
+            "excess_return_value": round(self.excess_return_value, 2),
+            "rules": [
+                {**asdict(r), "revenue": round(r.revenue, 2)} for r in self.rules
+            ],
+            **self.extra,
+        }
+
+    def to_frame(self):
+        import pandas as pd
+
+        # revenue in cents, as in as_dict: the 6th decimal of a sum can differ between runs (the
+        # engine's summation order), cents do not
+        return pd.DataFrame([{**asdict(r), "revenue": round(r.revenue, 2)} for r in self.rules])
+
+
+@dataclass
+class CleanResult:
+    """Clean lines (native frame of the input's engine), excluded lines, report."""
+
+    transactions: Any
+    excluded: Any
+    report: QualityReport
+
+
+def clean(
+    transactions: Any,
+    config: CleaningConfig | None = None,
+    *,
+    has_products: bool | None = None,
+    has_order_ids: bool | None = None,
+    as_of: dt.datetime | None = None,
+) -> CleanResult:
+    """Apply the cleaning rules to canonical transactions.
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions with ``source_row`` and ``parse_error`` (as
+        :func:`customerlens.load.load` produces), as a DuckDB relation, pandas
+        or Polars frame.
+    config
+        Rule switches and the non-product list.
+    has_products, has_order_ids
+        Whether product ids / real order ids exist; inferred when omitted.
+    as_of
+        Snapshot: lines on or after it are removed (rule ``after_as_of``)
+        before returns are netted.
+    """
+    config = config or CleaningConfig()
+    frame = nw.from_native(transactions)
+    if "parse_error" not in frame.columns:
+        frame = frame.with_columns(parse_error=nw.lit(None, dtype=nw.String()))
+    if has_products is None:
+        has_products = count_rows(frame.filter(nw.col("product_id").is_null().__invert__())) > 0
+    if has_order_ids is None:
+        has_order_ids = has_products
+    labelled = _label(frame, config, has_products, has_order_ids, as_of)
+    # computed once: the report, the clean lines and the excluded lines all read it, and
+    # every later stage reads the clean lines again (features, store, insights)
+    extra = [c for c in ("_rule", "_excess", "_orig_amount") if c in labelled.columns]
+    labelled = _materialize(labelled.select(*CLEAN_COLUMNS, *extra), f"_cl_labelled_{next(_RESULTS)}")
+    report = _report(labelled, config, has_products, has_order_ids, as_of)
+    kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
+    excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(
+        "source_row", nw.col("_rule").alias("rule")
+    )
+    return CleanResult(
+        transactions=kept.to_native(), excluded=excluded.to_native(), report=report
+    )
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None):
+    """Add ``_rule`` (first rule removing the line, or null) and netted columns."""
+    col = nw.col
+    # the input may be a view that parses text on every read (see load.py):
+    # parse it once, since the duplicate check reads it twice
+    frame = _materialize(frame, "_cl_input")
+    conditions: list[tuple[str, Any]] = []
+    if config.unparseable:
+        conditions.append(("unparseable", col("parse_error").is_null().__invert__()))
+    if as_of is not None:
+        conditions.append(("after_as_of", col("order_date") >= nw.lit(as_of)))
+    if config.missing_customer:
+        conditions.append(("missing_customer", col("customer_id").is_null()))
+    if config.exact_duplicate and has_order_ids:
+        # The row numbers of the repeats (all but the first of each group of
+        # equal lines): a hash aggregate and an anti-join on the row number are
+        # much cheaper than a window over 8 columns, and the result is small.
+        firsts = frame.group_by(*_DUP_COLUMNS).agg(col("source_row").min().alias("_first_row"))
+        repeats = _materialize(
+            frame.select("source_row")
+            .join(firsts, left_on="source_row", right_on="_first_row", how="anti")
+            .with_columns(_repeat=nw.lit(True)),
+            "_cl_repeats",
+        )
+        frame = frame.join(repeats, on="source_row", how="left")
+        conditions.append(("exact_duplicate", col("_repeat").fill_null(False)))
+    if config.non_product and has_products:
+        code = col("product_id").str.to_uppercase()
+        is_fee = code.is_in([c.upper() for c in config.non_product_codes])
+        for prefix in config.non_product_prefixes:
+            is_fee = is_fee | code.str.starts_with(prefix.upper())
+        conditions.append(("non_product", is_fee.fill_null(False)))
+    if config.non_positive_price:
+        # a zero price is a free item or an adjustment in product data; without
+        # products a zero amount is still a purchase occasion (CDNOW has 80)
+        zero_price = (col("unit_price") <= 0) if has_products else (col("unit_price") < 0)
+        bad_price = col("unit_price").is_null() | zero_price | (col("quantity") == 0)
+        conditions.append(("non_positive_price", bad_price))
+
+    rule = nw.lit(None, dtype=nw.String())
+    for name, cond in reversed(conditions):
+        rule = nw.when(cond).then(nw.lit(name)).otherwise(rule)
+    frame = frame.with_columns(_rule=rule)
+    if config.net_returns:
+        return _net_returns(frame, has_products)
+    return frame.with_columns(
+        returned_quantity=nw.lit(0.0), returned_amount=nw.lit(0.0), _excess=nw.lit(0.0)
+    )
+
+
+def _net_returns(frame, has_products: bool):
+    """Net returns against the same customer's earlier purchases, latest first.
+
+    Per-key totals are group-bys joined back, and the ordered allocation runs
+    only over the purchases of keys that have returns, so the cost stays close
+    to one scan of the data.
+    """
+    col = nw.col
+    key = ["customer_id", "product_id"] if has_products else ["customer_id"]
+    measure = "quantity" if has_products else "amount"
+    live = col("_rule").is_null()
+    frame = frame.with_columns(
+        _is_return=(live & (col("quantity") < 0)).fill_null(False),
+        _is_buy=(live & (col("quantity") > 0)).fill_null(False),
+        _size=col(measure).abs(),
+    )
+    # Only keys (customer, product) that have a return matter: find them first
+    # and work on their lines only, a small fraction of the data.
+    returns = _materialize(
+        frame.filter(col("_is_return")).select("source_row", *key, "order_date", "_size", "amount"),
+        "_cl_returns",
+    )
+    buys = _materialize(
+        frame.filter(col("_is_buy"))
+        .select("source_row", *key, "order_date", "_size")
+        .join(returns.select(*key).unique(), on=key, how="inner"),
+        "_cl_return_buys",
+    )
+    first_buy = buys.group_by(*key).agg(col("order_date").min().alias("_first_buy"))
+    returns = returns.join(first_buy, on=key, how="left").with_columns(
+        _matched=(col("_first_buy") <= col("order_date")).fill_null(False),
+    )
+    per_key = (
+        returns.filter(col("_matched"))
+        .with_columns(_value=-col("amount"))
+        .group_by(*key)
+        .agg(
+            col("_size").sum().alias("_returned"),
+            col("_value").sum().alias("_returned_value"),
+            col("order_date").max().alias("_last_return"),
+        )
+        # rounded: the sum's last bits depend on the engine's order
+        .with_columns(_returned_value=col("_returned_value").round(6))
+    )
+    eligible = (
+        buys.join(per_key, on=key, how="inner")
+        .filter(col("order_date") <= col("_last_return"))
+        .with_columns(
+            # this purchase and the later ones, in time order (LIFO allocation)
+            _later=col("_size").cum_sum(reverse=True).over(*key, order_by=["order_date", "source_row"]),
+        )
+    )
+    left = col("_returned") - (col("_later") - col("_size"))
+    eligible = eligible.with_columns(
+        _alloc=nw.when(left <= 0).then(0.0).when(left >= col("_size")).then(col("_size")).otherwise(left),
+        # refunded at the return lines' own average price: money actually given back
+        _price=col("_returned_value") / col("_returned"),
+    )
+    eligible_total = eligible.group_by(*key).agg(col("_size").sum().alias("_elig_total"))
+    excess = (
+        per_key.join(eligible_total, on=key, how="left")
+        .with_columns(
+            _excess_qty=nw.when(col("_returned") > col("_elig_total").fill_null(0.0) + _EPS)
+            .then(col("_returned") - col("_elig_total").fill_null(0.0))
+            .otherwise(0.0)
+        )
+        .select(*key, "_excess_qty", "_returned", "_returned_value")
+    )
+    # spread each key's excess over its matched returns, so it sums right
+    returns = returns.join(excess, on=key, how="left").with_columns(
+        _excess=nw.when(col("_matched"))
+        .then(col("_excess_qty").fill_null(0.0) * col("_returned_value") / col("_returned") * col("_size") / col("_returned"))
+        .otherwise(0.0)
+    ).select("source_row", "_matched", "_excess")
+    # one narrow table of adjustments (a few rows per return), computed once and
+    # joined back: the wide lines are never copied again
+    allocations = eligible.select(
+        "source_row",
+        col("_alloc").cast(nw.Float64()),
+        col("_price").cast(nw.Float64()),
+        nw.lit(False).alias("_matched"),
+        nw.lit(0.0).alias("_excess"),
+    )
+    return_marks = returns.select(
+        "source_row",
+        nw.lit(0.0).alias("_alloc"),
+        nw.lit(0.0).alias("_price"),
+        "_matched",
+        col("_excess").cast(nw.Float64()),
+    )
+    adjustments = _materialize(nw.concat([allocations, return_marks]), "_cl_adjustments")
+    frame = frame.join(adjustments, on="source_row", how="left").with_columns(
+        _alloc=col("_alloc").fill_null(0.0),
+        _matched=col("_matched").fill_null(False),
+        _excess=col("_excess").fill_null(0.0),
+    )
+    if has_products:
+        returned_qty = col("_alloc")
+        returned_amt = col("_alloc") * col("_price")
+    else:
+        returned_amt = col("_alloc")
+        returned_qty = col("quantity") * col("_alloc") / col("amount")
+    frame = frame.with_columns(
+        returned_quantity=nw.when(col("_alloc") > 0).then(returned_qty).otherwise(0.0),
+        returned_amount=nw.when(col("_alloc") > 0).then(returned_amt).otherwise(0.0),
+    )
+    fully_returned = col("_is_buy") & (col("_alloc") > 0) & (col("_alloc") >= col("_size") - _EPS)
+    rule = (
+        nw.when(col("_is_return") & col("_matched")).then(nw.lit("return_netted"))
+        .when(col("_is_return")).then(nw.lit("return_unmatched"))
+        .when(fully_returned).then(nw.lit("cancelled_by_return"))
+        .otherwise(col("_rule"))
+    )
+    return frame.with_columns(
+        _rule=rule,
+        _orig_amount=col("amount"),
+        quantity=col("quantity") - col("returned_quantity"),
+        amount=col("amount") - col("returned_amount"),
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _materialize(frame, name: str = "_cl_labelled"):
+    """Compute a frame once; every later read reuses the result."""
+    native = frame.to_native()
+    import duckdb
+
+    if isinstance(native, duckdb.DuckDBPyRelation):
+        # a temp table in the relation's own connection: stays in DuckDB,
+        # spills to disk when large, never passes through Python. In input order: every
+        # later read keeps it (the store writes the lines without sorting them again)
+        order = " ORDER BY source_row" if "source_row" in native.columns else ""
+        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self{order}")
+        return nw.from_native(native.query("_cl_self", f"SELECT * FROM {name}"))
+    if type(native).__module__.startswith("pyspark."):
+        # computed once on the executors and kept there (memory, spilling to
+        # disk); the plan is cut, so later joins do not recompute the lines
+        return nw.from_native(native.localCheckpoint(eager=True))
+    if isinstance(frame, nw.LazyFrame):
+        return frame.collect().lazy()
+    return frame
+
+
+def _report(
+    labelled, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None
+) -> QualityReport:
+    col = nw.col
+    # one pass: a row per rule, and the kept lines under the empty name
+    groups = collect(
+        labelled.with_columns(
+            _group=col("_rule").fill_null(""),
+            _orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"),
+            _partial=nw.when(col("returned_quantity") != 0).then(1).otherwise(0),
+        )
+        .group_by("_group")
+        .agg(
+            nw.len().alias("lines"),
+            col("_orig").sum().alias("revenue"),
+            col("amount").sum().alias("net_revenue"),
+            col("_partial").sum().alias("partial"),
+            col("returned_amount").sum().alias("netted"),
+            col("_excess").sum().alias("excess"),
+        )
+    ).rows(named=True)
+    counts = {g["_group"]: g for g in groups}
+    kept = counts.pop("", {})
+    excess = sum(float(g["excess"] or 0.0) for g in groups)
+    # one pass over customers: who is there at all, and who keeps a line
+    customers_row = collect(
+        labelled.filter(col("customer_id").is_null().__invert__())
+        .with_columns(_kept=nw.when(col("_rule").is_null()).then(1).otherwise(0))
+        .group_by("customer_id")
+        .agg(col("_kept").max())
+        .select(nw.len().alias("customers"), col("_kept").sum().alias("kept_customers"))
+    ).rows(named=True)[0]
+
+    enabled = {
+        "unparseable": config.unparseable,
+        "after_as_of": as_of is not None,
+        "missing_customer": config.missing_customer,
+        "exact_duplicate": config.exact_duplicate and has_order_ids,
+        "non_product": config.non_product and has_products,
+        "non_positive_price": config.non_positive_price,
+        "return_netted": config.net_returns,
+        "return_unmatched": config.net_returns,
+        "cancelled_by_return": config.net_returns,
+    }
+    notes = {}
+    if config.exact_duplicate and not has_order_ids:
+        notes["exact_duplicate"] = "not applied: no order id column, equal lines may be real"
+    if config.non_product and not has_products:
+        notes["non_product"] = "not applied: no product column"
+    rules = [
+        RuleCount(
+            rule=name,
+            description=desc,
+            enabled=enabled[name],
+            lines=int(counts.get(name, {}).get("lines", 0)),
+            revenue=_money(counts.get(name, {}).get("revenue")),
+            note=notes.get(name),
+        )
+        for name, desc in RULES.items()
+    ]
+    return QualityReport(
+        input_lines=sum(int(g["lines"]) for g in groups),
+        kept_lines=int(kept.get("lines", 0)),
+        input_revenue=_money(sum(float(g["revenue"] or 0.0) for g in groups)),
+        kept_revenue=_money(kept.get("net_revenue")),
+        rules=rules,
+        input_customers=int(customers_row["customers"] or 0),
+        kept_customers=int(customers_row["kept_customers"] or 0),
+        partially_returned_lines=int(kept.get("partial", 0) or 0),
+        returned_value_netted=_money(kept.get("netted")),
+        excess_return_value=_money(excess),
+    )
+
+
+def _money(value) -> float:
+    """A sum of money, with the last bits of float summation (order-dependent) rounded off."""
+    return round(float(value or 0.0), 6)
+

@@ -1,0 +1,208 @@
+"""Stage 0: the canonical transaction columns and the mapping from real layouts.
+
+Every later stage reads only canonical names. :func:`resolve_mapping` maps the
+columns a user's file really has (UCI Online Retail, Online Retail II, CDNOW,
+generic snake_case, ...) onto them, with explicit overrides winning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from customerlens.errors import SchemaError
+
+#: Canonical columns, in output order.
+CANONICAL = (
+    "customer_id",
+    "order_id",
+    "order_date",
+    "product_id",
+    "product_name",
+    "quantity",
+    "unit_price",
+)
+#: Optional canonical columns, carried through when present.
+OPTIONAL = ("amount", "country", "channel", "category")
+ALL_FIELDS = CANONICAL + OPTIONAL
+
+#: Accepted source names per canonical field, compared after :func:`normalize`
+#: (lower case, letters and digits only), in order of preference.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "customer_id": (
+        "customerid", "customer", "custid", "customerno", "customernumber", "clientid",
+        "client", "userid", "memberid", "accountid", "account", "shopperid", "masterid",
+    ),
+    "order_id": (
+        "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",
+        "ordernumber", "order", "transactionid", "txnid", "basketid", "receiptid", "receiptno",
+    ),
+    "order_date": (
+        "invoicedate", "orderdate", "transactiondate", "purchasedate", "txndate", "date",
+        "datetime", "timestamp", "orderdatetime", "ordertime", "time",
+    ),
+    "product_id": (
+        "stockcode", "productid", "productcode", "sku", "itemid", "itemcode", "articleid",
+        "product", "item", "article",
+    ),
+    "product_name": (
+        "description", "productname", "itemname", "itemdescription", "productdescription",
+        "name", "title",
+    ),
+    "quantity": ("quantity", "qty", "units", "numberofcds", "numberofitems", "itemcount", "count"),
+    "unit_price": ("unitprice", "price", "itemprice", "unitcost", "priceeach"),
+    "amount": (
+        "amount", "lineamount", "linetotal", "totalamount", "transactionamount", "dollarvalue",
+        "revenue", "sales", "spend", "value", "total",
+    ),
+    "country": ("country", "countrycode", "region"),
+    "channel": ("channel", "saleschannel", "store"),
+    "category": ("category", "productcategory", "department", "categoryname"),
+}
+
+#: Layouts recognised by name, for the schema report. Values: the exact source
+#: columns that identify the layout.
+KNOWN_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "UCI Online Retail": (
+        "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+        "CustomerID", "Country",
+    ),
+    "Online Retail II": (
+        "Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
+        "Customer ID", "Country",
+    ),
+    "CDNOW": ("customer_id", "date", "number_of_cds", "dollar_value"),
+    "CDNOW sample (headerless)": ("master_id", "sample_id", "date", "number_of_cds", "dollar_value"),
+}
+
+#: Column names given to headerless whitespace files, by column count.
+HEADERLESS_NAMES: dict[int, tuple[str, ...]] = {
+    4: KNOWN_LAYOUTS["CDNOW"],
+    5: KNOWN_LAYOUTS["CDNOW sample (headerless)"],
+}
+
+
+def normalize(name: str) -> str:
+    """Lower-case a column name and keep only letters and digits."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which source column feeds each canonical field, and which layout it is."""
+
+    fields: dict[str, str]
+    layout: str
+    source_columns: tuple[str, ...]
+    derived: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_products(self) -> bool:
+        return "product_id" in self.fields
+
+    def as_dict(self) -> dict:
+        return {
+            "layout": self.layout,
+            "columns_found": list(self.source_columns),
+            "mapping": dict(self.fields),
+            "derived": dict(self.derived),
+            "has_products": self.has_products,
+        }
+
+
+def detect_layout(columns: Sequence[str]) -> str:
+    present = set(columns)
+    for name, cols in KNOWN_LAYOUTS.items():
+        if set(cols) <= present:
+            return name
+    return "generic"
+
+
+def parse_overrides(items: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """Turn ``["order_date=Date", ...]`` (or a dict) into ``{canonical: source}``."""
+    if not items:
+        return {}
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            if "=" not in item:
+                raise SchemaError(
+                    f"--map expects canonical=SourceColumn (e.g. order_date=Date), got {item!r}"
+                )
+            key, _, value = item.partition("=")
+            pairs.append((key.strip(), value.strip()))
+    out = {}
+    for key, value in pairs:
+        if key not in ALL_FIELDS:
+            raise SchemaError(
+                f"--map {key}={value}: {key!r} is not a canonical field; "
+                f"choose from {', '.join(ALL_FIELDS)}"
+            )
+        out[key] = value
+    return out
+
+
+def resolve_mapping(
+    columns: Sequence[str],
+    overrides: Sequence[str] | Mapping[str, str] | None = None,
+    *,
+    source: str = "input",
+) -> ColumnMapping:
+    """Map source ``columns`` to canonical fields.
+
+    Explicit ``overrides`` win; every other field takes the first source column
+    whose normalized name is one of its aliases. Raises :class:`SchemaError`
+    listing the columns found and the ones needed when the input cannot work.
+    """
+    columns = [str(c) for c in columns]
+    explicit = parse_overrides(overrides)
+    for key, value in explicit.items():
+        if value not in columns:
+            raise SchemaError(
+                f"{source}: --map {key}={value} names a column that is not there; "
+                f"columns found: {', '.join(columns)}"
+            )
+    by_norm: dict[str, str] = {}
+    for col in columns:
+        by_norm.setdefault(normalize(col), col)
+    fields: dict[str, str] = dict(explicit)
+    used = set(explicit.values())
+    for key in ALL_FIELDS:
+        if key in fields:
+            continue
+        for alias in ALIASES[key]:
+            col = by_norm.get(alias)
+            if col is not None and col not in used:
+                fields[key] = col
+                used.add(col)
+                break
+
+    has_value = "amount" in fields or ("quantity" in fields and "unit_price" in fields)
+    missing = [k for k in ("customer_id", "order_date") if k not in fields]
+    if not has_value:
+        missing.append("amount (or quantity and unit_price)")
+    if missing:
+        raise SchemaError(
+            f"{source}: cannot find {', '.join(missing)}. Columns found: "
+            f"{', '.join(columns) or '(none)'}. customerlens needs customer_id, order_date and "
+            "amount or quantity+unit_price (order_id, product_id, product_name optional); "
+            "name them with --map, e.g. --map customer_id=Client --map order_date=Date"
+        )
+    derived = {}
+    if "order_id" not in fields:
+        derived["order_id"] = "customer_id + calendar day (one order per customer per day)"
+    if "quantity" not in fields:
+        derived["quantity"] = "1 per line (-1 for a negative amount: a refund)"
+    if "unit_price" not in fields:
+        derived["unit_price"] = "amount / quantity"
+    if "amount" not in fields:
+        derived["amount"] = "quantity * unit_price"
+    return ColumnMapping(
+        fields=fields,
+        layout=detect_layout(columns),
+        source_columns=tuple(columns),
+        derived=derived,
+    )

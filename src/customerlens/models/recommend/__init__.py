@@ -1,0 +1,16 @@
+"""Stage 4b: product recommendations per customer, and their offline backtest.
+
+One interface for every model (:class:`~customerlens.recommend.models.Recommender`):
+``fit(interactions)`` on purchases before a date, then ``recommend(customers, n)``
+returns the top ``n`` products per customer with scores. The baselines that are
+hard to beat in retail (recent popularity, popularity in the customer's
+segment, the customer's own most frequent products) sit beside collaborative
+models (item-to-item co-purchase kNN, EASE, implicit ALS) and the default
+two-stage model. :mod:`~customerlens.recommend.backtest` measures them all on
+a time-based holdout.
+"""
+
+from customerlens.models.recommend.data import Interactions, build_interactions
+from customerlens.models.recommend.models import MODELS, Recommender, make_model
+
+__all__ = ["MODELS", "Interactions", "Recommender", "build_interactions", "make_model"]

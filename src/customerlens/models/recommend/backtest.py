@@ -1,0 +1,132 @@
+"""Offline evaluation on a time-based holdout.
+
+Protocol (docs/recommendations.md): train on the lines before DATE (cleaned as
+of DATE, so no later return leaks in); test on the customers who bought both
+before and after DATE; the relevant items of a customer are the distinct
+products they bought on or after DATE (products new to the catalogue
+included: they cannot be recommended, and count as misses). Metrics at k,
+averaged over test customers:
+
+* Recall@k = hits / relevant; Precision@k = hits / k; HitRate@k = any hit;
+* NDCG@k = DCG / ideal DCG, gains 1 / log2(rank + 1), ideal over
+  min(k, relevant) items;
+* MAP@k = sum of precision at each hit / min(k, relevant);
+* coverage = distinct products recommended / products in the training data;
+* the same recall and NDCG on *repeat* items (bought before DATE) and *new*
+  items (not bought before), each over the customers who have such items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from customerlens.core.frames import as_pandas as _as_pandas
+from customerlens.models.recommend.data import Interactions, build_interactions
+from customerlens.models.recommend.models import Recommender
+
+
+@dataclass
+class Holdout:
+    train: Interactions
+    test_rows: np.ndarray  # customer rows (in train) of the test customers
+    relevant: sp.csr_matrix  # test customers x train products, 1 = bought after DATE
+    n_relevant: np.ndarray  # distinct products bought after DATE, per test customer (all products)
+
+
+def make_holdout(train_lines: Any, test_lines: Any, as_of: dt.datetime) -> Holdout:
+    """Training interactions before ``as_of`` and what test customers bought after it."""
+    train = build_interactions(train_lines, as_of)
+    test = _as_pandas(test_lines)
+    test = test[(test["order_date"] >= pd.Timestamp(as_of)) & test["product_id"].notna()]
+    if "quantity" in test:
+        test = test[test["quantity"] > 0]
+    pairs = test[["customer_id", "product_id"]].drop_duplicates()
+    pairs = pairs[pairs["customer_id"].isin(train.customer_index)]
+    n_rel = pairs.groupby("customer_id").size()
+    customers = np.sort(n_rel.index.to_numpy())
+    rows = np.array([train.customer_index[c] for c in customers], dtype=np.int64)
+    known = pairs[pairs["product_id"].isin(set(train.products))]
+    ri = pd.Index(customers).get_indexer(known["customer_id"])
+    pi = pd.Index(train.products).get_indexer(known["product_id"])
+    relevant = sp.csr_matrix((np.ones(len(known), dtype=np.float32), (ri, pi)),
+                             shape=(len(customers), train.n_products))
+    return Holdout(train=train, test_rows=rows, relevant=relevant, n_relevant=n_rel.loc[customers].to_numpy())
+
+
+def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, float]:
+    """Metrics of recommendation lists ``items`` (test customers x k product indices, -1 = none)."""
+    items = items[:, :k]
+    valid = items >= 0
+    safe = np.where(valid, items, 0)
+    rel = holdout.relevant
+    hits = _contains(rel, safe) & valid
+    seen = holdout.train.orders[holdout.test_rows]
+    repeat_item = _contains(seen, safe) & valid
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    n_rel = holdout.n_relevant.astype(float)
+
+    def ndcg(h, n):
+        dcg = (h * discount).sum(axis=1)
+        ideal = np.array([discount[: int(min(k, m))].sum() for m in n])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, dcg / ideal, np.nan)
+
+    rel_repeat = np.asarray(rel.multiply(seen > 0).sum(axis=1)).ravel()
+    rel_new = n_rel - rel_repeat  # products new to the customer (or to the catalogue)
+    hits_repeat = hits & repeat_item
+    hits_new = hits & ~repeat_item
+    cum_hits = np.cumsum(hits, axis=1)
+    precision_at = cum_hits / np.arange(1, k + 1)
+    out = {
+        "customers": int(len(items)),
+        f"recall@{k}": float(np.mean(hits.sum(axis=1) / n_rel)),
+        f"ndcg@{k}": float(np.nanmean(ndcg(hits, n_rel))),
+        f"precision@{k}": float(np.mean(hits.sum(axis=1) / k)),
+        f"hitrate@{k}": float(np.mean(hits.any(axis=1))),
+        f"map@{k}": float(np.mean((precision_at * hits).sum(axis=1) / np.minimum(k, n_rel))),
+        "coverage": float(len(np.unique(items[valid])) / holdout.train.n_products),
+    }
+    def mean(values):
+        return float(np.mean(values)) if len(values) else float("nan")
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has_r, has_n = rel_repeat > 0, rel_new > 0
+        out[f"recall@{k}_repeat"] = mean(hits_repeat.sum(axis=1)[has_r] / rel_repeat[has_r])
+        out[f"recall@{k}_new"] = mean(hits_new.sum(axis=1)[has_n] / rel_new[has_n])
+        out[f"ndcg@{k}_repeat"] = mean(ndcg(hits_repeat, rel_repeat)[has_r])
+        out[f"ndcg@{k}_new"] = mean(ndcg(hits_new, rel_new)[has_n])
+    return out
+
+
+def _contains(matrix: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """``matrix[i, items[i, j]] != 0`` for every i, j, without densifying the matrix."""
+    coo = matrix.tocoo()
+    n = matrix.shape[1]
+    keys = np.sort(coo.row.astype(np.int64) * n + coo.col)
+    query = np.arange(items.shape[0], dtype=np.int64)[:, None] * n + items
+    pos = np.searchsorted(keys, query)
+    pos = np.minimum(pos, len(keys) - 1) if len(keys) else pos
+    return (keys[pos] == query) if len(keys) else np.zeros(items.shape, dtype=bool)
+
+
+def run_backtest(holdout: Holdout, models: dict[str, Recommender], k: int = 10,
+                 segments: dict | None = None, progress=None) -> pd.DataFrame:
+    """Fit every model on the training data and evaluate it; one row per model."""
+    import time
+
+    rows = []
+    for name, model in models.items():
+        if progress:
+            progress(name)
+        t = time.perf_counter()
+        model.fit(holdout.train, segments=segments)
+        items, _ = model.recommend(holdout.test_rows, n=k)
+        seconds = time.perf_counter() - t
+        rows.append({"model": name, **evaluate(items, holdout, k), "seconds": round(seconds, 2)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,169 @@
+"""Recommendations for every customer, with reasons, and the backtest in one call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customerlens.core.frames import as_pandas as _as_pandas
+from customerlens.models.recommend.data import Interactions, build_interactions
+from customerlens.models.recommend.models import EASE, Recommender, WithDiscovery, make_model
+
+DEFAULT_MODEL = "blend"
+BASELINES = ("popularity", "segment_popularity", "personal_frequency")
+COLLABORATIVE = ("item_knn", "ease", "als")
+#: the backtest also scores the default model with this many discovery places
+DISCOVERY_ROW = 3
+
+
+class Recommendations:
+    """A fitted model over the purchase history, ready to recommend with reasons."""
+
+    def __init__(self, model: Recommender, data: Interactions, segments: dict | None = None):
+        self.model = model
+        self.data = data
+        self.segments = segments or {}
+        # what explains a discovery: the model's own co-purchase part, else EASE
+        explains = type(model).contribution is not Recommender.contribution
+        self._co = model if explains else EASE().fit(data)
+        self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
+
+    def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
+                      discovery: int = 0) -> pd.DataFrame:
+        """``customer_id, rank, product_id, product_name, score, reason`` for known customers.
+
+        ``discovery``: places of each list kept for products the customer never bought.
+        """
+        data = self.data
+        if customer_ids is None:
+            rows = np.arange(data.n_customers)
+        else:
+            rows = np.array([data.customer_index[c] for c in customer_ids if c in data.customer_index],
+                            dtype=np.int64)
+        items, scores = self.model.recommend(rows, n=n, exclude_seen=exclude_seen, discovery=discovery)
+        # fill short lists (little history) from the customer's segment's popular products
+        if (items < 0).any():
+            fill_items, _ = self._fallback.recommend(rows, n=n + n, exclude_seen=True)
+            for r in np.flatnonzero((items < 0).any(axis=1)):
+                have = [i for i in items[r] if i >= 0]
+                extra = [i for i in fill_items[r] if i >= 0 and i not in have][: n - len(have)]
+                items[r, len(have): len(have) + len(extra)] = extra
+                scores[r, len(have): len(have) + len(extra)] = 0.0
+        return self._table(rows, items, scores)
+
+    def _table(self, rows, items, scores) -> pd.DataFrame:
+        data = self.data
+        r_idx, rank = np.nonzero(items >= 0)
+        item = items[r_idx, rank]
+        frame = pd.DataFrame({
+            "customer_id": data.customers[rows[r_idx]],
+            "rank": rank + 1,
+            "product_id": data.products[item],
+            "score": np.round(np.where(np.isfinite(scores[r_idx, rank]), scores[r_idx, rank], 0.0), 6),
+        })
+        frame["product_name"] = frame["product_id"].map(data.product_names)
+        frame["reason"] = self._reasons(rows[r_idx], item)
+        return frame[["customer_id", "rank", "product_id", "product_name", "score", "reason"]]
+
+    def _reasons(self, rows: np.ndarray, items: np.ndarray) -> list[str]:
+        data = self.data
+        counts = _lookup(data.orders, rows, items)
+        days = np.rint(_lookup(data.last_days, rows, items)).astype(int)
+        reasons = []
+        for r, i, count, day in zip(rows, items, counts, days, strict=True):
+            if count > 0:
+                times = "once" if count == 1 else f"{int(count)} times"
+                reasons.append(f"bought {times}, last {day} days ago")
+                continue
+            history = data.orders[r].indices
+            if len(history):
+                w = np.asarray(self._co.contribution(history, i)).ravel()
+                best = int(np.argmax(w))
+                if w[best] > 0:
+                    anchor = data.products[history[best]]
+                    name = data.product_names.get(anchor, anchor)
+                    reasons.append(f"customers who buy {name} also buy this")
+                    continue
+            label = self.segments.get(data.customers[r])
+            reasons.append(f"popular in your segment ({label})" if label else "popular right now")
+        return reasons
+
+    def recommend(self, customer_id: str, n: int = 10) -> pd.DataFrame:
+        """Top ``n`` for one customer; unknown customers get recent popular products."""
+        if customer_id in self.data.customer_index:
+            return self.for_customers([customer_id], n=n)
+        pop = self._fallback.by_label_[""]
+        top = np.argsort(-pop, kind="stable")[:n]
+        return pd.DataFrame({
+            "customer_id": customer_id, "rank": np.arange(1, len(top) + 1),
+            "product_id": self.data.products[top],
+            "product_name": [self.data.product_names.get(p) for p in self.data.products[top]],
+            "score": np.round(pop[top], 6), "reason": "popular right now (new customer)",
+        })
+
+
+def _lookup(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[j], cols[j]]`` for every j (0 where absent), without a Python loop."""
+    coo = matrix.tocoo()
+    n = matrix.shape[1]
+    keys = coo.row.astype(np.int64) * n + coo.col
+    order = np.argsort(keys)
+    keys, values = keys[order], coo.data[order]
+    query = rows.astype(np.int64) * n + cols
+    if not len(keys):
+        return np.zeros(len(query))
+    pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[pos] == query, values[pos], 0.0)
+
+
+def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = DEFAULT_MODEL,
+                        segments: dict | None = None) -> Recommendations:
+    """Fit ``model`` on the purchases before ``as_of``."""
+    data = build_interactions(transactions, as_of)
+    return Recommendations(make_model(model).fit(data, segments=segments), data, segments)
+
+
+def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None = None,
+             config=None, progress=None, discovery: int = DISCOVERY_ROW) -> tuple[pd.DataFrame, dict]:
+    """Run the backtest protocol (see :mod:`customerlens.recommend.backtest`) on a file or frame.
+
+    Returns the table (one row per model) and facts about the split. With
+    ``discovery`` > 0 the default model is also scored with that many places of
+    each list kept for products new to the customer (row ``blend+2_new``).
+    """
+    from customerlens.features.customer import parse_as_of
+    from customerlens.pipeline.run import RunConfig, ingest
+    from customerlens.models.recommend.backtest import make_holdout, run_backtest
+
+    as_of = parse_as_of(as_of)
+    base = config or RunConfig()
+    from dataclasses import replace
+
+    train = ingest(data, replace(base, as_of=as_of)).cleaned.transactions
+    full = ingest(data, replace(base, as_of=None)).cleaned.transactions
+    train_lines = _as_pandas(train)
+    holdout = make_holdout(train_lines, _as_pandas(full), as_of)
+    segments = _segments_as_of(train, as_of, base)
+    names = models or (DEFAULT_MODEL, *BASELINES, *COLLABORATIVE, "two_stage")
+    candidates = {name: make_model(name) for name in names}
+    if discovery > 0 and DEFAULT_MODEL in names:
+        variant = WithDiscovery(make_model(DEFAULT_MODEL), discovery)
+        candidates[variant.name] = variant
+    table = run_backtest(holdout, candidates, k=k, segments=segments, progress=progress)
+    facts = {"as_of": as_of.isoformat(), "k": k, "test_customers": int(len(holdout.test_rows)),
+             "training_customers": int(holdout.train.n_customers), "products": int(holdout.train.n_products)}
+    return table, facts
+
+
+def _segments_as_of(transactions: Any, as_of: dt.datetime, config) -> dict:
+    """Segment names of the customers as of the snapshot (training data only)."""
+    from customerlens.features.customer import customer_features
+    from customerlens.insights.segmentation import segment_customers
+
+    features = _as_pandas(customer_features(transactions, as_of=as_of))
+    seg = segment_customers(features, method=config.method, k=config.k, features=config.segment_features,
+                            random_state=config.random_state, k_range=config.k_range)
+    return dict(zip(seg.assigned["customer_id"], seg.assigned["segment_name"], strict=True))

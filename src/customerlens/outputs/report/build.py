@@ -1,0 +1,598 @@
+"""Build the HTML report from a store: read the tables, draw the charts, render the template.
+
+Everything the report shows comes from the store written by ``customerlens run``
+(tables that a run did not produce are simply left out, with their section);
+the charts are those of :mod:`customerlens.charts`, embedded as Vega-Lite specs
+and drawn in the browser by the vega bundle of vl-convert, inlined once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from customerlens.core.files import write_text_atomic
+from customerlens.errors import CustomerLensError
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+
+#: Section id to heading, in the order of the report. Sections whose tables are
+#: not in the store (value, recommendations, campaigns, ...) are left out.
+SECTION_TITLES = {
+    "glance": "At a glance",
+    "quality": "Data quality: what was cleaned and why",
+    "choosing-k": "How many segments: choosing k",
+    "overview": "Segment overview",
+    "distribution": "Customers and revenue by segment",
+    "compared": "Segments compared",
+    "spending": "Spending behaviour",
+    "trends": "Trends over time",
+    "cohorts": "Cohorts: who keeps buying",
+    "migration": "Segment migration",
+    "products": "Top products by segment",
+    "value": "Customer value and churn",
+    "recommendations": "Recommendation examples",
+    "campaigns": "Campaign results",
+    "action-plan": "Action plan",
+    "about": "About this run",
+}
+
+#: Caps that keep the file small whatever the size of the data.
+MAX_EXAMPLE_CUSTOMERS = 5
+MAX_RECOMMENDATIONS_SHOWN = 5
+MAX_CAMPAIGN_ROWS = 60
+MAX_CAMPAIGN_CHARTS = 4
+MAX_TARGET_FILES = 20
+
+
+# -- small value types the template renders ------------------------------------------------------
+
+@dataclass
+class Cell:
+    """One table cell: the text shown and, for numbers, the value it sorts by."""
+
+    text: str
+    value: float | None = None
+    numeric: bool = False
+
+
+@dataclass
+class Table:
+    """A sortable table: headings (numeric ones right-aligned and sorted as numbers) and rows of cells."""
+
+    columns: list[tuple[str, bool]]
+    rows: list[list[Cell]]
+    caption: str = ""
+    swatches: list[str] = field(default_factory=list)
+    wide_last: bool = False
+
+
+@dataclass
+class ChartSpec:
+    """A chart to draw: the id of its div and its Vega-Lite spec as safe inline JSON."""
+
+    id: str
+    spec: Markup
+    title: str
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _num(value: Any, digits: int = 0) -> Cell:
+    if _missing(value):
+        return Cell("–", None, True)
+    number = float(value)
+    return Cell(f"{number:,.{digits}f}", number, True)
+
+
+def _pct(value: Any, digits: int = 0) -> Cell:
+    if _missing(value):
+        return Cell("–", None, True)
+    number = float(value)
+    return Cell(f"{number:.{digits}%}", number, True)
+
+
+def _text(value: Any) -> Cell:
+    return Cell("" if _missing(value) else str(value))
+
+
+def fmt_num(value: Any, digits: int = 0) -> str:
+    """``1,234`` style (``–`` when missing)."""
+    return _num(value, digits).text
+
+
+def fmt_pct(value: Any, digits: int = 0) -> str:
+    """``12%`` style (``–`` when missing)."""
+    return _pct(value, digits).text
+
+
+def script_json(obj: Any) -> Markup:
+    """JSON that is safe inside ``<script type="application/json">`` (no ``<``, ``>`` or ``&`` left)."""
+    text = json.dumps(obj, separators=(",", ":"), default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _slug(name: str) -> str:
+    from customerlens.insights.tables import _slug as insights_slug
+
+    return insights_slug(name)
+
+
+# -- reading the store ---------------------------------------------------------------------------
+
+class _Store:
+    """The store's tables as pandas frames, ``None`` for the absent ones."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con = con
+        self.path = path
+        rows = con.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()
+        self.names = {name for (name,) in rows}
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        if name not in self.names:
+            return None
+        if name not in self._cache:
+            self._cache[name] = self.con.sql(f'SELECT * FROM "{name}"').df()
+        return self._cache[name]
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        return self.con.execute(query, list(params or [])).df()
+
+    def record(self) -> tuple[dict, Any]:
+        if "run" not in self.names:
+            return {}, None
+        rows = self.con.sql("SELECT record, created_at FROM run LIMIT 1").fetchall()
+        if not rows:
+            return {}, None
+        record, created = rows[0]
+        return (json.loads(record) if isinstance(record, str) else dict(record or {})), created
+
+
+# -- charts --------------------------------------------------------------------------------------
+
+class _Charts:
+    def __init__(self) -> None:
+        self.made: list[ChartSpec] = []
+
+    def add(self, key: str, title: str, build: Callable[[], Any]) -> ChartSpec | None:
+        """Draw one chart; a chart that cannot be drawn is logged and left out, not fatal."""
+        try:
+            spec = build().to_dict()
+        except Exception as exc:  # noqa: BLE001 - one odd table must not cost the whole report
+            logger.warning("report: chart %s left out: %s", key, exc)
+            return None
+        spec.pop("$schema", None)
+        chart = ChartSpec(id=f"chart-{key}", spec=script_json(spec), title=title)
+        self.made.append(chart)
+        return chart
+
+
+# -- the sections --------------------------------------------------------------------------------
+
+def _glance(store: _Store, record: dict) -> dict:
+    quality = record.get("quality", {})
+    cards = []
+    customers = record.get("customers_with_features")
+    if customers is None and store.has("customer_features"):
+        customers = store.sql("SELECT count(*) AS n FROM customer_features")["n"].iloc[0]
+    if customers is not None:
+        cards.append(("customers", fmt_num(customers)))
+    if store.has("transactions"):
+        facts = store.sql("SELECT count(DISTINCT order_id) AS orders, min(order_date) AS first, "
+                          "max(order_date) AS last, sum(amount) AS revenue FROM transactions").iloc[0]
+        cards.append(("orders", fmt_num(facts["orders"])))
+        if not _missing(facts["first"]):
+            cards.append(("period", f"{pd.Timestamp(facts['first']):%d %b %Y} – {pd.Timestamp(facts['last']):%d %b %Y}"))
+    revenue = quality.get("kept_revenue")
+    if revenue is not None:
+        cards.append(("net revenue", fmt_num(revenue)))
+    seg = record.get("segmentation", {})
+    if seg.get("k"):
+        cards.append(("segments", str(seg["k"])))
+    totals = record.get("value", {}).get("totals", {})
+    clv_key = next((key for key in totals if key.startswith("clv_")), None)
+    if clv_key:
+        months = clv_key.removeprefix("clv_")
+        cards.append((f"expected value, next {months}", fmt_num(totals[clv_key])))
+    if totals.get("value_at_risk") is not None:
+        cards.append(("value at risk of leaving", fmt_num(totals["value_at_risk"])))
+    return {"cards": cards}
+
+
+def _quality(store: _Store, record: dict) -> dict | None:
+    frame = store.table("quality_report")
+    quality = record.get("quality", {})
+    if frame is None and not quality.get("rules"):
+        return None
+    if frame is None:
+        frame = pd.DataFrame(quality["rules"])
+    input_lines = quality.get("input_lines")
+    rows = []
+    for row in frame.to_dict(orient="records"):
+        lines = row.get("lines", 0)
+        share = (lines / input_lines) if input_lines else None
+        rows.append([_text(row.get("rule")), _text(row.get("description")),
+                     _text("on" if row.get("enabled", True) else "off"), _num(lines), _pct(share, 1),
+                     _num(row.get("revenue"), 2), _text(row.get("note"))])
+    columns = [("rule", False), ("what it removes", False), ("switch", False), ("lines", True),
+               ("share of lines", True), ("revenue", True), ("note", False)]
+    if all(not row[-1].text for row in rows):  # no rule has a note: leave the column out
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
+    table = Table(columns=columns, rows=rows)
+    summary = None
+    if input_lines:
+        summary = {
+            "input_lines": fmt_num(input_lines), "kept_lines": fmt_num(quality.get("kept_lines")),
+            "kept_share": fmt_pct((quality.get("kept_lines") or 0) / input_lines, 1),
+            "removed_lines": fmt_num(quality.get("removed_lines")),
+            "input_revenue": fmt_num(quality.get("input_revenue")),
+            "kept_revenue": fmt_num(quality.get("kept_revenue")),
+            "input_customers": fmt_num(quality.get("input_customers")),
+            "kept_customers": fmt_num(quality.get("kept_customers")),
+            "accounted": bool(quality.get("lines_accounted_for")),
+            "partially_returned": fmt_num(quality.get("partially_returned_lines")),
+            "returned_netted": fmt_num(quality.get("returned_value_netted")),
+        }
+    return {"table": table, "summary": summary}
+
+
+def _choosing_k(store: _Store, record: dict, charts: _Charts) -> dict | None:
+    from customerlens.outputs import charts as ch
+
+    seg = record.get("segmentation", {})
+    elbow = store.table("segment_elbow")
+    if not seg and elbow is None:
+        return None
+    k = seg.get("k")
+    chart = None
+    if elbow is not None and not elbow.empty and k:
+        chart = charts.add("elbow", "Elbow and silhouette", lambda: ch.elbow_chart(elbow, int(k), seg.get("reason")))
+    return {"method": seg.get("method", "kmeans"), "k": k, "reason": seg.get("reason"), "knee": seg.get("knee"),
+            "features": seg.get("features") or [], "chart": chart}
+
+
+def _segment_order(store: _Store) -> pd.DataFrame | None:
+    profiles = store.table("segment_profiles")
+    if profiles is not None and not profiles.empty:
+        return profiles.sort_values("segment_id").reset_index(drop=True)
+    segments = store.table("segments")
+    if segments is None or segments.empty:
+        return None
+    out = segments.groupby(["segment_id", "segment_name"], as_index=False).agg(
+        customers=("customer_id", "size"), revenue=("monetary", "sum"))
+    out["share_customers"] = out["customers"] / out["customers"].sum()
+    total = out["revenue"].sum()
+    out["share_revenue"] = out["revenue"] / total if total else 0.0
+    out["revenue_per_customer"] = out["revenue"] / out["customers"]
+    return out.sort_values("segment_id").reset_index(drop=True)
+
+
+def _overview(profiles: pd.DataFrame | None, charts: _Charts) -> tuple[dict | None, dict | None]:
+    from customerlens.outputs import charts as ch
+
+    if profiles is None:
+        return None, None
+    rows, swatches = [], []
+    for i, row in enumerate(profiles.to_dict(orient="records")):
+        swatches.append(ch.PALETTE[i % len(ch.PALETTE)])
+        rows.append([_num(row["segment_id"]), _text(row["segment_name"]), _num(row.get("customers")),
+                     _pct(row.get("share_customers"), 1), _pct(row.get("share_revenue"), 1),
+                     _num(row.get("revenue_per_customer")), _num(row.get("median_recency_days")),
+                     _text(row.get("strategy"))])
+    table = Table(columns=[("#", True), ("segment", False), ("customers", True), ("share of customers", True),
+                           ("share of revenue", True), ("spend per customer", True),
+                           ("days since last order, median", True), ("strategy", False)],
+                  rows=rows, swatches=swatches, wide_last=True)
+    top = profiles.sort_values("share_revenue", ascending=False).iloc[0]
+    headline = {"name": top["segment_name"], "share_customers": fmt_pct(top["share_customers"]),
+                "share_revenue": fmt_pct(top["share_revenue"])}
+    overview = {"table": table, "headline": headline, "count": len(profiles)}
+    distribution = None
+    if {"share_customers", "share_revenue", "customers", "revenue"} <= set(profiles.columns):
+        chart = charts.add("distribution", "Customers and revenue by segment", lambda: ch.distribution_chart(profiles))
+        distribution = {"chart": chart} if chart else None
+    return overview, distribution
+
+
+def _simple_chart(charts: _Charts, key: str, title: str, frame: pd.DataFrame | None, build) -> dict | None:
+    if frame is None or frame.empty:
+        return None
+    chart = charts.add(key, title, lambda: build(frame))
+    return {"chart": chart} if chart else None
+
+
+def _products(store: _Store, charts: _Charts) -> dict | None:
+    from customerlens.outputs import charts as ch
+
+    top = store.table("top_products")
+    distinctive = store.table("distinctive_products")
+    if top is None or top.empty:
+        return None
+    out = {"top": charts.add("top-products", "Best-sellers by segment", lambda: ch.top_products_chart(top)),
+           "distinctive": None}
+    if distinctive is not None and not distinctive.empty:
+        out["distinctive"] = charts.add("distinctive-products", "Distinctive products by segment",
+                                        lambda: ch.top_products_chart(distinctive, value="lift"))
+    return out
+
+
+def _value(store: _Store, record: dict, charts: _Charts) -> dict | None:
+    from customerlens.outputs import charts as ch
+
+    by_segment = store.table("segment_value")
+    if by_segment is None or by_segment.empty:
+        return None
+    clv = next((c for c in by_segment.columns if c.startswith("clv_")), None)
+    rows = []
+    for row in by_segment.sort_values("segment_id").to_dict(orient="records"):
+        rows.append([_text(row["segment_name"]), _num(row.get("customers")), _pct(row.get("mean_p_alive"), 0),
+                     _pct(row.get("mean_churn_risk"), 0), _num(row.get(clv) if clv else None),
+                     _pct(row.get("share_clv"), 1), _num(row.get("value_at_risk")),
+                     _pct(row.get("share_value_at_risk"), 1)])
+    months = clv.removeprefix("clv_") if clv else ""
+    table = Table(columns=[("segment", False), ("customers", True), ("mean P(alive)", True),
+                           ("mean churn risk", True), (f"expected value ({months})", True), ("share of value", True),
+                           ("value at risk", True), ("share of value at risk", True)], rows=rows)
+    out = {"table": table, "months": months, "value_chart": None, "alive_chart": None}
+    if clv:
+        out["value_chart"] = charts.add("value-by-segment", "Customer value by segment",
+                                        lambda: ch.value_by_segment_chart(by_segment, clv))
+    if store.has("customer_value") and store.has("segments"):
+        from customerlens.models.value.report import probability_stats
+
+        scores = store.sql("SELECT s.segment_id, s.segment_name, v.p_alive, v.churn_risk FROM customer_value v "
+                           "JOIN segments s USING (customer_id)")
+        if not scores.empty:
+            out["alive_chart"] = charts.add("p-alive", "P(alive) and churn risk by segment",
+                                            lambda: ch.p_alive_chart(probability_stats(scores)))
+    value = record.get("value", {})
+    totals = value.get("totals", {})
+    out["model"] = value.get("model")
+    out["model_choice"] = value.get("model_choice")
+    out["totals"] = {"customers": fmt_num(totals.get("customers")),
+                     "clv": fmt_num(totals.get(clv)) if clv and clv in totals else None,
+                     "expected_purchases": fmt_num(totals.get("expected_purchases_90d")),
+                     "value_at_risk": fmt_num(totals.get("value_at_risk"))} if totals else None
+    return out
+
+
+def _recommendations(store: _Store) -> dict | None:
+    if not store.has("recommendations"):
+        return None
+    if store.has("segments"):
+        picks = store.sql(
+            "WITH recs AS (SELECT DISTINCT customer_id FROM recommendations), "
+            "ranked AS (SELECT s.customer_id, s.segment_id, s.segment_name, s.recency_days, s.frequency, "
+            "s.monetary, row_number() OVER (PARTITION BY s.segment_id ORDER BY abs(s.monetary - m.median_monetary), "
+            "s.customer_id) AS pick FROM segments s JOIN recs USING (customer_id) "
+            "JOIN (SELECT segment_id, median(monetary) AS median_monetary FROM segments GROUP BY segment_id) m "
+            "USING (segment_id)) "
+            "SELECT * FROM ranked WHERE pick = 1 ORDER BY segment_id LIMIT ?", [MAX_EXAMPLE_CUSTOMERS])
+    else:
+        picks = store.sql("SELECT DISTINCT customer_id FROM recommendations ORDER BY customer_id LIMIT ?",
+                          [MAX_EXAMPLE_CUSTOMERS])
+    if picks.empty:
+        return None
+    ids = picks["customer_id"].tolist()
+    marks = ", ".join("?" for _ in ids)
+    recs = store.sql(f"SELECT customer_id, rank, product_id, product_name, score, reason FROM recommendations "
+                     f"WHERE customer_id IN ({marks}) AND rank <= ? ORDER BY customer_id, rank",
+                     [*ids, MAX_RECOMMENDATIONS_SHOWN])
+    customers = []
+    for row in picks.to_dict(orient="records"):
+        mine = recs[recs["customer_id"] == row["customer_id"]]
+        customers.append({
+            "customer_id": row["customer_id"], "segment_name": row.get("segment_name"),
+            "recency_days": fmt_num(row.get("recency_days")), "frequency": fmt_num(row.get("frequency")),
+            "monetary": fmt_num(row.get("monetary")),
+            "items": [{"rank": int(r["rank"]), "product": r["product_name"] if not _missing(r["product_name"])
+                       else r["product_id"], "product_id": r["product_id"],
+                       "reason": "" if _missing(r["reason"]) else r["reason"]} for r in mine.to_dict(orient="records")],
+        })
+    return {"customers": customers, "shown": MAX_RECOMMENDATIONS_SHOWN}
+
+
+def _campaigns(store: _Store, charts: _Charts) -> dict | None:
+    from customerlens.outputs import charts as ch
+
+    lift = store.table("campaign_lift")
+    if lift is None or lift.empty:
+        return None
+    overall = lift[lift["segment_by"] == "all"] if "segment_by" in lift.columns else lift
+    rows = []
+    for row in overall.head(MAX_CAMPAIGN_ROWS).to_dict(orient="records"):
+        binary = row.get("outcome_type") == "binary"
+        fmt = (lambda v: _pct(v, 2)) if binary else (lambda v: _num(v, 2))
+        rows.append([_text(row.get("campaign")), _text(row.get("arm")), _text(row.get("outcome")),
+                     _num(row.get("n_treatment")), _num(row.get("n_control")), fmt(row.get("mean_treatment")),
+                     fmt(row.get("mean_control")), fmt(row.get("lift")), fmt(row.get("lift_ci_low")),
+                     fmt(row.get("lift_ci_high")), _num(row.get("p_adjusted"), 3), _num(row.get("roi"), 2)])
+    table = Table(columns=[("campaign", False), ("arm", False), ("outcome", False), ("treated", True),
+                           ("control", True), ("mean (arm)", True), ("mean (control)", True), ("lift", True),
+                           ("lift, low", True), ("lift, high", True), ("adjusted p", True), ("ROI", True)], rows=rows)
+    made = []
+    if "outcome" in lift.columns:
+        for i, outcome in enumerate(list(dict.fromkeys(lift["outcome"]))[:MAX_CAMPAIGN_CHARTS]):
+            chart = charts.add(f"campaign-lift-{i}", f"Lift in {outcome}",
+                               lambda outcome=outcome: ch.campaign_lift_chart(lift, str(outcome)))
+            if chart:
+                made.append(chart)
+    sentences: list[str] = []
+    try:
+        from customerlens.models.campaigns import campaign_summary
+
+        sentences = campaign_summary(lift)
+    except Exception as exc:  # noqa: BLE001 - the table and charts still tell the story
+        logger.warning("report: campaign summary left out: %s", exc)
+    return {"table": table, "charts": made, "sentences": sentences, "truncated": len(overall) > MAX_CAMPAIGN_ROWS}
+
+
+def _action_plan(store: _Store) -> dict | None:
+    plan = store.table("action_plan")
+    if plan is None or plan.empty:
+        return None
+    targets = store.path.parent / "targets"
+    entries = []
+    for row in plan.sort_values("segment_id").to_dict(orient="records"):
+        entry = {"segment_id": int(row["segment_id"]), "name": row["segment_name"],
+                 "size": f"{fmt_num(row.get('customers'))} customers ({fmt_pct(row.get('share_customers'))}), "
+                         f"{fmt_pct(row.get('share_revenue'))} of revenue",
+                 "traits": "" if _missing(row.get("traits")) else row["traits"],
+                 "strategy": "" if _missing(row.get("strategy")) else row["strategy"],
+                 "promote": [] if _missing(row.get("promote")) else [p.strip() for p in str(row["promote"]).split(";")
+                                                                    if p.strip()],
+                 "value": None, "target": f"targets/{_slug(row['segment_name'])}.csv"}
+        if not _missing(row.get("expected_value")):
+            entry["value"] = (f"expected value {fmt_num(row['expected_value'])}; at risk of leaving "
+                              f"{fmt_num(row.get('value_at_risk'))} (mean churn risk {fmt_pct(row.get('mean_churn_risk'))})")
+        entries.append(entry)
+    moved = sorted(p.name for p in targets.glob("moved_*.csv"))[:MAX_TARGET_FILES] if targets.is_dir() else []
+    return {"entries": entries, "targets_exist": targets.is_dir(), "moved": moved}
+
+
+def _about(record: dict, created: Any, store_path: Path) -> dict:
+    source = record.get("input", {})
+    params = record.get("parameters", {})
+    seg = record.get("segmentation", {})
+    items = [("store", store_path.name)]
+    if source.get("name"):
+        items.append(("input file", Path(str(source["name"])).name))
+    if source.get("sha256"):
+        items.append(("input SHA-256", str(source["sha256"])[:16] + "…"))
+    if params.get("as_of_used"):
+        items.append(("snapshot (as of)", str(params["as_of_used"])[:10]))
+    if seg.get("method"):
+        items.append(("segmentation", f"{seg['method']}, k = {seg.get('k')}"))
+    if seg.get("features"):
+        items.append(("segmentation features", ", ".join(seg["features"])))
+    if params.get("recommender"):
+        items.append(("recommender", str(params["recommender"])))
+    if created is not None:
+        items.append(("run at", str(created)[:19]))
+    version = record.get("versions", {}).get("customerlens")
+    if version:
+        items.append(("customerlens", str(version)))
+    return {"items": items}
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = fmt_num
+    env.filters["pct"] = fmt_pct
+    return env
+
+
+def _vega_bundle() -> Markup:
+    import vl_convert as vlc
+
+    bundle = vlc.javascript_bundle()
+    # never let the bundle close its own <script> element early
+    return Markup(bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
+
+
+def build_report(store_path: str | Path) -> str:
+    """The HTML report of a store, as one self-contained string (no external resources).
+
+    Parameters
+    ----------
+    store_path
+        ``DIR/customerlens.duckdb``, written by ``customerlens run``; opened read-only.
+    """
+    from customerlens.outputs import charts as ch
+
+    path = Path(store_path)
+    if not path.is_file():
+        raise CustomerLensError(f"no store at {path}: expected the customerlens.duckdb written by "
+                                "`customerlens run DATA --out DIR`")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise CustomerLensError(f"{path} is not a readable customerlens store: {exc}") from None
+    try:
+        store = _Store(con, path)
+        record, created = store.record()
+        charts = _Charts()
+        profiles = _segment_order(store)
+        overview, distribution = _overview(profiles, charts)
+        sections: dict[str, Any] = {
+            "glance": _glance(store, record),
+            "quality": _quality(store, record),
+            "choosing-k": _choosing_k(store, record, charts),
+            "overview": overview,
+            "distribution": distribution,
+            "compared": _simple_chart(charts, "box-plots", "Segments compared", store.table("segment_box_stats"),
+                                      ch.box_plots),
+            "spending": _simple_chart(charts, "spending", "Spending behaviour", profiles
+                                      if profiles is not None and "avg_order_value" in profiles.columns else None,
+                                      ch.spending_chart),
+            "trends": _simple_chart(charts, "trends", "Trends by segment", store.table("segment_monthly"),
+                                    ch.trend_chart),
+            "cohorts": _simple_chart(charts, "cohorts", "Cohorts", store.table("cohort_retention"),
+                                     ch.cohort_heatmap),
+        }
+        migration_dates = record.get("segmentation", {}).get("migration")
+        dates = (migration_dates["from"], migration_dates["to"]) if migration_dates else None
+        sections["migration"] = _simple_chart(charts, "migration", "Segment migration",
+                                              store.table("segment_migration"),
+                                              lambda frame: ch.migration_chart(frame, dates))
+        if sections["migration"]:
+            sections["migration"]["dates"] = dates
+        sections["products"] = _products(store, charts)
+        sections["value"] = _value(store, record, charts)
+        sections["recommendations"] = _recommendations(store)
+        sections["campaigns"] = _campaigns(store, charts)
+        sections["action-plan"] = _action_plan(store)
+        sections["about"] = _about(record, created, path)
+    finally:
+        con.close()
+    present = {key: value for key, value in sections.items() if value}
+    toc = [(key, SECTION_TITLES[key]) for key in SECTION_TITLES if key in present]
+    source = record.get("input", {}).get("name")
+    context = {
+        "title": "Customer report" + (f": {Path(str(source)).name}" if source else ""),
+        "created": str(created)[:16] if created is not None else None,
+        "toc": toc, "s": present, "titles": SECTION_TITLES, "charts": charts.made,
+        "css": Markup((HERE / "templates" / "report.css").read_text(encoding="utf-8")),
+        "script": Markup((HERE / "templates" / "report.js").read_text(encoding="utf-8")),
+        "vega": _vega_bundle(),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def write_report(store_path: str | Path, out_path: str | Path) -> Path:
+    """Build the report of ``store_path`` and write it to ``out_path`` atomically; return ``out_path``."""
+    html = build_report(store_path)
+    return write_text_atomic(out_path, html)
+
+
+__all__ = ["build_report", "write_report", "SECTION_TITLES"]
