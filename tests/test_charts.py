@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from customerlens.outputs import charts
-from customerlens.insights import tables as insights
+from customerlens import insights
 from customerlens.models.segment.segmenter import CustomerSegmenter
 
 

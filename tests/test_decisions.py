@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import customerlens as cl
-from customerlens.insights import tables as insights
+from customerlens import insights
+from customerlens.core.text import slug
 from customerlens.insights.segmentation import segment_customers
 
 
@@ -94,8 +95,7 @@ def test_run_writes_action_plan_and_target_lists(tmp_path):
         assert f"## {row.segment_id}. {row.segment_name}" in text
     listed = 0
     for name in plan["segment_name"]:
-        slug = insights._slug(name)
-        target = pd.read_csv(out / "targets" / f"{slug}.csv", dtype={"customer_id": str})
+        target = pd.read_csv(out / "targets" / f"{slug(name)}.csv", dtype={"customer_id": str})
         assert (target["segment_name"] == name).all()
         assert {"customer_id", "churn_risk", "clv_12m", "next_product_id"} <= set(target.columns)
         assert target["value_at_risk"].is_monotonic_decreasing  # who to call first
@@ -164,7 +164,7 @@ def test_target_list_order_and_values_with_and_without_the_same_customers():
 def test_value_by_segment_same_with_and_without_aligned_tables():
     from types import SimpleNamespace
 
-    from customerlens.models.value.report import value_by_segment
+    from customerlens.insights import value_by_segment
 
     assigned, table = _customers(400, seed=5)
     value = SimpleNamespace(table=table, config=SimpleNamespace(clv_months=12))

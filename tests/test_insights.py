@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from customerlens.insights import tables as insights
+from customerlens import insights
 
 SEGMENTS = pd.DataFrame({
     "customer_id": ["a", "b", "c", "d"],

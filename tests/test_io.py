@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from customerlens.core import files as _io
+from customerlens.outputs import files as _io
 
 
 def _awkward_frame(n: int = 1000) -> pd.DataFrame:

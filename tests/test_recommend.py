@@ -10,7 +10,7 @@ import pytest
 from customerlens.errors import NotFittedError
 from customerlens.models.recommend import build_interactions, make_model
 from customerlens.models.recommend.backtest import evaluate, make_holdout
-from customerlens.models.recommend.models import MODELS
+from customerlens.models.recommend.registry import MODELS
 from customerlens.models.recommend.service import Recommendations
 
 AS_OF = dt.datetime(2024, 4, 1)
@@ -46,7 +46,7 @@ def data():
     return build_interactions(tiny_lines(), AS_OF)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS()))
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_fits_and_recommends(data, name):
     model = make_model(name)
     with pytest.raises(NotFittedError):

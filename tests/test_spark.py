@@ -145,7 +145,7 @@ def test_mllib_kmeans_agrees_with_scikit_learn(spark, tmp_path):
     the same k and the same segments as scikit-learn, and the saved model assigns like MLlib."""
     from customerlens.io import demo
     from customerlens.models.segment.segmenter import CustomerSegmenter
-    from customerlens.io.spark import kmeans_segmentation
+    from customerlens.models.segment.mllib import kmeans_segmentation
 
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(3000, seed=7), data)
@@ -168,7 +168,7 @@ def test_mllib_kmeans_agrees_with_scikit_learn(spark, tmp_path):
 def test_als_recommends_what_similar_customers_bought(spark):
     import datetime as dt
 
-    from customerlens.io.spark import als_recommendations
+    from customerlens.models.recommend.mllib import als_recommendations
 
     rows = []
     day = dt.datetime(2024, 1, 1)

@@ -25,3 +25,15 @@ class DataQualityError(CustomerLensError):
 
 class NotFittedError(CustomerLensError, ValueError):
     """A model method was called before ``fit``."""
+
+
+class ConfigError(CustomerLensError, ValueError):
+    """A setting is out of range or of the wrong kind.
+
+    ``parameter`` is the setting's name in the Python API (e.g. ``segmentation.k``
+    or ``as_of``); the CLI shows its own flag for it instead (``--k``, ``--as-of``).
+    """
+
+    def __init__(self, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter

@@ -262,9 +262,9 @@ def _api_routes(app: FastAPI) -> None:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(rows)
-        from customerlens.insights.tables import _slug
+        from customerlens.core.text import slug
 
-        filename = f"{_slug(segment['segment_name'])}.csv"
+        filename = f"{slug(segment['segment_name'])}.csv"
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

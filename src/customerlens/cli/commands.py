@@ -152,7 +152,7 @@ def _cleaning(skip: list[str] | None, codes: str | None) -> CleaningConfig:
 
 def _run_config(as_of, mapping, encoding, sheet, table, date_format, skip, codes, options=None, **segmentation):
     """RunConfig from the shared options; ``options`` sets further RunConfig fields as they are."""
-    from customerlens.features.customer import parse_as_of
+    from customerlens.core.dates import parse_as_of
     from customerlens.pipeline.run import ENGINES, RunConfig, _memory_setting
 
     parse_as_of(as_of)  # a bad date fails here, before any file is read
@@ -560,7 +560,7 @@ def backtest(
     Example: `customerlens backtest online_retail.csv.gz --as-of 2011-09-09 --k 10`
     """
     from customerlens.core.files import write_text_atomic
-    from customerlens.models.recommend.models import MODELS
+    from customerlens.models.recommend.registry import MODELS
     from customerlens.models.recommend.service import backtest as run_backtest
 
     if k < 1:
@@ -568,7 +568,7 @@ def backtest(
     if not 0 <= discovery_slots <= k:
         raise CustomerLensError(f"--discovery-slots must be between 0 and --k ({k}), got {discovery_slots}")
     names = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-    known = MODELS()
+    known = MODELS
     for name in names or ():
         if name not in known:
             raise CustomerLensError(f"unknown model {name!r}; models: {', '.join(known)}")
@@ -825,7 +825,8 @@ def value(
     if report is not None:
         payload["holdout"] = report
     if output is not None:
-        from customerlens.core.files import write_csv_atomic, write_text_atomic
+        from customerlens.core.files import write_text_atomic
+        from customerlens.outputs.files import write_csv_atomic
 
         write_csv_atomic(result.table, output / "value.csv")
         write_text_atomic(output / "value.json", json.dumps(payload, indent=2, default=str) + "\n")

@@ -36,6 +36,7 @@ from typing import Any
 
 import narwhals as nw
 
+from customerlens.core.dates import parse_as_of
 from customerlens.core.frames import collect
 
 FEATURE_COLUMNS = (
@@ -69,22 +70,6 @@ def default_as_of(transactions: Any) -> dt.datetime:
     """Midnight of the day after the last transaction."""
     last = last_transaction(transactions)
     return dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time())
-
-
-def parse_as_of(value: str | dt.date | dt.datetime | None) -> dt.datetime | None:
-    """Accept ``2011-09-09``, a date or a datetime; ``None`` stays ``None``."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    try:
-        return dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        from customerlens.errors import CustomerLensError
-
-        raise CustomerLensError(
-            f"--as-of {value!r} is not a date; use YYYY-MM-DD, e.g. 2011-09-09"
-        ) from None
 
 
 def customer_features(

@@ -8,17 +8,11 @@ are the engine-agnostic ones of :mod:`customerlens.clean` and
 only the reading differs: the canonical columns come from the same SQL
 statement (:func:`customerlens.load.canonical_sql`) in Spark's dialect.
 
-What leaves Spark:
-
-* the per-customer table (one row per customer) for the segmentation; beyond
-  ``kmeans_above`` customers K-means runs in Spark MLlib
-  (:func:`kmeans_segmentation`), with k still chosen by the elbow method on a
-  seeded sample;
-* the clean lines and the features, written by Spark as Parquet
-  (:func:`write_parquet`) and read from there, out of core, by DuckDB for the
-  stages that follow (value, insights, the store);
-* recommendations beyond ``als_above`` customers come from MLlib's ALS
-  (:func:`als_recommendations`).
+What leaves Spark: the clean lines and the features, written by Spark as
+Parquet (:func:`write_parquet`) and read from there, out of core, by DuckDB for
+the stages that follow (value, insights, the store). The MLlib models for the
+largest customer bases are in :mod:`customerlens.models.segment.mllib` and
+:mod:`customerlens.models.recommend.mllib`.
 
 PySpark is an optional extra (``pip install customerlens[spark]``) and needs
 Java 17 or newer.
@@ -26,18 +20,12 @@ Java 17 or newer.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 from customerlens.errors import CustomerLensError, InputError
-
-#: Above this many customers the final K-means runs in Spark MLlib (below, scikit-learn).
-KMEANS_ABOVE = 2_000_000
-#: Above this many customers the collaborative recommendations come from MLlib ALS.
-ALS_ABOVE = 1_000_000
 
 _TEXT = {".csv", ".txt", ".tsv", ".psv", ".dat"}
 _PARQUET = {".parquet", ".pq"}
@@ -228,116 +216,3 @@ def read_parquet(con, path: Path, view: str):
     target = str(Path(path) / "*.parquet").replace("'", "''")
     run(con, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{target}')")
     return con.table(view)
-
-
-# --------------------------------------------------------------------------- MLlib
-
-
-def kmeans_segmentation(features, *, features_used: tuple[str, ...], k: int | None, k_range: tuple[int, int],
-                        random_state: int = 42, search_sample: int = 50_000):
-    """Fit a :class:`customerlens.segment.CustomerSegmenter` whose final K-means runs in Spark MLlib.
-
-    The scaling (log1p, then standardising) uses means and deviations computed
-    in Spark over every customer; k is chosen by the elbow method on a seeded
-    sample of ``search_sample`` customers (scikit-learn, as on one machine);
-    MLlib's K-means (k-means||, seeded) is then fitted on all customers.
-    Returns the segmenter and a Spark frame ``customer_id, segment_id``.
-    """
-    import numpy as np
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.sql import functions as F
-    from sklearn.preprocessing import StandardScaler
-
-    from customerlens.models.segment.segmenter import CentroidModel, CustomerSegmenter
-
-    segmenter = CustomerSegmenter(features=tuple(features_used), k=k, random_state=random_state,
-                                  k_range=tuple(k_range), search_sample=search_sample)
-    logged = features.select(
-        "customer_id", F.col("monetary").cast("double").alias("_monetary"),
-        *[F.log1p(F.greatest(F.coalesce(F.col(c).cast("double"), F.lit(0.0)), F.lit(0.0))).alias(c)
-          for c in features_used])
-    stats = logged.select(F.count(F.lit(1)).alias("n"),
-                          *[F.avg(c).alias(f"m_{c}") for c in features_used],
-                          *[F.stddev_pop(c).alias(f"s_{c}") for c in features_used]).collect()[0]
-    n = int(stats["n"])
-    if n < 2:
-        raise CustomerLensError(f"segmentation needs at least 2 customers, got {n}")
-    scaler = StandardScaler()
-    scaler.mean_ = np.array([stats[f"m_{c}"] for c in features_used], dtype=float)
-    scale = np.array([stats[f"s_{c}"] or 0.0 for c in features_used], dtype=float)
-    scaler.var_ = scale**2
-    scaler.scale_ = np.where(scale > 0, scale, 1.0)
-    scaler.n_features_in_, scaler.n_samples_seen_ = len(features_used), n
-    fraction = min(1.0, 1.2 * search_sample / n)
-    sample = logged.sample(fraction=fraction, seed=random_state).limit(search_sample).toPandas()
-    Z_sample = scaler.transform(sample[list(features_used)].to_numpy(dtype=float))
-    segmenter.scaler_ = scaler
-    segmenter.n_customers_ = n
-    segmenter.elbow_, segmenter.k_choice_ = segmenter._search(Z_sample, sampled=n > len(Z_sample))
-    chosen = segmenter.k_choice_.k
-    scaled = logged.select("customer_id", "_monetary", *[
-        ((F.col(c) - float(m)) / float(s)).alias(c)
-        for c, m, s in zip(features_used, scaler.mean_, scaler.scale_, strict=True)])
-    vectors = VectorAssembler(inputCols=list(features_used), outputCol="_z").transform(scaled)
-    model = KMeans(k=chosen, seed=random_state, featuresCol="_z", predictionCol="_label",
-                   initMode="k-means||", maxIter=100, tol=1e-6).fit(vectors)
-    labelled = model.transform(vectors).select("customer_id", "_monetary", "_label").localCheckpoint()
-    means = {r["_label"]: r["m"] for r in labelled.groupBy("_label").agg(F.avg("_monetary").alias("m")).collect()}
-    centers = np.array(model.clusterCenters(), dtype=float)
-    segmenter._finish_fit(CentroidModel(centers, float(model.summary.trainingCost)),
-                          np.array([means.get(c, -np.inf) for c in range(chosen)]))
-    mapping = F.create_map(*[F.lit(x) for c in range(chosen) for x in (c, int(segmenter.label_to_segment_[c]))])
-    return segmenter, labelled.select("customer_id", mapping[F.col("_label")].alias("segment_id"))
-
-
-def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 64, reg: float = 0.01,
-                        alpha: float = 1.0, max_iter: int = 15, seed: int = 42, exclude_seen: bool = False):
-    """Top-``n`` products per customer from Spark: the customer's own most-ordered products first
-    (as the default ``blend`` does), the rest of the list from MLlib's implicit ALS.
-
-    ``lines``: clean transactions (Spark frame). Returns a Spark frame
-    ``customer_id, rank, product_id, score, reason``.
-    """
-    from pyspark.ml.recommendation import ALS
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    before = lines.filter((F.col("order_date") < F.lit(as_of)) & F.col("product_id").isNotNull())
-    pairs = before.groupBy("customer_id", "product_id").agg(F.countDistinct("order_id").alias("orders"))
-    customers = pairs.select("customer_id").distinct().withColumn(
-        "_u", F.dense_rank().over(Window.orderBy("customer_id")) - 1)
-    products = pairs.select("product_id").distinct().withColumn(
-        "_i", F.dense_rank().over(Window.orderBy("product_id")) - 1)
-    indexed = (pairs.join(customers, "customer_id").join(products, "product_id")
-               .withColumn("orders", F.col("orders").cast("float")).localCheckpoint())
-    context = lines.sparkSession.sparkContext
-    if context.getCheckpointDir() is None:
-        # ALS cuts its lineage every checkpointInterval iterations, but only with a
-        # checkpoint folder; without one the plan grows until the JVM's stack overflows
-        import tempfile
-
-        context.setCheckpointDir(tempfile.mkdtemp(prefix="customerlens-spark-"))
-    als = ALS(rank=rank, regParam=reg, alpha=alpha, maxIter=max_iter, implicitPrefs=True, seed=seed,
-              userCol="_u", itemCol="_i", ratingCol="orders", coldStartStrategy="drop", checkpointInterval=5)
-    model = als.fit(indexed)
-    seen = indexed.select("_u", "_i")
-    # enough candidates that n remain after the customer's own products are taken out
-    most_seen = indexed.groupBy("_u").count().agg(F.max("count")).collect()[0][0] or 0
-    collaborative = (model.recommendForAllUsers(n + int(most_seen))
-                     .select("_u", F.explode("recommendations").alias("r"))
-                     .select("_u", F.col("r._i").alias("_i"), F.col("r.rating").alias("score"))
-                     .join(seen, ["_u", "_i"], "left_anti")
-                     .withColumn("reason", F.lit("customers with similar purchases bought this"))
-                     .withColumn("_tier", F.lit(1)))
-    ranked = collaborative
-    if not exclude_seen:
-        own = indexed.select(
-            "_u", "_i", F.col("orders").cast("double").alias("score"),
-            F.concat(F.lit("bought "), F.col("orders").cast("int").cast("string"), F.lit(" times")).alias("reason"),
-            F.lit(0).alias("_tier"))
-        ranked = own.unionByName(collaborative)
-    order = Window.partitionBy("_u").orderBy("_tier", F.desc("score"), "_i")
-    top = ranked.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
-    return (top.join(customers, "_u").join(products, "_i")
-            .select("customer_id", "rank", "product_id", F.col("score").cast("double").alias("score"), "reason"))

@@ -22,7 +22,8 @@ from customerlens.core.db import fetch_pandas, release_memory, run as run_sql
 from customerlens.core.frames import count_rows
 from customerlens.core.files import atomic_path, write_csv_atomic, write_text_atomic
 from customerlens.cleaning.rules import CleaningConfig, CleanResult, clean
-from customerlens.features.customer import customer_features, default_as_of, parse_as_of
+from customerlens.core.dates import parse_as_of
+from customerlens.features.customer import customer_features, default_as_of
 from customerlens.io.load import LoadResult, load
 from customerlens.insights import tables as insights
 from customerlens.models.segment.segmenter import DEFAULT_FEATURES

@@ -11,6 +11,7 @@ a time-based holdout.
 """
 
 from customerlens.models.recommend.data import Interactions, build_interactions
-from customerlens.models.recommend.models import MODELS, Recommender, make_model
+from customerlens.models.recommend.models import Recommender
+from customerlens.models.recommend.registry import MODELS, make_model
 
 __all__ = ["MODELS", "Interactions", "Recommender", "build_interactions", "make_model"]

@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from customerlens.core.frames import as_pandas as _as_pandas
-from customerlens.models.recommend.data import Interactions, build_interactions
+from customerlens.models.recommend.data import Interactions, build_interactions, contains
 from customerlens.models.recommend.models import Recommender
 
 
@@ -65,9 +65,9 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
     valid = items >= 0
     safe = np.where(valid, items, 0)
     rel = holdout.relevant
-    hits = _contains(rel, safe) & valid
+    hits = contains(rel, safe) & valid
     seen = holdout.train.orders[holdout.test_rows]
-    repeat_item = _contains(seen, safe) & valid
+    repeat_item = contains(seen, safe) & valid
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     n_rel = holdout.n_relevant.astype(float)
 
@@ -102,17 +102,6 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
         out[f"ndcg@{k}_repeat"] = mean(ndcg(hits_repeat, rel_repeat)[has_r])
         out[f"ndcg@{k}_new"] = mean(ndcg(hits_new, rel_new)[has_n])
     return out
-
-
-def _contains(matrix: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-    """``matrix[i, items[i, j]] != 0`` for every i, j, without densifying the matrix."""
-    coo = matrix.tocoo()
-    n = matrix.shape[1]
-    keys = np.sort(coo.row.astype(np.int64) * n + coo.col)
-    query = np.arange(items.shape[0], dtype=np.int64)[:, None] * n + items
-    pos = np.searchsorted(keys, query)
-    pos = np.minimum(pos, len(keys) - 1) if len(keys) else pos
-    return (keys[pos] == query) if len(keys) else np.zeros(items.shape, dtype=bool)
 
 
 def run_backtest(holdout: Holdout, models: dict[str, Recommender], k: int = 10,

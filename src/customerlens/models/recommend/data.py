@@ -95,3 +95,14 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
         product_buyers_recent=buyers.astype(float), recent_days=recent_days,
         lines=lines[["customer_id", "product_id", "order_id", "order_date"]].reset_index(drop=True),
     )
+
+
+def contains(matrix: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """``matrix[i, items[i, j]] != 0`` for every i, j, without densifying the matrix."""
+    coo = matrix.tocoo()
+    n = matrix.shape[1]
+    keys = np.sort(coo.row.astype(np.int64) * n + coo.col)
+    query = np.arange(items.shape[0], dtype=np.int64)[:, None] * n + items
+    pos = np.searchsorted(keys, query)
+    pos = np.minimum(pos, len(keys) - 1) if len(keys) else pos
+    return (keys[pos] == query) if len(keys) else np.zeros(items.shape, dtype=bool)

@@ -90,11 +90,11 @@ class Recommender:
 
 def _keep_discovery(items, scores, new_items, new_scores, seen: sp.csr_matrix, slots: int):
     """Replace the last repeat products of each list by new ones until ``slots`` new ones are in it."""
-    from customerlens.models.recommend.backtest import _contains
+    from customerlens.models.recommend.data import contains
 
     items, scores = items.copy(), scores.copy()
     n = items.shape[1]
-    repeat = _contains(seen, np.where(items >= 0, items, 0)) & (items >= 0)
+    repeat = contains(seen, np.where(items >= 0, items, 0)) & (items >= 0)
     is_new = (items >= 0) & ~repeat
     for r in np.flatnonzero(is_new.sum(axis=1) < slots):
         have = set(items[r][is_new[r]].tolist())
@@ -337,26 +337,6 @@ class ALS(Recommender):
 
     def score(self, rows):
         return self.user_factors_[rows] @ self.item_factors_.T
-
-
-def _all_models() -> dict:
-    from customerlens.models.recommend.blend import Blend
-    from customerlens.models.recommend.twostage import TwoStage
-
-    return {cls.name: cls for cls in (Blend, TwoStage, RecentPopularity, SegmentPopularity, PersonalFrequency,
-                                       ItemKNN, EASE, ALS)}
-
-
-MODELS = _all_models  # called lazily: twostage imports this module
-
-
-def make_model(name: str, **params) -> Recommender:
-    from customerlens.errors import CustomerLensError
-
-    models = MODELS()
-    if name not in models:
-        raise CustomerLensError(f"unknown model {name!r}; models: {', '.join(models)}")
-    return models[name](**params)
 
 
 class WithDiscovery(Recommender):

@@ -239,6 +239,28 @@ class CustomerSegmenter:
         monetary = frame["monetary"].astype(float).to_numpy() if "monetary" in frame else Z[:, 0]
         return self._finish_fit(model, np.array([monetary[model.labels_ == c].mean() for c in range(k)]))
 
+    def choose_k(self, Z: np.ndarray, *, scaler: Any, n_customers: int) -> CustomerSegmenter:
+        """Choose k on features already in the clustering space, scaled by another engine.
+
+        For engines that scale the customers themselves (Spark MLlib, see
+        :mod:`customerlens.models.segment.mllib`): ``Z`` is a seeded sample of the
+        scaled features, ``scaler`` the fitted ``StandardScaler`` that produced it
+        and ``n_customers`` the size of the whole base. Sets ``scaler_``,
+        ``elbow_`` and ``k_choice_``; finish with :meth:`fit_centroids`.
+        """
+        self.scaler_ = scaler
+        self.n_customers_ = int(n_customers)
+        self.elbow_, self.k_choice_ = self._search(Z, sampled=n_customers > len(Z))
+        return self
+
+    def fit_centroids(self, centers: np.ndarray, inertia: float, label_means: np.ndarray) -> CustomerSegmenter:
+        """Finish a fit with a K-means fitted elsewhere: its centres (scaled space) and inertia.
+
+        ``label_means``: mean monetary value of each cluster label, which orders
+        the segments (1 = highest). Customers are then assigned to the nearest centre.
+        """
+        return self._finish_fit(CentroidModel(centers, inertia), np.asarray(label_means, dtype=float))
+
     def _finish_fit(self, model: Any, means: np.ndarray) -> CustomerSegmenter:
         """Order, name and keep a fitted K-means (scikit-learn's, or MLlib's as a
         :class:`CentroidModel`); ``means``: mean monetary value per cluster label."""

@@ -80,3 +80,10 @@ class MaximumLikelihoodModel:
 
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
         return tuple(self.params_[k] for k in self.param_names)
+
+
+def sample_rows(n: int, at_most: int, random_state: int) -> np.ndarray:
+    """Every row up to ``at_most``, else a seeded random sample of that many (in row order)."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, at_most, replace=False))

@@ -40,7 +40,7 @@ class StackedChurn:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from customerlens.models.value.service import sample_rows
+        from customerlens.models.value._fit import sample_rows
         from customerlens.models.value.summary import holdout_counts, rfm_summary
 
         inner_end = calibration_end - dt.timedelta(days=self.inner_days)

@@ -19,6 +19,7 @@ from customerlens.errors import CustomerLensError
 from customerlens.models.value.bgnbd import BetaGeoModel
 from customerlens.models.value.churn import StackedChurn
 from customerlens.models.value.gamma_gamma import GammaGammaModel
+from customerlens.models.value._fit import sample_rows
 from customerlens.models.value.pareto import ParetoNBDModel
 from customerlens.models.value.summary import _days, daily_transactions, holdout_counts, rfm_summary
 
@@ -178,13 +179,6 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
                           "little evidence of customers leaving, so P(alive) stays near 1")
     return ValueResult(table=table, summary=summary if keep_summary else None, models=models,
                        model_name=chosen, spend=spend, churn=churn, calibration_end=end, config=config, record=record)
-
-
-def sample_rows(n: int, at_most: int, random_state: int) -> np.ndarray:
-    """Every row up to ``at_most``, else a seeded random sample of that many (in row order)."""
-    if n <= at_most:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(random_state).choice(n, at_most, replace=False))
 
 
 def _dropout_vanished(model) -> bool:

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from customerlens.core.files import write_text_atomic
+from customerlens.core.text import slug
 from customerlens.errors import CustomerLensError
 
 logger = logging.getLogger(__name__)
@@ -132,12 +133,6 @@ def script_json(obj: Any) -> Markup:
     text = json.dumps(obj, separators=(",", ":"), default=str)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-def _slug(name: str) -> str:
-    from customerlens.insights.tables import _slug as insights_slug
-
-    return insights_slug(name)
 
 
 # -- reading the store ---------------------------------------------------------------------------
@@ -365,7 +360,7 @@ def _value(store: _Store, record: dict, charts: _Charts) -> dict | None:
         out["value_chart"] = charts.add("value-by-segment", "Customer value by segment",
                                         lambda: ch.value_by_segment_chart(by_segment, clv))
     if store.has("customer_value") and store.has("segments"):
-        from customerlens.models.value.report import probability_stats
+        from customerlens.insights.value import probability_stats
 
         scores = store.sql("SELECT s.segment_id, s.segment_name, v.p_alive, v.churn_risk FROM customer_value v "
                            "JOIN segments s USING (customer_id)")
@@ -468,7 +463,7 @@ def _action_plan(store: _Store) -> dict | None:
                  "strategy": "" if _missing(row.get("strategy")) else row["strategy"],
                  "promote": [] if _missing(row.get("promote")) else [p.strip() for p in str(row["promote"]).split(";")
                                                                     if p.strip()],
-                 "value": None, "target": f"targets/{_slug(row['segment_name'])}.csv"}
+                 "value": None, "target": f"targets/{slug(row['segment_name'])}.csv"}
         if not _missing(row.get("expected_value")):
             entry["value"] = (f"expected value {fmt_num(row['expected_value'])}; at risk of leaving "
                               f"{fmt_num(row.get('value_at_risk'))} (mean churn risk {fmt_pct(row.get('mean_churn_risk'))})")
