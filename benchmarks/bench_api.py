@@ -100,7 +100,7 @@ def _build_store(folder: Path) -> Path:
     from customerlens.io import demo
 
     path, _ = demo.write(demo.generate(4000, seed=42), folder / "demo.csv")
-    customerlens.run(path, folder / "out", customerlens.RunConfig(charts=False))
+    customerlens.run(path, folder / "out", customerlens.RunConfig.from_options(charts=False))
     return folder / "out" / "customerlens.duckdb"
 
 

@@ -67,9 +67,9 @@ def warm_child(tool: str, data: Path, repeat: int) -> None:
         def job(i: int) -> None:
             notebook(str(data), 4)
     else:
-        from customerlens.pipeline.run import RunConfig, run
+        from customerlens.pipeline import RunConfig, run
 
-        config = RunConfig(value=False, report=False, top_n=0, charts=False)  # `segment --no-charts`
+        config = RunConfig.from_options(value=False, report=False, top_n=0, charts=False)  # `segment --no-charts`
         tmp = tempfile.mkdtemp()
 
         def job(i: int) -> None:

@@ -43,7 +43,7 @@ def main() -> None:
         store = args.store
         if store is None:
             cl.run(DATA_DIR / "online_retail" / "online_retail.csv.gz", Path(tmp) / "run",
-                   cl.RunConfig(charts=False, report=False))
+                   cl.RunConfig.from_options(charts=False, report=False))
             store = Path(tmp) / "run" / "customerlens.duckdb"
         t = time.perf_counter()
         report = write_report(store, Path(tmp) / "report.html")

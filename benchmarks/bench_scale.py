@@ -67,10 +67,10 @@ def _mark(stage: str, start: float) -> None:
 
 def child_customerlens(path: Path, out: Path, memory_limit: str) -> None:
     start = time.perf_counter()
-    from customerlens.pipeline.run import RunConfig, run
+    from customerlens.pipeline import RunConfig, run
 
     _mark("import", start)
-    config = RunConfig(insights=False, top_n=0, report=False, charts=False, memory_limit=memory_limit)
+    config = RunConfig.from_options(insights=False, top_n=0, report=False, charts=False, memory_limit=memory_limit)
     last = ["start"]
 
     def progress(stage: str) -> None:

@@ -33,7 +33,7 @@ def store(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("api")
     path, _ = demo.write(demo.generate(400, seed=7), tmp / "d.csv")
-    customerlens.run(path, tmp / "out", customerlens.RunConfig(charts=False, top_n=5))
+    customerlens.run(path, tmp / "out", customerlens.RunConfig.from_options(charts=False, top_n=5))
     return tmp / "out" / "customerlens.duckdb"
 
 

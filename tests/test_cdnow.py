@@ -3,7 +3,7 @@
 import pytest
 
 from customerlens.features.customer import customer_features
-from customerlens.pipeline.run import ingest
+from customerlens.pipeline import ingest
 
 pytestmark = pytest.mark.realdata
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from customerlens.cli.commands import app
+from customerlens.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "customerlens.cli"]

@@ -35,7 +35,7 @@ def test_cohort_retention_by_hand():
 
 @pytest.fixture(scope="module")
 def retail_dec(online_retail):
-    ingested = cl.ingest(online_retail, cl.RunConfig(as_of="2011-12-01"))
+    ingested = cl.ingest(online_retail, cl.RunConfig.from_options(as_of="2011-12-01"))
     lines = ingested.cleaned.transactions.df()
     features = cl.customer_features(ingested.cleaned.transactions, as_of="2011-12-01").df()
     return lines, segment_customers(features)
@@ -68,7 +68,7 @@ def test_online_retail_cohorts_and_migration(retail_dec):
 def test_migration_on_the_duckdb_relation_equals_pandas(online_retail, retail_dec):
     """The pipeline hands migration the DuckDB relation (features by DuckDB); same result as on pandas."""
     lines, seg = retail_dec
-    relation = cl.ingest(online_retail, cl.RunConfig(as_of="2011-12-01")).cleaned.transactions
+    relation = cl.ingest(online_retail, cl.RunConfig.from_options(as_of="2011-12-01")).cleaned.transactions
     on_duckdb = insights.segment_migration(relation, seg.segmenter, "2011-06-01", "2011-12-01")
     on_pandas = insights.segment_migration(lines, seg.segmenter, "2011-06-01", "2011-12-01")
     for a, b in zip(on_duckdb, on_pandas, strict=True):
@@ -81,7 +81,7 @@ def test_run_writes_action_plan_and_target_lists(tmp_path):
 
     path, _ = demo.write(demo.generate(500, seed=11), tmp_path / "d.csv")
     out = tmp_path / "out"
-    result = cl.run(path, out, cl.RunConfig(charts=False, top_n=3))
+    result = cl.run(path, out, cl.RunConfig.from_options(charts=False, top_n=3))
     html = (out / "report.html").read_text()  # the run ends with the self-contained report
     assert "<html" in html and "Action plan" in html
     plan = pd.read_csv(out / "action_plan.csv")

@@ -3,7 +3,7 @@ import pyarrow.csv as pacsv
 
 from customerlens.io import demo
 from customerlens.io.load import load
-from customerlens.pipeline.run import ingest
+from customerlens.pipeline import ingest
 
 
 def test_same_seed_same_data_and_types_side_file(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from customerlens.core.db import fetch_one
 from customerlens.features.customer import customer_features
-from customerlens.pipeline.run import ingest
+from customerlens.pipeline import ingest
 
 pytestmark = pytest.mark.realdata
 

@@ -24,7 +24,7 @@ def dump(store, table):
 
 def test_run_writes_store_and_files(tiny_csv, tmp_path):
     out = tmp_path / "out"
-    result = cl.run(tiny_csv, out, cl.RunConfig(as_of="2024-02-01"))
+    result = cl.run(tiny_csv, out, cl.RunConfig.from_options(as_of="2024-02-01"))
     assert (out / "customerlens.duckdb").is_file()
     assert table_names(out / "customerlens.duckdb") == sorted(TABLES + ["run", "recommendations"])
     recs = (out / "recommendations.csv").read_text().splitlines()
@@ -68,24 +68,27 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
 def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monkeypatch):
     """With --memory-limit DuckDB works at the limit through the features and the value summaries, then at
     half of it while pandas holds the customers, the store included; same results."""
-    from customerlens.pipeline import run as pipeline
+    from customerlens.pipeline import ingestion, stages
+    from customerlens.pipeline.ingestion import half_memory
 
-    assert pipeline._half_memory("3GB") == "1500MB" and pipeline._half_memory("2GiB") == "1074MB"
+    assert half_memory("3GB") == "1500MB" and half_memory("2GiB") == "1074MB"
     path, _ = demo.write(demo.generate(300, seed=7), tmp_path / "demo.csv")
-    settings, stages = [], []
-    real = pipeline.run_sql
+    settings = []
+    real = ingestion.run_sql
+    seen = []
 
     def recording(con, sql, *args):
         if sql.startswith("SET memory_limit"):
-            settings.append((len(stages), sql.split("=")[1].strip(" '")))
+            settings.append((len(seen), sql.split("=")[1].strip(" '")))
         return real(con, sql, *args)
 
-    monkeypatch.setattr(pipeline, "run_sql", recording)
-    cl.run(path, tmp_path / "a", cl.RunConfig(memory_limit="1GB", report=False), progress=stages.append)
-    at = {stage: i + 1 for i, stage in enumerate(stages)}
-    assert settings == [(at["clean"] - 1, "1GB"), (at["value"], "500MB")], (settings, stages)
-    assert stages.index("value") < stages.index("segment") < stages.index("store")
-    cl.run(path, tmp_path / "b", cl.RunConfig(report=False))
+    monkeypatch.setattr(ingestion, "run_sql", recording)
+    monkeypatch.setattr(stages, "run_sql", recording)
+    cl.run(path, tmp_path / "a", cl.RunConfig.from_options(memory_limit="1GB", report=False), progress=seen.append)
+    at = {stage: i + 1 for i, stage in enumerate(seen)}
+    assert settings == [(at["clean"] - 1, "1GB"), (at["segment"], "500MB")], (settings, seen)
+    assert seen.index("value") < seen.index("segment") < seen.index("store")
+    cl.run(path, tmp_path / "b", cl.RunConfig.from_options(report=False))
     assert dump(tmp_path / "a" / "customerlens.duckdb", "segments") == dump(tmp_path / "b" / "customerlens.duckdb",
                                                                              "segments")
 
@@ -104,7 +107,7 @@ def test_store_keeps_the_input_order_without_sorting(tmp_path, monkeypatch):
         return real(con, sql, *args)
 
     monkeypatch.setattr(store, "run", recording)
-    cl.run(path, tmp_path / "o", cl.RunConfig(report=False, charts=False, top_n=0))
+    cl.run(path, tmp_path / "o", cl.RunConfig.from_options(report=False, charts=False, top_n=0))
     copies = {s.split(".")[1].split()[0].strip('"'): s for s in statements if s.startswith("CREATE TABLE _cl_store.")}
     for name in ("transactions", "excluded_lines", "customer_features"):
         assert "ORDER BY" not in copies[name], copies[name]
@@ -126,7 +129,8 @@ def test_failed_run_closes_its_connection_and_spill_folder(tmp_path, monkeypatch
     """A run that fails after DuckDB spilled leaves no spill folder behind (at 100M lines it held 30 GB)."""
     import tempfile
 
-    from customerlens.pipeline import run as pipeline
+    from customerlens.outputs import layout
+    from customerlens.pipeline import analysis as pipeline
 
     path, _ = demo.write(demo.generate(400, seed=12), tmp_path / "demo.csv")
     spill_root = tmp_path / "tmp"
@@ -150,9 +154,9 @@ def test_failed_run_closes_its_connection_and_spill_folder(tmp_path, monkeypatch
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(pipeline, "ingest", ingest)
-    monkeypatch.setattr(pipeline, "write_store", broken_store)
+    monkeypatch.setattr(layout, "write_store", broken_store)
     with pytest.raises(RuntimeError, match="disk full"):
-        cl.run(path, tmp_path / "o", cl.RunConfig(report=False, charts=False, top_n=0, value=False))
+        cl.run(path, tmp_path / "o", cl.RunConfig.from_options(report=False, charts=False, top_n=0, value=False))
     assert not list(spill_root.glob("customerlens-spill-*"))
     with pytest.raises(duckdb.ConnectionException):
         fetch_all(connections[-1], "SELECT 1")
@@ -183,7 +187,7 @@ def test_bank_data_without_products(tmp_path):
         "A1,2024-01-01,100.00\nA1,2024-01-15,-30.00\nA2,2024-01-10,50.00\nA1,2024-02-01,20.00\n"
     )
     result = cl.run(path, tmp_path / "out")
-    features = result.features.df().set_index("customer_id")
+    features = result.features.set_index("customer_id")
     assert features.loc["A1", "monetary"] == pytest.approx(90.0)  # refund netted by value
     assert features.loc["A1", "frequency"] == 2
     assert features.loc["A1", "return_rate"] == pytest.approx(30 / 120)

@@ -32,7 +32,7 @@ EXPECTED_CHARTS = {"elbow", "distribution", "box-plots", "spending", "trends", "
 def store(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
     path, _ = demo.write(demo.generate(400, seed=5), root / "demo.csv")
-    customerlens.run(path, root / "out", customerlens.RunConfig(charts=False, top_n=3))
+    customerlens.run(path, root / "out", customerlens.RunConfig.from_options(charts=False, top_n=3))
     return root / "out" / "customerlens.duckdb"
 
 

@@ -18,7 +18,7 @@ from sklearn.metrics import adjusted_rand_score
 from customerlens.cleaning.rules import clean
 from customerlens.features.customer import customer_features
 from customerlens.io.load import load as load_duckdb
-from customerlens.pipeline.run import RunConfig, run
+from customerlens.pipeline import RunConfig, run
 
 from .conftest import TINY_CSV
 
@@ -121,10 +121,10 @@ def test_spark_engine_refuses_what_it_cannot_read(spark, tmp_path):
 def test_online_retail_spark_features_equal_duckdb(spark, online_retail, tmp_path):
     """The issue's check: same customers, frequency and monetary equal to the cent, segments agree."""
     options = dict(value=False, report=False, charts=False, top_n=0, insights=False)
-    on_spark = run(online_retail, tmp_path / "spark", RunConfig(engine="spark", **options))
-    on_duckdb = run(online_retail, tmp_path / "duckdb", RunConfig(**options))
-    s = on_spark.features.df().sort_values("customer_id").reset_index(drop=True)
-    d = on_duckdb.features.df().sort_values("customer_id").reset_index(drop=True)
+    on_spark = run(online_retail, tmp_path / "spark", RunConfig.from_options(engine="spark", **options))
+    on_duckdb = run(online_retail, tmp_path / "duckdb", RunConfig.from_options(**options))
+    s = on_spark.features.sort_values("customer_id").reset_index(drop=True)
+    d = on_duckdb.features.sort_values("customer_id").reset_index(drop=True)
     assert len(d) == 4324
     assert s["customer_id"].tolist() == d["customer_id"].tolist()
     assert (s["frequency"] == d["frequency"]).all()
@@ -132,7 +132,7 @@ def test_online_retail_spark_features_equal_duckdb(spark, online_retail, tmp_pat
     assert np.abs(s["monetary"] - d["monetary"]).max() < 1e-6
     for column in ("recency_days", "tenure_days", "distinct_products", "return_rate", "spend_90d"):
         np.testing.assert_allclose(s[column].astype(float), d[column].astype(float), atol=1e-9, err_msg=column)
-    assert on_spark.report["quality"]["kept_lines"] == on_duckdb.report["quality"]["kept_lines"]
+    assert on_spark.quality.kept_lines == on_duckdb.quality.kept_lines
     seg_s = on_spark.segmentation.assigned.sort_values("customer_id")
     seg_d = on_duckdb.segmentation.assigned.sort_values("customer_id")
     assert adjusted_rand_score(seg_d["segment_id"], seg_s["segment_id"]) >= 0.99
@@ -198,9 +198,9 @@ def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(600, seed=3), data)
     raw = spark.read.option("header", "true").csv(str(data))
-    result = run(raw, tmp_path / "out", RunConfig(spark_kmeans_above=0, spark_als_above=0, report=False,
+    result = run(raw, tmp_path / "out", RunConfig.from_options(spark_kmeans_above=0, spark_als_above=0, report=False,
                                                   charts=False, top_n=5))
-    duck = run(data, tmp_path / "duck", RunConfig(report=False, charts=False, top_n=0, value=False))
+    duck = run(data, tmp_path / "duck", RunConfig.from_options(report=False, charts=False, top_n=0, value=False))
     assert result.customers == duck.customers
     assert result.ingested.loaded.source.kind == "frame"
     recs = pd.read_csv(tmp_path / "out" / "recommendations.csv")

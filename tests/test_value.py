@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.special import hyp2f1
 
-from customerlens.errors import CustomerLensError, NotFittedError
+from customerlens.errors import ConfigError, CustomerLensError, NotFittedError
 from customerlens.models.value import (
     BetaGeoModel,
     GammaGammaModel,
@@ -202,10 +202,11 @@ def test_models_refuse_to_predict_before_fit():
 
 
 def test_bad_settings_are_clear_errors():
-    with pytest.raises(CustomerLensError, match="time-unit"):
-        ValueConfig(time_unit="fortnight").check()
-    with pytest.raises(CustomerLensError, match="discount"):
-        ValueConfig(discount_rate=1.5).check()
+    with pytest.raises(ConfigError, match="value.time_unit") as caught:
+        ValueConfig(time_unit="fortnight")
+    assert caught.value.parameter == "value.time_unit"  # the CLI shows --time-unit for it
+    with pytest.raises(ConfigError, match="value.discount_rate"):
+        ValueConfig(discount_rate=1.5)
     with pytest.raises(CustomerLensError, match="no purchases"):
         fit_value(tiny_lines(), "2023-01-01")
 
@@ -237,10 +238,10 @@ def test_run_writes_value_outputs(tmp_path):
     import duckdb
 
     from customerlens.io import demo
-    from customerlens.pipeline.run import RunConfig, run
+    from customerlens.pipeline import RunConfig, run
 
     path, _ = demo.write(demo.generate(400, seed=3), tmp_path / "d.csv")
-    result = run(path, tmp_path / "out", RunConfig(charts=False, top_n=0))
+    result = run(path, tmp_path / "out", RunConfig.from_options(charts=False, top_n=0))
     value = pd.read_csv(tmp_path / "out" / "value.csv", dtype={"customer_id": str})
     assert list(value.columns) == ["customer_id", "frequency", "recency", "T", "p_alive", "expected_purchases_90d",
                                    "expected_avg_value", "clv_12m", "churn_risk", "value_at_risk"]

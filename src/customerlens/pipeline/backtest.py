@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -16,12 +15,13 @@ from customerlens.models.recommend.backtest import make_holdout, run_backtest
 from customerlens.models.recommend.models import WithDiscovery
 from customerlens.models.recommend.registry import make_model
 from customerlens.models.recommend.service import BASELINES, COLLABORATIVE, DEFAULT_MODEL, DISCOVERY_ROW
-from customerlens.pipeline.run import RunConfig, ingest
+from customerlens.pipeline.config import RunConfig
+from customerlens.pipeline.ingestion import ingest
 
 
 def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None = None,
-             config=None, progress=None, discovery: int = DISCOVERY_ROW) -> tuple[pd.DataFrame, dict]:
-    """Run the backtest protocol (see :mod:`customerlens.recommend.backtest`) on a file or frame.
+             config: RunConfig | None = None, progress=None, discovery: int = DISCOVERY_ROW) -> tuple[pd.DataFrame, dict]:
+    """Run the backtest protocol (see :mod:`customerlens.models.recommend.backtest`) on a file or frame.
 
     Returns the table (one row per model) and facts about the split. With
     ``discovery`` > 0 the default model is also scored with that many places of
@@ -29,8 +29,8 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     """
     as_of = parse_as_of(as_of)
     base = config or RunConfig()
-    train = ingest(data, replace(base, as_of=as_of)).cleaned.transactions
-    full = ingest(data, replace(base, as_of=None)).cleaned.transactions
+    train = ingest(data, base.replace(as_of=as_of)).cleaned.transactions
+    full = ingest(data, base.replace(as_of=None)).cleaned.transactions
     train_lines = _as_pandas(train)
     holdout = make_holdout(train_lines, _as_pandas(full), as_of)
     segments = _segments_as_of(train, as_of, base)
@@ -45,9 +45,10 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     return table, facts
 
 
-def _segments_as_of(transactions: Any, as_of: dt.datetime, config) -> dict:
+def _segments_as_of(transactions: Any, as_of: dt.datetime, config: RunConfig) -> dict:
     """Segment names of the customers as of the snapshot (training data only)."""
     features = _as_pandas(customer_features(transactions, as_of=as_of))
-    seg = segment_customers(features, method=config.method, k=config.k, features=config.segment_features,
-                            random_state=config.random_state, k_range=config.k_range)
+    seg = config.segmentation
+    seg = segment_customers(features, method=seg.method, k=seg.k, features=seg.features,
+                            random_state=config.random_state, k_range=seg.k_range)
     return dict(zip(seg.assigned["customer_id"], seg.assigned["segment_name"], strict=True))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customerlens.errors import CustomerLensError
+from customerlens.errors import ConfigError, CustomerLensError
 from customerlens.models.value.bgnbd import BetaGeoModel
 from customerlens.models.value.churn import StackedChurn
 from customerlens.models.value.gamma_gamma import GammaGammaModel
@@ -30,9 +30,13 @@ DAYS_PER_MONTH = 365.25 / 12
 MIN_CUSTOMERS = 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class ValueConfig:
-    """Settings of the value stage; every horizon in days or months, the model's unit in ``time_unit``."""
+    """Settings of the value stage; every horizon in days or months, the model's unit in ``time_unit``.
+
+    Checked when built: a bad value raises :class:`~customerlens.errors.ConfigError`
+    naming it (``value.horizon_days``).
+    """
 
     time_unit: str = "week"
     horizon_days: int = 90  # expected purchases and churn risk over this many days
@@ -46,21 +50,25 @@ class ValueConfig:
     #: costs a quadrature per customer and iteration
     fit_sample: int = 50_000
 
+    def __post_init__(self):
+        if self.time_unit not in UNITS:
+            raise ConfigError(f"value.time_unit must be one of {', '.join(UNITS)}, not {self.time_unit!r}",
+                              parameter="value.time_unit")
+        for name, unit in (("horizon_days", "day"), ("clv_months", "month")):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"value.{name} must be at least one {unit}, got {getattr(self, name)}",
+                                  parameter=f"value.{name}")
+        if not 0 <= self.discount_rate < 1:
+            raise ConfigError(f"value.discount_rate is a yearly fraction in [0, 1), got {self.discount_rate}",
+                              parameter="value.discount_rate")
+        if self.model not in ("auto", *COUNTING_MODELS):
+            raise ConfigError(f"value.model must be auto, bgnbd or pareto_nbd, not {self.model!r}",
+                              parameter="value.model")
+
     @property
     def unit_days(self) -> float:
-        if self.time_unit not in UNITS:
-            raise CustomerLensError(f"--time-unit must be one of {', '.join(UNITS)}, not {self.time_unit!r}")
+        """Days per unit of the models' time."""
         return UNITS[self.time_unit]
-
-    def check(self) -> ValueConfig:
-        _ = self.unit_days
-        if self.horizon_days < 1 or self.clv_months < 1:
-            raise CustomerLensError("the horizons must be at least one day and one month")
-        if not 0 <= self.discount_rate < 1:
-            raise CustomerLensError(f"the discount rate is a yearly fraction in [0, 1), got {self.discount_rate}")
-        if self.model not in ("auto", *COUNTING_MODELS):
-            raise CustomerLensError(f"--model must be auto, bgnbd or pareto_nbd, not {self.model!r}")
-        return self
 
 
 @dataclass
@@ -104,7 +112,7 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     Without ``calibration_end`` the last purchase day is used. ``keep_summary=False`` drops the
     per-customer summary from the result once every customer is scored (:func:`tracking` needs it).
     """
-    config = (config or ValueConfig()).check()
+    config = config or ValueConfig()
     unit = config.unit_days
     if calibration_end is None:
         from customerlens.features.customer import last_transaction
@@ -257,7 +265,7 @@ def evaluate_holdout(transactions: Any, calibration_end: Any, holdout_end: Any,
     cal = _days(calibration_end).date()
     hold = _days(holdout_end).date()
     if hold <= cal:
-        raise CustomerLensError(f"--holdout-end ({hold}) must come after --calibration-end ({cal})")
+        raise ConfigError(f"holdout_end ({hold}) must come after calibration_end ({cal})", parameter="holdout_end")
     length_days = (hold - cal).days
     # the churn horizon is the holdout: that is what the candidates are scored on
     config = ValueConfig(**{**asdict(base), "horizon_days": length_days})

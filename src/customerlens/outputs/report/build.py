@@ -487,8 +487,9 @@ def _about(record: dict, created: Any, store_path: Path) -> dict:
         items.append(("segmentation", f"{seg['method']}, k = {seg.get('k')}"))
     if seg.get("features"):
         items.append(("segmentation features", ", ".join(seg["features"])))
-    if params.get("recommender"):
-        items.append(("recommender", str(params["recommender"])))
+    recommender = (params.get("recommend") or {}).get("model")
+    if recommender:
+        items.append(("recommender", str(recommender)))
     if created is not None:
         items.append(("run at", str(created)[:19]))
     version = record.get("versions", {}).get("customerlens")

@@ -1,0 +1,56 @@
+"""The Typer application and the entry point: user errors become one line and exit code 2.
+
+Every :class:`~customerlens.errors.CustomerLensError` becomes one red line on
+stderr and exit code 2 (a :class:`~customerlens.errors.ConfigError` names the
+flag, not the Python parameter); only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="customerlens",
+    help=(
+        "Purchase transactions in, customer decisions out.\n\n"
+        "Start with `customerlens run` (no file: a synthetic demo data set) or "
+        "`customerlens run sales.csv --out out/`. `customerlens ingest FILE` shows how a "
+        "file is read and cleaned before you commit to a run."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+#: the CLI's own output (stdout) and its messages and progress (stderr)
+out = Console()
+err = Console(stderr=True)
+
+
+def main() -> None:
+    """Entry point: user errors become one line and exit code 2."""
+    import duckdb
+
+    from customerlens.cli.options import flag_message
+    from customerlens.errors import ConfigError, CustomerLensError
+
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {flag_message(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except CustomerLensError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except duckdb.OutOfMemoryException as exc:  # under --memory-limit: a limit the user set, not a bug
+        first = str(exc).splitlines()[0]
+        err.print(f"[bold red]error:[/] out of memory ({first}): raise --memory-limit, or leave it out "
+                  "(DuckDB then takes up to 80% of RAM); DuckDB spills the rest to the system temp dir "
+                  "(TMPDIR)", highlight=False, soft_wrap=True)
+        sys.exit(2)

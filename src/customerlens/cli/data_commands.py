@@ -1,0 +1,245 @@
+"""Commands that read transactions: ``run``, ``segment``, ``ingest``, ``features`` and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from customerlens.cli import display
+from customerlens.cli.app import app, err, out
+from customerlens.cli.options import (
+    AsOfOpt,
+    ChartsOpt,
+    CodesOpt,
+    DataArg,
+    DateFormatOpt,
+    DiscoveryOpt,
+    EncodingOpt,
+    EngineOpt,
+    ExcludeBoughtOpt,
+    FeaturesOpt,
+    InsightsOpt,
+    KOpt,
+    KRangeOpt,
+    MapOpt,
+    MemoryLimitOpt,
+    MethodOpt,
+    SheetOpt,
+    SkipOpt,
+    SparkMasterOpt,
+    TableOpt,
+    TopNOpt,
+    TopProductsOpt,
+    build_config,
+)
+from customerlens.errors import ConfigError
+
+
+@app.command()
+def run(
+    data: DataArg = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/run"),
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+    skip_rule: SkipOpt = None,
+    non_product_codes: CodesOpt = None,
+    k: KOpt = None,
+    method: MethodOpt = "kmeans",
+    features: FeaturesOpt = None,
+    k_range: KRangeOpt = "1,10",
+    top_n: TopNOpt = 10,
+    top_products: TopProductsOpt = 10,
+    exclude_bought: ExcludeBoughtOpt = False,
+    discovery_slots: DiscoveryOpt = 0,
+    value: Annotated[bool, typer.Option("--value/--no-value", help="Score customer value: P(alive), churn "
+                                        "risk, CLV (docs/value.md).")] = True,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Horizon of expected purchases and churn "
+                                              "risk, in days.")] = 90,
+    clv_months: Annotated[int, typer.Option("--clv-months", help="CLV horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate for CLV.")] = 0.10,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html, the self-contained "
+                                         "HTML report (docs/report.md).")] = True,
+    migration_from: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--migration-from", help="Segment migration from this date to the snapshot (default: six "
+                     "months before it)."),
+    ] = None,
+    charts: ChartsOpt = True,
+    insights: InsightsOpt = True,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+    demo_customers: Annotated[
+        int, typer.Option(help="Customers in the demo data used when no file is given.")
+    ] = 4000,
+) -> None:
+    """Run the whole pipeline on a file and write the output folder.
+
+    Without a file, generates the synthetic demo data set first (see `customerlens demo`).
+
+    Examples: `customerlens run online_retail.csv.gz --out out/retail --as-of 2011-09-09`;
+    on Spark: `customerlens run sales.parquet --engine spark --spark-master local[4]`;
+    a file larger than memory: `customerlens run big.parquet --memory-limit 3GB --no-insights --top-n 0`
+    """
+    from customerlens.pipeline import STAGES, run as run_pipeline
+
+    config = build_config(
+        as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table, date_format=date_format,
+        skip_rule=skip_rule, non_product_codes=non_product_codes, k=k, method=method, features=features,
+        k_range=k_range, top_n=top_n, top_products=top_products, exclude_bought=exclude_bought,
+        discovery_slots=discovery_slots, value=value, horizon_days=horizon_days, clv_months=clv_months,
+        discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
+        insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit)
+    if data is None:
+        data = out_dir / "demo" / "demo_transactions.csv"
+        err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
+        from customerlens.io import demo
+
+        demo.write(demo.generate(demo_customers), data)
+    with display.progress() as bar:
+        result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
+    display.print_quality(result.ingested.report())
+    out.print(f"\nCustomers with features: [bold]{result.customers:,}[/] as of {result.as_of:%Y-%m-%d}")
+    display.print_segments(result.segmentation)
+    display.print_value_summary(result.value)
+    display.print_outputs(result)
+
+
+@app.command()
+def segment(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/segments"),
+    k: KOpt = None,
+    method: MethodOpt = "kmeans",
+    features: FeaturesOpt = None,
+    k_range: KRangeOpt = "1,10",
+    top_products: TopProductsOpt = 10,
+    charts: ChartsOpt = True,
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+    skip_rule: SkipOpt = None,
+    non_product_codes: CodesOpt = None,
+    insights: InsightsOpt = True,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    memory_limit: MemoryLimitOpt = None,
+) -> None:
+    """Segment customers: K-means with k chosen by the elbow method (or classic RFM), named
+    segments with engagement strategies, top products per segment and charts.
+
+    Writes segments.csv, segment_profiles.csv, top_products.csv, charts/*.png|svg and the
+    DuckDB store to --out.
+
+    Examples: `customerlens segment sales.csv --out out/seg`,
+    `customerlens segment sales.csv --k 5`, `customerlens segment sales.csv --method rfm`
+    """
+    from customerlens.pipeline import STAGES, run as run_pipeline
+
+    # segments only: customer value, recommendations and the report are `run`'s
+    config = build_config(
+        as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table, date_format=date_format,
+        skip_rule=skip_rule, non_product_codes=non_product_codes, k=k, method=method, features=features,
+        k_range=k_range, top_n=0, top_products=top_products, value=False, report=False, charts=charts,
+        insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit)
+    with display.progress() as bar:
+        result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
+    display.print_segments(result.segmentation)
+    display.print_outputs(result)
+
+
+@app.command()
+def ingest(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+    skip_rule: SkipOpt = None,
+    non_product_codes: CodesOpt = None,
+) -> None:
+    """Show how a file is read: detected layout, column mapping, and the data-quality report.
+
+    Nothing is written. Every input line is accounted for: kept, or removed by one named rule.
+
+    Example: `customerlens ingest sales.csv --map order_date=Date --json`
+    """
+    from customerlens.pipeline import ingest as ingest_data
+
+    config = build_config(as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table,
+                          date_format=date_format, skip_rule=skip_rule, non_product_codes=non_product_codes)
+    result = ingest_data(data, config)
+    report = result.report()
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+        return
+    display.print_schema(report["schema"])
+    display.print_quality(report)
+
+
+@app.command()
+def features(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    output: Annotated[Path, typer.Option("--out", help="CSV file to write.")] = Path("customer_features.csv"),
+    as_of: AsOfOpt = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+) -> None:
+    """Write one row of behaviour features per customer (recency, frequency, monetary, ...) to CSV.
+
+    Example: `customerlens features sales.csv --as-of 2011-09-09 --out features.csv`
+    """
+    from customerlens.features.customer import customer_features, default_as_of
+    from customerlens.outputs.layout import write_relation_csv
+    from customerlens.pipeline import ingest as ingest_data
+
+    config = build_config(as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table,
+                          date_format=date_format)
+    result = ingest_data(data, config)
+    snapshot = result.as_of or default_as_of(result.cleaned.transactions)
+    frame = customer_features(result.cleaned.transactions, as_of=snapshot)
+    write_relation_csv(result.con, frame, output, "customer_id")
+    out.print(f"Features as of {snapshot:%Y-%m-%d} -> {output}")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Number of customers (about 70 lines each).")] = 4000,
+    output: Annotated[
+        Path, typer.Option("--out", help="File to write: .csv, .csv.gz or .parquet.")
+    ] = Path("demo_transactions.csv"),
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 42,
+) -> None:
+    """Generate synthetic Online Retail-shaped transactions with planted customer types.
+
+    Writes the lines to --out and each customer's true type to `<name>.types.csv`
+    beside it. The behavioural model is described in docs/demo-data.md.
+
+    Example: `customerlens demo --customers 10000 --out demo.csv.gz`
+    """
+    from customerlens.io import demo as demo_mod
+
+    if customers < 1:
+        raise ConfigError("--customers must be at least 1")
+    with err.status(f"Generating {customers:,} customers"):
+        data = demo_mod.generate(customers, seed=seed)
+        lines_path, types_path = demo_mod.write(data, output)
+    out.print(f"{data.lines.num_rows:,} lines -> {lines_path}\ntrue customer types -> {types_path}")
+

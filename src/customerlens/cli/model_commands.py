@@ -1,0 +1,307 @@
+"""Commands for the models on their own: ``backtest`` (recommenders), ``value`` (CLV) and ``campaigns`` (lift)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from customerlens.cli import display
+from customerlens.cli.app import app, err, out
+from customerlens.cli.options import (
+    ChartsOpt,
+    DateFormatOpt,
+    EncodingOpt,
+    MapOpt,
+    SheetOpt,
+    TableOpt,
+    build_config,
+    names_list,
+)
+from customerlens.errors import ConfigError
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    as_of: Annotated[str, typer.Option("--as-of", help="Split date YYYY-MM-DD: train before, test after.")],
+    k: Annotated[int, typer.Option("--k", help="Length of the recommendation lists scored.")] = 10,
+    models: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--models", help="Comma-separated models (default: all): blend, two_stage, popularity, "
+                     "segment_popularity, personal_frequency, item_knn, ease, als."),
+    ] = None,
+    discovery_slots: Annotated[
+        int, typer.Option("--discovery-slots",
+                          help="Also score the default model with this many places kept for new products "
+                               "(row blend+N_new; 0: no such row).")
+    ] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Also write the results as JSON to this file."),
+    ] = None,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+) -> None:
+    """Measure every recommender offline on a time-based holdout.
+
+    Trains on the lines before --as-of, tests on the customers who bought both before and
+    after it; relevant items are the distinct products each bought after. Reports Recall,
+    NDCG, Precision, HitRate and MAP at k, catalogue coverage, and recall/NDCG on repeat
+    and on new items (docs/recommendations.md).
+
+    Example: `customerlens backtest online_retail.csv.gz --as-of 2011-09-09 --k 10`
+    """
+    from customerlens.models.recommend.registry import MODELS
+    from customerlens.outputs.files import write_json_atomic
+    from customerlens.pipeline.backtest import backtest as run_backtest
+
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    if not 0 <= discovery_slots <= k:
+        raise ConfigError(f"--discovery-slots must be between 0 and --k ({k}), got {discovery_slots}")
+    names = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
+    known = MODELS
+    for name in names or ():
+        if name not in known:
+            raise ConfigError(f"unknown model {name!r}; models: {', '.join(known)}")
+    config = build_config(as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table,
+                          date_format=date_format)
+    with err.status("Backtesting") as status:
+        results, facts = run_backtest(data, as_of, k=k, models=names, config=config,
+                                      progress=lambda m: status.update(f"Backtesting {m}"),
+                                      discovery=discovery_slots)
+    payload = {**facts, "results": json.loads(results.to_json(orient="records"))}
+    if output is not None:
+        write_json_atomic(payload, output)
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    out.print(f"Train before {facts['as_of'][:10]}: {facts['training_customers']:,} customers, "
+              f"{facts['products']:,} products; test: {facts['test_customers']:,} customers")
+    tbl = Table(title=f"Offline metrics at k = {k}", title_justify="left")
+    cols = ["model", f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"hitrate@{k}", f"map@{k}", "coverage",
+            f"recall@{k}_repeat", f"recall@{k}_new", "seconds"]
+    for c in cols:
+        tbl.add_column(c.replace(f"@{k}", ""), justify="left" if c == "model" else "right")
+    for row in results.to_dict(orient="records"):
+        tbl.add_row(*[row[c] if c == "model" else f"{row[c]:.4f}" if c != "seconds" else f"{row[c]:.1f}"
+                      for c in cols])
+    out.print(tbl)
+
+
+@app.command()
+def campaigns(
+    data: Annotated[Path, typer.Argument(
+        help="Campaign table, one row per customer and campaign: CSV (also .gz), Parquet or .xlsx.",
+        show_default=False)],
+    outcomes: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--outcomes", help="Comma-separated numeric outcome columns, e.g. visit,conversion,spend. 0/1 columns "
+        "get two-proportion statistics, others Welch plus a bootstrap interval. With --transactions the "
+        "default is purchased,orders,spend.")] = None,
+    transactions: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--transactions", help="Derive the outcomes purchased, orders and spend from this transactions file: "
+        "each customer's purchases in the --window-days after the send (needs --customer-col).")] = None,
+    send_date: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--send-date", help="Send date of every row, YYYY-MM-DD (with --transactions).")] = None,
+    send_date_col: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--send-date-col", help="Column holding each row's send date (with --transactions).")] = None,
+    window_days: Annotated[int, typer.Option(
+        "--window-days", help="Days after the send that count (with --transactions).")] = 14,
+    group_col: Annotated[str, typer.Option("--group-col", help="Column naming each row's arm.")] = "group",
+    control: Annotated[str, typer.Option("--control", help="The control arm's name in --group-col.")] = "control",
+    by: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--by", help="Comma-separated columns to break the lift down by, e.g. history_segment,channel "
+        "(numeric columns with more than 20 values are cut into quintiles).")] = None,
+    campaign_col: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--campaign-col", help="Column naming the campaign (default: one campaign).")] = None,
+    customer_col: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--customer-col", help="Customer id column (checked for duplicates; the key for --segments).")] = None,
+    segments_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--segments", help="segments.csv from `customerlens segment` (customer_id, segment_name), joined by "
+        "--customer-col as one more --by column, segment_name.")] = None,
+    cost_per_contact: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--cost-per-contact", help="Cost of contacting one customer: adds cost and ROI on the revenue outcome.")
+    ] = None,
+    revenue_outcome: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--revenue-outcome", help="The outcome that is revenue (for ROI and money formatting).")] = None,
+    currency: Annotated[str, typer.Option("--currency", help="Currency sign in the summary, e.g. '$'.")] = "",
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", help="Bootstrap resamples for non-binary outcomes (0: none).")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 0,
+    min_n: Annotated[int, typer.Option("--min-n", help="Too small: fewer customers than this in an arm.")] = 100,
+    min_responders: Annotated[int, typer.Option(
+        "--min-responders", help="Too small: fewer responders (non-zero outcomes) than this in an arm.")] = 10,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/campaigns"),
+    charts: ChartsOpt = True,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Write campaign_summary.json (not .txt) and print it instead of the tables.")] = False,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+) -> None:
+    """Campaign performance by segment: lift of each arm over control with honest intervals.
+
+    For each campaign and treatment arm against --control, overall and per value of each
+    --by column: group sizes, mean outcome per arm, lift with its 95% interval, relative
+    lift, p-value and Benjamini-Hochberg adjusted p-value, incremental value, ROI with
+    --cost-per-contact, and a too_small flag (docs/campaigns.md).
+
+    Writes campaign_lift.csv, campaign_summary.txt (or .json) and
+    charts/campaign_lift_OUTCOME.png|svg to --out.
+
+    Example: `customerlens campaigns hillstrom.csv.gz --group-col segment --control "No E-Mail"
+    --outcomes visit,conversion,spend --by history_segment,channel,zip_code,newbie
+    --cost-per-contact 0.1 --revenue-outcome spend --currency '$'`
+    """
+    from customerlens.io.campaign_table import read_campaign_table
+    from customerlens.outputs.layout import write_campaigns
+    from customerlens.pipeline.campaigns import analyze_campaigns
+
+    segments = read_campaign_table(segments_file, encoding=encoding)[0] if segments_file is not None else None
+    status = "Deriving outcomes and measuring lift" if transactions is not None else "Measuring lift"
+    with err.status(status):
+        result = analyze_campaigns(
+            data, outcomes=names_list(outcomes) or None, transactions=transactions, send_date=send_date,
+            send_date_col=send_date_col, window_days=window_days, customer_col=customer_col, segments=segments,
+            currency=currency, group_col=group_col, control=control, segment_by=names_list(by),
+            campaign_col=campaign_col, cost_per_contact=cost_per_contact, revenue_outcome=revenue_outcome,
+            bootstrap=bootstrap, random_state=seed, min_n=min_n, min_responders=min_responders,
+            sheet=int(sheet) if sheet is not None and sheet.isdigit() else sheet, encoding=encoding)
+    lift, sentences, overall = result.lift, result.sentences, result.overall
+    payload = result.payload() if as_json else None
+    with err.status("Writing the outputs"):
+        outputs = write_campaigns(out_dir, lift, sentences, payload=payload, charts=charts)
+    if as_json:
+        sys.stdout.write(json.dumps({**payload, "outputs": {k: str(v) for k, v in outputs.items()}}, indent=2) + "\n")
+        return
+    several = overall["campaign"].nunique() > 1
+    tbl = Table(title=f"Lift over {control} (all customers; rates in percentage points)", title_justify="left")
+    for col, justify in ((("campaign", "left"),) if several else ()) + (
+            ("arm", "left"), ("outcome", "left"), ("n arm/ctl", "right"), ("mean arm/ctl", "right"),
+            ("lift", "right"), ("95% CI", "right"), ("relative", "right"), ("p", "right"), ("ROI", "right")):
+        tbl.add_column(col, justify=justify, no_wrap=col not in ("campaign", "arm", "outcome"))
+    for row in overall.itertuples(index=False):
+        rate = row.outcome_type == "binary"
+        scale, unit = (100, " pp") if rate else (1, "")
+        level = (lambda v: f"{v:.2%}") if rate else (lambda v: f"{v:,.2f}")
+        cells = [row.arm, row.outcome, f"{row.n_treatment:,}/{row.n_control:,}",
+                 f"{level(row.mean_treatment)}/{level(row.mean_control)}", f"{row.lift * scale:+,.2f}{unit}",
+                 f"{row.lift_ci_low * scale:,.2f} to {row.lift_ci_high * scale:,.2f}", f"{row.relative_lift:+.0%}",
+                 "<0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}", "" if row.roi != row.roi else f"{row.roi:.1f}"]
+        tbl.add_row(*([row.campaign] if several else []), *cells)
+    out.print(tbl)
+    flagged = int(lift["too_small"].sum())
+    out.print(f"{len(lift) - len(overall):,} segment rows; {flagged:,} flagged too small to judge.\n")
+    for sentence in sentences:
+        out.print(f"- {sentence}", highlight=False)
+    out.print("\nOutputs:")
+    for name, path in outputs.items():
+        out.print(f"  {name:<22} {path}")
+
+
+@app.command()
+def value(
+    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    calibration_end: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--calibration-end", help="Last day the models learn from, YYYY-MM-DD (default: the last "
+                     "purchase day)."),
+    ] = None,
+    holdout_end: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--holdout-end", help="Also compare the predictions with what happened after "
+                     "--calibration-end, up to this day."),
+    ] = None,
+    time_unit: Annotated[str, typer.Option("--time-unit", help="Unit of the models' times: day, week, month.")
+                         ] = "week",
+    model: Annotated[str, typer.Option("--model", help="auto (higher log-likelihood), bgnbd or pareto_nbd.")
+                     ] = "auto",
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Horizon of expected purchases and "
+                                              "churn risk.")] = 90,
+    clv_months: Annotated[int, typer.Option("--clv-months", help="CLV horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Yearly discount rate for CLV.")] = 0.10,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Folder for value.csv, value.json and, with --holdout-end, charts/ (tracking, "
+                     "by calibration frequency, churn reliability)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the parameters and holdout fit as JSON.")] = False,
+    mapping: MapOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    sheet: SheetOpt = None,
+    table: TableOpt = None,
+    date_format: DateFormatOpt = None,
+) -> None:
+    """Who stays, who leaves, what each customer is worth: BG/NBD, Pareto/NBD and Gamma-Gamma.
+
+    Fits the models on the purchases up to --calibration-end (same-day purchases are one
+    transaction), prints their parameters with standard errors and log-likelihoods, and
+    scores every customer: P(alive), expected purchases, expected spend, CLV, churn risk and
+    value at risk. With --holdout-end it also reports how the predictions compare with what
+    happened next: total and per-customer error, the tracking table, and AUC and Brier score of
+    every churn-risk candidate (docs/value.md).
+
+    Example: `customerlens value CDNOW_sample.txt.gz --calibration-end 1997-09-30 --holdout-end 1998-06-30`
+    """
+    import datetime as dt_
+
+    from customerlens.models.value import ValueConfig, evaluate_holdout, fit_value
+    from customerlens.models.value.summary import _days
+    from customerlens.pipeline import ingest as ingest_data
+
+    vconfig = ValueConfig(time_unit=time_unit, horizon_days=horizon_days, clv_months=clv_months,
+                          discount_rate=discount_rate, model=model)
+    cal = _parse_day(calibration_end, "--calibration-end")
+    hold = _parse_day(holdout_end, "--holdout-end")
+    if hold is not None and cal is None:
+        raise ConfigError("--holdout-end needs --calibration-end")
+    if hold is not None and hold <= cal:
+        raise ConfigError(f"--holdout-end ({hold}) must come after --calibration-end ({cal})")
+    after = (lambda d: (d + dt_.timedelta(days=1)).isoformat()) if cal else (lambda d: None)
+    with err.status("Fitting the value models"):
+        source = {"mapping": mapping, "encoding": encoding, "sheet": sheet, "table": table, "date_format": date_format}
+        lines = ingest_data(data, build_config(as_of=after(cal), **source))
+        if hold is not None:
+            later = ingest_data(data, build_config(as_of=after(hold), **source))
+            report = evaluate_holdout(lines.cleaned.transactions, cal, hold, vconfig,
+                                      holdout_transactions=later.cleaned.transactions)
+            result = report.pop("_result")
+        else:
+            report = None
+            result = fit_value(lines.cleaned.transactions, cal, vconfig)
+    record = result.record
+    payload = {**record["models"], "gamma_gamma": record["gamma_gamma"], "model": record["model"],
+               "model_choice": record["model_choice"], "calibration_end": record["calibration_end"],
+               "time_unit": record["time_unit"], "churn": record["churn"], "totals": record["totals"]}
+    if "note" in record:
+        payload["note"] = record["note"]
+    if report is not None:
+        payload["holdout"] = report
+    if output is not None:
+        from customerlens.outputs.layout import write_value
+
+        write_value(output, result.table, payload, holdout=report)
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        return
+    display.print_value(payload, result, _days(record["calibration_end"]).date(), output)
+
+
+def _parse_day(value: str | None, option: str):
+    import datetime as dt_
+
+    if value is None:
+        return None
+    try:
+        return dt_.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date; use YYYY-MM-DD, e.g. 1997-09-30") from None
+

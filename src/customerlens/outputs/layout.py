@@ -1,0 +1,208 @@
+"""The output folder of a run: which file holds what, and writing all of it.
+
+``OUT/`` holds the DuckDB store (every table), ``customer_features.csv``,
+``quality_report.json``, the segmentation files (``segments.csv``,
+``segment_profiles.csv``, ``top_products.csv``, ``distinctive_products.csv``,
+``cohorts.csv``, ``segment_migration.csv``, ``segmenter.joblib``), the decisions
+(``action_plan.csv``/``.md``, ``targets/<segment>.csv``), the value and
+recommendation tables, ``charts/`` and ``report.html``. Every file is written
+atomically. :func:`write_run` takes an
+:class:`~customerlens.pipeline.analysis.Analysis` (duck-typed: this layer does
+not import the pipeline).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customerlens.core.db import run as run_sql
+from customerlens.core.files import atomic_path, write_text_atomic
+from customerlens.core.text import slug
+from customerlens.insights import action_plan_markdown, target_list
+from customerlens.outputs.files import write_csv_atomic, write_json_atomic
+from customerlens.outputs.store import STORE_NAME, write_store
+
+#: store table name of each Segmentation attribute
+SEGMENTATION_TABLES = {"profiles": "segment_profiles", "top_products": "top_products",
+                       "distinctive_products": "distinctive_products", "monthly": "segment_monthly",
+                       "box": "segment_box_stats", "cohorts": "cohort_retention", "migration": "segment_migration"}
+#: columns of top_products.csv, in order
+TOP_PRODUCT_COLUMNS = ["segment_name", "rank", "product_id", "product_name", "revenue", "buyers", "lift",
+                       "segment_id", "share_of_segment"]
+
+
+def segmentation_tables(segmentation: Any) -> dict[str, pd.DataFrame]:
+    """The tables of a segmentation that go to the store, by table name."""
+    out = {"segments": segmentation.assigned}
+    for attribute, name in SEGMENTATION_TABLES.items():
+        value = getattr(segmentation, attribute)
+        if value is not None:
+            out[name] = value
+    if segmentation.segmenter is not None:
+        out["segment_elbow"] = segmentation.segmenter.elbow_
+    return out
+
+
+def write_segmentation(segmentation: Any, out_dir: Path) -> dict[str, Path]:
+    """``segments.csv``, ``segment_profiles.csv``, the product, cohort and migration tables, and the model."""
+    seg = segmentation
+    files = {"segments": ("segments.csv", seg.assigned)}
+    if seg.profiles is not None:
+        files["segment_profiles"] = ("segment_profiles.csv", seg.profiles)
+    if seg.top_products is not None:
+        files["top_products"] = ("top_products.csv", seg.top_products[TOP_PRODUCT_COLUMNS])
+        files["distinctive_products"] = ("distinctive_products.csv", seg.distinctive_products)
+    if seg.cohorts is not None:
+        files["cohorts"] = ("cohorts.csv", seg.cohorts)
+    if seg.migration is not None:
+        files["segment_migration"] = ("segment_migration.csv", seg.migration)
+    written = {key: write_csv_atomic(frame, out_dir / name) for key, (name, frame) in files.items()}
+    if seg.segmenter is not None:
+        written["segmenter"] = seg.segmenter.save(out_dir / "segmenter.joblib")
+    return written
+
+
+def write_decisions(out_dir: Path, plan: pd.DataFrame, targets: pd.DataFrame, segmentation: Any) -> dict[str, Path]:
+    """``action_plan.csv`` / ``.md`` and ``targets/<segment>.csv`` (+ who moved into At-Risk)."""
+    outputs = {"action_plan": write_csv_atomic(plan, out_dir / "action_plan.csv"),
+               "action_plan_md": write_text_atomic(out_dir / "action_plan.md", action_plan_markdown(plan))}
+    folder = out_dir / "targets"
+    # the lists come segment by segment (insights.target_list): each file is a slice, not a copy
+    ids = targets["segment_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
+    for start, stop in zip(starts, np.r_[starts[1:], len(ids)], strict=True):
+        group = targets.iloc[start:stop]
+        name = group["segment_name"].iat[0]
+        outputs[f"targets_{slug(name)}"] = write_csv_atomic(group, folder / f"{slug(name)}.csv")
+    movers = segmentation.movers
+    if movers is not None and not movers.empty:
+        into_risk = movers[(movers["to_segment"] == "At-Risk") & (movers["from_segment_id"] > 0)
+                           & (movers["from_segment_id"] < movers["to_segment_id"])]
+        for source, group in into_risk.groupby("from_segment", sort=False):
+            name = f"moved_{slug(source)}_to_at-risk"
+            listed = targets[targets["customer_id"].isin(set(group["customer_id"]))]
+            outputs[f"targets_{name}"] = write_csv_atomic(listed, folder / f"{name}.csv")
+    return outputs
+
+
+def write_relation_csv(con: Any, relation: Any, path: Path, order_by: str | None = None) -> Path:
+    """A DuckDB relation as CSV, atomically: in ``order_by`` order, or as it is (a stored table
+    already in the order wanted: DuckDB keeps it) when ``order_by`` is None."""
+    with atomic_path(path) as tmp:
+        con.register("_cl_csv", relation)
+        try:
+            target = str(tmp).replace("'", "''")
+            order = f" ORDER BY {order_by}" if order_by else ""
+            run_sql(con, f"COPY (SELECT * FROM _cl_csv{order}) TO '{target}' (HEADER, DELIMITER ',')")
+        finally:
+            con.unregister("_cl_csv")
+    return path
+
+
+def quality_rows(report: Any) -> pd.DataFrame:
+    """The quality report as the store's ``quality_report`` table (rules in order)."""
+    frame = report.to_frame()
+    frame.insert(0, "position", range(1, len(frame) + 1))
+    return frame
+
+
+def write_campaigns(out_dir: Path, lift: pd.DataFrame, sentences: list[str], *, payload: dict | None = None,
+                    charts: bool = False) -> dict[str, Path]:
+    """``campaign_lift.csv``, ``campaign_summary.txt`` (or ``.json`` with ``payload``) and, with
+    ``charts``, ``charts/campaign_lift_<outcome>.png|svg``."""
+    path = out_dir / "campaign_lift.csv"
+    with atomic_path(path) as tmp:
+        lift.to_csv(tmp, index=False)
+    outputs = {"campaign_lift": path}
+    if payload is not None:
+        outputs["campaign_summary"] = write_json_atomic(payload, out_dir / "campaign_summary.json")
+    else:
+        outputs["campaign_summary"] = write_text_atomic(out_dir / "campaign_summary.txt", "\n".join(sentences) + "\n")
+    if charts:
+        from customerlens.outputs.charts import campaign_lift_chart, save_chart
+
+        for outcome in dict.fromkeys(lift["outcome"]):
+            saved = save_chart(campaign_lift_chart(lift, outcome), out_dir / "charts" / f"campaign_lift_{outcome}")
+            outputs[f"chart_{outcome}"] = saved["png"]
+    return outputs
+
+
+def write_value(out_dir: Path, table: pd.DataFrame, payload: dict, holdout: dict | None = None) -> dict[str, Path]:
+    """``value.csv``, ``value.json`` and, with a holdout report, its charts (``customerlens value --out``)."""
+    from customerlens.outputs.figures import holdout_charts, save_charts
+
+    outputs = {"value": write_csv_atomic(table, out_dir / "value.csv"),
+               "value_json": write_json_atomic(payload, out_dir / "value.json")}
+    if holdout is not None:
+        outputs.update(save_charts(holdout_charts(holdout), out_dir / "charts", key_formats=True))
+    return outputs
+
+
+def write_run(analysis: Any, out_dir: Path, *, progress: Callable[[str], None] = lambda stage: None
+              ) -> dict[str, Path]:
+    """Write everything ``analysis`` holds into ``out_dir``; returns the written paths by name."""
+    from customerlens.outputs.figures import save_charts
+
+    config = analysis.config
+    con = analysis.con
+    table = analysis.table
+    segmentation = analysis.segmentation
+    value = analysis.value
+    recommendations = analysis.recommendations
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, Path] = {}
+    if config.output.charts:
+        progress("charts")
+        made = analysis.charts
+        value_stems = {"p_alive_by_segment", "value_by_segment", "value_tracking"}
+        outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts"))
+        outputs.update(save_charts({k: v for k, v in made.items() if k in value_stems}, out_dir / "charts",
+                                   key_formats=True))
+    # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
+    progress("store")
+    ingested = analysis.ingested
+    tables = {
+        "transactions": table.transactions,
+        "excluded_lines": ingested.cleaned.excluded,
+        "customer_features": table.features,
+        "quality_report": quality_rows(ingested.cleaned.report),
+        **segmentation_tables(segmentation),
+        **({"recommendations": recommendations} if recommendations is not None else {}),
+        **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
+        "action_plan": analysis.action_plan,
+        **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
+    }
+    # DuckDB's lines are in input order since the cleaning (Spark's Parquet files are not), the features by customer
+    presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_work is None else ())
+    outputs["store"] = write_store(out_dir / STORE_NAME, con, tables, analysis.record(), presorted=presorted)
+    outputs["customer_features"] = write_relation_csv(con, table.features, out_dir / "customer_features.csv")
+    outputs["quality_report"] = write_json_atomic(ingested.report(), out_dir / "quality_report.json")
+    outputs.update(write_segmentation(segmentation, out_dir))
+    # the target lists last, when the store is written: one more customer table at a time, not two
+    targets = target_list(segmentation.assigned, value.table if value is not None else None, recommendations)
+    outputs.update(write_decisions(out_dir, analysis.action_plan, targets, segmentation))
+    del targets
+    if value is not None:
+        outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
+        outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
+    if recommendations is not None:
+        outputs["recommendations"] = write_csv_atomic(recommendations, out_dir / "recommendations.csv",
+                                                      float_format="%.6g")
+    if analysis.campaigns is not None:
+        outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or []))
+    if table.spark_work is not None:
+        target = out_dir / "parquet"
+        shutil.rmtree(target, ignore_errors=True)
+        outputs["parquet"] = Path(shutil.copytree(table.spark_work, target))
+    if config.output.report:
+        progress("report")
+        from customerlens.outputs.report import write_report
+
+        outputs["report"] = write_report(outputs["store"], out_dir / "report.html")
+    return outputs

@@ -1,0 +1,299 @@
+"""The notebook-first entry point: every stage in memory, one object to look at, ``save`` to write.
+
+>>> import customerlens as cl
+>>> analysis = cl.analyze("sales.csv", as_of="2011-09-09")    # doctest: +SKIP
+>>> analysis.segment_profiles                                  # doctest: +SKIP
+>>> analysis.charts["elbow"]                                   # doctest: +SKIP
+>>> analysis.save("out/run")                                   # doctest: +SKIP
+
+:func:`analyze` writes no file; :meth:`Analysis.save` writes exactly what
+``customerlens run`` writes (``run`` is ``analyze`` + ``save``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from customerlens.cleaning.rules import QualityReport
+from customerlens.errors import ConfigError, InputError
+from customerlens.insights.segmentation import Segmentation
+from customerlens.models.value.service import ValueResult
+from customerlens.pipeline import stages
+from customerlens.pipeline.config import RunConfig
+from customerlens.pipeline.ingestion import Ingested, Progress, ingest, no_progress
+
+#: Stage names reported to the progress callback, in order (``analyze`` to ``recommend``, then ``save``).
+STAGES = ("load", "clean", "features", "value", "segment", "insights", "recommend", "charts", "store", "report")
+
+
+@dataclass
+class Analysis:
+    """Everything one analysis found, in memory; :meth:`save` writes it as ``customerlens run`` does.
+
+    Attributes
+    ----------
+    config
+        The settings it ran with.
+    as_of
+        The snapshot: only lines before it count.
+    customers
+        Customers with features.
+    quality
+        The data-quality report: what each cleaning rule removed (``.to_frame()``, ``.as_dict()``).
+    segmentation
+        The segments and their insights (profiles, products, trends, cohorts, migration).
+    value
+        P(alive), churn risk and CLV per customer (None when switched off or skipped).
+    recommendations
+        Each customer's top products with reasons (None when switched off or without products).
+    action_plan
+        One row per segment: who they are, what to do, what is at stake.
+    campaigns
+        Campaign lift by segment, when a campaign table was given.
+    """
+
+    config: RunConfig
+    ingested: Ingested
+    table: stages.CustomerTable
+    segmentation: Segmentation
+    value: ValueResult | None
+    value_record: dict | None
+    recommendations: pd.DataFrame | None
+    recommender: Any
+    action_plan: pd.DataFrame
+    campaigns: pd.DataFrame | None = None
+    campaign_summary: list[str] | None = None
+    recommendations_skipped: str | None = None
+    out_dir: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    _charts: dict[str, Any] | None = field(default=None, repr=False)
+
+    # -- what a notebook looks at
+    @property
+    def as_of(self) -> dt.datetime:
+        """The snapshot date."""
+        return self.table.as_of
+
+    @property
+    def customers(self) -> int:
+        """Customers with features."""
+        return self.table.customers
+
+    @property
+    def quality(self) -> QualityReport:
+        """What each cleaning rule removed, lines and revenue."""
+        return self.ingested.cleaned.report
+
+    @property
+    def schema(self) -> dict:
+        """How the input was read: layout, column mapping, date format."""
+        return self.ingested.loaded.schema_report()
+
+    @property
+    def features(self) -> pd.DataFrame:
+        """One row of behaviour features per customer, by customer id."""
+        return self.table.features.df()
+
+    @property
+    def segments(self) -> pd.DataFrame:
+        """Every customer's segment with its features and RFM scores."""
+        return self.segmentation.assigned
+
+    @property
+    def segment_profiles(self) -> pd.DataFrame:
+        """One row per segment: size, revenue share, medians, strategy."""
+        return self.segmentation.profiles
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection holding the clean lines."""
+        return self.ingested.con
+
+    @property
+    def charts(self) -> dict[str, Any]:
+        """Every chart of the analysis as an Altair chart, by file stem (displays inline in Jupyter)."""
+        if self._charts is None:
+            from customerlens.outputs.figures import segmentation_charts, value_charts
+
+            made = segmentation_charts(self.segmentation)
+            if self.value is not None:
+                from customerlens.models.value.service import tracking
+
+                weekly = self.value.weekly_tracking
+                if weekly is None:
+                    weekly = tracking(self.table.transactions, self.value)
+                made.update(value_charts(self.value, self.segmentation.assigned, weekly))
+            self._charts = made
+        return self._charts
+
+    def record(self) -> dict:
+        """The run record: input, settings, versions, schema, quality and what each stage decided."""
+        report = self.ingested.report()
+        return {
+            "input": self.ingested.loaded.source.as_dict(),
+            "parameters": {**self.config.as_dict(), "as_of_used": self.as_of.isoformat()},
+            "versions": versions(),
+            "schema": report["schema"],
+            "quality": report["quality"],
+            "customers_with_features": self.customers,
+            "segmentation": self.segmentation.record(),
+            **({"value": self.value_record} if self.value_record is not None else {}),
+        }
+
+    # -- writing
+    def save(self, out_dir: str | Path, *, progress: Progress = no_progress) -> dict[str, Path]:
+        """Write the output folder exactly as ``customerlens run`` does; returns the written paths by name."""
+        from customerlens.outputs.layout import write_run
+
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: exists and is not a folder")
+        self.outputs = write_run(self, out_dir, progress=progress)
+        self.out_dir = out_dir
+        return self.outputs
+
+    def close(self) -> None:
+        """Close the DuckDB connection (and its spill folder) and remove Spark's hand-off folder."""
+        self.table.cleanup()
+        self.ingested.con.close()
+
+    def __enter__(self) -> Analysis:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def summary(self) -> pd.DataFrame:
+        """One line per segment: name, size, revenue share, medians and strategy."""
+        return self.segmentation.summary()
+
+    def _repr_html_(self) -> str:
+        seg = self.segmentation
+        rows = "".join(
+            f"<tr><td>{html.escape(str(r.segment_name))}</td><td style='text-align:right'>{r.customers:,}</td>"
+            f"<td style='text-align:right'>{r.share_revenue:.0%}</td><td>{html.escape(str(r.strategy))}</td></tr>"
+            for r in self.summary().itertuples(index=False))
+        facts = [f"{self.customers:,} customers as of {self.as_of:%Y-%m-%d}",
+                 f"{self.quality.kept_lines:,} of {self.quality.input_lines:,} lines kept",
+                 f"{seg.k} segments ({seg.method}): {html.escape(seg.reason)}"]
+        if self.value is not None:
+            totals = self.value.record["totals"]
+            facts.append(f"value at risk {totals['value_at_risk']:,.0f}")
+        if self.recommendations is not None:
+            facts.append(f"{len(self.recommendations):,} recommendations")
+        items = "".join(f"<li>{fact}</li>" for fact in facts)
+        return (f"<div class='customerlens-analysis'><strong>customerlens analysis</strong><ul>{items}</ul>"
+                "<table><thead><tr><th>segment</th><th>customers</th><th>revenue</th><th>what to do</th></tr>"
+                f"</thead><tbody>{rows}</tbody></table></div>")
+
+
+def versions() -> dict[str, str]:
+    """Versions of customerlens, Python and the data libraries, for the run record."""
+    import narwhals
+    import numpy
+    import polars
+    import pyarrow
+
+    from customerlens import __version__
+
+    return {
+        "customerlens": __version__,
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "narwhals": narwhals.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "polars": polars.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def analyze(
+    data: Any,
+    config: RunConfig | None = None,
+    *,
+    campaigns: Any = None,
+    campaign_options: dict | None = None,
+    progress: Progress = no_progress,
+    **options: Any,
+) -> Analysis:
+    """Run every stage on ``data`` in memory and return an :class:`Analysis`; no file is written.
+
+    Parameters
+    ----------
+    data
+        A file (CSV, Parquet, Excel, DuckDB) or a pandas, Polars, DuckDB or PySpark frame.
+    config
+        The settings; or give them as flat keywords (``options``), see
+        :meth:`RunConfig.from_options <customerlens.pipeline.config.RunConfig.from_options>`.
+    campaigns
+        Optional campaign table (file or frame, one row per customer and campaign);
+        its lift is measured per segment of this analysis (``customer_col`` names the
+        customer column in ``campaign_options``).
+    campaign_options
+        Keywords of :func:`customerlens.models.campaigns.campaign_lift` (``outcomes``,
+        ``group_col``, ``control``, ``customer_col``, ...).
+    progress
+        Called with each stage's name as it starts (see :data:`STAGES`).
+    **options
+        Flat settings, e.g. ``k=5``, ``as_of="2011-09-09"``, ``top_n=0``.
+    """
+    if config is not None and options:
+        raise ConfigError(f"give a config or options ({', '.join(sorted(options))}), not both; "
+                          "change a config with config.replace(...)", parameter=sorted(options)[0])
+    if config is None:
+        config = RunConfig.from_options(**options)
+    ingested = ingest(data, config, progress=progress)
+    table = None
+    try:
+        progress("features")
+        table = stages.features_stage(ingested)
+        progress("value")
+        value = stages.value_stage(table.transactions, table.as_of, config)
+        progress("segment")
+        segmentation = stages.segment_stage(table, config, ingested.con)
+        stages.segment_value(value.result, segmentation)
+        lines = stages.insight_lines(table, config)
+        if config.insights is not None:
+            progress("insights")
+            stages.insights_stage(segmentation, lines, table, config)
+        progress("recommend")
+        recs = stages.recommend_stage(table, lines, segmentation, config, ingested.loaded.mapping.has_products,
+                                      ingested.con)
+        del lines
+        plan = stages.plan_stage(segmentation, value.result)
+        analysis = Analysis(config=config, ingested=ingested, table=table, segmentation=segmentation,
+                            value=value.result, value_record=value.record, recommendations=recs.table,
+                            recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped)
+        if campaigns is not None:
+            _add_campaigns(analysis, campaigns, campaign_options or {})
+        return analysis
+    except BaseException:
+        # a failed analysis leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
+        if table is not None:
+            table.cleanup()
+        ingested.con.close()
+        raise
+
+
+def _add_campaigns(analysis: Analysis, table: Any, options: dict) -> None:
+    """Lift of each campaign by this analysis's segments."""
+    from customerlens.models.campaigns import campaign_lift, campaign_summary
+
+    options = dict(options)
+    segments = analysis.segments[["customer_id", "segment_name"]]
+    if options.get("customer_col") is None:
+        raise ConfigError("campaign_options needs customer_col: the campaign table's customer column",
+                          parameter="campaign_options.customer_col")
+    lift = campaign_lift(table, segments=segments, **options)
+    money = [lift.attrs["revenue_outcome"]] if lift.attrs.get("revenue_outcome") else []
+    analysis.campaigns = lift
+    analysis.campaign_summary = campaign_summary(lift, money_outcomes=money)

@@ -1,0 +1,53 @@
+"""``customerlens run`` in one call: :func:`analyze` every stage, then save the output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from customerlens.pipeline.analysis import Analysis, analyze
+from customerlens.pipeline.config import RunConfig
+from customerlens.pipeline.ingestion import Progress, no_progress
+
+
+def run(
+    data: Any,
+    out_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    progress: Progress = no_progress,
+    **options: Any,
+) -> Analysis:
+    """Run the whole pipeline on ``data`` and write ``out_dir``: :func:`analyze` then :meth:`Analysis.save`.
+
+    Parameters
+    ----------
+    data
+        A file (CSV, Parquet, Excel, DuckDB) or a pandas, Polars, DuckDB or PySpark frame.
+    out_dir
+        The output folder (created; files in it are replaced atomically, one by one).
+    config
+        The settings, or flat keywords in ``options`` (see :meth:`RunConfig.from_options`).
+    progress
+        Called with each stage's name as it starts.
+    **options
+        Flat settings, e.g. ``k=5``, ``as_of="2011-09-09"``.
+
+    Returns
+    -------
+    Analysis
+        What was found, with ``outputs`` (written paths by name) and ``out_dir`` set.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from customerlens.errors import InputError
+
+        raise InputError(f"{out_dir}: exists and is not a folder (the output folder)")
+    analysis = analyze(data, config, progress=progress, **options)
+    try:
+        analysis.save(out_dir, progress=progress)
+    except BaseException:
+        # a failed run leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
+        analysis.close()
+        raise
+    return analysis

@@ -1,0 +1,260 @@
+"""One function per stage after the cleaning, each with typed inputs and outputs.
+
+:func:`customerlens.pipeline.analysis.analyze` calls them in this order:
+:func:`features_stage` -> :func:`value_stage` -> :func:`segment_stage` ->
+:func:`insights_stage` -> :func:`recommend_stage` -> :func:`plan_stage`.
+The value models run before the segmentation: their summaries are DuckDB's last
+heavy work on the lines, done while pandas holds little. Nothing here writes a
+file (the Spark engine's hand-off folder is a temporary one, see
+:class:`CustomerTable`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from customerlens.core.dates import parse_as_of
+from customerlens.core.db import fetch_pandas, release_memory, run as run_sql
+from customerlens.core.frames import collect, count_rows
+from customerlens.errors import ConfigError, CustomerLensError, DataQualityError
+from customerlens.features.customer import customer_features, default_as_of
+from customerlens.insights import action_plan, segment_customers, value_by_segment
+from customerlens.insights.segmentation import Segmentation
+from customerlens.models.value.service import ValueResult
+from customerlens.pipeline.config import RunConfig
+from customerlens.pipeline.ingestion import Ingested, half_memory
+
+#: the columns of the clean lines that the segment insights read (top products, trends, cohorts)
+INSIGHT_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name", "amount")
+
+
+@dataclass
+class CustomerTable:
+    """The per-customer features (one row per customer, by customer id) and the lines they came from.
+
+    ``transactions`` and ``features`` are DuckDB relations on the run's connection.
+    On the Spark engine, Spark wrote both as Parquet into ``spark_work`` (a
+    temporary folder, removed by :meth:`cleanup`) and DuckDB reads them from
+    there; ``spark_lines`` and ``spark_features`` are Spark's own frames.
+    """
+
+    transactions: Any
+    features: duckdb.DuckDBPyRelation
+    customers: int
+    as_of: dt.datetime
+    spark_lines: Any = None
+    spark_features: Any = None
+    spark_work: Path | None = None
+
+    def cleanup(self) -> None:
+        """Remove the Spark hand-off folder, if any."""
+        if self.spark_work is not None:
+            shutil.rmtree(self.spark_work, ignore_errors=True)
+
+
+def features_stage(ingested: Ingested) -> CustomerTable:
+    """Customer features as of the snapshot, ordered by customer id in a DuckDB table."""
+    con = ingested.con
+    transactions = ingested.cleaned.transactions
+    if count_rows(transactions) == 0:
+        raise DataQualityError(
+            f"{ingested.loaded.source.name}: no line is left after cleaning; "
+            "see `customerlens ingest` for what each rule removed"
+        )
+    as_of = ingested.as_of or default_as_of(transactions)
+    features = customer_features(transactions, as_of=as_of)
+    if hasattr(ingested.loaded, "spark"):
+        return _from_spark(ingested, features, as_of)
+    con.register("_cl_features", features)
+    # ordered by customer: the segmentation needs that order and DuckDB sorts cheaper than pandas
+    run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_features ORDER BY customer_id")
+    con.unregister("_cl_features")
+    table = con.table("_cl_features_t")
+    return CustomerTable(transactions=transactions, features=table, customers=count_rows(table), as_of=as_of)
+
+
+def _from_spark(ingested: Ingested, spark_features: Any, as_of: dt.datetime) -> CustomerTable:
+    """Spark writes the clean lines, excluded lines and features as Parquet into a temporary folder;
+    the later stages read them from there through DuckDB, out of core, as on the default engine."""
+    from customerlens.io import spark as spark_engine
+
+    con = ingested.con
+    cleaned = ingested.cleaned
+    spark_lines = cleaned.transactions
+    work = Path(tempfile.mkdtemp(prefix="customerlens-spark-"))
+    paths = {name: spark_engine.write_parquet(frame, work / name) for name, frame in
+             (("transactions", spark_lines), ("excluded_lines", cleaned.excluded), ("features", spark_features))}
+    relations = {name: spark_engine.read_parquet(con, path, f"_cl_spark_{name}") for name, path in paths.items()}
+    run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_spark_features "
+                 "ORDER BY customer_id")
+    cleaned.transactions, cleaned.excluded = relations["transactions"], relations["excluded_lines"]
+    table = con.table("_cl_features_t")
+    return CustomerTable(transactions=relations["transactions"], features=table, customers=count_rows(table),
+                         as_of=as_of, spark_lines=spark_lines, spark_features=spark_features, spark_work=work)
+
+
+@dataclass
+class ValueStage:
+    """The value models' scores (None when the stage was off or skipped) and what the run record keeps."""
+
+    result: ValueResult | None = None
+    record: dict | None = None
+
+
+def value_stage(transactions: Any, as_of: dt.datetime, config: RunConfig) -> ValueStage:
+    """Fit the value models on everything before ``as_of``.
+
+    Skipped, with the reason recorded, when the data cannot support them (e.g. a
+    handful of customers). With charts on, the tracking chart's table is computed
+    here, while the models' summary is there; then the summary is dropped.
+    """
+    if config.value is None:
+        return ValueStage()
+    from customerlens.models.value import fit_value
+    from customerlens.models.value.service import tracking
+
+    vconfig = replace(config.value, random_state=config.random_state)
+    calibration_end = (as_of - dt.timedelta(days=1)).date() if as_of.time() == dt.time() else as_of.date()
+    try:
+        value = fit_value(transactions, calibration_end, vconfig, keep_summary=config.output.charts)
+    except (CustomerLensError, ValueError, ArithmeticError) as exc:
+        warnings.warn(f"customer value skipped: {exc}", stacklevel=2)
+        return ValueStage(record={"skipped": str(exc)})
+    if config.output.charts:
+        value.weekly_tracking = tracking(transactions, value)
+        value.summary = None
+    return ValueStage(result=value, record=value.record)
+
+
+def segment_stage(table: CustomerTable, config: RunConfig, con: duckdb.DuckDBPyConnection) -> Segmentation:
+    """Segments of every customer (K-means by the elbow method, or RFM), with profiles.
+
+    The customer table comes into pandas here; with a memory limit DuckDB gives back
+    half of it first. On Spark beyond ``engine.spark_kmeans_above`` customers the
+    K-means runs in MLlib and customers are assigned to its centres.
+    """
+    seg = config.segmentation
+    if config.engine.memory_limit:
+        run_sql(con, f"SET memory_limit = '{half_memory(config.engine.memory_limit)}'")
+        release_memory()
+    segmenter = None
+    if table.spark_features is not None and seg.method == "kmeans" \
+            and table.customers > config.engine.spark_kmeans_above:
+        from customerlens.models.segment.mllib import kmeans_segmentation
+
+        segmenter, _ = kmeans_segmentation(table.spark_features, features_used=seg.features, k=seg.k,
+                                           k_range=seg.k_range, random_state=config.random_state)
+    customers = fetch_pandas(con, "SELECT * FROM _cl_features_t", table.customers)
+    segmentation = segment_customers(customers, method=seg.method, k=seg.k, features=seg.features,
+                                     random_state=config.random_state, k_range=seg.k_range, segmenter=segmenter)
+    return segmentation.add_profiles()
+
+
+def uses_spark_als(table: CustomerTable, config: RunConfig) -> bool:
+    """True when the recommendations come from MLlib's ALS (Spark, beyond ``engine.spark_als_above``)."""
+    return (table.spark_lines is not None and config.recommend is not None
+            and table.customers > config.engine.spark_als_above)
+
+
+def insight_lines(table: CustomerTable, config: RunConfig) -> pd.DataFrame | None:
+    """The clean lines in pandas, as far as the insights and the recommender need them (None: neither)."""
+    if config.recommend is not None and not uses_spark_als(table, config):
+        return table.transactions.df()
+    if config.insights is not None:
+        return table.transactions.select(*INSIGHT_COLUMNS).df()  # six columns, not all
+    return None
+
+
+def insights_stage(segmentation: Segmentation, lines: pd.DataFrame, table: CustomerTable,
+                   config: RunConfig) -> Segmentation:
+    """Top and distinctive products, monthly trend, cohorts and segment migration."""
+    if config.insights is None:
+        return segmentation
+    segmentation.add_insights(lines, top_n=config.insights.top_products)
+    start = migration_start(config, table.as_of, table.transactions)
+    if start is not None:
+        # features as of both dates: by DuckDB, on the lines where they are
+        segmentation.add_migration(table.transactions, start, table.as_of)
+    return segmentation
+
+
+def migration_start(config: RunConfig, as_of: dt.datetime, lines: Any) -> dt.datetime | None:
+    """Start of the migration window: ``insights.migration_from``, else six months before ``as_of``;
+    None when there were no customers yet by then."""
+    import narwhals as nw
+
+    chosen = config.insights.migration_from if config.insights is not None else None
+    start = (parse_as_of(chosen, "insights.migration_from") if chosen
+             else (pd.Timestamp(as_of) - pd.DateOffset(months=6)).to_pydatetime())
+    if start >= as_of:
+        raise ConfigError(f"insights.migration_from ({start:%Y-%m-%d}) must come before the snapshot "
+                          f"({as_of:%Y-%m-%d})", parameter="insights.migration_from")
+    first = pd.Timestamp(collect(nw.from_native(lines).select(nw.col("order_date").min())).item(0, 0))
+    return start if pd.notna(first) and first < pd.Timestamp(start) else None
+
+
+@dataclass
+class RecommendStage:
+    """Each customer's list (``customer_id, rank, product_id, product_name, score, reason``) and the
+    fitted model behind it (None on Spark's ALS path)."""
+
+    table: pd.DataFrame | None = None
+    fitted: Any = None
+    skipped: str | None = None
+
+
+def recommend_stage(table: CustomerTable, lines: pd.DataFrame | None, segmentation: Segmentation,
+                    config: RunConfig, has_products: bool, con: duckdb.DuckDBPyConnection) -> RecommendStage:
+    """Top-n products per customer with reasons (MLlib ALS on Spark for the largest bases)."""
+    rec = config.recommend
+    if rec is None:
+        return RecommendStage(skipped="switched off")
+    if not has_products:
+        return RecommendStage(skipped="the data has no product column")
+    if uses_spark_als(table, config):
+        from customerlens.models.recommend.mllib import als_recommendations
+
+        frame = als_recommendations(table.spark_lines, table.as_of, rec.top_n, exclude_seen=rec.exclude_bought)
+        return RecommendStage(table=_named(frame.toPandas(), table.transactions, con))
+    from customerlens.models.recommend.service import fit_recommendations
+
+    assigned = segmentation.assigned
+    segments = dict(zip(assigned["customer_id"], assigned["segment_name"], strict=True))
+    fitted = fit_recommendations(lines, table.as_of, model=rec.model, segments=segments)
+    lists = fitted.for_customers(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
+    return RecommendStage(table=lists, fitted=fitted)
+
+
+def _named(ranked: pd.DataFrame, transactions: Any, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """MLlib's lists with product names, in the columns of ``recommendations.csv``."""
+    con.register("_cl_lines", transactions)
+    try:
+        names = con.sql("SELECT product_id, any_value(product_name) AS product_name FROM _cl_lines "
+                        "WHERE product_id IS NOT NULL GROUP BY product_id").df()
+    finally:
+        con.unregister("_cl_lines")
+    out = ranked.merge(names, on="product_id", how="left")
+    return out[["customer_id", "rank", "product_id", "product_name", "score", "reason"]].sort_values(
+        ["customer_id", "rank"], kind="stable").reset_index(drop=True)
+
+
+def segment_value(value: ValueResult | None, segmentation: Segmentation) -> None:
+    """Per-segment value totals onto ``value.by_segment`` (customers lined up by position)."""
+    if value is not None:
+        value.by_segment = value_by_segment(value, segmentation.assigned)
+
+
+def plan_stage(segmentation: Segmentation, value: ValueResult | None) -> pd.DataFrame:
+    """The action plan: one row per segment with its traits, strategy, value at stake and products to promote."""
+    return action_plan(segmentation.assigned, segmentation.profiles, segmentation.distinctive_products,
+                       value.by_segment if value is not None else None)
+
