@@ -42,8 +42,9 @@ def _features_retail():
 
 
 def _features_synthetic(n: int):
-    import numpy as np
     import tempfile
+
+    import numpy as np
 
     import customerlens as cl
     from customerlens.io import demo

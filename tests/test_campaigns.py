@@ -9,10 +9,11 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
-from customerlens.outputs import charts
+from customerlens.errors import CustomerLensError, DataQualityError, SchemaError
 from customerlens.models.campaigns import (
     ALL,
     COLUMNS,
@@ -23,7 +24,7 @@ from customerlens.models.campaigns import (
     campaign_summary,
     lift_heterogeneity,
 )
-from customerlens.errors import CustomerLensError, DataQualityError, SchemaError
+from customerlens.outputs import charts
 
 from .conftest import to_engine
 from .test_cli import cli

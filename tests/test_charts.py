@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customerlens.outputs import charts
 from customerlens import insights
 from customerlens.models.segment.segmenter import CustomerSegmenter
+from customerlens.outputs import charts
 
 
 def png_size(path):

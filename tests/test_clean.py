@@ -59,7 +59,8 @@ def test_rules_can_be_switched_off(tiny_csv):
 
 def test_each_result_keeps_its_own_lines(tiny_csv):
     """Cleaning computes its labelled lines once into a DuckDB table; a second call on the same
-    connection must not overwrite what the first returned."""
+    connection must not overwrite what the first returned.
+    """
     loaded = load(tiny_csv)
     everything = clean(loaded.relation)
     lenient = clean(loaded.relation, CleaningConfig().without("non_product", "returns"))

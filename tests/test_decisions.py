@@ -139,7 +139,8 @@ def _customers(n: int, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_target_list_order_and_values_with_and_without_the_same_customers():
     """The lists: segment by segment, most value at risk first, then customer id; each customer's
-    own value columns, NaN where the value table does not list them, whatever the tables' order."""
+    own value columns, NaN where the value table does not list them, whatever the tables' order.
+    """
     assigned, value = _customers(500)
     fast = insights.target_list(assigned, value)  # same customers, same order: no merge
     expected = assigned[["customer_id", "segment_id", "segment_name", "recency_days", "frequency", "monetary"]].merge(

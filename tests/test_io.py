@@ -1,5 +1,6 @@
 """File helpers: large CSV files written by DuckDB byte for byte as pandas writes them; large
-DuckDB results read into pandas chunk by chunk, equal to ``df()``."""
+DuckDB results read into pandas chunk by chunk, equal to ``df()``.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def test_large_csv_by_duckdb_equals_pandas(tmp_path, monkeypatch):
 
 def test_fetch_pandas_streams_chunks_equal_to_df():
     """The segmentation reads millions of customers chunk by chunk into columns allocated once; the
-    frame must be the one ``df()`` gives, dtypes included, also when a NULL first shows up late."""
+    frame must be the one ``df()`` gives, dtypes included, also when a NULL first shows up late.
+    """
     import pytest
 
     from customerlens.core.db import connect, fetch_all, fetch_pandas

@@ -4,9 +4,9 @@ import duckdb
 import pytest
 
 import customerlens as cl
-from customerlens.io import demo
 from customerlens.core.db import fetch_all
 from customerlens.errors import CustomerLensError
+from customerlens.io import demo
 from customerlens.outputs.store import read_run_record, table_names
 
 TABLES = ["customer_features", "excluded_lines", "quality_report", "transactions",
@@ -67,7 +67,8 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
 
 def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monkeypatch):
     """With --memory-limit DuckDB works at the limit through the features and the value summaries, then at
-    half of it while pandas holds the customers, the store included; same results."""
+    half of it while pandas holds the customers, the store included; same results.
+    """
     from customerlens.pipeline import ingestion, stages
     from customerlens.pipeline.ingestion import half_memory
 
@@ -95,7 +96,8 @@ def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monke
 
 def test_store_keeps_the_input_order_without_sorting(tmp_path, monkeypatch):
     """The cleaning keeps the lines in input order, so the store copies them without a sort (at 100M
-    lines the sort needed more memory than the run had); the tables must still be in input order."""
+    lines the sort needed more memory than the run had); the tables must still be in input order.
+    """
     from customerlens.outputs import store
 
     path, _ = demo.write(demo.generate(400, seed=11), tmp_path / "demo.csv")

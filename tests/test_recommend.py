@@ -1,5 +1,6 @@
 """Recommenders: one contract test over every model on a tiny matrix with obvious answers,
-metrics by hand, and reasons."""
+metrics by hand, and reasons.
+"""
 
 import datetime as dt
 
@@ -151,7 +152,8 @@ def test_large_catalogue_path_is_sparse_and_still_right(data):
 
 def test_discovery_slots_keep_new_products_in_the_list(data):
     """Customer r bought TEA and WHISK: with 2 of 4 places kept for discovery, two products
-    r never bought are in the list, after TEA (its best repeat), and nothing repeats."""
+    r never bought are in the list, after TEA (its best repeat), and nothing repeats.
+    """
     model = make_model("personal_frequency").fit(data)
     r = np.array([data.customer_index["r"]])
     plain, _ = model.recommend(r, n=4)

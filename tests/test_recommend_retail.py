@@ -8,7 +8,7 @@ import pytest
 
 import customerlens as cl
 from customerlens.models.recommend.backtest import evaluate, make_holdout
-from customerlens.models.recommend.service import backtest
+from customerlens.pipeline.backtest import backtest
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 DATE = "2011-09-09"
@@ -43,7 +43,8 @@ def test_default_model_beats_personal_frequency(results):
 
 def test_discovery_places_trade_ndcg_for_new_items(results):
     """The measured trade-off (docs/recommendations.md): 3 discovery places beat the
-    popularity baseline on new items and cost NDCG against the default."""
+    popularity baseline on new items and cost NDCG against the default.
+    """
     table, _ = results
     assert table.loc["blend+3_new", "recall@10_new"] > table.loc["popularity", "recall@10_new"]
     assert table.loc["blend+3_new", "ndcg@10"] < table.loc["blend", "ndcg@10"]

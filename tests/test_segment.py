@@ -4,8 +4,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 import customerlens as cl
-from customerlens.io import demo
 from customerlens.errors import CustomerLensError, NotFittedError
+from customerlens.insights.segmentation import segment_customers
+from customerlens.io import demo
 from customerlens.models.segment.segmenter import (
     NAME_ORDER,
     RFM_GRID,
@@ -15,7 +16,6 @@ from customerlens.models.segment.segmenter import (
     name_segments,
     rfm_scores,
 )
-from customerlens.insights.segmentation import segment_customers
 
 
 def profiles(rows):

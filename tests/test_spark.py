@@ -142,10 +142,11 @@ def test_online_retail_spark_features_equal_duckdb(spark, online_retail, tmp_pat
 
 def test_mllib_kmeans_agrees_with_scikit_learn(spark, tmp_path):
     """Beyond `spark_kmeans_above` customers the final K-means is MLlib's; on the demo data it finds
-    the same k and the same segments as scikit-learn, and the saved model assigns like MLlib."""
+    the same k and the same segments as scikit-learn, and the saved model assigns like MLlib.
+    """
     from customerlens.io import demo
-    from customerlens.models.segment.segmenter import CustomerSegmenter
     from customerlens.models.segment.mllib import kmeans_segmentation
+    from customerlens.models.segment.segmenter import CustomerSegmenter
 
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(3000, seed=7), data)
@@ -192,7 +193,8 @@ def test_als_recommends_what_similar_customers_bought(spark):
 
 def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
     """A PySpark DataFrame in the Python API: read, cleaned and aggregated in Spark, MLlib K-means and
-    ALS forced on (thresholds 0), every output written."""
+    ALS forced on (thresholds 0), every output written.
+    """
     from customerlens.io import demo
 
     data = tmp_path / "demo.csv"

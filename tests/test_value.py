@@ -1,5 +1,6 @@
 """Customer value: BG/NBD, Pareto/NBD and Gamma-Gamma against the published CDNOW figures,
-parameter recovery on simulated data, churn risk on the CDNOW holdout, and the run's outputs."""
+parameter recovery on simulated data, churn risk on the CDNOW holdout, and the run's outputs.
+"""
 
 from __future__ import annotations
 
@@ -284,7 +285,8 @@ def test_value_command_json(cdnow_sample, tmp_path):
 
 def test_models_fit_on_a_seeded_sample_of_large_bases(cdnow):
     """Above `fit_sample` customers the models learn from a seeded sample; every customer is still scored,
-    and the parameters stay close to the full fit (CDNOW: 1,500 of 2,357 customers)."""
+    and the parameters stay close to the full fit (CDNOW: 1,500 of 2,357 customers).
+    """
     full = fit_value(cdnow, CAL, ValueConfig(model="bgnbd"))
     part = fit_value(cdnow, CAL, ValueConfig(model="bgnbd", fit_sample=1500))
     again = fit_value(cdnow, CAL, ValueConfig(model="bgnbd", fit_sample=1500))

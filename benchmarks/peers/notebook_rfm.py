@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 
 def notebook(path: str, k: int = 4, mark=lambda stage: None) -> dict:
     """The notebook's steps; ``mark(stage)`` is called after each (benchmarks/bench_scale.py times them).
-    Reads the CSV as the notebook does, or the same columns from Parquet."""
+    Reads the CSV as the notebook does, or the same columns from Parquet.
+    """
     if str(path).endswith(".parquet"):
         df = pd.read_parquet(path)
         df["CustomerID"] = df["CustomerID"].astype("string")

@@ -48,6 +48,7 @@ class State:
 
 # -- dependencies
 def get_state(request: Request) -> State:
+    """The app's state (store, settings, segmenter), injected with Depends."""
     return request.app.state.customerlens
 
 
@@ -97,6 +98,7 @@ class BodyLimit:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
+        """Refuse request bodies over the limit before they are read (413)."""
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         for name, value in scope["headers"]:
@@ -150,6 +152,7 @@ class TokenAuth:
         return secrets.compare_digest(candidate, self.token)
 
     async def __call__(self, scope, receive, send):
+        """Let a request through only with the token (header or cookie); /api/health is open."""
         if scope["type"] != "http" or scope["path"] == "/api/health":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])

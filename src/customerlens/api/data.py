@@ -1,22 +1,17 @@
-"""Read-only access to the store for the web layer: parameterised queries, JSON-safe rows.
+"""The store as the web layer reads it: the queries behind the pages and the API.
 
-One :class:`StoreData` is opened by the app's lifespan. DuckDB connections are not
-thread-safe, so every request works on its own cursor (:meth:`StoreData.cursor`).
-Recommendations are read once and kept in memory as pre-serialised JSON per
-customer, so a lookup is a dict access.
+:class:`StoreData` is the one store reader (:class:`customerlens.outputs.store.StoreReader`)
+with the web layer's caches; one is opened by the app's lifespan, and every
+request works on its own cursor (:meth:`StoreReader.cursor`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from customerlens.outputs.store import StoreReader, jsonable, query, query_one
 
 #: Customer columns shown as "features" (whatever of them the store has).
 FEATURES = ("recency_days", "frequency", "monetary", "tenure_days", "avg_order_value", "distinct_products",
@@ -26,61 +21,27 @@ VALUE = ("p_alive", "expected_purchases_90d", "expected_avg_value", "clv_12m", "
 RFM = ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment")
 
 
-def jsonable(value: Any) -> Any:
-    """A DuckDB value as JSON: NaN/inf become null, dates ISO strings."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
+class StoreData(StoreReader):
+    """The open store for the web layer: the reader, the customer ids and the recommendation cache.
 
+    Recommendations are read once and kept in memory as pre-serialised JSON per
+    customer, so a lookup is a dict access.
+    """
 
-def query(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    """Rows of a parameterised query as dicts (the result is always drained)."""
-    result = cur.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in result.fetchall()]
-
-
-def query_one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict | None:
-    rows = query(cur, sql, params)
-    return rows[0] if rows else None
-
-
-@dataclass
-class StoreData:
-    """The open store, what it holds, and the in-memory recommendation cache."""
-
-    path: Path
-    con: duckdb.DuckDBPyConnection
-    columns: dict[str, list[str]]
-    customers: frozenset[str] = frozenset()
-    recommendations: dict[str, list[str]] = field(default_factory=dict)  # customer -> JSON of each item
-    record: dict = field(default_factory=dict)
+    def __init__(self, path: str | Path):
+        super().__init__(path)
+        self.customers: frozenset[str] = frozenset()
+        self.recommendations: dict[str, list[str]] = {}  # customer -> JSON of each item
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, path: str | Path) -> StoreData:
-        path = Path(path)
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            columns: dict[str, list[str]] = {}
-            for table, column in con.execute(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
-            ).fetchall():
-                columns.setdefault(table, []).append(column)
-            data = cls(path, con, columns)
-            data._load()
-        except Exception:
-            con.close()
-            raise
-        return data
+        """Open ``path`` read-only and load the caches."""
+        return cls(path)
 
     def _load(self) -> None:
         source = "segments" if self.has("segments") else "customer_features" if self.has("customer_features") else None
@@ -95,22 +56,10 @@ class StoreData:
                         "reason": reason}
                 cache.setdefault(customer, []).append(json.dumps(item, separators=(",", ":")))
             self.recommendations = cache
-        if self.has("run"):
-            rows = self.con.execute("SELECT record FROM run").fetchall()
-            if rows:
-                self.record = json.loads(rows[0][0])
-
-    def has(self, table: str) -> bool:
-        return table in self.columns
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self.con.cursor()
-
-    def close(self) -> None:
-        self.con.close()
 
     # -- queries; every value goes in as a parameter, never into the SQL text
     def segments(self, cur) -> list[dict]:
+        """Segment rows for the overview: profile, value and action plan columns the store has."""
         if not self.has("segment_profiles"):
             return []
         cols = ["p.segment_id", "p.segment_name", "p.customers", "p.revenue", "p.share_customers",
@@ -127,6 +76,7 @@ class StoreData:
         return query(cur, f"SELECT {', '.join(cols)} FROM segment_profiles p{joins} ORDER BY p.segment_id")
 
     def segment(self, cur, segment_id: int) -> dict | None:
+        """One segment's profile, value, action plan and products; None when unknown."""
         if not self.has("segment_profiles"):
             return None
         profile = query_one(cur, "SELECT * FROM segment_profiles WHERE segment_id = ?", [segment_id])
@@ -159,6 +109,7 @@ class StoreData:
         return ", ".join(cols), joins
 
     def segment_customers(self, cur, segment_id: int, q: str, page: int, page_size: int) -> dict:
+        """A page of a segment's customers, searched by id, with the total count."""
         where = "s.segment_id = ?"
         params: list[Any] = [segment_id]
         if q:
@@ -188,6 +139,7 @@ class StoreData:
         return names, result.fetchall()
 
     def customer(self, cur, customer_id: str) -> dict | None:
+        """One customer's features, segment, value and strategy; None when unknown."""
         if customer_id not in self.customers:
             return None
         out: dict[str, Any] = {"customer_id": customer_id, "segment": None, "features": {}, "rfm": None,
@@ -214,11 +166,13 @@ class StoreData:
         return out
 
     def recommendations_json(self, customer_id: str, n: int) -> str:
+        """A customer's cached recommendations as a JSON text (no parsing on the hot path)."""
         items = self.recommendations.get(customer_id, [])[:n]
         return (f'{{"customer_id":{json.dumps(customer_id)},"n":{len(items)},'
                 f'"recommendations":[{",".join(items)}]}}')
 
     def recommendations_for(self, customer_id: str, n: int) -> list[dict]:
+        """A customer's cached recommendations as dicts."""
         return [json.loads(item) for item in self.recommendations.get(customer_id, [])[:n]]
 
     def campaign_lift(self, cur) -> list[dict] | None:

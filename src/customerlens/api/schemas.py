@@ -65,6 +65,8 @@ class ScoreRequest(BaseModel):
 
 
 class ScoredCustomer(BaseModel):
+    """One scored customer: the segment it is assigned to, its strategy and the features used."""
+
     customer_id: str
     segment_id: int
     segment_name: str
@@ -73,11 +75,15 @@ class ScoredCustomer(BaseModel):
 
 
 class ScoreResponse(BaseModel):
+    """The answer of POST /api/score."""
+
     model: dict[str, Any]
     customers: list[ScoredCustomer]
 
 
 class Recommendation(BaseModel):
+    """One recommended product with its score and reason."""
+
     rank: int
     product_id: str | None
     product_name: str | None
@@ -86,12 +92,16 @@ class Recommendation(BaseModel):
 
 
 class RecommendationsResponse(BaseModel):
+    """The answer of GET /api/customers/{id}/recommendations."""
+
     customer_id: str
     n: int
     recommendations: list[Recommendation]
 
 
 class CustomerPage(BaseModel):
+    """A page of a segment's customers."""
+
     segment_id: int
     q: str
     page: int
@@ -102,4 +112,6 @@ class CustomerPage(BaseModel):
 
 
 class Error(BaseModel):
+    """An error answer."""
+
     detail: str

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from customerlens.errors import CustomerLensError
 from customerlens.api.settings import TOKEN_ENV, Settings, is_loopback
+from customerlens.errors import CustomerLensError
 
 
 def check_bind(settings: Settings, host: str, port: int) -> None:
@@ -18,6 +18,7 @@ def check_bind(settings: Settings, host: str, port: int) -> None:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the dashboard and API with uvicorn until interrupted."""
     import uvicorn
 
     from customerlens.api.app import create_app

@@ -43,6 +43,7 @@ class Settings:
     max_page_size: int = 200
 
     def check(self) -> Settings:
+        """Check the settings (the store exists, the token is long enough); returns self."""
         store = Path(self.store)
         if not store.is_file():
             raise CustomerLensError(f"{store}: no customerlens store here (run `customerlens run --out DIR` "
@@ -55,6 +56,7 @@ class Settings:
 
     @property
     def segmenter_path(self) -> Path:
+        """The fitted segmenter beside the store (or the one given)."""
         return Path(self.segmenter) if self.segmenter is not None else Path(self.store).parent / "segmenter.joblib"
 
 

@@ -123,6 +123,8 @@ SWITCHES = ("unparseable", "missing_customer", "exact_duplicate", "non_product",
 
 @dataclass
 class RuleCount:
+    """One rule's entry in the quality report: whether it was on, the lines and revenue it removed, a note."""
+
     rule: str
     description: str
     enabled: bool
@@ -149,12 +151,15 @@ class QualityReport:
 
     @property
     def removed_lines(self) -> int:
+        """Lines removed by all the rules together."""
         return sum(r.lines for r in self.rules)
 
     def is_consistent(self) -> bool:
+        """Whether the kept and removed lines add up to the input (every line accounted for)."""
         return self.input_lines == self.kept_lines + self.removed_lines
 
     def as_dict(self) -> dict:
+        """The report as JSON-ready data: totals, revenue rounded to cents, one entry per rule, and ``extra``."""
         return {
             "input_lines": self.input_lines,
             "kept_lines": self.kept_lines,
@@ -174,6 +179,7 @@ class QualityReport:
         }
 
     def to_frame(self):
+        """One row per rule (a pandas DataFrame), revenue rounded to cents as in :meth:`as_dict`."""
         import pandas as pd
 
         # revenue in cents, as in as_dict: the 6th decimal of a sum can differ between runs (the

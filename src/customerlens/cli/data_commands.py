@@ -89,7 +89,8 @@ def run(
     on Spark: `customerlens run sales.parquet --engine spark --spark-master local[4]`;
     a file larger than memory: `customerlens run big.parquet --memory-limit 3GB --no-insights --top-n 0`
     """
-    from customerlens.pipeline import STAGES, run as run_pipeline
+    from customerlens.pipeline import STAGES
+    from customerlens.pipeline import run as run_pipeline
 
     config = build_config(
         as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table, date_format=date_format,
@@ -136,8 +137,9 @@ def segment(
     spark_master: SparkMasterOpt = None,
     memory_limit: MemoryLimitOpt = None,
 ) -> None:
-    """Segment customers: K-means with k chosen by the elbow method (or classic RFM), named
-    segments with engagement strategies, top products per segment and charts.
+    """Segment customers: K-means with k chosen by the elbow method (or classic RFM).
+
+    Named segments with engagement strategies, top products per segment and charts.
 
     Writes segments.csv, segment_profiles.csv, top_products.csv, charts/*.png|svg and the
     DuckDB store to --out.
@@ -145,7 +147,8 @@ def segment(
     Examples: `customerlens segment sales.csv --out out/seg`,
     `customerlens segment sales.csv --k 5`, `customerlens segment sales.csv --method rfm`
     """
-    from customerlens.pipeline import STAGES, run as run_pipeline
+    from customerlens.pipeline import STAGES
+    from customerlens.pipeline import run as run_pipeline
 
     # segments only: customer value, recommendations and the report are `run`'s
     config = build_config(

@@ -9,6 +9,7 @@ from customerlens.cli.app import err, out
 
 
 def progress() -> Progress:
+    """A transient progress bar on stderr that counts the pipeline's stages."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -21,6 +22,7 @@ def progress() -> Progress:
 
 
 def staged(bar: Progress, stages: tuple[str, ...]):
+    """A pipeline ``progress`` callback: shows each stage's name on ``bar``, advancing it as the next one starts."""
     task = bar.add_task("starting", total=len(stages))
     seen: list[str] = []
 
@@ -34,6 +36,7 @@ def staged(bar: Progress, stages: tuple[str, ...]):
 
 
 def print_value_summary(value) -> None:
+    """Customer value after a run: CLV, value at risk and the segment holding most of it (nothing without value)."""
     if value is None:
         return
     rec = value.record
@@ -51,6 +54,7 @@ def print_value_summary(value) -> None:
 
 
 def print_outputs(result) -> None:
+    """The files a run wrote (the charts as one folder line) and where the results are."""
     out.print("Outputs:")
     charts = [p for name, p in result.outputs.items() if name.startswith("chart_")]
     for name, path in result.outputs.items():
@@ -62,6 +66,7 @@ def print_outputs(result) -> None:
 
 
 def print_segments(segmentation) -> None:
+    """The segments as a table (customers, revenue share, median R / F / M), then each one's strategy."""
     if segmentation is None:
         return
     out.print(f"\n[bold]{segmentation.k} segments[/] ({segmentation.method}): {segmentation.reason}")
@@ -83,6 +88,7 @@ def print_segments(segmentation) -> None:
 
 
 def print_schema(schema: dict) -> None:
+    """The detected layout, date format and column mapping (source and derived columns) of an ingest."""
     out.print(f"[bold]{schema['source']['name']}[/]: {schema['rows']:,} rows, layout "
               f"[cyan]{schema['layout']}[/], dates {schema['date_format']}")
     table = Table(title="Column mapping", title_justify="left")
@@ -98,6 +104,7 @@ def print_schema(schema: dict) -> None:
 
 
 def print_quality(report: dict) -> None:
+    """What each cleaning rule removed, the kept and input totals, customers and netted returns."""
     quality = report["quality"]
     table = Table(title="Data quality: what each rule removed", title_justify="left")
     table.add_column("rule")
@@ -124,6 +131,19 @@ def print_quality(report: dict) -> None:
 
 
 def print_value(payload: dict, result, calibration_end, output) -> None:
+    """The ``value`` command's output: fitted models, totals, holdout accuracy, churn AUC, files written.
+
+    Parameters
+    ----------
+    payload
+        What ``value --json`` prints: the models' records, totals and, with a holdout, its report.
+    result
+        The :class:`~customerlens.models.value.ValueResult` (not read here).
+    calibration_end
+        Last day of the calibration period.
+    output
+        Folder ``value.csv`` and ``value.json`` were written to, or None.
+    """
     out.print(f"Calibration to {calibration_end}: {payload['totals']['customers']:,} customers, "
               f"times in {payload['time_unit']}s")
     tbl = Table(title="Fitted models (standard errors in brackets)", title_justify="left")

@@ -34,7 +34,8 @@ def serve(
 
     Example: `customerlens serve --store out/customerlens.duckdb --port 8000`
     """
-    from customerlens.api import Settings, serve as serve_app
+    from customerlens.api import Settings
+    from customerlens.api import serve as serve_app
     from customerlens.api.server import check_bind
 
     settings = Settings(store=store, token=token or None).check()

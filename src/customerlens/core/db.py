@@ -13,10 +13,12 @@ import duckdb
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection for a run: no terminal progress bar (the CLI shows its own), and
-    spilling (beyond the memory limit) into a folder of its own under the system's temporary
-    directory, which DuckDB creates when it first spills and removes when the connection closes
-    (DuckDB's default is ``.tmp`` in the current directory)."""
+    """An in-memory connection for a run, with no terminal progress bar and its own spill folder.
+
+    No terminal progress bar (the CLI shows its own), and spilling (beyond the memory limit) into a
+    folder of its own under the system's temporary directory, which DuckDB creates when it first
+    spills and removes when the connection closes (DuckDB's default is ``.tmp`` in the current directory).
+    """
     import os
     import tempfile
 
@@ -34,16 +36,19 @@ _CONNECTIONS = itertools.count(1)  # spill folders of one process apart
 
 
 def fetch_all(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
+    """Rows of ``sql`` as tuples (the result is always drained)."""
     cur = con.execute(sql, params) if params is not None else con.execute(sql)
     return cur.fetchall()
 
 
 def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple | None:
+    """The first row of ``sql``, or None when there is none (the result is always drained)."""
     rows = fetch_all(con, sql, params)
     return rows[0] if rows else None
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> None:
+    """Execute ``sql`` for its effect, draining the result so the connection takes new work."""
     fetch_all(con, sql, params)
 
 
@@ -99,8 +104,11 @@ def fetch_pandas(con: duckdb.DuckDBPyConnection, sql: str, rows: int | None = No
 
 
 def release_memory() -> None:
-    """Give the memory freed by pandas and Arrow back to the system (glibc and Arrow keep freed
-    pages for reuse): the next stage of a large run then starts from what is really held."""
+    """Give the memory freed by pandas and Arrow back to the system.
+
+    glibc and Arrow keep freed pages for reuse: after this the next stage of a large run
+    starts from what is really held.
+    """
     import ctypes
     import gc
 

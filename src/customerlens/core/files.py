@@ -42,6 +42,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``target`` as UTF-8, atomically (a temporary file, then a rename); returns the path."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)

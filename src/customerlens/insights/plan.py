@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customerlens.core.frames import as_pandas as _as_pandas, customer_rows, is_increasing
+from customerlens.core.frames import as_pandas as _as_pandas
+from customerlens.core.frames import customer_rows, is_increasing
 from customerlens.core.text import slug
 
 
@@ -63,7 +64,8 @@ def target_list(segments: Any, value: pd.DataFrame | None = None,
     """Customers with what a CRM upload needs: segment, R/F/M, value and churn risk, the next best product.
 
     Segment by segment (``segment_id``), each from the most value at risk (else the highest spend)
-    down, then by customer id: every segment's list is one slice of the table."""
+    down, then by customer id: every segment's list is one slice of the table.
+    """
     frame = _as_pandas(segments)
     cols = [c for c in ("customer_id", "segment_id", "segment_name", "recency_days", "frequency", "monetary",
                         "last_purchase") if c in frame.columns]

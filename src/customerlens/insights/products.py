@@ -10,6 +10,7 @@ from customerlens.core.frames import as_pandas as _as_pandas
 
 
 def lines_with_segments(transactions: Any, segments: Any) -> pd.DataFrame:
+    """Transaction lines of segmented customers, each with its ``segment_id`` and ``segment_name``."""
     lines = _as_pandas(transactions)
     seg = _as_pandas(segments)[["customer_id", "segment_id", "segment_name"]]
     return lines.merge(seg, on="customer_id", how="inner")
@@ -43,8 +44,10 @@ _PRODUCT_COLUMNS = ["segment_id", "segment_name", "rank", "product_id", "product
 
 
 def product_stats(transactions: Any, segments: Any) -> pd.DataFrame:
-    """Every (segment, product) pair: revenue, buyers, share_of_segment, lift and the product's name;
-    the table :func:`rank_products` ranks (computed once for several rankings)."""
+    """Every (segment, product) pair: revenue, buyers, share_of_segment, lift and the product's name.
+
+    This is the table :func:`rank_products` ranks (computed once for several rankings).
+    """
     lines = lines_with_segments(transactions, segments)
     lines = lines[lines["product_id"].notna()]
     if lines.empty:

@@ -9,7 +9,6 @@ import pandas as pd
 
 from customerlens.core.frames import as_pandas as _as_pandas
 
-
 PROFILE_FEATURES = (
     "recency_days", "frequency", "monetary", "tenure_days", "avg_order_value",
     "distinct_products", "items_per_order", "return_rate", "mean_days_between_orders", "spend_trend",

@@ -17,13 +17,19 @@ from typing import Any
 
 import pandas as pd
 
+from customerlens.core.frames import is_increasing
+from customerlens.errors import CustomerLensError
 from customerlens.insights.migration import segment_migration
 from customerlens.insights.products import product_stats, rank_products
 from customerlens.insights.profiles import box_stats, segment_profiles
 from customerlens.insights.trends import cohort_retention, monthly_trend
-from customerlens.core.frames import is_increasing
-from customerlens.errors import CustomerLensError
-from customerlens.models.segment.segmenter import DEFAULT_FEATURES, RFM_SEGMENTS, RFM_STRATEGIES, CustomerSegmenter, rfm_scores
+from customerlens.models.segment.segmenter import (
+    DEFAULT_FEATURES,
+    RFM_SEGMENTS,
+    RFM_STRATEGIES,
+    CustomerSegmenter,
+    rfm_scores,
+)
 
 METHODS = ("kmeans", "rfm")
 
@@ -49,6 +55,7 @@ class Segmentation:
 
     @property
     def k(self) -> int:
+        """Number of segments the customers were assigned to."""
         return int(self.assigned["segment_id"].nunique())
 
     def add_profiles(self) -> Segmentation:

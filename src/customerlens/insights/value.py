@@ -9,8 +9,10 @@ from customerlens.models.value.service import ValueResult
 
 
 def with_segment(scores: pd.DataFrame, assigned: pd.DataFrame) -> pd.DataFrame:
-    """``scores`` (with ``customer_id``) of the customers in ``assigned``, each with its ``segment_id``:
-    by position when both list the same customers in the same order (a run's tables), no merge."""
+    """``scores`` (with ``customer_id``) of the customers in ``assigned``, each with its ``segment_id``.
+
+    By position when both list the same customers in the same order (a run's tables), no merge.
+    """
     rows = customer_rows(scores["customer_id"], assigned)
     segment_id = assigned["segment_id"].to_numpy()
     if rows is None:

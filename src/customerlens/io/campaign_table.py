@@ -15,7 +15,6 @@ from customerlens.core.frames import as_pandas
 from customerlens.errors import InputError
 from customerlens.io.load import SourceInfo
 
-
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".psv", ".dat"}
 
 

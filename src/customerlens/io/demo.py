@@ -118,6 +118,7 @@ class DemoData:
     types: object  # pyarrow Table: customer_id, true_type
 
     def to_pandas(self):
+        """The generated lines as a pandas DataFrame."""
         return self.lines.to_pandas()
 
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import duckdb
 
-from customerlens.core.db import connect, fetch_all, fetch_one, quote as _q, run
+from customerlens.core.db import connect, fetch_all, fetch_one, run
+from customerlens.core.db import quote as _q
 from customerlens.core.files import sha256_file
 from customerlens.errors import DataQualityError, InputError, SchemaError
 from customerlens.io.schema import HEADERLESS_NAMES, ColumnMapping, resolve_mapping
@@ -95,6 +96,7 @@ class SourceInfo:
         return ", ".join(parts)
 
     def as_dict(self) -> dict:
+        """The source's facts that are known (None fields left out), for the schema report."""
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
@@ -112,6 +114,7 @@ class LoadResult:
 
     @property
     def relation(self) -> duckdb.DuckDBPyRelation:
+        """The canonical transactions table as a DuckDB relation."""
         return self.con.table(self.table)
 
     def schema_report(self) -> dict:
@@ -437,8 +440,10 @@ def _is_text(dtype: str) -> bool:
 
 @dataclass(frozen=True)
 class Dialect:
-    """Where DuckDB's SQL and Spark SQL differ, for :func:`canonical_sql`: one
-    statement of the canonical columns serves both engines."""
+    """Where DuckDB's SQL and Spark SQL differ, for :func:`canonical_sql`.
+
+    With it one statement of the canonical columns serves both engines.
+    """
 
     name: str
     timestamp: str  # a timestamp without time zone
@@ -457,6 +462,7 @@ class Dialect:
         return f"try_strptime({expr}, {self.literal(fmt)})"
 
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
+        """Replace every match of the regular expression ``pattern`` in ``expr`` (DuckDB needs the ``'g'`` flag)."""
         flags = "" if self.name == "spark" else ", 'g'"
         return f"regexp_replace({expr}, {self.literal(pattern)}, {self.literal(replacement)}{flags})"
 

@@ -99,9 +99,11 @@ class ColumnMapping:
 
     @property
     def has_products(self) -> bool:
+        """Whether a source column feeds ``product_id`` (else product-level outputs are skipped)."""
         return "product_id" in self.fields
 
     def as_dict(self) -> dict:
+        """The mapping for the schema report: layout, columns found, mapping, derived fields, has_products."""
         return {
             "layout": self.layout,
             "columns_found": list(self.source_columns),
@@ -112,6 +114,7 @@ class ColumnMapping:
 
 
 def detect_layout(columns: Sequence[str]) -> str:
+    """Name of the first known layout whose columns are all in ``columns``, else ``"generic"``."""
     present = set(columns)
     for name, cols in KNOWN_LAYOUTS.items():
         if set(cols) <= present:

@@ -164,10 +164,11 @@ def _read(data: Any, spark, encoding: str):
 
 
 def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_format: str | None = None):
-    """Read ``data`` (CSV or Parquet path, Parquet folder, PySpark DataFrame) into canonical
-    transactions in Spark: a :class:`customerlens.load.LoadResult` whose ``spark`` attribute holds
-    the Spark frame. The date format is detected on the first rows, as on DuckDB."""
+    """Read ``data`` (CSV or Parquet path, Parquet folder, PySpark DataFrame) into canonical transactions in Spark.
 
+    Returns a :class:`customerlens.load.LoadResult` whose ``spark`` attribute holds the Spark
+    frame. The date format is detected on the first rows, as on DuckDB.
+    """
     from customerlens.core.db import connect
     from customerlens.io.load import _RAW, _SAMPLE_ROWS, SPARK, TABLE, LoadResult, _detect_date_format, canonical_sql
     from customerlens.io.schema import resolve_mapping
@@ -209,8 +210,10 @@ def write_parquet(frame, path: Path) -> Path:
 
 
 def read_parquet(con, path: Path, view: str):
-    """A DuckDB view named ``view`` over a Parquet folder written by :func:`write_parquet` (read out of
-    core), as a relation."""
+    """A DuckDB view named ``view`` over a Parquet folder written by :func:`write_parquet`, as a relation.
+
+    The folder is read out of core.
+    """
     from customerlens.core.db import run
 
     target = str(Path(path) / "*.parquet").replace("'", "''")

@@ -24,7 +24,8 @@ def write_csv_atomic(frame, target: str | os.PathLike, float_format: str = "%.12
     """Write a pandas frame as CSV (dates as YYYY-MM-DD, floats as ``float_format``), atomically.
 
     Large frames (per-customer tables of millions of rows) go through DuckDB's
-    CSV writer with the same formatting; pandas formats every float in Python."""
+    CSV writer with the same formatting; pandas formats every float in Python.
+    """
     with atomic_path(target) as tmp:
         if len(frame) >= FAST_CSV_ROWS:
             _duckdb_csv(frame, tmp, float_format)

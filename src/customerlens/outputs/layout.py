@@ -92,8 +92,11 @@ def write_decisions(out_dir: Path, plan: pd.DataFrame, targets: pd.DataFrame, se
 
 
 def write_relation_csv(con: Any, relation: Any, path: Path, order_by: str | None = None) -> Path:
-    """A DuckDB relation as CSV, atomically: in ``order_by`` order, or as it is (a stored table
-    already in the order wanted: DuckDB keeps it) when ``order_by`` is None."""
+    """Write a DuckDB relation as CSV, atomically, in ``order_by`` order.
+
+    When ``order_by`` is None the rows are written as they are (a stored table already in the
+    order wanted: DuckDB keeps it).
+    """
     with atomic_path(path) as tmp:
         con.register("_cl_csv", relation)
         try:
@@ -114,8 +117,10 @@ def quality_rows(report: Any) -> pd.DataFrame:
 
 def write_campaigns(out_dir: Path, lift: pd.DataFrame, sentences: list[str], *, payload: dict | None = None,
                     charts: bool = False) -> dict[str, Path]:
-    """``campaign_lift.csv``, ``campaign_summary.txt`` (or ``.json`` with ``payload``) and, with
-    ``charts``, ``charts/campaign_lift_<outcome>.png|svg``."""
+    """Write ``campaign_lift.csv``, ``campaign_summary.txt`` (or ``.json`` with ``payload``) and the charts.
+
+    With ``charts``, the charts are ``charts/campaign_lift_<outcome>.png|svg``.
+    """
     path = out_dir / "campaign_lift.csv"
     with atomic_path(path) as tmp:
         lift.to_csv(tmp, index=False)

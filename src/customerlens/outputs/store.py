@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping
+import math
+from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from customerlens.core.db import fetch_all, quote, run
 from customerlens.core.files import atomic_path
+from customerlens.errors import InputError
 
 STORE_NAME = "customerlens.duckdb"
 
@@ -94,6 +98,7 @@ def write_store(
 
 
 def _jsonable(value: Any) -> Any:
+    """A run-record value as JSON: dates ISO strings, paths text, containers recursively."""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, Path):
@@ -105,28 +110,123 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def jsonable(value: Any) -> Any:
+    """A DuckDB value as JSON: NaN and infinities become null, decimals floats, dates ISO strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
 def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open a store read-only."""
+    """Open a store read-only; a clear error when there is none."""
     path = Path(path)
     if not path.is_file():
-        from customerlens.errors import InputError
-
         raise InputError(f"{path}: no customerlens store here (run `customerlens run` first)")
     return duckdb.connect(str(path), read_only=True)
 
 
+class StoreReader:
+    """The one reader of a store, used by the report and the dashboard/API.
+
+    Opens the file read-only and knows its tables and their columns. DuckDB
+    connections are not thread-safe: a web server gives each request its own
+    :meth:`cursor`. Every value goes into queries as a parameter, never into the
+    SQL text.
+
+    Parameters
+    ----------
+    path
+        The store, e.g. ``out/run/customerlens.duckdb``.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.con = open_store(self.path)
+        try:
+            columns: dict[str, list[str]] = {}
+            for table, column in fetch_all(self.con, "SELECT table_name, column_name FROM information_schema.columns "
+                                           "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"):
+                columns.setdefault(table, []).append(column)
+            self.columns = columns
+            self.record, self.created_at = self._read_record()
+        except BaseException:
+            self.con.close()
+            raise
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def _read_record(self) -> tuple[dict, dt.datetime | None]:
+        if "run" not in self.columns:
+            return {}, None
+        rows = fetch_all(self.con, "SELECT record, created_at FROM run LIMIT 1")
+        if not rows:
+            return {}, None
+        record, created = rows[0]
+        return (json.loads(record) if isinstance(record, str) else dict(record or {})), created
+
+    @property
+    def names(self) -> set[str]:
+        """The store's table names."""
+        return set(self.columns)
+
+    def has(self, table: str) -> bool:
+        """True when the store has ``table``."""
+        return table in self.columns
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own (one per thread or request)."""
+        return self.con.cursor()
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """A whole table as pandas (read once, then cached), None when absent."""
+        if name not in self.columns:
+            return None
+        if name not in self._frames:
+            self._frames[name] = self.con.sql(f"SELECT * FROM {quote(name)}").df()
+        return self._frames[name]
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A parameterised query's result as pandas."""
+        return self.cursor().execute(query, list(params or [])).df()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def __enter__(self) -> StoreReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def query(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    """Rows of a parameterised query as JSON-safe dicts (the result is always drained)."""
+    result = cur.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in result.fetchall()]
+
+
+def query_one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict | None:
+    """The first row of :func:`query`, None when there is none."""
+    rows = query(cur, sql, params)
+    return rows[0] if rows else None
+
+
 def read_run_record(path: str | Path) -> dict:
-    con = open_store(path)
-    try:
-        rows = fetch_all(con, "SELECT record FROM run")
-    finally:
-        con.close()
-    return json.loads(rows[0][0])
+    """The run record of a store: input, parameters, versions, quality and stage decisions."""
+    with StoreReader(path) as store:
+        return store.record
 
 
 def table_names(path: str | Path) -> list[str]:
-    con = open_store(path)
-    try:
-        return sorted(r[0] for r in fetch_all(con, "SELECT table_name FROM information_schema.tables"))
-    finally:
-        con.close()
+    """The store's table names, sorted."""
+    with StoreReader(path) as store:
+        return sorted(store.names)

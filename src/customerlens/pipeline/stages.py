@@ -23,7 +23,8 @@ import duckdb
 import pandas as pd
 
 from customerlens.core.dates import parse_as_of
-from customerlens.core.db import fetch_pandas, release_memory, run as run_sql
+from customerlens.core.db import fetch_pandas, release_memory
+from customerlens.core.db import run as run_sql
 from customerlens.core.frames import collect, count_rows
 from customerlens.errors import ConfigError, CustomerLensError, DataQualityError
 from customerlens.features.customer import customer_features, default_as_of
@@ -83,8 +84,11 @@ def features_stage(ingested: Ingested) -> CustomerTable:
 
 
 def _from_spark(ingested: Ingested, spark_features: Any, as_of: dt.datetime) -> CustomerTable:
-    """Spark writes the clean lines, excluded lines and features as Parquet into a temporary folder;
-    the later stages read them from there through DuckDB, out of core, as on the default engine."""
+    """Hand Spark's results to DuckDB through Parquet files in a temporary folder.
+
+    Spark writes the clean lines, excluded lines and features; the later stages read
+    them from there through DuckDB, out of core, as on the default engine.
+    """
     from customerlens.io import spark as spark_engine
 
     con = ingested.con
@@ -188,8 +192,10 @@ def insights_stage(segmentation: Segmentation, lines: pd.DataFrame, table: Custo
 
 
 def migration_start(config: RunConfig, as_of: dt.datetime, lines: Any) -> dt.datetime | None:
-    """Start of the migration window: ``insights.migration_from``, else six months before ``as_of``;
-    None when there were no customers yet by then."""
+    """Start of the migration window: ``insights.migration_from``, else six months before ``as_of``.
+
+    None when there were no customers yet by then.
+    """
     import narwhals as nw
 
     chosen = config.insights.migration_from if config.insights is not None else None
@@ -204,8 +210,11 @@ def migration_start(config: RunConfig, as_of: dt.datetime, lines: Any) -> dt.dat
 
 @dataclass
 class RecommendStage:
-    """Each customer's list (``customer_id, rank, product_id, product_name, score, reason``) and the
-    fitted model behind it (None on Spark's ALS path)."""
+    """Each customer's recommendations and the fitted model behind them.
+
+    ``table`` has ``customer_id, rank, product_id, product_name, score, reason``;
+    ``fitted`` is None on Spark's ALS path.
+    """
 
     table: pd.DataFrame | None = None
     fitted: Any = None

@@ -33,6 +33,8 @@ from customerlens.models.recommend.models import Recommender
 
 @dataclass
 class Holdout:
+    """A time-based split: training interactions, the test customers and what each bought after the date."""
+
     train: Interactions
     test_rows: np.ndarray  # customer rows (in train) of the test customers
     relevant: sp.csr_matrix  # test customers x train products, 1 = bought after DATE

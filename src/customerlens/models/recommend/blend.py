@@ -15,10 +15,9 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-
-from customerlens.models.recommend.data import Interactions
 import scipy.sparse as sp
 
+from customerlens.models.recommend.data import Interactions
 from customerlens.models.recommend.models import EASE, ItemKNN, PersonalFrequency, Recommender
 
 WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
@@ -60,6 +59,7 @@ class Blend(Recommender):
         return isinstance(getattr(self, "co_", None), ItemKNN)
 
     def contribution(self, history, item):
+        """How much each of the customer's products adds to ``item``'s co-purchase score (for reasons)."""
         return self.co_.contribution(history, item)
 
     def _discovery_source(self) -> Recommender:
@@ -68,6 +68,7 @@ class Blend(Recommender):
         return self.co_
 
     def score_sparse(self, rows):
+        """Sparse scores of ``rows`` for large catalogues: personal frequency + w x co-purchase (ItemKNN)."""
         return _blend_sparse(self.personal_, self.co_, self.weight_, rows)
 
     def _choose_weight(self, data: Interactions) -> float:
@@ -102,6 +103,7 @@ class Blend(Recommender):
         return min(tied, key=lambda w: abs(w - DEFAULT_WEIGHT))
 
     def score(self, rows):
+        """Scores of ``rows``: personal frequency + w x co-purchase score, scaled to each customer's best."""
         return _blend(self.personal_, self.co_, self.weight_, rows)
 
 

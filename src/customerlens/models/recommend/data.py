@@ -38,19 +38,23 @@ class Interactions:
 
     @property
     def customer_index(self) -> dict[str, int]:
+        """Row of each customer id in the matrices (built on first use)."""
         if not hasattr(self, "_cidx"):
             self._cidx = {c: i for i, c in enumerate(self.customers)}
         return self._cidx
 
     @property
     def n_customers(self) -> int:
+        """Number of customers (rows of the matrices)."""
         return len(self.customers)
 
     @property
     def n_products(self) -> int:
+        """Number of products (columns of the matrices)."""
         return len(self.products)
 
     def binary(self) -> sp.csr_matrix:
+        """A copy of ``orders`` with 1 wherever the customer bought the product (float32)."""
         out = self.orders.copy()
         out.data = np.ones_like(out.data, dtype=np.float32)
         return out

@@ -23,6 +23,7 @@ class Recommender:
     name = "base"
 
     def fit(self, data: Interactions, segments: dict | None = None) -> Recommender:
+        """Learn from ``data`` (``segments``: customer id -> segment label, for models that use it); returns self."""
         self.data_ = data
         self._fit(data, segments)
         return self
@@ -31,6 +32,7 @@ class Recommender:
         raise NotImplementedError
 
     def score(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Dense scores (rows x products) of customer ``rows``, higher is better; ``-inf``: nothing to recommend."""
         raise NotImplementedError
 
     def _sparse(self) -> bool:
@@ -146,6 +148,7 @@ class RecentPopularity(Recommender):
         self.popularity_ = data.product_buyers_recent + 1e-6 * data.orders.sum(axis=0).A1
 
     def score(self, rows):
+        """The same recent popularity for every customer row."""
         return np.tile(self.popularity_, (len(rows), 1))
 
 
@@ -168,6 +171,7 @@ class SegmentPopularity(Recommender):
                 self.by_label_[label] = np.asarray(recent[rows].sum(axis=0)).ravel() + 1e-6 * global_pop
 
     def score(self, rows):
+        """Each row's recent popularity within its segment (global popularity for customers without one)."""
         return np.vstack([self.by_label_.get(self.row_label_[r], self.by_label_[""]) for r in rows])
 
 
@@ -177,6 +181,7 @@ class PersonalFrequency(Recommender):
     name = "personal_frequency"
 
     def score_sparse(self, rows):
+        """Sparse scores of ``rows``: the customer's own products by orders, ties to the recently popular."""
         return self.scores_[rows]
 
     def _fit(self, data, segments):
@@ -187,6 +192,7 @@ class PersonalFrequency(Recommender):
         self.scores_ = (data.orders + bought @ sp.diags(pop * 0.5)).tocsr()  # stays sparse
 
     def score(self, rows):
+        """Scores of ``rows`` as in :meth:`score_sparse`, dense; ``-inf`` for products the customer never bought."""
         s = self.scores_[rows].toarray()
         s[s == 0] = -np.inf
         return s
@@ -207,10 +213,10 @@ class ItemKNN(Recommender):
         if self.large_:
             # implicit computes the top-K neighbours item by item (C++), never
             # the full co-occurrence matrix, which does not fit at this size
+            import warnings
+
             from implicit.nearest_neighbours import CosineRecommender
             from threadpoolctl import threadpool_limits
-
-            import warnings
 
             with threadpool_limits(1, "blas"), warnings.catch_warnings():
                 # implicit's own cosine normalisation hands itself a COO matrix and warns
@@ -235,6 +241,7 @@ class ItemKNN(Recommender):
         return self.large_
 
     def score(self, rows):
+        """Dense co-purchase scores of ``rows`` (from :meth:`score_sparse` for large catalogues)."""
         if self.large_:
             return self.score_sparse(rows).toarray()
         # small catalogues: products whose nearest neighbours include the
@@ -242,11 +249,13 @@ class ItemKNN(Recommender):
         return (self.data_.binary()[rows] @ self.similarity_.T).toarray()
 
     def score_sparse(self, rows):
+        """Sparse scores of ``rows``: each product the customer bought passes its similarity to its top neighbours."""
         # each product the customer bought passes its score to its own top
         # neighbours: at most K candidates per product, so it stays sparse
         return self.data_.binary()[rows] @ self.similarity_
 
     def contribution(self, history, item):
+        """Similarity between each of the customer's products (``history``) and ``item`` (for reasons)."""
         if self.large_:
             return self.similarity_[history][:, item].toarray().ravel()
         return self.similarity_[item][:, history].toarray().ravel()
@@ -298,9 +307,11 @@ class EASE(Recommender):
         self.weights_ = B.astype(np.float32)
 
     def score(self, rows):
+        """Scores of ``rows``: the customer's bought products times EASE's item-item weights."""
         return self.data_.binary()[rows] @ self.weights_
 
     def contribution(self, history, item):
+        """EASE's weight from each of the customer's products (``history``) to ``item`` (for reasons)."""
         return self.weights_[history, item]
 
 
@@ -336,6 +347,7 @@ class ALS(Recommender):
         self.item_factors_ = np.asarray(model.item_factors)
 
     def score(self, rows):
+        """Scores of ``rows``: dot products of the customer and product factors."""
         return self.user_factors_[rows] @ self.item_factors_.T
 
 
@@ -348,13 +360,16 @@ class WithDiscovery(Recommender):
         self.name = f"{model.name}+{slots}_new"
 
     def fit(self, data: Interactions, segments: dict | None = None) -> Recommender:
+        """Fit the wrapped model on ``data``; returns self."""
         self.model.fit(data, segments=segments)
         self.data_ = data
         return self
 
     def contribution(self, history, item):
+        """The wrapped model's contribution of each of the customer's products to ``item``."""
         return self.model.contribution(history, item)
 
     def recommend(self, rows, n=10, exclude_seen=False, batch=2048, discovery=0):
+        """The wrapped model's top ``n``, ``max(slots, discovery)`` places kept for products new to the customer."""
         return self.model.recommend(rows, n, exclude_seen=exclude_seen, batch=batch,
                                     discovery=max(discovery, self.slots))

@@ -123,6 +123,7 @@ class TwoStage(Recommender):
 
     # -- scoring
     def score(self, rows):
+        """Ranker scores of each row's candidates; ``-inf`` for products that are not candidates."""
         rows = np.asarray(rows)
         pairs, X = self._candidates(self.data_, self.helpers_, rows)
         s = np.full((len(rows), self.data_.n_products), -np.inf)

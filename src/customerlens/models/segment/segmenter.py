@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customerlens.core.frames import as_pandas as _as_pandas, is_increasing
+from customerlens.core.frames import as_pandas as _as_pandas
+from customerlens.core.frames import is_increasing
 from customerlens.errors import CustomerLensError, NotFittedError
 
 log = logging.getLogger(__name__)
@@ -129,20 +130,25 @@ def name_segments(profiles: pd.DataFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class KChoice:
+    """The number of segments, why it was chosen, and the elbow's knee (None when there is none)."""
+
     k: int
     reason: str
     knee: int | None
 
 
 class CentroidModel:
-    """A K-means fitted elsewhere (Spark MLlib): its centres, and the nearest-centre rule
-    scikit-learn's ``KMeans.predict`` applies."""
+    """A K-means fitted elsewhere (Spark MLlib): its centres, and the nearest-centre rule.
+
+    The rule is the one scikit-learn's ``KMeans.predict`` applies.
+    """
 
     def __init__(self, cluster_centers: np.ndarray, inertia: float):
         self.cluster_centers_ = np.asarray(cluster_centers, dtype=float)
         self.inertia_ = float(inertia)
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
+        """Index of the nearest centre for each row of ``Z`` (scaled features)."""
         from sklearn.metrics import pairwise_distances_argmin
 
         return pairwise_distances_argmin(np.asarray(Z, dtype=float), self.cluster_centers_)
@@ -262,8 +268,10 @@ class CustomerSegmenter:
         return self._finish_fit(CentroidModel(centers, inertia), np.asarray(label_means, dtype=float))
 
     def _finish_fit(self, model: Any, means: np.ndarray) -> CustomerSegmenter:
-        """Order, name and keep a fitted K-means (scikit-learn's, or MLlib's as a
-        :class:`CentroidModel`); ``means``: mean monetary value per cluster label."""
+        """Order, name and keep a fitted K-means (scikit-learn's, or MLlib's as a :class:`CentroidModel`).
+
+        ``means``: mean monetary value per cluster label.
+        """
         k = len(model.cluster_centers_)
         # order segments by value: 1 = the highest mean monetary value
         order = np.argsort(-means, kind="stable")
@@ -285,9 +293,12 @@ class CustomerSegmenter:
 
     def _search(self, Z: np.ndarray, sampled: bool = False,
                 fitted: dict[int, Any] | None = None) -> tuple[pd.DataFrame, KChoice]:
-        """Fit k = low..high on ``Z`` (on a seeded sample of it when larger than
-        ``search_sample``; ``sampled``: ``Z`` already is a sample) and choose k.
-        ``fitted`` receives the models by k when they were fitted on all of ``Z``."""
+        """Fit k = low..high on ``Z`` and choose k.
+
+        The fits use a seeded sample of ``Z`` when it is larger than ``search_sample``
+        (``sampled``: ``Z`` already is a sample). ``fitted`` receives the models by k
+        when they were fitted on all of ``Z``.
+        """
         from sklearn.cluster import KMeans
         from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
@@ -363,6 +374,7 @@ class CustomerSegmenter:
         return self.label_to_segment_[labels]
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` and return its segment ids (``y`` is ignored, as in scikit-learn)."""
         return self.fit(X).predict(X)
 
     def assign(self, X: Any) -> pd.DataFrame:

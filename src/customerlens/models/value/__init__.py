@@ -1,5 +1,8 @@
-"""Stage: customer value. BG/NBD and Pareto/NBD (who stays), Gamma-Gamma (what they spend),
-CLV, churn risk and value at risk, per customer, from clean transactions."""
+"""Stage: customer value.
+
+BG/NBD and Pareto/NBD (who stays), Gamma-Gamma (what they spend), CLV, churn risk
+and value at risk, per customer, from clean transactions.
+"""
 
 from customerlens.models.value.bgnbd import BetaGeoModel
 from customerlens.models.value.gamma_gamma import GammaGammaModel

@@ -38,6 +38,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
 
     @classmethod
     def log_likelihood_each(cls, params, x, t_x, T) -> np.ndarray:
+        """Log-likelihood of each (x, t_x, T) row under ``params`` (r, alpha, a, b)."""
         A, B, D = cls._terms(params, x, t_x, T)
         return A + B + np.logaddexp(0.0, D)
 
@@ -64,6 +65,7 @@ class BetaGeoModel(MaximumLikelihoodModel):
         return -float(np.dot(w, ll)), -grad
 
     def fit(self, frequency, recency, T, weights=None) -> BetaGeoModel:
+        """Fit the model on per-customer frequency, recency and age (``weights``: one per row); returns self."""
         x, t_x, T, w = _compress(frequency, recency, T, weights)
         xu, xi = np.unique(x, return_inverse=True)
         data = (x, t_x, T, w, xu, xi.ravel())

@@ -34,9 +34,23 @@ class StackedChurn:
         self.fit_sample = fit_sample  # learned on at most this many customers (seeded sample)
 
     def fit(self, transactions, calibration_end: dt.date, model_factory, unit_days: float) -> StackedChurn:
+        """Learn the stacked model on an inner split, ``inner_days`` before ``calibration_end``; returns self.
+
+        Parameters
+        ----------
+        transactions
+            Clean transactions; only the lines up to ``calibration_end`` are read.
+        calibration_end
+            Last day of the calibration period; the inner split ends ``inner_days`` before it.
+        model_factory
+            The counting model's class (e.g. :class:`~customerlens.models.value.BetaGeoModel`),
+            fitted on the inner split.
+        unit_days
+            Days per unit of the models' time.
+        """
         from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import cross_val_predict
         from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import cross_val_predict
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 

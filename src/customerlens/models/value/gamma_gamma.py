@@ -41,6 +41,7 @@ class GammaGammaModel(MaximumLikelihoodModel):
         return -float(np.dot(w, ll)), -grad
 
     def fit(self, frequency, monetary_value) -> GammaGammaModel:
+        """Fit p, q, gamma on the customers with repeat purchases and positive spend; returns self."""
         x = np.asarray(frequency, dtype=float)
         m = np.asarray(monetary_value, dtype=float)
         keep = (x > 0) & (m > 0) & np.isfinite(m)

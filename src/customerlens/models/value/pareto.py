@@ -18,8 +18,10 @@ PARAMS = ("r", "alpha", "s", "beta")
 
 
 def _log_a0(params, x, t_x, T, nodes: int = 32):
-    """log A0 of Fader, Hardie & Lee's note: A0 = (r + s + x) times the integral over the
-    dropout time tau in [t_x, T] of (alpha + tau)^-(r+x) (beta + tau)^-(s+1).
+    """Log A0 of Fader, Hardie & Lee's note on the Pareto/NBD, by quadrature.
+
+    A0 = (r + s + x) times the integral over the dropout time tau in [t_x, T] of
+    (alpha + tau)^-(r+x) (beta + tau)^-(s+1).
 
     Closed forms use 2F1 (Fader, Hardie & Lee's note), which is slow and fragile
     for large x and extreme parameters. Substituting z = ((alpha + t_x) / (alpha + tau))^(r+s+x)
@@ -50,6 +52,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
 
     @staticmethod
     def log_likelihood_each(params, x, t_x, T) -> np.ndarray:
+        """Log-likelihood of each (x, t_x, T) row under ``params`` (r, alpha, s, beta)."""
         r, alpha, s, beta = params
         with np.errstate(all="ignore"):
             return ParetoNBDModel._ll(params, x, t_x, T)
@@ -79,10 +82,12 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         return value, grad
 
     def fit(self, frequency, recency, T, weights=None) -> ParetoNBDModel:
+        """Fit the model on per-customer frequency, recency and age (``weights``: one per row); returns self."""
         x, t_x, T, w = _compress(frequency, recency, T, weights)
         return self._fit_positive(lambda p: self._neg_ll(p, x, t_x, T, w), w.sum(), "Pareto/NBD")
 
     def p_alive(self, frequency, recency, T) -> np.ndarray:
+        """P(still active at T | x, t_x, T)."""
         r, alpha, s, beta = params = self._p()
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         term = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
@@ -96,6 +101,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
         return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
 
     def conditional_expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+        """E[Y(t) | x, t_x, T]: purchases in the next ``t`` units."""
         r, alpha, s, beta = self._p()
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         t = np.asarray(t, dtype=float)

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from customerlens.errors import ConfigError, CustomerLensError
+from customerlens.models.value._fit import sample_rows
 from customerlens.models.value.bgnbd import BetaGeoModel
 from customerlens.models.value.churn import StackedChurn
 from customerlens.models.value.gamma_gamma import GammaGammaModel
-from customerlens.models.value._fit import sample_rows
 from customerlens.models.value.pareto import ParetoNBDModel
 from customerlens.models.value.summary import _days, daily_transactions, holdout_counts, rfm_summary
 
@@ -93,6 +93,7 @@ class ValueResult:
 
     @property
     def model(self):
+        """The counting model the scores come from (``models[model_name]``)."""
         return self.models[self.model_name]
 
 
@@ -336,6 +337,7 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict]:
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:
+    """``frame`` as a list of JSON-ready records (dates in ISO format)."""
     import json
 
     return json.loads(frame.to_json(orient="records", date_format="iso"))

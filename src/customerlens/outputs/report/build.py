@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from markupsafe import Markup
 from customerlens.core.files import write_text_atomic
 from customerlens.core.text import slug
 from customerlens.errors import CustomerLensError
+from customerlens.outputs.store import StoreReader
 
 logger = logging.getLogger(__name__)
 
@@ -137,39 +138,6 @@ def script_json(obj: Any) -> Markup:
 
 # -- reading the store ---------------------------------------------------------------------------
 
-class _Store:
-    """The store's tables as pandas frames, ``None`` for the absent ones."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
-        self.con = con
-        self.path = path
-        rows = con.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()
-        self.names = {name for (name,) in rows}
-        self._cache: dict[str, pd.DataFrame] = {}
-
-    def has(self, name: str) -> bool:
-        return name in self.names
-
-    def table(self, name: str) -> pd.DataFrame | None:
-        if name not in self.names:
-            return None
-        if name not in self._cache:
-            self._cache[name] = self.con.sql(f'SELECT * FROM "{name}"').df()
-        return self._cache[name]
-
-    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        return self.con.execute(query, list(params or [])).df()
-
-    def record(self) -> tuple[dict, Any]:
-        if "run" not in self.names:
-            return {}, None
-        rows = self.con.sql("SELECT record, created_at FROM run LIMIT 1").fetchall()
-        if not rows:
-            return {}, None
-        record, created = rows[0]
-        return (json.loads(record) if isinstance(record, str) else dict(record or {})), created
-
-
 # -- charts --------------------------------------------------------------------------------------
 
 class _Charts:
@@ -191,7 +159,7 @@ class _Charts:
 
 # -- the sections --------------------------------------------------------------------------------
 
-def _glance(store: _Store, record: dict) -> dict:
+def _glance(store: StoreReader, record: dict) -> dict:
     quality = record.get("quality", {})
     cards = []
     customers = record.get("customers_with_features")
@@ -221,7 +189,7 @@ def _glance(store: _Store, record: dict) -> dict:
     return {"cards": cards}
 
 
-def _quality(store: _Store, record: dict) -> dict | None:
+def _quality(store: StoreReader, record: dict) -> dict | None:
     frame = store.table("quality_report")
     quality = record.get("quality", {})
     if frame is None and not quality.get("rules"):
@@ -258,7 +226,7 @@ def _quality(store: _Store, record: dict) -> dict | None:
     return {"table": table, "summary": summary}
 
 
-def _choosing_k(store: _Store, record: dict, charts: _Charts) -> dict | None:
+def _choosing_k(store: StoreReader, record: dict, charts: _Charts) -> dict | None:
     from customerlens.outputs import charts as ch
 
     seg = record.get("segmentation", {})
@@ -273,7 +241,7 @@ def _choosing_k(store: _Store, record: dict, charts: _Charts) -> dict | None:
             "features": seg.get("features") or [], "chart": chart}
 
 
-def _segment_order(store: _Store) -> pd.DataFrame | None:
+def _segment_order(store: StoreReader) -> pd.DataFrame | None:
     profiles = store.table("segment_profiles")
     if profiles is not None and not profiles.empty:
         return profiles.sort_values("segment_id").reset_index(drop=True)
@@ -323,7 +291,7 @@ def _simple_chart(charts: _Charts, key: str, title: str, frame: pd.DataFrame | N
     return {"chart": chart} if chart else None
 
 
-def _products(store: _Store, charts: _Charts) -> dict | None:
+def _products(store: StoreReader, charts: _Charts) -> dict | None:
     from customerlens.outputs import charts as ch
 
     top = store.table("top_products")
@@ -338,7 +306,7 @@ def _products(store: _Store, charts: _Charts) -> dict | None:
     return out
 
 
-def _value(store: _Store, record: dict, charts: _Charts) -> dict | None:
+def _value(store: StoreReader, record: dict, charts: _Charts) -> dict | None:
     from customerlens.outputs import charts as ch
 
     by_segment = store.table("segment_value")
@@ -378,7 +346,7 @@ def _value(store: _Store, record: dict, charts: _Charts) -> dict | None:
     return out
 
 
-def _recommendations(store: _Store) -> dict | None:
+def _recommendations(store: StoreReader) -> dict | None:
     if not store.has("recommendations"):
         return None
     if store.has("segments"):
@@ -414,7 +382,7 @@ def _recommendations(store: _Store) -> dict | None:
     return {"customers": customers, "shown": MAX_RECOMMENDATIONS_SHOWN}
 
 
-def _campaigns(store: _Store, charts: _Charts) -> dict | None:
+def _campaigns(store: StoreReader, charts: _Charts) -> dict | None:
     from customerlens.outputs import charts as ch
 
     lift = store.table("campaign_lift")
@@ -449,7 +417,7 @@ def _campaigns(store: _Store, charts: _Charts) -> dict | None:
     return {"table": table, "charts": made, "sentences": sentences, "truncated": len(overall) > MAX_CAMPAIGN_ROWS}
 
 
-def _action_plan(store: _Store) -> dict | None:
+def _action_plan(store: StoreReader) -> dict | None:
     plan = store.table("action_plan")
     if plan is None or plan.empty:
         return None
@@ -531,12 +499,11 @@ def build_report(store_path: str | Path) -> str:
         raise CustomerLensError(f"no store at {path}: expected the customerlens.duckdb written by "
                                 "`customerlens run DATA --out DIR`")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        store = StoreReader(path)
     except duckdb.Error as exc:
         raise CustomerLensError(f"{path} is not a readable customerlens store: {exc}") from None
     try:
-        store = _Store(con, path)
-        record, created = store.record()
+        record, created = store.record, store.created_at
         charts = _Charts()
         profiles = _segment_order(store)
         overview, distribution = _overview(profiles, charts)
@@ -570,7 +537,7 @@ def build_report(store_path: str | Path) -> str:
         sections["action-plan"] = _action_plan(store)
         sections["about"] = _about(record, created, path)
     finally:
-        con.close()
+        store.close()
     present = {key: value for key, value in sections.items() if value}
     toc = [(key, SECTION_TITLES[key]) for key in SECTION_TITLES if key in present]
     source = record.get("input", {}).get("name")
