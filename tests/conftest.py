@@ -8,6 +8,8 @@ it in CI (``CI`` set), where the data is always there.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -17,6 +19,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("CUSTOMERLENS_DATA", REPO.parent / "shared" / "data"))
+
+
+#: the CLI as a user runs it, in a subprocess
+CLI = [sys.executable, "-m", "customerlens.cli"]
+
+
+def cli(*args, cwd=None):
+    """Run ``customerlens ARGS`` in a subprocess (wide, uncoloured output)."""
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def shared_data(relative: str) -> Path:

@@ -1,12 +1,12 @@
-"""Stage 4b: product recommendations per customer, and their offline backtest.
+"""Recommenders: product recommendations per customer, and the backtest metrics.
 
-One interface for every model (:class:`~customerlens.recommend.models.Recommender`):
+One interface for every model (:class:`~customerlens.models.recommend.models.Recommender`):
 ``fit(interactions)`` on purchases before a date, then ``recommend(customers, n)``
 returns the top ``n`` products per customer with scores. The baselines that are
 hard to beat in retail (recent popularity, popularity in the customer's
 segment, the customer's own most frequent products) sit beside collaborative
 models (item-to-item co-purchase kNN, EASE, implicit ALS) and the default
-two-stage model. :mod:`~customerlens.recommend.backtest` measures them all on
+two-stage model. :mod:`~customerlens.models.recommend.backtest` measures them all on
 a time-based holdout.
 """
 

@@ -2,11 +2,11 @@
 
 It reads only the store written by ``customerlens run`` and hands on a single
 HTML file that opens offline in any browser: the charts of
-:mod:`customerlens.charts` as inline Vega-Lite specs (rendered by the vega
+:mod:`customerlens.outputs.charts` as inline Vega-Lite specs (rendered by the vega
 bundle of vl-convert, inlined once), sortable tables and print styles, no
 network request of any kind.
 
->>> from customerlens.report import write_report
+>>> from customerlens.outputs.report import write_report
 >>> write_report("out/customerlens.duckdb", "out/report.html")  # doctest: +SKIP
 """
 

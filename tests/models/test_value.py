@@ -24,8 +24,7 @@ from customerlens.models.value import (
     simulate_bgnbd,
 )
 from customerlens.models.value.pareto import _log_a0
-
-from .conftest import to_engine
+from tests.conftest import to_engine
 
 CAL, HOLD = "1997-09-30", "1998-06-30"
 
@@ -265,7 +264,7 @@ def test_run_writes_value_outputs(tmp_path):
 
 
 def test_value_command_json(cdnow_sample, tmp_path):
-    from .test_cli import cli
+    from tests.conftest import cli
 
     result = cli("value", cdnow_sample, "--calibration-end", CAL, "--holdout-end", HOLD, "--json",
                  "--out", tmp_path / "v")

@@ -19,8 +19,7 @@ from customerlens.cleaning.rules import clean
 from customerlens.features.customer import customer_features
 from customerlens.io.load import load as load_duckdb
 from customerlens.pipeline import RunConfig, run
-
-from .conftest import TINY_CSV
+from tests.conftest import TINY_CSV
 
 pytestmark = pytest.mark.slow
 
@@ -215,8 +214,7 @@ def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
 def test_cli_engine_spark(spark, tmp_path):
     """`customerlens segment --engine spark --spark-master local[2]` as a user runs it (its own JVM)."""
     from customerlens.io import demo
-
-    from .test_cli import cli
+    from tests.conftest import cli
 
     path = tmp_path / "tiny.csv"
     path.write_text(TINY_CSV)

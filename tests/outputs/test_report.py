@@ -17,11 +17,10 @@ import customerlens
 from customerlens.io import demo
 from customerlens.outputs.report import build_report, write_report
 from customerlens.outputs.report.build import SECTION_TITLES
-
-from .test_cli import cli
+from tests.conftest import cli
 
 ODD = '<b>&"x'
-ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # git-ignored: screenshots to look at
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # git-ignored: screenshots to look at
 #: Sections a demo run always has (campaign results need a campaign_lift table).
 EXPECTED_SECTIONS = [key for key in SECTION_TITLES if key != "campaigns"]
 EXPECTED_CHARTS = {"elbow", "distribution", "box-plots", "spending", "trends", "cohorts", "migration", "top-products",

@@ -1,23 +1,12 @@
 """End-to-end: the CLI as a user runs it, in a subprocess."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import typer.main
 
 from customerlens.cli import app
-
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "customerlens.cli"]
-
-
-def cli(*args, cwd=None):
-    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+from tests.conftest import REPO, cli
 
 
 def commands():

@@ -25,9 +25,7 @@ from customerlens.models.campaigns import (
     lift_heterogeneity,
 )
 from customerlens.outputs import charts
-
-from .conftest import to_engine
-from .test_cli import cli
+from tests.conftest import cli, to_engine
 
 Z975 = NormalDist().inv_cdf(0.975)
 

@@ -6,8 +6,7 @@ import pytest
 
 from customerlens.cleaning.rules import RULES, CleaningConfig, clean
 from customerlens.io.load import load
-
-from .conftest import to_engine, to_pandas
+from tests.conftest import to_engine, to_pandas
 
 
 def rule_counts(report):

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from .test_cli import CLI, cli
+from tests.conftest import CLI, cli
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from customerlens.api import Settings, create_app  # noqa: E402
 
 TOKEN = "s3cret-token-for-tests"
-ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # git-ignored: screenshots to look at
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # git-ignored: screenshots to look at
 
 
 @pytest.fixture(scope="module")

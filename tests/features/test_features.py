@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from customerlens.cleaning.rules import clean
 from customerlens.features.customer import FEATURE_COLUMNS, customer_features, default_as_of
 from customerlens.io.load import load
-
-from .conftest import to_engine, to_pandas
+from tests.conftest import to_engine, to_pandas
 
 AS_OF = dt.datetime(2024, 2, 1)
 LATE = dt.datetime(2024, 3, 15)  # after every generated line

@@ -8,8 +8,7 @@ import pytest
 from customerlens.core.db import fetch_all
 from customerlens.errors import DataQualityError, InputError, SchemaError
 from customerlens.io.load import load
-
-from .conftest import TINY_CSV
+from tests.conftest import TINY_CSV
 
 
 def rows(result, sql="SELECT * FROM {t} ORDER BY source_row"):
