@@ -24,73 +24,91 @@ In a notebook::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING
 
-from customerlens.cleaning.rules import CleaningConfig, clean  # noqa: E402
-from customerlens.errors import (  # noqa: E402
-    ConfigError,
-    CustomerLensError,
-    DataQualityError,
-    InputError,
-    NotFittedError,
-    SchemaError,
-)
-from customerlens.features.customer import customer_features  # noqa: E402
-from customerlens.insights.segmentation import segment_customers  # noqa: E402
-from customerlens.io.load import load  # noqa: E402
-from customerlens.models.recommend import make_model  # noqa: E402
-from customerlens.models.segment.segmenter import CustomerSegmenter, rfm_scores  # noqa: E402
-from customerlens.models.value import (  # noqa: E402
-    BetaGeoModel,
-    GammaGammaModel,
-    ParetoNBDModel,
-    ValueConfig,
-    fit_value,
-)
-from customerlens.pipeline import (  # noqa: E402
-    Analysis,
-    EngineConfig,
-    InputConfig,
-    InsightsConfig,
-    OutputConfig,
-    RecommendConfig,
-    RunConfig,
-    SegmentConfig,
-    analyze,
-    ingest,
-    run,
-)
+from customerlens._version import __version__
 
-__all__ = [
-    "Analysis",
-    "BetaGeoModel",
-    "CleaningConfig",
-    "ConfigError",
-    "CustomerLensError",
-    "CustomerSegmenter",
-    "DataQualityError",
-    "EngineConfig",
-    "GammaGammaModel",
-    "InputConfig",
-    "InputError",
-    "InsightsConfig",
-    "NotFittedError",
-    "OutputConfig",
-    "ParetoNBDModel",
-    "RecommendConfig",
-    "RunConfig",
-    "SchemaError",
-    "SegmentConfig",
-    "ValueConfig",
-    "__version__",
-    "analyze",
-    "clean",
-    "customer_features",
-    "fit_value",
-    "ingest",
-    "load",
-    "make_model",
-    "rfm_scores",
-    "run",
-    "segment_customers",
-]
+#: public name -> the module that defines it; imported on first use, so that
+#: ``import customerlens`` and ``customerlens --help`` stay fast (no pandas, scikit-learn or DuckDB yet)
+_EXPORTS = {
+    "CleaningConfig": "customerlens.cleaning.rules",
+    "clean": "customerlens.cleaning.rules",
+    "ConfigError": "customerlens.errors",
+    "CustomerLensError": "customerlens.errors",
+    "DataQualityError": "customerlens.errors",
+    "InputError": "customerlens.errors",
+    "NotFittedError": "customerlens.errors",
+    "SchemaError": "customerlens.errors",
+    "customer_features": "customerlens.features.customer",
+    "segment_customers": "customerlens.insights.segmentation",
+    "load": "customerlens.io.load",
+    "make_model": "customerlens.models.recommend.registry",
+    "CustomerSegmenter": "customerlens.models.segment.segmenter",
+    "rfm_scores": "customerlens.models.segment.segmenter",
+    "BetaGeoModel": "customerlens.models.value.bgnbd",
+    "GammaGammaModel": "customerlens.models.value.gamma_gamma",
+    "ParetoNBDModel": "customerlens.models.value.pareto",
+    "ValueConfig": "customerlens.models.value.service",
+    "fit_value": "customerlens.models.value.service",
+    "Analysis": "customerlens.pipeline.analysis",
+    "analyze": "customerlens.pipeline.analysis",
+    "EngineConfig": "customerlens.pipeline.config",
+    "InputConfig": "customerlens.pipeline.config",
+    "InsightsConfig": "customerlens.pipeline.config",
+    "OutputConfig": "customerlens.pipeline.config",
+    "RecommendConfig": "customerlens.pipeline.config",
+    "RunConfig": "customerlens.pipeline.config",
+    "SegmentConfig": "customerlens.pipeline.config",
+    "ingest": "customerlens.pipeline.ingestion",
+    "run": "customerlens.pipeline.runner",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'customerlens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from customerlens.cleaning.rules import CleaningConfig, clean
+    from customerlens.errors import (
+        ConfigError,
+        CustomerLensError,
+        DataQualityError,
+        InputError,
+        NotFittedError,
+        SchemaError,
+    )
+    from customerlens.features.customer import customer_features
+    from customerlens.insights.segmentation import segment_customers
+    from customerlens.io.load import load
+    from customerlens.models.recommend.registry import make_model
+    from customerlens.models.segment.segmenter import CustomerSegmenter, rfm_scores
+    from customerlens.models.value.bgnbd import BetaGeoModel
+    from customerlens.models.value.gamma_gamma import GammaGammaModel
+    from customerlens.models.value.pareto import ParetoNBDModel
+    from customerlens.models.value.service import ValueConfig, fit_value
+    from customerlens.pipeline.analysis import Analysis, analyze
+    from customerlens.pipeline.config import (
+        EngineConfig,
+        InputConfig,
+        InsightsConfig,
+        OutputConfig,
+        RecommendConfig,
+        RunConfig,
+        SegmentConfig,
+    )
+    from customerlens.pipeline.ingestion import ingest
+    from customerlens.pipeline.runner import run

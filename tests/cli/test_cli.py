@@ -176,3 +176,10 @@ def test_out_of_memory_under_memory_limit_is_one_line(tmp_path):
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "out of memory" in lines[0] and "--memory-limit" in lines[0], result.stderr
     assert not (tmp_path / "o" / "customerlens.duckdb").exists()
+
+
+def test_help_lists_the_cleaning_rules_the_library_has():
+    from customerlens.cleaning import SWITCHES
+    from customerlens.cli.options import SWITCHES as LISTED
+
+    assert LISTED == SWITCHES

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from customerlens import __version__
+from customerlens._version import __version__
 from customerlens.api.data import StoreData
 from customerlens.api.schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
 from customerlens.api.settings import Settings

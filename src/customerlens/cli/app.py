@@ -32,8 +32,6 @@ err = Console(stderr=True)
 
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
-    import duckdb
-
     from customerlens.cli.options import flag_message
     from customerlens.errors import ConfigError, CustomerLensError
 
@@ -48,7 +46,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except duckdb.OutOfMemoryException as exc:  # under --memory-limit: a limit the user set, not a bug
+    except Exception as exc:
+        duckdb = sys.modules.get("duckdb")  # imported by the work itself; --help never loads it
+        if duckdb is None or not isinstance(exc, duckdb.OutOfMemoryException):
+            raise
+        # under --memory-limit: a limit the user set, not a bug
         first = str(exc).splitlines()[0]
         err.print(f"[bold red]error:[/] out of memory ({first}): raise --memory-limit, or leave it out "
                   "(DuckDB then takes up to 80% of RAM); DuckDB spills the rest to the system temp dir "

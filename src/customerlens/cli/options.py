@@ -13,8 +13,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from customerlens.cleaning.rules import SWITCHES, CleaningConfig
 from customerlens.errors import ConfigError
+
+#: the cleaning rules --skip-rule can switch off: ``customerlens.cleaning.SWITCHES``, spelled out here so
+#: that ``--help`` does not import pandas (tests/cli/test_cli.py checks that the two agree)
+SWITCHES = ("unparseable", "missing_customer", "exact_duplicate", "non_product", "non_positive_price", "returns")
 
 DataArg = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here
@@ -128,7 +131,8 @@ FLAGS = {
     "recommend.discovery_slots": "--discovery-slots", "value.horizon_days": "--horizon-days",
     "value.clv_months": "--clv-months", "value.discount_rate": "--discount-rate", "value.time_unit": "--time-unit",
     "value.model": "--model", "calibration_end": "--calibration-end", "holdout_end": "--holdout-end",
-    "send_date": "--send-date", "revenue_outcome": "--revenue-outcome",
+    "send_date": "--send-date", "revenue_outcome": "--revenue-outcome", "customer_col": "--customer-col",
+    "outcomes": "--outcomes", "transactions": "--transactions",
 }
 
 
@@ -141,8 +145,10 @@ def flag_message(error: ConfigError) -> str:
     return message
 
 
-def cleaning_config(skip: list[str] | None, codes: str | None) -> CleaningConfig:
-    """The cleaning settings from ``--skip-rule`` and ``--non-product-codes``."""
+def cleaning_config(skip: list[str] | None, codes: str | None) -> Any:
+    """The cleaning settings (a ``CleaningConfig``) from ``--skip-rule`` and ``--non-product-codes``."""
+    from customerlens.cleaning.rules import CleaningConfig
+
     config = CleaningConfig()
     if codes is not None:
         config = CleaningConfig(

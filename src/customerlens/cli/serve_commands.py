@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from customerlens import __version__
+from customerlens._version import __version__
 from customerlens.cli.app import app, err, out
 
 

@@ -202,7 +202,7 @@ def versions() -> dict[str, str]:
     import polars
     import pyarrow
 
-    from customerlens import __version__
+    from customerlens._version import __version__
 
     return {
         "customerlens": __version__,
