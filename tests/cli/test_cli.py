@@ -34,7 +34,7 @@ def test_run_on_a_file(tiny_csv, tmp_path):
 
 def test_run_without_a_file_uses_demo_data(tmp_path):
     out = tmp_path / "out"
-    result = cli("run", "--out", out, "--demo-customers", "200")
+    result = cli("run", "--out", out, "--demo-customers", "200", "--no-charts")
     assert result.returncode == 0, result.stderr
     assert (out / "demo" / "demo_transactions.csv").is_file()
     assert (out / "demo" / "demo_transactions.types.csv").is_file()
@@ -135,7 +135,8 @@ def test_run_recommendations_can_exclude_what_was_bought(tmp_path):
     from customerlens.io import demo as demo_mod
 
     path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
-    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--exclude-bought", "--top-n", "5")
+    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--exclude-bought", "--top-n", "5",
+                 "--no-value", "--no-report", "--no-insights")
     assert result.returncode == 0, result.stderr
     import pandas as pd
 
@@ -156,7 +157,8 @@ def test_run_discovery_slots(tmp_path):
     path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
     bad = cli("run", path, "--out", tmp_path / "x", "--no-charts", "--top-n", "3", "--discovery-slots", "4")
     assert bad.returncode == 2 and "--discovery-slots" in bad.stderr
-    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--top-n", "5", "--discovery-slots", "2")
+    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--top-n", "5", "--discovery-slots", "2",
+                 "--no-value", "--no-report", "--no-insights")
     assert result.returncode == 0, result.stderr
     recs = pd.read_csv(tmp_path / "o" / "recommendations.csv", dtype=str)
     lines = cl.ingest(path).cleaned.transactions.df()

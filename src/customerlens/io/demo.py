@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from customerlens.core.files import atomic_path
 
@@ -160,22 +162,50 @@ def generate(
     products: int | None = None,
     shares: tuple[float, ...] = DEFAULT_SHARES,
 ) -> DemoData:
-    """Generate demo transactions for ``customers`` customers (about 70 lines each)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """Generate demo transactions for ``customers`` customers (about 70 lines each).
 
+    The steps, each drawing from one seeded generator in turn: the catalogue,
+    each customer's type and order dates (:func:`_orders`), the lines of every
+    order and their products (:func:`_lines`, :func:`_products`), quantities and
+    prices (:func:`_quantities_and_prices`), then the dirt real files have
+    (:func:`_dirt`: postage, manual lines, bad-debt adjustments, returns, zero
+    prices, duplicates) and the table in the UCI layout (:func:`_assemble`).
+    """
     if customers < 1:
         raise ValueError("customers must be at least 1")
     rng = np.random.default_rng(seed)
     n_products = products or int(min(50_000, max(300, 4 * customers ** 0.75)))
-    codes, names, cat_idx, popularity, base_price = _catalogue(rng, n_products)
+    catalogue = _catalogue(rng, n_products)
     models = _models(days)
     grid, cdf = _seasonal_grid(start, days)
-
     ctype = rng.choice(len(TYPES), size=customers, p=np.asarray(shares) / np.sum(shares))
     cust_ids = 12346 + rng.permutation(customers * 2)[:customers]
+    orders = _orders(rng, ctype, models, grid, cdf, days)
+    lines = _lines(rng, ctype, orders, models)
+    product = _products(rng, ctype, lines, catalogue)
+    quantity, price = _quantities_and_prices(rng, lines, product, catalogue, models)
+    table = _assemble(rng, start, days, cust_ids, orders, lines, product, quantity, price, catalogue)
+    types = pa.table({
+        "customer_id": pa.array(cust_ids.astype(str)),
+        "true_type": pa.array(np.array(TYPES)[ctype]),
+    }).sort_by("customer_id")
+    return DemoData(lines=table, types=types)
 
-    # --- orders per customer
+
+@dataclass
+class _Orders:
+    """Every order: whose (-1 for a guest), its type (-1 for a guest) and its time in seconds from the start."""
+
+    seconds: np.ndarray
+    customer: np.ndarray
+    ctype: np.ndarray
+    n_customer_orders: int  # the first n orders are customers', the rest guests'
+
+
+def _orders(rng: np.random.Generator, ctype: np.ndarray, models: dict[str, _TypeModel], grid: np.ndarray,
+            cdf: np.ndarray, days: int) -> _Orders:
+    """Orders per customer inside each one's active window, on seasonal dates in shop hours, and guest orders."""
+    customers = ctype.size
     n_orders = np.empty(customers, dtype=np.int64)
     win_lo = np.empty(customers)
     win_hi = np.empty(customers)
@@ -196,68 +226,113 @@ def generate(
     order_day[first_of_customer] = np.minimum(win_lo, days - 1e-3)
     # shop hours 8:00-18:00
     order_seconds = np.floor(order_day) * 86400 + rng.integers(8 * 3600, 18 * 3600, order_cust.size)
-
     # guest orders (no customer id)
     n_guest = int(0.12 * order_cust.size)
     guest_seconds = np.floor(np.interp(rng.uniform(size=n_guest), cdf, grid)) * 86400 + rng.integers(
         8 * 3600, 18 * 3600, n_guest
     )
+    return _Orders(seconds=np.concatenate([order_seconds, guest_seconds]),
+                   customer=np.concatenate([order_cust, np.full(n_guest, -1)]),
+                   ctype=np.concatenate([ctype[order_cust], np.full(n_guest, -1)]),
+                   n_customer_orders=order_cust.size)
 
-    # --- lines
-    otype = ctype[order_cust]
+
+@dataclass
+class _Lines:
+    """Every order line: its order, its order's rank in time (the invoice number) and customer and type."""
+
+    order: np.ndarray
+    order_rank: np.ndarray
+    customer: np.ndarray
+    ctype: np.ndarray
+
+
+def _lines(rng: np.random.Generator, ctype: np.ndarray, orders: _Orders, models: dict[str, _TypeModel]) -> _Lines:
+    """How many lines each order has; invoice numbers follow time."""
     lines_mean = np.array([models[n].lines for n in TYPES])
-    n_lines = 1 + rng.poisson(lines_mean[otype])
-    n_lines_guest = 1 + rng.poisson(4, n_guest)
-    all_seconds = np.concatenate([order_seconds, guest_seconds])
-    all_cust = np.concatenate([order_cust, np.full(n_guest, -1)])
-    all_type = np.concatenate([otype, np.full(n_guest, -1)])
+    n_lines = 1 + rng.poisson(lines_mean[orders.ctype[: orders.n_customer_orders]])
+    n_lines_guest = 1 + rng.poisson(4, orders.seconds.size - orders.n_customer_orders)
     all_lines = np.concatenate([n_lines, n_lines_guest])
-    # invoice numbers follow time
-    order_rank = np.empty(all_seconds.size, dtype=np.int64)
-    order_rank[np.argsort(all_seconds, kind="stable")] = np.arange(all_seconds.size)
-    line_order = np.repeat(np.arange(all_seconds.size), all_lines)
-    line_type = all_type[line_order]
-    line_cust = all_cust[line_order]
+    order_rank = np.empty(orders.seconds.size, dtype=np.int64)
+    order_rank[np.argsort(orders.seconds, kind="stable")] = np.arange(orders.seconds.size)
+    line_order = np.repeat(np.arange(orders.seconds.size), all_lines)
+    return _Lines(order=line_order, order_rank=order_rank, customer=orders.customer[line_order],
+                  ctype=orders.ctype[line_order])
 
-    product = np.empty(line_order.size, dtype=np.int64)
+
+def _products(rng: np.random.Generator, ctype: np.ndarray, lines: _Lines, catalogue: tuple) -> np.ndarray:
+    """The product of every line: by the type's category preferences, 35 % from the customer's favourites."""
+    _, _, cat_idx, popularity, _ = catalogue
+    n_products = popularity.size
+    product = np.empty(lines.order.size, dtype=np.int64)
     type_probs = {}
     for t, name in enumerate(TYPES):
         w = popularity * np.asarray(_PREFERENCES[name], dtype=float)[cat_idx]
         type_probs[t] = w / w.sum()
     guest_p = popularity / popularity.sum()
     for t in range(len(TYPES)):
-        idx = np.flatnonzero(line_type == t)
+        idx = np.flatnonzero(lines.ctype == t)
         product[idx] = rng.choice(n_products, idx.size, p=type_probs[t])
-    idx = np.flatnonzero(line_type == -1)
+    idx = np.flatnonzero(lines.ctype == -1)
     product[idx] = rng.choice(n_products, idx.size, p=guest_p)
     # favourites: each customer re-buys from eight products of their own
-    favourites = np.empty((customers, 8), dtype=np.int64)
+    favourites = np.empty((ctype.size, 8), dtype=np.int64)
     for t in range(len(TYPES)):
         cidx = np.flatnonzero(ctype == t)
         favourites[cidx] = rng.choice(n_products, (cidx.size, 8), p=type_probs[t])
-    repeat = (line_cust >= 0) & (rng.uniform(size=line_order.size) < 0.35)
-    product[repeat] = favourites[line_cust[repeat], rng.integers(0, 8, repeat.sum())]
-
+    repeat = (lines.customer >= 0) & (rng.uniform(size=lines.order.size) < 0.35)
+    product[repeat] = favourites[lines.customer[repeat], rng.integers(0, 8, repeat.sum())]
     # one line per product per order: a repeated draw moves to the next product
     for _ in range(3):
-        key = line_order * n_products + product
+        key = lines.order * n_products + product
         _, first = np.unique(key, return_index=True)
         clash = np.ones(key.size, dtype=bool)
         clash[first] = False
         if not clash.any():
             break
         product[clash] = (product[clash] + 1 + rng.integers(0, n_products - 1, clash.sum())) % n_products
+    return product
 
+
+def _quantities_and_prices(rng: np.random.Generator, lines: _Lines, product: np.ndarray, catalogue: tuple,
+                           models: dict[str, _TypeModel]) -> tuple[np.ndarray, np.ndarray]:
+    """Quantities (geometric by type, a quarter in packs of six) and prices (bulk discount, rare odd prices)."""
+    base_price = catalogue[4]
     unit_p = np.array([models[n].unit_p for n in TYPES] + [1 / 4])
-    quantity = rng.geometric(unit_p[line_type]).astype(np.int64)
+    quantity = rng.geometric(unit_p[lines.ctype]).astype(np.int64)
     pack = rng.uniform(size=quantity.size) < 0.25
     quantity[pack] = np.ceil(quantity[pack] / 6) * 6
     price_factor = np.array([models[n].price_factor for n in TYPES] + [1.0])
     price = np.round(base_price[product] * np.where(quantity >= 24, 0.85, 1.0), 2)
-    price = np.round(price * np.where(rng.uniform(size=price.size) < 0.02, price_factor[line_type], 1.0), 2)
+    price = np.round(price * np.where(rng.uniform(size=price.size) < 0.02, price_factor[lines.ctype], 1.0), 2)
+    return quantity, price
 
+
+def _line_table(start: dt.date, inv, code, dsc, qty, secs, prc, cust, ctry) -> pa.Table:
+    """Lines in the UCI layout (dates still timestamps)."""
+    epoch = np.asarray(secs, dtype=np.int64) + _epoch_seconds(start)
+    return pa.table({
+        "InvoiceNo": pa.array(inv, type=pa.string()),
+        "StockCode": pa.array(code, type=pa.string()),
+        "Description": pa.array(dsc, type=pa.string()),
+        "Quantity": pa.array(np.asarray(qty, dtype=np.int64)),
+        "InvoiceDate": pa.array(epoch, type=pa.timestamp("s")),
+        "UnitPrice": pa.array(np.asarray(prc, dtype=float)),
+        "CustomerID": pa.array(cust, type=pa.string()),
+        "Country": pa.array(ctry, type=pa.string()),
+    })
+
+
+def _assemble(rng: np.random.Generator, start: dt.date, days: int, cust_ids: np.ndarray, orders: _Orders,
+              lines: _Lines, product: np.ndarray, quantity: np.ndarray, price: np.ndarray,
+              catalogue: tuple) -> pa.Table:
+    """The lines as the UCI file has them: texts, countries, then the dirt, sorted by date and invoice."""
+    codes, names = catalogue[0], catalogue[1]
+    customers = cust_ids.size
+    line_cust, line_order, order_rank = lines.customer, lines.order, lines.order_rank
+    n_guest = orders.seconds.size - orders.n_customer_orders
     invoice = pa.array(536365 + order_rank[line_order]).cast(pa.string())
-    seconds = all_seconds[line_order]
+    seconds = orders.seconds[line_order]
     stock = pa.array(codes).take(pa.array(product))
     desc_np = names[product].astype(object)
     variant = np.flatnonzero(rng.uniform(size=desc_np.size) < 0.01)
@@ -270,33 +345,13 @@ def generate(
     country_idx = np.where(
         line_cust >= 0,
         cust_country[np.maximum(line_cust, 0)],
-        guest_country[np.maximum(line_order - order_cust.size, 0)],
+        guest_country[np.maximum(line_order - orders.n_customer_orders, 0)],
     )
     country = pa.array(country_names).take(pa.array(country_idx))
     cust_text = pc.binary_join_element_wise(pa.array(cust_ids).cast(pa.string()), ".0", "")
     cust_str = cust_text.take(pa.array(np.maximum(line_cust, 0)))
     cust_str = pc.if_else(pa.array(line_cust >= 0), cust_str, "")
-
-    # --- dirt
-    extra = []
-    n_orders_all = all_seconds.size
-    country_np = np.array(country_names)[country_idx]
-    post = rng.uniform(size=n_orders_all) < 0.05
-    for o in np.flatnonzero(post):
-        c = all_cust[o]
-        extra.append((str(536365 + order_rank[o]), "POST", "POSTAGE", 1, all_seconds[o], 18.0 if rng.uniform() < 0.7 else 40.0,
-                      f"{cust_ids[c]}.0" if c >= 0 else "", country_np[np.searchsorted(line_order, o)]))
-    for o in np.flatnonzero(rng.uniform(size=n_orders_all) < 0.01):
-        c = all_cust[o]
-        extra.append((str(536365 + order_rank[o]), "DOT", "DOTCOM POSTAGE", 1, all_seconds[o], float(np.round(rng.uniform(5, 600), 2)),
-                      f"{cust_ids[c]}.0" if c >= 0 else "", country_np[np.searchsorted(line_order, o)]))
-    for o in np.flatnonzero(rng.uniform(size=n_orders_all) < 0.002):
-        c = all_cust[o]
-        extra.append((str(536365 + order_rank[o]), "M", "Manual", 1, all_seconds[o], float(np.round(rng.uniform(0.5, 50), 2)),
-                      f"{cust_ids[c]}.0" if c >= 0 else "", country_np[np.searchsorted(line_order, o)]))
-    for k in range(max(1, n_orders_all // 20000)):
-        extra.append((f"A{563185 + k}", "B", "Adjust bad debt", 1, float(rng.integers(0, days) * 86400 + 36000),
-                      -float(np.round(rng.uniform(1000, 12000), 2)), "", "United Kingdom"))
+    extra = _non_product_lines(rng, days, cust_ids, orders, lines, np.array(country_names)[country_idx])
     # returns: C invoices cancelling part or all of a line, within 20 days
     ret = np.flatnonzero((line_cust >= 0) & (rng.uniform(size=line_order.size) < 0.02))
     ret_qty = -np.maximum(1, np.floor(quantity[ret] * rng.uniform(0.2, 1.0, ret.size))).astype(np.int64)
@@ -307,46 +362,47 @@ def generate(
     price = price.astype(float)
     price[zero] = 0.0
 
-    def table(inv, code, dsc, qty, secs, prc, cust, ctry):
-        epoch = np.asarray(secs, dtype=np.int64) + _epoch_seconds(start)
-        return pa.table({
-            "InvoiceNo": pa.array(inv, type=pa.string()),
-            "StockCode": pa.array(code, type=pa.string()),
-            "Description": pa.array(dsc, type=pa.string()),
-            "Quantity": pa.array(np.asarray(qty, dtype=np.int64)),
-            "InvoiceDate": pa.array(epoch, type=pa.timestamp("s")),
-            "UnitPrice": pa.array(np.asarray(prc, dtype=float)),
-            "CustomerID": pa.array(cust, type=pa.string()),
-            "Country": pa.array(ctry, type=pa.string()),
-        })
-
-    main = table(invoice, stock, desc, quantity, seconds, price, cust_str, country)
+    main = _line_table(start, invoice, stock, desc, quantity, seconds, price, cust_str, country)
     take = pa.array(ret)
-    returns = table(
-        [f"C{600000 + i}" for i in range(ret.size)],
+    returns = _line_table(
+        start, [f"C{600000 + i}" for i in range(ret.size)],
         stock.take(take), desc.take(take), ret_qty, ret_seconds, price[ret], cust_str.take(take),
         country.take(take),
     )
     parts = [main, returns]
     if extra:
         cols = list(zip(*extra, strict=True))
-        parts.append(table(list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
-                           list(cols[5]), list(cols[6]), list(cols[7])))
+        parts.append(_line_table(start, *[list(c) for c in cols]))
     dups = rng.choice(main.num_rows, max(1, main.num_rows // 100), replace=False)
     parts.append(main.take(pa.array(np.sort(dups))))
-    lines = pa.concat_tables(parts)
-    order = pc.sort_indices(lines, sort_keys=[("InvoiceDate", "ascending"), ("InvoiceNo", "ascending")])
-    lines = lines.take(order)
+    table = pa.concat_tables(parts)
+    order = pc.sort_indices(table, sort_keys=[("InvoiceDate", "ascending"), ("InvoiceNo", "ascending")])
+    table = table.take(order)
     # text dates as in the UCI CSV: 2010-12-01 08:26:00
-    lines = lines.set_column(
-        lines.schema.get_field_index("InvoiceDate"), "InvoiceDate",
-        pc.cast(lines["InvoiceDate"], pa.string()),
+    return table.set_column(
+        table.schema.get_field_index("InvoiceDate"), "InvoiceDate",
+        pc.cast(table["InvoiceDate"], pa.string()),
     )
-    types = pa.table({
-        "customer_id": pa.array(cust_ids.astype(str)),
-        "true_type": pa.array(np.array(TYPES)[ctype]),
-    }).sort_by("customer_id")
-    return DemoData(lines=lines, types=types)
+
+
+def _non_product_lines(rng: np.random.Generator, days: int, cust_ids: np.ndarray, orders: _Orders, lines: _Lines,
+                       line_country: np.ndarray) -> list[tuple]:
+    """Postage on 5 % of orders, DOTCOM postage on 1 %, manual lines on 0.2 %, and bad-debt adjustments."""
+    extra = []
+    order_rank, line_order = lines.order_rank, lines.order
+    for code, text, share in (("POST", "POSTAGE", 0.05), ("DOT", "DOTCOM POSTAGE", 0.01), ("M", "Manual", 0.002)):
+        for o in np.flatnonzero(rng.uniform(size=orders.seconds.size) < share):
+            c = orders.customer[o]
+            if code == "POST":
+                amount = 18.0 if rng.uniform() < 0.7 else 40.0
+            else:
+                amount = float(np.round(rng.uniform(5, 600) if code == "DOT" else rng.uniform(0.5, 50), 2))
+            extra.append((str(536365 + order_rank[o]), code, text, 1, orders.seconds[o], amount,
+                          f"{cust_ids[c]}.0" if c >= 0 else "", line_country[np.searchsorted(line_order, o)]))
+    for k in range(max(1, orders.seconds.size // 20000)):
+        extra.append((f"A{563185 + k}", "B", "Adjust bad debt", 1, float(rng.integers(0, days) * 86400 + 36000),
+                      -float(np.round(rng.uniform(1000, 12000), 2)), "", "United Kingdom"))
+    return extra
 
 
 def _epoch_seconds(day: dt.date) -> int:
