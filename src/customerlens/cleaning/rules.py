@@ -1,6 +1,6 @@
 """Stage 2: named, switchable cleaning rules, each counted in a quality report.
 
-Input: canonical transactions (see :mod:`customerlens.load`), as any frame
+Input: canonical transactions (see :mod:`customerlens.io.load`), as any frame
 narwhals reads (a DuckDB relation by default, pandas or Polars too). Output: the
 clean lines, in the same engine, with returns netted into the purchases they
 cancel, plus a :class:`QualityReport` in which every input line is accounted
@@ -210,7 +210,7 @@ def clean(
     ----------
     transactions
         Canonical transactions with ``source_row`` and ``parse_error`` (as
-        :func:`customerlens.load.load` produces), as a DuckDB relation, pandas
+        :func:`customerlens.io.load.load` produces), as a DuckDB relation, pandas
         or Polars frame.
     config
         Rule switches and the non-product list.

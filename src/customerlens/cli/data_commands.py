@@ -107,7 +107,7 @@ def run(
         demo.write(demo.generate(demo_customers), data)
     with display.progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
-    display.print_quality(result.ingested.report())
+    display.print_quality(result.ingested.quality_report())
     out.print(f"\nCustomers with features: [bold]{result.customers:,}[/] as of {result.as_of:%Y-%m-%d}")
     display.print_segments(result.segmentation)
     display.print_value_summary(result.value)
@@ -186,7 +186,7 @@ def ingest(
     config = build_config(as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table,
                           date_format=date_format, skip_rule=skip_rule, non_product_codes=non_product_codes)
     result = ingest_data(data, config)
-    report = result.report()
+    report = result.quality_report()
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
         return

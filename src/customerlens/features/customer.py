@@ -3,7 +3,7 @@
 Written once against narwhals, so a DuckDB relation (the default), a pandas or
 a Polars frame (and later a PySpark frame) is aggregated natively by its own
 engine, with the same numbers. Input: clean transactions
-(:mod:`customerlens.clean`). Output: the per-customer feature table that every
+(:mod:`customerlens.cleaning`). Output: the per-customer feature table that every
 model stage reads.
 
 Only lines strictly before ``as_of`` count. The default snapshot is midnight of

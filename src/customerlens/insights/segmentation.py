@@ -1,8 +1,10 @@
-"""The segmentation step of a run: segments, their insights, charts and files.
+"""Segments of every customer and what they mean, for one snapshot.
 
-Glue between :mod:`customerlens.segment` (the models), :mod:`customerlens.insights`
-(the tables) and :mod:`customerlens.charts`, used by :func:`customerlens.pipeline.run`
-and ``customerlens segment``. Everything here is also usable on its own:
+:func:`segment_customers` runs a segmentation model (:mod:`customerlens.models.segment`)
+and :class:`Segmentation` gathers the insight tables about its segments (profiles,
+products, trends, cohorts, migration). Charts and files are the outputs layer's
+(:mod:`customerlens.outputs.figures`, :mod:`customerlens.outputs.layout`). Used by
+:func:`customerlens.pipeline.analyze` and ``customerlens segment``; usable on its own:
 
 >>> seg = segment_customers(features_df)              # doctest: +SKIP
 >>> seg.add_insights(transactions_df)                 # doctest: +SKIP

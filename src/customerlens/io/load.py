@@ -3,7 +3,7 @@
 Reads CSV (plain or gzip; comma, semicolon, tab, pipe or whitespace separated),
 Parquet, Excel ``.xlsx``, a DuckDB table, or any pandas / Polars / DuckDB /
 PySpark frame, and turns it into one DuckDB table in canonical columns
-(:mod:`customerlens.schema`) with two extra columns:
+(:mod:`customerlens.io.schema`) with two extra columns:
 
 ``source_row``
     1-based position of the line in the input (data rows, header excluded),

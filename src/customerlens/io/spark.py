@@ -1,12 +1,12 @@
 """The Spark engine: loading, cleaning and customer features inside Spark.
 
 For data that lives in a Spark cluster or a data lake, ``customerlens run DATA
---engine spark`` (or :func:`customerlens.pipeline.run` with a PySpark
+--engine spark`` (or :func:`customerlens.pipeline.analyze` with a PySpark
 DataFrame) reads, cleans and aggregates the transactions in Spark. The steps
-are the engine-agnostic ones of :mod:`customerlens.clean` and
+are the engine-agnostic ones of :mod:`customerlens.cleaning` and
 :mod:`customerlens.features` (written against narwhals), not a second copy;
 only the reading differs: the canonical columns come from the same SQL
-statement (:func:`customerlens.load.canonical_sql`) in Spark's dialect.
+statement (:func:`customerlens.io.load.canonical_sql`) in Spark's dialect.
 
 What leaves Spark: the clean lines and the features, written by Spark as
 Parquet (:func:`write_parquet`) and read from there, out of core, by DuckDB for
@@ -166,7 +166,7 @@ def _read(data: Any, spark, encoding: str):
 def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_format: str | None = None):
     """Read ``data`` (CSV or Parquet path, Parquet folder, PySpark DataFrame) into canonical transactions in Spark.
 
-    Returns a :class:`customerlens.load.LoadResult` whose ``spark`` attribute holds the Spark
+    Returns a :class:`customerlens.io.load.LoadResult` whose ``spark`` attribute holds the Spark
     frame. The date format is detected on the first rows, as on DuckDB.
     """
     from customerlens.core.db import connect

@@ -208,7 +208,7 @@ def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -
 def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None = None) -> alt.Chart:
     """Lift of each arm over control per segment value, with its interval; too-small segments in grey.
 
-    Takes the table of :func:`customerlens.campaigns.campaign_lift`: one panel per
+    Takes the table of :func:`customerlens.models.campaigns.campaign_lift`: one panel per
     segment column (``all`` first), a point at the lift and a bar over its
     interval, a dashed rule at zero. Rows flagged ``too_small`` are drawn in grey
     so they are seen but not read as a ranking.
@@ -258,7 +258,7 @@ def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None 
                  "effect. Grey: too small to judge (flagged, not ranked)."))
 
 
-# -- customer value (customerlens.value) ---------------------------------------------------------
+# -- customer value (customerlens.models.value) ---------------------------------------------------------
 
 def value_by_segment_chart(by_segment: pd.DataFrame, clv_column: str = "clv") -> alt.Chart:
     """Expected value of the next months by segment, and the part at risk of leaving."""

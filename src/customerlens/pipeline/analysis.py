@@ -136,7 +136,7 @@ class Analysis:
 
     def record(self) -> dict:
         """The run record: input, settings, versions, schema, quality and what each stage decided."""
-        report = self.ingested.report()
+        report = self.ingested.quality_report()
         return {
             "input": self.ingested.loaded.source.as_dict(),
             "parameters": {**self.config.as_dict(), "as_of_used": self.as_of.isoformat()},

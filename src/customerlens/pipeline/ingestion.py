@@ -37,7 +37,7 @@ class Ingested:
         """The DuckDB connection that holds the lines (in memory, spilling to the temp dir)."""
         return self.loaded.con
 
-    def report(self) -> dict:
+    def quality_report(self) -> dict:
         """The detected schema and the data-quality report, as ``quality_report.json`` holds them."""
         return {"schema": self.loaded.schema_report(), "quality": self.cleaned.report.as_dict()}
 

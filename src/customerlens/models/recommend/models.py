@@ -1,6 +1,6 @@
 """Recommendation models, one interface.
 
-Every model learns from :class:`~customerlens.recommend.data.Interactions`
+Every model learns from :class:`~customerlens.models.recommend.data.Interactions`
 (purchases before a date) and scores products for customers:
 
 ``fit(data, segments=None)`` -> self; ``score(rows)`` -> dense scores for

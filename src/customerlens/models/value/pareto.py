@@ -42,7 +42,7 @@ def _log_a0(params, x, t_x, T, nodes: int = 32):
 
 
 class ParetoNBDModel(MaximumLikelihoodModel):
-    """Pareto/NBD with the same interface as :class:`~customerlens.value.bgnbd.BetaGeoModel`."""
+    """Pareto/NBD with the same interface as :class:`~customerlens.models.value.bgnbd.BetaGeoModel`."""
 
     name = "pareto_nbd"
     param_names = PARAMS

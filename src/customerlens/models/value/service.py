@@ -86,7 +86,7 @@ class ValueResult:
     calibration_end: dt.date
     config: ValueConfig
     record: dict = field(default_factory=dict)
-    by_segment: pd.DataFrame | None = None  # set by the run: customerlens.value.report.value_by_segment
+    by_segment: pd.DataFrame | None = None  # set by the run: customerlens.insights.value.value_by_segment
     #: :func:`tracking` of the calibration period, computed by a run that draws charts before it
     #: drops the summary (the chart's table; None otherwise)
     weekly_tracking: pd.DataFrame | None = None

@@ -2,7 +2,7 @@
 
 Everything the report shows comes from the store written by ``customerlens run``
 (tables that a run did not produce are simply left out, with their section);
-the charts are those of :mod:`customerlens.charts`, embedded as Vega-Lite specs
+the charts are those of :mod:`customerlens.outputs.charts`, embedded as Vega-Lite specs
 and drawn in the browser by the vega bundle of vl-convert, inlined once.
 """
 
