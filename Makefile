@@ -36,13 +36,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/customerlens run $(DATA) --out $(OUT) $(ARGS)
 
-## make test: everything CI runs (slow suites included)
+## make test: everything CI runs (slow suites included), one worker per core; a test module
+## stays on one worker (--dist loadscope), so its module fixtures are computed once
 test: $(STAMP) chromium java
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadscope $(ARGS)
 
-## make test-fast: skip the slow suites
+## make test-fast: skip the slow suites (Spark, the Online Retail backtest, the browser runs)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadscope -m "not slow" $(ARGS)
 
 ## make bench: the benchmark scripts; figures go to benchmarks/results/
 bench: $(STAMP)

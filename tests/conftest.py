@@ -8,6 +8,7 @@ it in CI (``CI`` set), where the data is always there.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,27 @@ def to_pandas(native) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def hillstrom() -> Path:
     return shared_data("hillstrom/hillstrom.csv.gz")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session (``local[2]``); fails in CI, skips elsewhere, when PySpark or Java is missing."""
+    problem = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        problem = "PySpark is not installed (pip install -e '.[dev]')"
+    if problem is None and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        problem = "no Java (make java installs OpenJDK 17)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    from customerlens.io.spark import session
+
+    return session("local[2]")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Spark suites first: they are the longest, so with ``-n 2 --dist loadscope`` they start at once."""
+    items.sort(key=lambda item: "spark" not in getattr(getattr(item, "module", None), "__name__", ""))

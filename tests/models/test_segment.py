@@ -144,7 +144,7 @@ def test_refuses_before_fit_and_bad_input():
         CustomerSegmenter(features=("nope",)).fit(pd.DataFrame({"customer_id": ["a", "b"], "x": [1, 2]}))
     tiny = pd.DataFrame({"customer_id": ["a", "b", "c"], "recency_days": [1, 50, 300],
                          "frequency": [9, 2, 1], "monetary": [900.0, 80.0, 10.0]})
-    with pytest.raises(CustomerLensError, match="--k must be between"):
+    with pytest.raises(CustomerLensError, match="^k must be between"):
         CustomerSegmenter(k=5).fit(tiny)
     assert CustomerSegmenter().fit(tiny).k_ >= 1
 
@@ -180,5 +180,5 @@ def test_rfm_method_segments(demo_customers):
     assert counts.sum() == len(demo_customers)
     assert {"Champions", "Lost"} <= set(counts.index)
     assert seg.assigned["r_score"].between(1, 5).all()
-    with pytest.raises(CustomerLensError, match="--method"):
+    with pytest.raises(CustomerLensError, match="^method must be one of"):
         segment_customers(demo_customers, method="dbscan")

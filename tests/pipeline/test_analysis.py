@@ -61,6 +61,7 @@ def test_analyze_returns_typed_attributes(analysis):
     charts = analysis.charts
     assert {"elbow", "segments_pca", "box_plots", "top_products", "value_tracking"} <= set(charts)
     assert all(isinstance(chart, alt.TopLevelMixin) for chart in charts.values())
+    assert repr(analysis).startswith(f"<Analysis customers={analysis.customers:,}") and len(repr(analysis)) < 200
     html = analysis._repr_html_()
     assert f"{analysis.customers:,} customers" in html and profiles["segment_name"].iloc[0] in html
 
@@ -143,6 +144,15 @@ def test_bad_settings_fail_when_built_and_name_the_parameter(options, parameter)
         cl.RunConfig.from_options(**options)
     assert caught.value.parameter == parameter
     assert parameter in str(caught.value) and "--" not in str(caught.value)
+
+
+def test_sections_can_be_given_as_flat_options():
+    config = cl.RunConfig.from_options(value=cl.ValueConfig(horizon_days=30), insights=None, top_n=0)
+    assert config.value.horizon_days == 30 and config.insights is None and config.recommend is None
+    with pytest.raises(cl.ConfigError, match="not both"):
+        cl.RunConfig.from_options(value=cl.ValueConfig(), horizon_days=30)
+    with pytest.raises(cl.ConfigError, match="0 .no recommendations. or more"):
+        cl.RunConfig.from_options(top_n=-1)
 
 
 def test_config_and_options_together_is_an_error(demo_file):

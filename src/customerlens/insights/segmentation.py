@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from customerlens.core.frames import is_increasing
-from customerlens.errors import CustomerLensError
+from customerlens.errors import ConfigError
 from customerlens.insights.migration import segment_migration
 from customerlens.insights.products import product_stats, rank_products
 from customerlens.insights.profiles import box_stats, segment_profiles
@@ -136,7 +136,7 @@ def segment_customers(
         to its segments instead of fitting a new one.
     """
     if method not in METHODS:
-        raise CustomerLensError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}", parameter="method")
     # one copy at most of a table that can hold millions of customers
     frame = customers if is_increasing(customers["customer_id"]) else customers.sort_values("customer_id")
     frame = frame.reset_index(drop=True)

@@ -171,6 +171,16 @@ class Analysis:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        seg = self.segmentation
+        parts = [f"customers={self.customers:,}", f"as_of={self.as_of:%Y-%m-%d}", f"segments={seg.k} ({seg.method})",
+                 f"value={'yes' if self.value is not None else 'no'}",
+                 f"recommendations={len(self.recommendations):,}" if self.recommendations is not None
+                 else "recommendations=no"]
+        if self.out_dir is not None:
+            parts.append(f"saved to {self.out_dir}")
+        return f"<Analysis {', '.join(parts)}>"
+
     def summary(self) -> pd.DataFrame:
         """One line per segment: name, size, revenue share, medians and strategy."""
         return self.segmentation.summary()

@@ -241,8 +241,20 @@ class RunConfig:
                 top[key] = value
             else:
                 sections.setdefault(section, {})[key] = value
-        enabled = {name: top.pop(name, True) for name in ("value", "insights")}
-        if "recommend" in sections and sections["recommend"].get("top_n", 10) == 0:
+        enabled: dict[str, Any] = {}
+        for name in ("value", "insights"):  # True/False, None (off) or the section itself
+            choice = top.pop(name, True)
+            if isinstance(choice, ValueConfig | InsightsConfig):
+                if name in sections:
+                    raise ConfigError(f"give {name} as a section or its options ({', '.join(sections[name])}), "
+                                      "not both", parameter=name)
+                choice = sections.setdefault(name, dataclasses.asdict(choice)) is not None
+            enabled[name] = bool(choice)
+        top_n = sections.get("recommend", {}).get("top_n", 10)
+        if top_n is not None and top_n < 0:
+            raise ConfigError(f"recommend.top_n must be 0 (no recommendations) or more, got {top_n}",
+                              parameter="recommend.top_n")
+        if top_n == 0:
             enabled["recommend"] = False
             sections.pop("recommend")
         built: dict[str, Any] = {}

@@ -43,7 +43,7 @@ import pandas as pd
 
 from customerlens.core.frames import as_pandas as _as_pandas
 from customerlens.core.frames import is_increasing
-from customerlens.errors import CustomerLensError, NotFittedError
+from customerlens.errors import ConfigError, CustomerLensError, NotFittedError
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +340,8 @@ class CustomerSegmenter:
         sampled = " (k searched on a random sample of " f"{self.search_sample:,} customers)" if self.search_sampled_ else ""
         if self.k is not None:
             if not 1 <= self.k <= self.n_customers_:
-                raise CustomerLensError(f"--k must be between 1 and the number of customers "
-                                        f"({self.n_customers_:,}), got {self.k}")
+                raise ConfigError(f"k must be between 1 and the number of customers "
+                                  f"({self.n_customers_:,}), got {self.k}", parameter="k")
             return KChoice(self.k, f"k = {self.k} set by the user (the elbow's knee is at k = {knee})", knee)
         if knee is None:
             scored = elbow.dropna(subset=["silhouette"])
@@ -378,7 +378,7 @@ class CustomerSegmenter:
         return self.fit(X).predict(X)
 
     def assign(self, X: Any) -> pd.DataFrame:
-        """``X`` with ``segment_id``, ``segment_name`` and ``strategy`` columns added."""
+        """``X`` with ``segment_id`` and ``segment_name`` columns added (strategies: ``strategies_``)."""
         frame = _as_pandas(X).copy(deep=False)  # copy-on-write: the caller's frame keeps its columns
         ids = self.predict(frame)
         frame.insert(1, "segment_id", ids)
