@@ -21,8 +21,6 @@ from tests.conftest import TINY_CSV
 pytestmark = pytest.mark.slow
 
 
-
-
 def _spark_pipeline(spark, path, **options):
     from customerlens.io import spark as engine
 
@@ -117,14 +115,12 @@ def test_online_retail_spark_features_equal_duckdb(spark, online_retail, tmp_pat
     seg_s = on_spark.segmentation.assigned.sort_values("customer_id")
     seg_d = on_duckdb.segmentation.assigned.sort_values("customer_id")
     assert adjusted_rand_score(seg_d["segment_id"], seg_s["segment_id"]) >= 0.99
-    # Spark's lines and features stay in the output folder as Parquet
-    assert (tmp_path / "spark" / "parquet" / "transactions").is_dir()
-
-
-
-
-
-
+    # Spark hands its lines and features to DuckDB as Parquet in a temporary folder, removed on close
+    work = on_spark.table.spark_work
+    assert (work / "transactions").is_dir() and (work / "features").is_dir()
+    on_spark.close()
+    on_duckdb.close()
+    assert not work.exists()
 
 
 def test_cli_engine_spark(spark, tmp_path):
