@@ -32,6 +32,7 @@ def test_run_on_a_file(tiny_csv, tmp_path):
     assert (out / "customer_features.csv").is_file() and (out / "customerlens.duckdb").is_file()
 
 
+@pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
 def test_run_without_a_file_uses_demo_data(tmp_path):
     out = tmp_path / "out"
     result = cli("run", "--out", out, "--demo-customers", "200", "--no-charts")
@@ -95,6 +96,7 @@ def _bad_inputs(tmp_path):
     }
 
 
+@pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
 @pytest.mark.parametrize("command", ["run", "ingest"])
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, command):
     for label, (args, expected) in _bad_inputs(tmp_path).items():

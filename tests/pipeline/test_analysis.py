@@ -66,6 +66,7 @@ def test_analyze_returns_typed_attributes(analysis):
     assert f"{analysis.customers:,} customers" in html and profiles["segment_name"].iloc[0] in html
 
 
+@pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
 def test_save_writes_what_run_writes(analysis, demo_file, tmp_path):
     """Run = analyze + save: the same files, the same bytes (the report's "run at" time aside)."""
     saved = tmp_path / "saved"

@@ -47,6 +47,7 @@ def test_run_writes_store_and_files(tiny_csv, tmp_path):
     assert not list(out.glob(".*.tmp"))  # no temporary files left behind
 
 
+@pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
 def test_rerun_gives_identical_tables_and_files(tmp_path):
     data = demo.generate(300, seed=7)
     path, _ = demo.write(data, tmp_path / "demo.csv")
@@ -65,6 +66,7 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+@pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
 def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monkeypatch):
     """With --memory-limit DuckDB works at the limit through the features and the value summaries, then at
     half of it while pandas holds the customers, the store included; same results.
@@ -85,11 +87,12 @@ def test_memory_limit_is_halved_while_pandas_holds_the_customers(tmp_path, monke
 
     monkeypatch.setattr(ingestion, "run_sql", recording)
     monkeypatch.setattr(stages, "run_sql", recording)
-    cl.run(path, tmp_path / "a", cl.RunConfig.from_options(memory_limit="1GB", report=False), progress=seen.append)
+    lean = {"report": False, "charts": False, "top_n": 0}  # the memory settings are the subject, not the outputs
+    cl.run(path, tmp_path / "a", cl.RunConfig.from_options(memory_limit="1GB", **lean), progress=seen.append)
     at = {stage: i + 1 for i, stage in enumerate(seen)}
     assert settings == [(at["clean"] - 1, "1GB"), (at["segment"], "500MB")], (settings, seen)
     assert seen.index("value") < seen.index("segment") < seen.index("store")
-    cl.run(path, tmp_path / "b", cl.RunConfig.from_options(report=False))
+    cl.run(path, tmp_path / "b", cl.RunConfig.from_options(**lean))
     assert dump(tmp_path / "a" / "customerlens.duckdb", "segments") == dump(tmp_path / "b" / "customerlens.duckdb",
                                                                              "segments")
 
