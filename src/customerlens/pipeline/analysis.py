@@ -17,7 +17,7 @@ import html
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -29,6 +29,9 @@ from customerlens.models.value.service import ValueResult
 from customerlens.pipeline import stages
 from customerlens.pipeline.config import RunConfig
 from customerlens.pipeline.ingestion import Ingested, Progress, ingest, no_progress
+
+if TYPE_CHECKING:
+    from customerlens.models.recommend.service import Recommendations
 
 #: Stage names reported to the progress callback, in order (``analyze`` to ``recommend``, then ``save``).
 STAGES = ("load", "clean", "features", "value", "segment", "insights", "recommend", "charts", "store", "report")
@@ -67,7 +70,7 @@ class Analysis:
     value: ValueResult | None
     value_record: dict | None
     recommendations: pd.DataFrame | None
-    recommender: Any
+    recommender: Recommendations | None
     action_plan: pd.DataFrame
     campaigns: pd.DataFrame | None = None
     campaign_summary: list[str] | None = None

@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -33,6 +33,9 @@ from customerlens.insights.segmentation import Segmentation
 from customerlens.models.value.service import ValueResult
 from customerlens.pipeline.config import RunConfig
 from customerlens.pipeline.ingestion import Ingested, half_memory
+
+if TYPE_CHECKING:
+    from customerlens.models.recommend.service import Recommendations
 
 #: the columns of the clean lines that the segment insights read (top products, trends, cohorts)
 INSIGHT_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name", "amount")
@@ -217,7 +220,7 @@ class RecommendStage:
     """
 
     table: pd.DataFrame | None = None
-    fitted: Any = None
+    fitted: Recommendations | None = None
     skipped: str | None = None
 
 
