@@ -25,6 +25,7 @@ from customerlens._version import __version__
 from customerlens.api.data import StoreData
 from customerlens.api.schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
 from customerlens.api.settings import Settings
+from customerlens.outputs.files import formula_safe_cell
 
 COOKIE = "customerlens_token"
 #: Pages use no script and nothing from elsewhere: the policy says so to the browser.
@@ -263,8 +264,8 @@ def _api_routes(app: FastAPI) -> None:
         names, rows = state.store.target_rows(cur, segment_id)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows(rows)
+        writer.writerow([formula_safe_cell(name) for name in names])
+        writer.writerows([formula_safe_cell(value) for value in row] for row in rows)  # injection-safe
         from customerlens.core.text import slug
 
         filename = f"{slug(segment['segment_name'])}.csv"

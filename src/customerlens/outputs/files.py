@@ -1,4 +1,14 @@
-"""The one CSV and JSON writer of every output: atomic, with one formatting for every file."""
+"""The one CSV and JSON writer of every output: atomic, one formatting, safe to open in a spreadsheet.
+
+Formula injection (OWASP "CSV injection"): a spreadsheet or CRM that opens a CSV
+runs a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+as a formula. A product name or customer id from the input such as
+``=HYPERLINK("http://x","click")`` would then act on the analyst's machine. Every
+text cell that starts with one of those characters is written with a single
+quote in front (OWASP's advice: ``'=HYPERLINK(...)``), in every CSV the tool
+writes; numeric columns stay numbers (``-1.5`` in a float column is a number,
+not text, and is left alone).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,53 @@ from typing import Any
 
 from customerlens.core.db import connect, run
 from customerlens.core.files import atomic_path, write_text_atomic
+
+#: the first characters that make a spreadsheet read a cell as a formula
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PATTERN = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(frame: Any) -> Any:
+    """``frame`` with every text cell that a spreadsheet would run as a formula prefixed by ``'``.
+
+    Only text columns (object, string or categorical) are touched, and only the
+    cells that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return; the
+    caller's frame is not modified (a shallow copy gets the new columns).
+    """
+    import pandas as pd
+
+    out = None
+    for name in frame.columns:
+        column = frame[name]
+        dtype = column.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        elif not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+            continue
+        is_text = column.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        if not is_text.any():
+            continue
+        risky = is_text & column.where(is_text, "").astype(str).str.match(_FORMULA_PATTERN).to_numpy(dtype=bool)
+        if risky.any():
+            if out is None:
+                out = frame.copy(deep=False)
+            fixed = column.astype(object).copy()
+            fixed[risky] = ["'" + value for value in column[risky]]
+            out[name] = fixed
+    return frame if out is None else out
+
+
+def formula_safe_cell(value: Any) -> Any:
+    """One cell for a CSV row writer: text that would run as a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def formula_safe_sql(expression: str) -> str:
+    """DuckDB SQL for a text expression with the same neutralisation as :func:`neutralise_formulas`."""
+    return (f"CASE WHEN regexp_matches({expression}, '{_FORMULA_PATTERN}') "
+            f"THEN concat(chr(39), {expression}) ELSE {expression} END")
 
 
 def write_json_atomic(payload: Any, target: str | os.PathLike) -> Path:
@@ -27,11 +84,24 @@ def write_csv_atomic(frame, target: str | os.PathLike, float_format: str = "%.12
     CSV writer with the same formatting; pandas formats every float in Python.
     """
     with atomic_path(target) as tmp:
-        if len(frame) >= FAST_CSV_ROWS:
+        if len(frame) >= FAST_CSV_ROWS and not _has_carriage_return(frame):
             _duckdb_csv(frame, tmp, float_format)
         else:
-            frame.to_csv(tmp, index=False, float_format=float_format, date_format="%Y-%m-%d")
+            neutralise_formulas(frame).to_csv(tmp, index=False, float_format=float_format, date_format="%Y-%m-%d")
     return Path(target)
+
+
+def _has_carriage_return(frame) -> bool:
+    """True when a text cell holds a carriage return: pandas quotes such a cell, DuckDB's writer does not."""
+    import pandas as pd
+
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+            text = column[column.map(lambda v: isinstance(v, str))]
+            if len(text) and text.str.contains("\r", regex=False).any():
+                return True
+    return False
 
 
 def _duckdb_csv(frame, path: Path, float_format: str) -> None:
@@ -56,7 +126,7 @@ def _duckdb_csv(frame, path: Path, float_format: str) -> None:
             elif pd.api.types.is_numeric_dtype(dtype):
                 expr = ref
             else:  # text: an empty string is written as nothing, as pandas does (DuckDB would quote it)
-                expr = f"NULLIF(CAST({ref} AS VARCHAR), '')"
+                expr = formula_safe_sql(f"NULLIF(CAST({ref} AS VARCHAR), '')")
             select.append(f"{expr} AS {label}")
         target = str(path).replace("'", "''")
         query = f"SELECT {', '.join(select)} FROM _cl_frame"

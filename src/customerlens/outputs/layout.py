@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customerlens.core.db import quote
 from customerlens.core.db import run as run_sql
 from customerlens.core.files import atomic_path, write_text_atomic
 from customerlens.core.text import slug
 from customerlens.insights import action_plan_markdown, target_list
-from customerlens.outputs.files import write_csv_atomic, write_json_atomic
+from customerlens.outputs.files import formula_safe_sql, neutralise_formulas, write_csv_atomic, write_json_atomic
 from customerlens.outputs.store import STORE_NAME, write_store
 
 #: store table name of each Segmentation attribute
@@ -97,12 +98,15 @@ def write_relation_csv(con: Any, relation: Any, path: Path, order_by: str | None
     When ``order_by`` is None the rows are written as they are (a stored table already in the
     order wanted: DuckDB keeps it).
     """
+    # text columns (customer ids) with formulas neutralised, numbers as they are
+    select = ", ".join(formula_safe_sql(quote(name)) + f" AS {quote(name)}" if str(kind) == "VARCHAR"
+                       else quote(name) for name, kind in zip(relation.columns, relation.types, strict=True))
     with atomic_path(path) as tmp:
         con.register("_cl_csv", relation)
         try:
             target = str(tmp).replace("'", "''")
             order = f" ORDER BY {order_by}" if order_by else ""
-            run_sql(con, f"COPY (SELECT * FROM _cl_csv{order}) TO '{target}' (HEADER, DELIMITER ',')")
+            run_sql(con, f"COPY (SELECT {select} FROM _cl_csv{order}) TO '{target}' (HEADER, DELIMITER ',')")
         finally:
             con.unregister("_cl_csv")
     return path
@@ -123,7 +127,7 @@ def write_campaigns(out_dir: Path, lift: pd.DataFrame, sentences: list[str], *, 
     """
     path = out_dir / "campaign_lift.csv"
     with atomic_path(path) as tmp:
-        lift.to_csv(tmp, index=False)
+        neutralise_formulas(lift).to_csv(tmp, index=False)
     outputs = {"campaign_lift": path}
     if payload is not None:
         outputs["campaign_summary"] = write_json_atomic(payload, out_dir / "campaign_summary.json")
