@@ -7,6 +7,7 @@ flag, not the Python parameter); only bugs show a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -30,11 +31,17 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the command like Ctrl+C: cleanup runs (staging folder, lock, temporary files)."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
     from customerlens.cli.options import flag_message
     from customerlens.errors import ConfigError, CustomerLensError
 
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except ConfigError as exc:

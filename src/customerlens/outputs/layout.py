@@ -27,6 +27,7 @@ from customerlens.core.files import atomic_path, write_text_atomic
 from customerlens.core.text import slug
 from customerlens.insights import action_plan_markdown, target_list
 from customerlens.outputs.files import formula_safe_sql, neutralise_formulas, write_csv_atomic, write_json_atomic
+from customerlens.outputs.folder import folder_lock, staged_folder
 from customerlens.outputs.store import STORE_NAME, write_store
 
 #: store table name of each Segmentation attribute
@@ -155,7 +156,20 @@ def write_value(out_dir: Path, table: pd.DataFrame, payload: dict, holdout: dict
 
 def write_run(analysis: Any, out_dir: Path, *, progress: Callable[[str], None] = lambda stage: None
               ) -> dict[str, Path]:
-    """Write everything ``analysis`` holds into ``out_dir``; returns the written paths by name."""
+    """Write everything ``analysis`` holds into ``out_dir`` as one step; returns the written paths by name.
+
+    The folder is built beside ``out_dir`` and swapped in whole at the end, under
+    the folder's lock (:mod:`customerlens.outputs.folder`): a run that stops at any
+    moment leaves the previous folder as it was.
+    """
+    out_dir = Path(out_dir)
+    with folder_lock(out_dir), staged_folder(out_dir) as staging:
+        written = _write_files(analysis, staging, progress)
+    return {name: out_dir / path.relative_to(staging) for name, path in written.items()}
+
+
+def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) -> dict[str, Path]:
+    """Every file of the run into ``out_dir`` (the staging folder)."""
     from customerlens.outputs.figures import save_charts
 
     config = analysis.config

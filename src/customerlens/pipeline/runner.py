@@ -43,11 +43,15 @@ def run(
         from customerlens.errors import InputError
 
         raise InputError(f"{out_dir}: exists and is not a folder (the output folder)")
-    analysis = analyze(data, config, progress=progress, **options)
-    try:
-        analysis.save(out_dir, progress=progress)
-    except BaseException:
-        # a failed run leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
-        analysis.close()
-        raise
+    from customerlens.outputs.folder import folder_lock
+
+    # the folder's lock for the whole run: a second run into it fails at once, not after its analysis
+    with folder_lock(out_dir):
+        analysis = analyze(data, config, progress=progress, **options)
+        try:
+            analysis.save(out_dir, progress=progress)
+        except BaseException:
+            # a failed run leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
+            analysis.close()
+            raise
     return analysis

@@ -1,0 +1,148 @@
+"""The output folder as a whole: wholly old or wholly new after a kill at any moment, one run at a time."""
+
+from __future__ import annotations
+
+import html
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from customerlens.core.text import slug
+from customerlens.io import demo
+from customerlens.outputs import folder
+from tests.conftest import CLI
+
+
+def test_a_failed_block_leaves_the_old_folder_and_no_staging(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "segments.csv").write_text("old\n")
+    with pytest.raises(RuntimeError), folder.folder_lock(out), folder.staged_folder(out) as staging:
+        (staging / "segments.csv").write_text("new\n")
+        raise RuntimeError("disk full")
+    assert (out / "segments.csv").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder, no lock
+
+
+def test_the_new_folder_replaces_run_files_and_keeps_the_users(tmp_path):
+    out = tmp_path / "out"
+    (out / "targets").mkdir(parents=True)
+    (out / "targets" / "champions.csv").write_text("stale\n")
+    (out / "notes.txt").write_text("mine\n")
+    with folder.folder_lock(out), folder.staged_folder(out) as staging:
+        (staging / "targets").mkdir()
+        (staging / "targets" / "at-risk.csv").write_text("new\n")
+    assert sorted(p.name for p in (out / "targets").iterdir()) == ["at-risk.csv"]
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_live_lock_is_refused_and_a_dead_one_taken_over(tmp_path):
+    out = tmp_path / "out"
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        folder.lock_path(out).write_text(f'{{"pid": {live.pid}}}')
+        with pytest.raises(folder.FolderBusyError, match=f"process {live.pid}"), folder.folder_lock(out):
+            pass
+    finally:
+        live.kill()
+        live.wait()
+    # the holder is gone: its lock and its staging folder are cleaned up, the run goes on
+    folder.staging_path(out, live.pid).mkdir(parents=True)
+    (folder.staging_path(out, live.pid) / "half.csv").write_text("x")
+    with folder.folder_lock(out):
+        assert not folder.staging_path(out, live.pid).exists()
+    assert not folder.lock_path(out).exists()
+
+
+def test_a_swap_killed_between_two_renames_is_repaired(tmp_path):
+    """Where renameat2 is missing the swap is two renames; a kill between them leaves the old folder aside."""
+    out = tmp_path / "out"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    aside = tmp_path / f".out.previous-{dead.pid}"
+    aside.mkdir()
+    (aside / "segments.csv").write_text("old\n")
+    with folder.folder_lock(out):
+        assert (out / "segments.csv").read_text() == "old\n" and not aside.exists()
+
+
+def _folder_state(out: Path) -> tuple[str, int]:
+    """Check that the folder is one complete run; return its segmentation method and customer count."""
+    con = duckdb.connect(str(out / "customerlens.duckdb"), read_only=True)
+    try:
+        names = {r[0] for r in con.execute("SELECT DISTINCT segment_name FROM segments").fetchall()}
+        customers = con.execute("SELECT count(*) FROM segments").fetchone()[0]
+        method = con.execute("SELECT record->>'$.segmentation.method' FROM run").fetchone()[0]
+    finally:
+        con.close()
+    segments = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    assert set(segments["segment_name"]) == names and len(segments) == customers
+    listed = {p.stem for p in (out / "targets").glob("*.csv") if not p.stem.startswith("moved_")}
+    assert listed == {slug(name) for name in names}
+    report = (out / "report.html").read_text()
+    # every segment in the report (as text, or inside a chart's JSON where & is written \u0026)
+    assert all(html.escape(name) in report or name.replace("&", "\\u0026") in report for name in names), names
+    assert not [p for p in out.rglob("*") if p.name.endswith((".tmp", ".wal"))]
+    return method, customers
+
+
+def _start(data: Path, out: Path, *options: str) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    return subprocess.Popen([*CLI, "run", str(data), "--out", str(out), "--top-n", "3", *options],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.slow  # real runs killed at seeded moments: in make test, not test-fast
+def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
+    data, _ = demo.write(demo.generate(300, seed=8), tmp_path / "demo.csv")
+    out = tmp_path / "out"
+    started = time.monotonic()
+    first = _start(data, out)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    duration = time.monotonic() - started
+    assert _folder_state(out)[0] == "kmeans"
+    rng = random.Random(18)
+    outcomes = []
+    # SIGKILL at seeded moments across the run (loading, value, segments, charts, store, report), then SIGTERM
+    for attempt, sig in enumerate([signal.SIGKILL] * 6 + [signal.SIGTERM]):
+        method = ["--method", "rfm"] if attempt % 2 == 0 else []
+        run = _start(data, out, *method)
+        time.sleep(rng.uniform(0.1, 1.05) * duration)
+        run.send_signal(sig)
+        code = run.wait(timeout=120)
+        state = _folder_state(out)  # wholly the old run or wholly the new one, whichever it is
+        outcomes.append((sig.name, code, state[0]))
+        if sig == signal.SIGTERM and code != 0:
+            assert code == 128 + signal.SIGTERM and "Traceback" not in run.stderr.read()
+            # a terminated run cleans up after itself: no staging folder, no lock
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"], outcomes
+    # the next run takes over whatever a killed run left beside the folder, and finishes
+    last = _start(data, out, "--method", "rfm")
+    assert last.wait(timeout=300) == 0, last.stderr.read()
+    assert _folder_state(out)[0] == "rfm"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"]
+    assert any(code != 0 for _, code, _ in outcomes), outcomes  # the kills did land mid-run
+
+
+@pytest.mark.slow
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
+    data, _ = demo.write(demo.generate(300, seed=8), tmp_path / "demo.csv")
+    out = tmp_path / "out"
+    first = _start(data, out)
+    deadline = time.monotonic() + 60
+    while not folder.lock_path(out).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = _start(data, out, "--method", "rfm")
+    assert second.wait(timeout=120) == 2
+    lines = [ln for ln in second.stderr.read().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "another customerlens run" in lines[0], lines
+    assert first.wait(timeout=300) == 0
+    assert _folder_state(out)[0] == "kmeans"  # the first run finished intact
