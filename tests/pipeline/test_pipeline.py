@@ -200,3 +200,19 @@ def test_bank_data_without_products(tmp_path):
     # product-level outputs are skipped, not faked
     assert not (tmp_path / "out" / "recommendations.csv").exists()
     assert result.recommender is None and result.segmentation.top_products.empty
+
+
+def test_records_name_the_input_file_not_this_machines_folders(tiny_csv, tmp_path):
+    """The run record and quality_report.json keep the file's name; record_paths=True keeps its full path."""
+    import json
+
+    out = tmp_path / "out"
+    cl.run(tiny_csv, out, as_of="2024-02-01", top_n=0, charts=False, report=False, value=False).close()
+    for source in (read_run_record(out / "customerlens.duckdb")["input"],
+                   json.loads((out / "quality_report.json").read_text())["schema"]["source"]):
+        assert source["name"] == "tiny.csv" and "path" not in source
+        assert str(tmp_path) not in json.dumps(source)
+    kept = tmp_path / "kept"
+    cl.run(tiny_csv, kept, as_of="2024-02-01", top_n=0, charts=False, report=False, value=False,
+           record_paths=True).close()
+    assert read_run_record(kept / "customerlens.duckdb")["input"]["path"] == str(tiny_csv.resolve())

@@ -28,6 +28,7 @@ from customerlens.cli.options import (
     MapOpt,
     MemoryLimitOpt,
     MethodOpt,
+    RecordPathsOpt,
     SheetOpt,
     SkipOpt,
     SparkMasterOpt,
@@ -77,6 +78,7 @@ def run(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     memory_limit: MemoryLimitOpt = None,
+    record_paths: RecordPathsOpt = False,
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
     ] = 4000,
@@ -98,7 +100,8 @@ def run(
         k_range=k_range, top_n=top_n, top_products=top_products, exclude_bought=exclude_bought,
         discovery_slots=discovery_slots, value=value, horizon_days=horizon_days, clv_months=clv_months,
         discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
-        insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit)
+        insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
+        record_paths=record_paths)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
@@ -136,6 +139,7 @@ def segment(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     memory_limit: MemoryLimitOpt = None,
+    record_paths: RecordPathsOpt = False,
 ) -> None:
     """Segment customers: K-means with k chosen by the elbow method (or classic RFM).
 
@@ -155,7 +159,8 @@ def segment(
         as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table, date_format=date_format,
         skip_rule=skip_rule, non_product_codes=non_product_codes, k=k, method=method, features=features,
         k_range=k_range, top_n=0, top_products=top_products, value=False, report=False, charts=charts,
-        insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit)
+        insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
+        record_paths=record_paths)
     with display.progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
     display.print_segments(result.segmentation)

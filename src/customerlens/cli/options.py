@@ -118,6 +118,9 @@ TopProductsOpt = Annotated[int, typer.Option("--top-products", help="Top product
 ChartsOpt = Annotated[bool, typer.Option("--charts/--no-charts", help="Write the charts (PNG and SVG).")]
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+RecordPathsOpt = Annotated[bool, typer.Option(
+    "--record-paths", help="Keep the input's full path in the run record and quality_report.json (default: its "
+    "file name only, so that shared outputs do not show folders of this machine).")]
 
 #: parameter of the Python API -> the CLI flag that sets it
 FLAGS = {

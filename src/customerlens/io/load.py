@@ -95,9 +95,18 @@ class SourceInfo:
                 parts.append(f"row {source_row}")
         return ", ".join(parts)
 
-    def as_dict(self) -> dict:
-        """The source's facts that are known (None fields left out), for the schema report."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+    def as_dict(self, paths: bool = True) -> dict:
+        """The source's facts that are known (None fields left out), for the schema report.
+
+        With ``paths=False`` (what files written for others keep) the input is named
+        by its file name alone: no folder of the user's machine.
+        """
+        facts = {k: v for k, v in self.__dict__.items() if v is not None}
+        if not paths:
+            facts.pop("path", None)
+            if self.kind != "frame":
+                facts["name"] = Path(self.name).name
+        return facts
 
 
 @dataclass
@@ -117,10 +126,10 @@ class LoadResult:
         """The canonical transactions table as a DuckDB relation."""
         return self.con.table(self.table)
 
-    def schema_report(self) -> dict:
-        """What was detected: layout, mapping, date format, rows."""
+    def schema_report(self, paths: bool = True) -> dict:
+        """What was detected: layout, mapping, date format, rows (``paths=False``: the file's name only)."""
         return {
-            "source": self.source.as_dict(),
+            "source": self.source.as_dict(paths),
             **self.mapping.as_dict(),
             "date_format": self.date_format,
             "rows": self.rows,

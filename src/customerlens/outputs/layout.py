@@ -205,7 +205,8 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) 
     presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_work is None else ())
     outputs["store"] = write_store(out_dir / STORE_NAME, con, tables, analysis.record(), presorted=presorted)
     outputs["customer_features"] = write_relation_csv(con, table.features, out_dir / "customer_features.csv")
-    outputs["quality_report"] = write_json_atomic(ingested.quality_report(), out_dir / "quality_report.json")
+    outputs["quality_report"] = write_json_atomic(ingested.quality_report(config.output.record_paths),
+                                                   out_dir / "quality_report.json")
     outputs.update(write_segmentation(segmentation, out_dir))
     # the target lists last, when the store is written: one more customer table at a time, not two
     targets = target_list(segmentation.assigned, value.table if value is not None else None, recommendations)

@@ -139,9 +139,10 @@ class Analysis:
 
     def record(self) -> dict:
         """The run record: input, settings, versions, schema, quality and what each stage decided."""
-        report = self.ingested.quality_report()
+        paths = self.config.output.record_paths
+        report = self.ingested.quality_report(paths)
         return {
-            "input": self.ingested.loaded.source.as_dict(),
+            "input": self.ingested.loaded.source.as_dict(paths),
             "parameters": {**self.config.as_dict(), "as_of_used": self.as_of.isoformat()},
             "versions": versions(),
             "schema": report["schema"],

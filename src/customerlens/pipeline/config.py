@@ -167,6 +167,8 @@ class OutputConfig:
 
     charts: bool = True  # every chart as PNG and SVG under charts/
     report: bool = True  # report.html, the self-contained HTML report
+    #: the run record and quality_report.json name the input by its file name; True keeps its full path
+    record_paths: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,4 +304,5 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "value_model": ("value", "model"),
     "charts": ("output", "charts"),
     "report": ("output", "report"),
+    "record_paths": ("output", "record_paths"),
 }

@@ -37,9 +37,12 @@ class Ingested:
         """The DuckDB connection that holds the lines (in memory, spilling to the temp dir)."""
         return self.loaded.con
 
-    def quality_report(self) -> dict:
-        """The detected schema and the data-quality report, as ``quality_report.json`` holds them."""
-        return {"schema": self.loaded.schema_report(), "quality": self.cleaned.report.as_dict()}
+    def quality_report(self, paths: bool = True) -> dict:
+        """The detected schema and the data-quality report, as ``quality_report.json`` holds them.
+
+        ``paths=False``: the input named by its file name, not its place on this machine.
+        """
+        return {"schema": self.loaded.schema_report(paths), "quality": self.cleaned.report.as_dict()}
 
 
 def ingest(
