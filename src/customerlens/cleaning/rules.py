@@ -11,6 +11,15 @@ removes it):
 
 ``unparseable``
     a date, quantity, price or amount that is empty or cannot be read.
+``implausible_date``
+    dated before ``earliest_date`` (1990-01-01) or after ``latest_date`` (by
+    default tomorrow): a typo (year 1, 2099) or a placeholder (9999-12-31) would
+    otherwise move the snapshot and give recencies of thousands of years.
+``implausible_value``
+    a quantity, unit price or line amount that is not a finite number (NaN,
+    infinity) or absurdly large (above ``max_quantity``, ``max_price``,
+    ``max_amount``): 1e308 units would make revenue infinite. Its amount counts
+    as no revenue in the report, so no figure meant for people is inf or nan.
 ``after_as_of``
     dated on or after the snapshot (only with ``as_of``): later lines must not
     leak into an analysis as of an earlier date, not even through returns.
@@ -69,6 +78,8 @@ DEFAULT_NON_PRODUCT_PREFIXES = ("GIFT_",)
 
 RULES: dict[str, str] = {
     "unparseable": "date, quantity, price or amount empty or unreadable",
+    "implausible_date": "dated before 1990 or after tomorrow (a typo, or a placeholder such as 9999-12-31)",
+    "implausible_value": "quantity, price or amount not a finite number, or absurdly large",
     "after_as_of": "dated on or after the --as-of snapshot",
     "missing_customer": "no customer id",
     "exact_duplicate": "same order, product, date, quantity and price as an earlier line",
@@ -102,8 +113,17 @@ class CleaningConfig:
     non_product: bool = True
     non_positive_price: bool = True
     net_returns: bool = True
+    implausible_date: bool = True
+    implausible_value: bool = True
     non_product_codes: tuple[str, ...] = DEFAULT_NON_PRODUCT_CODES
     non_product_prefixes: tuple[str, ...] = DEFAULT_NON_PRODUCT_PREFIXES
+    #: dates outside [earliest_date, latest_date] are implausible; latest_date None: tomorrow (the run's day + 1)
+    earliest_date: dt.date = dt.date(1990, 1, 1)
+    latest_date: dt.date | None = None
+    #: larger quantities, unit prices or line amounts (in absolute value) are implausible
+    max_quantity: float = 1e9
+    max_price: float = 1e9
+    max_amount: float = 1e12
 
     def without(self, *rules: str) -> CleaningConfig:
         """A copy with the named rules switched off (``returns`` = ``net_returns``)."""
@@ -111,14 +131,14 @@ class CleaningConfig:
         changes = {}
         for rule in rules:
             key = names.get(rule, rule)
-            if key not in self.__dataclass_fields__ or key.startswith("non_product_"):
+            if key not in SWITCHES and key != "net_returns":
                 raise ValueError(f"unknown cleaning rule {rule!r}; rules: {', '.join(SWITCHES)}")
             changes[key] = False
         return CleaningConfig(**{**asdict(self), **changes})
 
 
-SWITCHES = ("unparseable", "missing_customer", "exact_duplicate", "non_product",
-            "non_positive_price", "returns")
+SWITCHES = ("unparseable", "implausible_date", "implausible_value", "missing_customer", "exact_duplicate",
+            "non_product", "non_positive_price", "returns")
 
 
 @dataclass
@@ -255,6 +275,19 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
     conditions: list[tuple[str, Any]] = []
     if config.unparseable:
         conditions.append(("unparseable", col("parse_error").is_null().__invert__()))
+    if config.implausible_date:
+        latest = config.latest_date or (dt.date.today() + dt.timedelta(days=1))
+        too_early = col("order_date") < nw.lit(dt.datetime.combine(config.earliest_date, dt.time()))
+        too_late = col("order_date") >= nw.lit(dt.datetime.combine(latest + dt.timedelta(days=1), dt.time()))
+        conditions.append(("implausible_date", (too_early | too_late).fill_null(False)))
+    if config.implausible_value:
+        # NaN and infinities fail "abs(x) <= limit" on every engine, as do absurd sizes; nulls are unparseable's
+        absurd = None
+        for name, limit in (("quantity", config.max_quantity), ("unit_price", config.max_price),
+                            ("amount", config.max_amount)):
+            bad = (col(name).abs() <= limit).__invert__().fill_null(False)
+            absurd = bad if absurd is None else absurd | bad
+        conditions.append(("implausible_value", absurd))
     if as_of is not None:
         conditions.append(("after_as_of", col("order_date") >= nw.lit(as_of)))
     if config.missing_customer:
@@ -449,7 +482,9 @@ def _report(
     groups = collect(
         labelled.with_columns(
             _group=col("_rule").fill_null(""),
-            _orig=col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount"),
+            # an implausible amount (infinite, NaN, 1e300) counts as no revenue: no figure for people is inf or nan
+            _orig=nw.when(col("_rule") == "implausible_value").then(nw.lit(0.0)).otherwise(
+                col("_orig_amount") if "_orig_amount" in labelled.columns else col("amount")),
             _partial=nw.when(col("returned_quantity") != 0).then(1).otherwise(0),
         )
         .group_by("_group")
@@ -476,6 +511,8 @@ def _report(
 
     enabled = {
         "unparseable": config.unparseable,
+        "implausible_date": config.implausible_date,
+        "implausible_value": config.implausible_value,
         "after_as_of": as_of is not None,
         "missing_customer": config.missing_customer,
         "exact_duplicate": config.exact_duplicate and has_order_ids,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -36,12 +37,18 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning as one yellow line, without the source file and line it came from."""
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
     from customerlens.cli.options import flag_message
     from customerlens.errors import ConfigError, CustomerLensError
 
     signal.signal(signal.SIGTERM, _terminate)
+    warnings.showwarning = _show_warning
     try:
         app()
     except ConfigError as exc:

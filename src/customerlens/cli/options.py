@@ -17,7 +17,8 @@ from customerlens.errors import ConfigError
 
 #: the cleaning rules --skip-rule can switch off: ``customerlens.cleaning.SWITCHES``, spelled out here so
 #: that ``--help`` does not import pandas (tests/cli/test_cli.py checks that the two agree)
-SWITCHES = ("unparseable", "missing_customer", "exact_duplicate", "non_product", "non_positive_price", "returns")
+SWITCHES = ("unparseable", "implausible_date", "implausible_value", "missing_customer", "exact_duplicate",
+            "non_product", "non_positive_price", "returns")
 
 DataArg = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here

@@ -31,7 +31,7 @@ import duckdb
 from customerlens.core.db import connect, fetch_all, fetch_one, run
 from customerlens.core.db import quote as _q
 from customerlens.core.files import sha256_file
-from customerlens.errors import DataQualityError, InputError, SchemaError
+from customerlens.errors import ConfigError, DataQualityError, InputError, SchemaError
 from customerlens.io.schema import HEADERLESS_NAMES, ColumnMapping, resolve_mapping
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ def load(
     rows = fetch_one(con, f"SELECT count(*) FROM {_RAW}")[0]
     if rows == 0:
         raise InputError(f"{source.name}: has a header but no data rows")
+    if date_format is not None:
+        _check_date_format(con, date_format)
     fmt = date_format or _detect_date_format(con, colmap, types, source)
     run(con, f"CREATE OR REPLACE TEMP VIEW {TABLE} AS {canonical_sql(colmap, types, fmt, _RAW)}")
     result = LoadResult(
@@ -514,6 +516,16 @@ def _date_expr(col: str, dtype: str, fmt: str, dialect: Dialect = DUCKDB) -> str
     if fmt == _ISO:
         return f"TRY_CAST(trim({col}) AS {dialect.timestamp})"
     return dialect.parse_date(f"trim({col})", fmt)
+
+
+def _check_date_format(con, date_format: str) -> None:
+    """A strptime format DuckDB can use, or a clear error naming it (not DuckDB's traceback)."""
+    try:
+        fetch_all(con, "SELECT try_strptime('2024-01-31 10:00:00', ?)", [date_format])
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0].split("Error: ", 1)[-1]
+        raise ConfigError(f"input.date_format {date_format!r} is not a strptime format ({first}); e.g. "
+                          "'%d/%m/%Y %H:%M'", parameter="input.date_format") from None
 
 
 def _detect_date_format(con, colmap: ColumnMapping, types: dict, source: SourceInfo) -> str:
