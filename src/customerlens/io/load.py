@@ -82,6 +82,8 @@ class SourceInfo:
     encoding: str | None = None
     header_lines: int = 1
     table: str | None = None
+    malformed_lines: int | None = None  # lines that could not be split into the header's fields
+    malformed_examples: list[int] | None = None  # their first few line numbers in the file
 
     def where(self, source_row: int | None = None, column: str | None = None) -> str:
         """Human description of a place in the input: file, column, row."""
@@ -189,6 +191,10 @@ def load(
     result = LoadResult(
         con=con, table=TABLE, mapping=colmap, source=source, date_format=fmt, rows=rows
     )
+    if source.malformed_lines:
+        result.schema_notes.append(
+            f"{source.malformed_lines:,} malformed lines (not the header's number of fields, or a stray quote) "
+            f"are counted as unparseable, e.g. line {', '.join(map(str, source.malformed_examples))}")
     return result
 
 
@@ -353,8 +359,63 @@ def _read_text(path: Path, con, encoding: str, compressed: bool, source: SourceI
                 f"{path}: is not valid {encoding} text ({message}); pass the file's encoding, "
                 "e.g. --encoding latin-1 or --encoding cp1252"
             ) from None
+        if "CSV parse error" in message:  # ragged lines or a stray quote: read them as unparseable rows
+            return _read_text_tolerant(path, con, encoding, compressed, delim, names, source)
         raise InputError(f"{path}: cannot be read as delimited text: {message}") from None
     return _numbered_arrow(con, table)
+
+
+def _read_text_tolerant(path: Path, con, encoding: str, compressed: bool, delim: str | None, names: list[str],
+                        source: SourceInfo):
+    """Read a CSV that has malformed lines, line by line.
+
+    A line whose fields do not match the header (3 or 12 fields in an 8-field file,
+    a stray quote) becomes an empty row at its own row number, which the cleaning
+    counts as ``unparseable``; the rest is read as usual.
+
+    Each line is parsed on its own, so a stray quote cannot swallow the lines after it (the price:
+    a quoted value spanning lines is malformed here). Refuses a file in which most lines are malformed.
+    """
+    import csv
+
+    import pyarrow as pa
+
+    width = len(names)
+    columns: list[list[str]] = [[] for _ in range(width)]
+    rows: list[int] = []
+    bad: list[int] = []
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rt", encoding=encoding, newline="") as fh:
+            next(fh, None)  # the header
+            for number, line in enumerate(fh, start=1):
+                text = line.rstrip("\r\n")
+                if not text.strip():
+                    continue
+                try:
+                    fields = next(csv.reader([text], delimiter=delim or ",", strict=True))
+                except csv.Error:
+                    fields = None
+                if fields is None or len(fields) != width:
+                    bad.append(number)
+                    fields = [""] * width
+                for column, value in zip(columns, fields, strict=True):
+                    column.append(value)
+                rows.append(number)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: is not valid {encoding} text ({_first_line(exc)}); pass the file's encoding, "
+                         "e.g. --encoding latin-1 or --encoding cp1252") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot be read: {_first_line(exc)}") from None
+    lines = [n + source.header_lines for n in bad[:5]]
+    example = ", ".join(map(str, lines))
+    if len(bad) * 2 > len(rows):
+        raise InputError(f"{path}: most lines are malformed ({len(bad):,} of {len(rows):,} do not have the "
+                         f"header's {width} fields), e.g. line {example}; check the delimiter and quoting")
+    source.malformed_lines = len(bad)
+    source.malformed_examples = lines
+    table = pa.table({name: pa.array(column, type=pa.string()) for name, column in zip(names, columns, strict=True)})
+    return con.from_arrow(table.add_column(0, "source_row", pa.array(rows, type=pa.int64())))
 
 
 def _split_header(first: str, delim: str | None) -> list[str]:
