@@ -32,6 +32,36 @@ def cli(*args, cwd=None):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
+def cli_in_process(*args):
+    """``customerlens ARGS`` through the same entry point, in this process (no interpreter start-up).
+
+    For the many quick error cases: the exit code and the one-line message come from
+    ``customerlens.cli.main`` exactly as in a subprocess.
+    """
+    import contextlib
+    import io
+    import signal
+    import warnings
+
+    from customerlens.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    handler, show = signal.getsignal(signal.SIGTERM), warnings.showwarning
+    code = 0
+    old_argv = sys.argv
+    sys.argv = ["customerlens", *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        signal.signal(signal.SIGTERM, handler)
+        warnings.showwarning = show
+    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+
+
 def shared_data(relative: str) -> Path:
     """Path of a shared data file; skip (or fail in CI) when it is missing."""
     path = DATA_DIR / relative
@@ -135,6 +165,15 @@ def spark():
     return session("local[2]")
 
 
+#: the longest modules start first, so that with ``-n 2 --dist loadscope`` none is left running alone at the end
+LONGEST_FIRST = ("spark", "test_output_folder", "test_recommend_retail", "test_pipeline", "test_cli")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Spark suites first: they are the longest, so with ``-n 2 --dist loadscope`` they start at once."""
-    items.sort(key=lambda item: "spark" not in getattr(getattr(item, "module", None), "__name__", ""))
+    """Order the test modules longest first (see :data:`LONGEST_FIRST`), the rest as collected."""
+
+    def rank(item) -> int:
+        name = getattr(getattr(item, "module", None), "__name__", "")
+        return next((i for i, part in enumerate(LONGEST_FIRST) if part in name), len(LONGEST_FIRST))
+
+    items.sort(key=rank)

@@ -18,6 +18,8 @@ def test_every_rule_on_the_tiny_shop(tiny_csv):
     report = result.report
     assert rule_counts(report) == {
         "unparseable": 0,
+        "implausible_date": 0,
+        "implausible_value": 0,
         "after_as_of": 0,
         "missing_customer": 1,      # line 7
         "exact_duplicate": 1,       # line 9 repeats line 8

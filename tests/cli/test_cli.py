@@ -6,7 +6,7 @@ import pytest
 import typer.main
 
 from customerlens.cli import app
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, cli, cli_in_process
 
 
 def commands():
@@ -96,12 +96,11 @@ def _bad_inputs(tmp_path):
     }
 
 
-@pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
 @pytest.mark.parametrize("command", ["run", "ingest"])
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, command):
     for label, (args, expected) in _bad_inputs(tmp_path).items():
         extra = ["--out", tmp_path / "o"] if command == "run" else []
-        result = cli(command, *args, *extra)
+        result = cli_in_process(command, *args, *extra)
         assert result.returncode == 2, (label, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr, label
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]

@@ -102,7 +102,7 @@ def _start(data: Path, out: Path, *options: str) -> subprocess.Popen:
 
 @pytest.mark.slow  # real runs killed at seeded moments: in make test, not test-fast
 def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
-    data, _ = demo.write(demo.generate(300, seed=8), tmp_path / "demo.csv")
+    data, _ = demo.write(demo.generate(150, seed=8), tmp_path / "demo.csv")
     out = tmp_path / "out"
     started = time.monotonic()
     first = _start(data, out)
@@ -112,7 +112,7 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
     rng = random.Random(18)
     outcomes = []
     # SIGKILL at seeded moments across the run (loading, value, segments, charts, store, report), then SIGTERM
-    for attempt, sig in enumerate([signal.SIGKILL] * 6 + [signal.SIGTERM]):
+    for attempt, sig in enumerate([signal.SIGKILL] * 5 + [signal.SIGTERM]):
         method = ["--method", "rfm"] if attempt % 2 == 0 else []
         run = _start(data, out, *method)
         time.sleep(rng.uniform(0.1, 1.05) * duration)
@@ -134,7 +134,7 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
-    data, _ = demo.write(demo.generate(300, seed=8), tmp_path / "demo.csv")
+    data, _ = demo.write(demo.generate(150, seed=8), tmp_path / "demo.csv")
     out = tmp_path / "out"
     first = _start(data, out)
     deadline = time.monotonic() + 60
