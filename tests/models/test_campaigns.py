@@ -25,7 +25,7 @@ from customerlens.models.campaigns import (
     lift_heterogeneity,
 )
 from customerlens.outputs import charts
-from tests.conftest import cli, to_engine
+from tests.conftest import cli, cli_in_process, to_engine
 
 Z975 = NormalDist().inv_cdf(0.975)
 
@@ -483,7 +483,7 @@ def test_cli_campaigns_bad_input_is_one_line_and_exit_2(tmp_path):
                                  "--by", "region"], "'region'"),
     }
     for label, (args, expected) in cases.items():
-        result = cli("campaigns", path, *args, "--out", tmp_path / "o")
+        result = cli_in_process("campaigns", path, *args, "--out", tmp_path / "o")
         assert result.returncode == 2, (label, result.stdout, result.stderr)
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and "Traceback" not in result.stderr, (label, result.stderr)

@@ -32,9 +32,17 @@ out = Console()
 err = Console(stderr=True)
 
 
+_SIGNALLED: list[int] = []  # the signal that ended the command, if any
+
+
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM ends the command like Ctrl+C: cleanup runs (staging folder, lock, temporary files)."""
-    raise SystemExit(128 + signum)
+    """SIGTERM ends the command like Ctrl+C: cleanup runs (staging folder, lock, temporary files).
+
+    Raised as KeyboardInterrupt, which the libraries underneath (DuckDB, pyarrow) already
+    stop cleanly on; the exit code is still 128 + SIGTERM.
+    """
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -58,8 +66,8 @@ def main() -> None:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+        err.print("terminated" if _SIGNALLED else "interrupted")
+        sys.exit(128 + (_SIGNALLED[0] if _SIGNALLED else signal.SIGINT))
     except Exception as exc:
         duckdb = sys.modules.get("duckdb")  # imported by the work itself; --help never loads it
         if duckdb is None or not isinstance(exc, duckdb.OutOfMemoryException):
