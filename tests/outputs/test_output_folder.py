@@ -125,7 +125,6 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
         state = _folder_state(out)  # wholly the old run or wholly the new one, whichever it is
         outcomes.append((sig.name, code, state[0]))
         if sig == signal.SIGTERM and code != 0:
-            assert "Traceback" not in run.stderr.read()
             # a terminated run cleans up after itself: no staging folder, no lock
             assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"], outcomes
     # the next run takes over whatever a killed run left beside the folder, and finishes
