@@ -355,10 +355,7 @@ def _read_text(path: Path, con, encoding: str, compressed: bool, source: SourceI
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         message = _first_line(exc)
         if "UTF8" in message or isinstance(exc, UnicodeDecodeError):
-            raise InputError(
-                f"{path}: is not valid {encoding} text ({message}); pass the file's encoding, "
-                "e.g. --encoding latin-1 or --encoding cp1252"
-            ) from None
+            raise _not_text(path, encoding, message) from None
         if "CSV parse error" in message:  # ragged lines or a stray quote: read them as unparseable rows
             return _read_text_tolerant(path, con, encoding, compressed, delim, names, source)
         raise InputError(f"{path}: cannot be read as delimited text: {message}") from None
@@ -403,8 +400,7 @@ def _read_text_tolerant(path: Path, con, encoding: str, compressed: bool, delim:
                     column.append(value)
                 rows.append(number)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: is not valid {encoding} text ({_first_line(exc)}); pass the file's encoding, "
-                         "e.g. --encoding latin-1 or --encoding cp1252") from None
+        raise _not_text(path, encoding, _first_line(exc)) from None
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: cannot be read: {_first_line(exc)}") from None
     lines = [n + source.header_lines for n in bad[:5]]
@@ -416,6 +412,12 @@ def _read_text_tolerant(path: Path, con, encoding: str, compressed: bool, delim:
     source.malformed_examples = lines
     table = pa.table({name: pa.array(column, type=pa.string()) for name, column in zip(names, columns, strict=True)})
     return con.from_arrow(table.add_column(0, "source_row", pa.array(rows, type=pa.int64())))
+
+
+def _not_text(path: Path, encoding: str, message: str) -> InputError:
+    """The error for a file that is not text in ``encoding``, with the encodings to try."""
+    return InputError(f"{path}: is not valid {encoding} text ({message}); pass the file's encoding, "
+                      "e.g. --encoding latin-1 or --encoding cp1252")
 
 
 def _split_header(first: str, delim: str | None) -> list[str]:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from customerlens.core.db import connect, run
 from customerlens.core.files import atomic_path, write_text_atomic
@@ -25,16 +28,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
-def neutralise_formulas(frame: Any) -> Any:
-    """``frame`` with every text cell that a spreadsheet would run as a formula prefixed by ``'``.
+def _text_columns(frame: Any) -> Iterator[tuple[Any, Any, np.ndarray]]:
+    """Each text column of ``frame`` (object, string or categorical) as ``(name, column, is_text)``.
 
-    Only text columns (object, string or categorical) are touched, and only the
-    cells that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return; the
-    caller's frame is not modified (a shallow copy gets the new columns).
+    ``column`` is the column with categoricals as plain objects; ``is_text`` marks its
+    cells that hold a string (not None or NaN). Columns without any string are skipped.
     """
     import pandas as pd
 
-    out = None
     for name in frame.columns:
         column = frame[name]
         dtype = column.dtype
@@ -43,8 +44,19 @@ def neutralise_formulas(frame: Any) -> Any:
         elif not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
             continue
         is_text = column.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-        if not is_text.any():
-            continue
+        if is_text.any():
+            yield name, column, is_text
+
+
+def neutralise_formulas(frame: Any) -> Any:
+    """``frame`` with every text cell that a spreadsheet would run as a formula prefixed by ``'``.
+
+    Only text columns (object, string or categorical) are touched, and only the
+    cells that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return; the
+    caller's frame is not modified (a shallow copy gets the new columns).
+    """
+    out = None
+    for name, column, is_text in _text_columns(frame):
         risky = is_text & column.where(is_text, "").astype(str).str.match(_FORMULA_PATTERN).to_numpy(dtype=bool)
         if risky.any():
             if out is None:
@@ -93,15 +105,7 @@ def write_csv_atomic(frame, target: str | os.PathLike, float_format: str = "%.12
 
 def _has_carriage_return(frame) -> bool:
     """True when a text cell holds a carriage return: pandas quotes such a cell, DuckDB's writer does not."""
-    import pandas as pd
-
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
-            text = column[column.map(lambda v: isinstance(v, str))]
-            if len(text) and text.str.contains("\r", regex=False).any():
-                return True
-    return False
+    return any(column[is_text].str.contains("\r", regex=False).any() for _, column, is_text in _text_columns(frame))
 
 
 def _duckdb_csv(frame, path: Path, float_format: str) -> None:

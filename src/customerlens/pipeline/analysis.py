@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from customerlens.cleaning.rules import QualityReport
-from customerlens.errors import ConfigError, InputError
+from customerlens.errors import ConfigError
 from customerlens.insights.segmentation import Segmentation
 from customerlens.models.value.service import ValueResult
 from customerlens.pipeline import stages
@@ -158,9 +158,7 @@ class Analysis:
         from customerlens.outputs.layout import write_run
 
         out_dir = Path(out_dir)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise InputError(f"{out_dir}: exists and is not a folder")
-        self.outputs = write_run(self, out_dir, progress=progress)
+        self.outputs = write_run(self, out_dir, progress=progress)  # refuses an out_dir that is a file
         self.out_dir = out_dir
         return self.outputs
 

@@ -38,14 +38,11 @@ def run(
     Analysis
         What was found, with ``outputs`` (written paths by name) and ``out_dir`` set.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        from customerlens.errors import InputError
-
-        raise InputError(f"{out_dir}: exists and is not a folder (the output folder)")
     from customerlens.outputs.folder import folder_lock
 
-    # the folder's lock for the whole run: a second run into it fails at once, not after its analysis
+    out_dir = Path(out_dir)
+    # the folder's lock for the whole run (it also refuses an --out that is a file): a second run into it
+    # fails at once, not after its analysis
     with folder_lock(out_dir):
         analysis = analyze(data, config, progress=progress, **options)
         try:
