@@ -84,25 +84,30 @@ def folder_lock(out_dir: str | Path) -> Iterator[Path]:
         raise InputError(f"{out_dir.parent}: cannot be written (permission denied)") from None
     lock = lock_path(out_dir)
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _holder(lock)
-            if holder is not None and _alive(holder):
-                raise FolderBusyError(f"{out_dir}: another customerlens run (process {holder}) is writing this "
-                                      "folder; wait for it to finish, or write to another folder") from None
-            _recover(out_dir, stale_lock=True)  # its process is gone: take the folder over
-            continue
-        except PermissionError:
-            raise InputError(f"{out_dir.parent}: cannot be written (permission denied)") from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(record)
-        break
-    else:  # pragma: no cover - the lock came back between two tries
-        raise FolderBusyError(f"{out_dir}: another customerlens run is writing this folder")
-    _HELD.add(out_dir)
+    # the lock appears with its content in one step (a hard link to a finished file), so a second run
+    # never reads a half-written lock as a stale one
+    draft = out_dir.parent / f".{out_dir.name}.lockfile-{os.getpid()}"
     try:
+        draft.write_text(record)
+        for _ in range(2):
+            try:
+                os.link(draft, lock)
+                break
+            except FileExistsError:
+                holder = _holder(lock)
+                if holder is not None and _alive(holder):
+                    raise FolderBusyError(f"{out_dir}: another customerlens run (process {holder}) is writing "
+                                          "this folder; wait for it to finish, or write to another folder") from None
+                _recover(out_dir, stale_lock=True)  # its process is gone: take the folder over
+        else:  # pragma: no cover - the lock came back between two tries
+            raise FolderBusyError(f"{out_dir}: another customerlens run is writing this folder")
+    except PermissionError:
+        raise InputError(f"{out_dir.parent}: cannot be written (permission denied)") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            draft.unlink()
+    try:
+        _HELD.add(out_dir)
         _recover(out_dir, stale_lock=False)
         yield out_dir
     finally:
@@ -126,14 +131,16 @@ def _recover(out_dir: Path, stale_lock: bool) -> None:
     prefix = f".{out_dir.name}."
     for entry in out_dir.parent.glob(f".{out_dir.name}.*-*"):
         kind, _, owner = entry.name[len(prefix):].rpartition("-")
-        if kind not in ("staging", "previous") or not owner.isdigit():
+        if kind not in ("staging", "previous", "lockfile") or not owner.isdigit():
             continue
         if int(owner) != os.getpid() and _alive(int(owner)):
             continue  # a live run's
         if kind == "previous" and not out_dir.exists():
             entry.rename(out_dir)  # killed between the two renames: the old folder goes back
-        else:
+        elif entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
+        elif int(owner) != os.getpid():  # a dead run's lock draft
+            entry.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
