@@ -115,8 +115,8 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
     for attempt, sig in enumerate([signal.SIGKILL] * 3 + [signal.SIGTERM]):
         method = ["--method", "rfm"] if attempt % 2 == 0 else []
         run = _start(data, out, *method)
-        if sig == signal.SIGTERM:  # once the run is working (its handler is set before it takes the lock)
-            _wait_for(folder.lock_path(out))
+        if sig == signal.SIGTERM:  # once this run holds the lock (not the one a killed run left), it is working
+            _wait_for_holder(out, run.pid)
             time.sleep(rng.uniform(0.0, 0.5) * duration)
         else:
             time.sleep(rng.uniform(0.1, 1.05) * duration)
@@ -138,6 +138,12 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
 def _wait_for(path: Path, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _wait_for_holder(out: Path, pid: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while folder._holder(folder.lock_path(out)) != pid and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
