@@ -1,6 +1,6 @@
 """The command line (Typer): parse, call the library, print. Nothing imports this package.
 
-``app`` (the Typer application and the entry point ``main``), ``options`` (the
+``entry`` (the Typer application ``app`` and the entry point ``main``), ``options`` (the
 options the commands share and the config they build), ``display`` (tables and
 progress on the terminal), and the commands: ``data_commands`` (run, segment,
 ingest, features, demo), ``model_commands`` (backtest, value, campaigns) and
@@ -8,6 +8,6 @@ ingest, features, demo), ``model_commands`` (backtest, value, campaigns) and
 """
 
 from customerlens.cli import data_commands, model_commands, serve_commands  # noqa: F401  (registers the commands)
-from customerlens.cli.app import app, main
+from customerlens.cli.entry import app, main
 
 __all__ = ["app", "main"]

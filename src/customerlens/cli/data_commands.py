@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from customerlens.cli import display
-from customerlens.cli.app import app, err, out
+from customerlens.cli.entry import app, err, out
 from customerlens.cli.options import (
     AsOfOpt,
     ChartsOpt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from customerlens.cli.app import err, out
+from customerlens.cli.entry import err, out
 
 
 def progress() -> Progress:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from customerlens.cli import display
-from customerlens.cli.app import app, err, out
+from customerlens.cli.entry import app, err, out
 from customerlens.cli.options import (
     ChartsOpt,
     DateFormatOpt,

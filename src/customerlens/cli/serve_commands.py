@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from customerlens._version import __version__
-from customerlens.cli.app import app, err, out
+from customerlens.cli.entry import app, err, out
 
 
 @app.command()
