@@ -67,3 +67,22 @@ def test_fetch_pandas_streams_chunks_equal_to_df():
         with pytest.raises(ValueError, match="rows"):
             fetch_pandas(con, sql, rows=wrong, chunk_vectors=1)
     assert fetch_all(con, "SELECT count(*) FROM t") == [(10000,)]  # the connection takes work again
+
+
+def test_cached_text_is_made_once_and_an_unwritable_cache_is_no_error(tmp_path, monkeypatch):
+    from customerlens.core.files import CACHE_ENV, cached_text
+
+    calls = []
+
+    def make() -> str:
+        calls.append(1)
+        return "bundle ü"
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    assert cached_text("x-1.js", make) == "bundle ü" and (tmp_path / "cache" / "x-1.js").is_file()
+    assert cached_text("x-1.js", make) == "bundle ü" and len(calls) == 1  # read back, not made again
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["x-1.js"]  # no temporary file left
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))  # a folder inside a file: cannot be created
+    assert cached_text("x-1.js", make) == "bundle ü" and len(calls) == 2

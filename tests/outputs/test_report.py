@@ -37,7 +37,13 @@ def store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def html(store) -> str:
-    return build_report(store)
+    from customerlens.outputs import charts
+
+    # every chart checked against the Vega-Lite schema (runs skip the check): one that fails is left out
+    # of the report, which test_every_section_and_chart notices
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(charts, "spec", lambda chart: chart.to_dict(validate=True))
+        return build_report(store)
 
 
 def _copy(store: Path, folder: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Small file helpers shared by every layer: hashing and atomic writes."""
+"""Small file helpers shared by every layer: hashing, atomic writes and the cache folder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -46,3 +46,30 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+#: Environment variable naming the cache folder (default: ``$XDG_CACHE_HOME/customerlens`` or ``~/.cache/customerlens``).
+CACHE_ENV = "CUSTOMERLENS_CACHE"
+
+
+def cache_dir() -> Path:
+    """The folder for derived, re-creatable files (for example the Vega bundle the report embeds)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "customerlens"
+
+
+def cached_text(name: str, make: Callable[[], str]) -> str:
+    """The text cached under ``name`` in :func:`cache_dir`, made (and stored atomically) when missing.
+
+    ``name`` must change whenever ``make`` would give another text (put a version in it). A cache
+    folder that cannot be written is not an error: the text is made and returned.
+    """
+    path = cache_dir() / name
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text(encoding="utf-8")
+    text = make()
+    with contextlib.suppress(OSError):
+        write_text_atomic(path, text)
+    return text

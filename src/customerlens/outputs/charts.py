@@ -3,8 +3,8 @@
 Every function takes the small tables of :mod:`customerlens.insights` (or the
 segmenter's elbow table) and returns an ``altair`` chart; :func:`save_chart`
 exports it offline as PNG and SVG with vl-convert (no browser, no network), and
-``chart.to_dict()`` is the Vega-Lite spec for inline HTML. Segments keep the
-same colour in every chart.
+:func:`spec` is the Vega-Lite spec for inline HTML. Segments keep the same colour
+in every chart.
 """
 
 from __future__ import annotations
@@ -189,18 +189,30 @@ def pca_chart(Z: np.ndarray, segment_names: list[str] | np.ndarray, order: list[
     ).properties(width=WIDTH, height=HEIGHT + 80, title=f"Customers by segment (PCA, {len(idx):,} shown)")
 
 
+def spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart's Vega-Lite spec.
+
+    Not checked against the Vega-Lite schema here: that check is a third of a small run's chart
+    time and finds mistakes in this module, not in data, so the tests do it for every chart a run
+    draws (tests/outputs/test_charts.py).
+    """
+    return chart.to_dict(validate=False)
+
+
 def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -> dict[str, Path]:
     """Write ``stem.png`` and ``stem.svg`` (offline, atomically); return their paths."""
     import vl_convert as vlc
 
     stem = Path(stem)
-    spec = chart.to_dict()
+    vega_lite = spec(chart)
     out = {}
+    svg = vlc.vegalite_to_svg(vega_lite)
     with atomic_path(stem.with_suffix(".svg")) as tmp:
-        tmp.write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
+        tmp.write_text(svg, encoding="utf-8")
     out["svg"] = stem.with_suffix(".svg")
     with atomic_path(stem.with_suffix(".png")) as tmp:
-        tmp.write_bytes(vlc.vegalite_to_png(spec, scale=scale))
+        # rasterised from the SVG: the same bytes as vegalite_to_png, without laying the chart out twice
+        tmp.write_bytes(vlc.svg_to_png(svg, scale=scale))
     out["png"] = stem.with_suffix(".png")
     return out
 

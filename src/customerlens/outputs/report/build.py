@@ -8,6 +8,7 @@ and drawn in the browser by the vega bundle of vl-convert, inlined once.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from customerlens.core.files import write_text_atomic
+from customerlens.core.files import cached_text, write_text_atomic
 from customerlens.core.text import slug
 from customerlens.errors import CustomerLensError
 from customerlens.outputs.store import StoreReader
@@ -146,8 +147,10 @@ class _Charts:
 
     def add(self, key: str, title: str, build: Callable[[], Any]) -> ChartSpec | None:
         """Draw one chart; a chart that cannot be drawn is logged and left out, not fatal."""
+        from customerlens.outputs.charts import spec as vega_lite
+
         try:
-            spec = build().to_dict()
+            spec = vega_lite(build())
         except Exception as exc:  # noqa: BLE001 - one odd table must not cost the whole report
             logger.warning("report: chart %s left out: %s", key, exc)
             return None
@@ -479,7 +482,9 @@ def _environment() -> Environment:
 def _vega_bundle() -> Markup:
     import vl_convert as vlc
 
-    bundle = vlc.javascript_bundle()
+    # the same for a given vl-convert: made once (about 3 s), then read from the cache folder
+    version = importlib.metadata.version("vl-convert-python")
+    bundle = cached_text(f"vega-bundle-{version}.js", vlc.javascript_bundle)
     # never let the bundle close its own <script> element early
     return Markup(bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
 
