@@ -169,6 +169,23 @@ def spark():
 LONGEST_FIRST = ("spark", "test_output_folder", "test_recommend_retail", "test_pipeline", "test_cli")
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadscope``, every Spark module in one scope: one worker, one JVM warmed up once.
+
+    A module is still one scope otherwise (its module fixtures are computed once).
+    """
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SparkTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "spark" if "spark" in Path(module).name else super()._split_scope(nodeid)
+
+    return SparkTogether(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     """Order the test modules longest first (see :data:`LONGEST_FIRST`), the rest as collected."""
 

@@ -66,10 +66,10 @@ def test_als_recommends_what_similar_customers_bought(spark):
             rows.append((customer, f"{customer}-{n}", day, product))
     lines = spark.createDataFrame(pd.DataFrame(rows, columns=["customer_id", "order_id", "order_date", "product_id"]))
     recs = als_recommendations(lines, day + dt.timedelta(days=1), n=1, exclude_seen=True, rank=4, reg=0.01,
-                               max_iter=20).toPandas().set_index("customer_id")
+                               max_iter=8).toPandas().set_index("customer_id")
     assert recs.loc["new_bread", "product_id"] == "jam"
     assert recs.loc["new_tea", "product_id"] == "sugar"
-    with_own = als_recommendations(lines, day + dt.timedelta(days=1), n=3, rank=4).toPandas()
+    with_own = als_recommendations(lines, day + dt.timedelta(days=1), n=3, rank=4, max_iter=8).toPandas()
     own = with_own[with_own["customer_id"] == "new_bread"].sort_values("rank")
     assert set(own["product_id"].head(2)) == {"bread", "butter"}  # their own products first
     assert own["product_id"].iloc[2] == "jam"

@@ -34,8 +34,12 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
         import tempfile
 
         context.setCheckpointDir(tempfile.mkdtemp(prefix="customerlens-spark-"))
+    # one block of customers and of products per core Spark has (MLlib's fixed default is 10: on a
+    # laptop most of ALS's time is then spent scheduling tasks, on a cluster it leaves cores idle)
+    blocks = max(2, min(int(context.defaultParallelism), 200))
     als = ALS(rank=rank, regParam=reg, alpha=alpha, maxIter=max_iter, implicitPrefs=True, seed=seed,
-              userCol="_u", itemCol="_i", ratingCol="orders", coldStartStrategy="drop", checkpointInterval=5)
+              userCol="_u", itemCol="_i", ratingCol="orders", coldStartStrategy="drop", checkpointInterval=5,
+              numUserBlocks=blocks, numItemBlocks=blocks)
     model = als.fit(indexed)
     seen = indexed.select("_u", "_i")
     # enough candidates that n remain after the customer's own products are taken out
