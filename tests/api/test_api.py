@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import pytest
@@ -197,6 +199,45 @@ def test_score_rejects_bad_bodies(store, body):
         assert c.post("/api/score", json=body).status_code == 422
 
 
+@pytest.mark.parametrize("payload", [
+    b'{"features": [{"customer_id": "a", "recency_days": NaN, "frequency": 2, "monetary": 3}]}',
+    b'{"features": [{"customer_id": "a", "recency_days": 1, "frequency": Infinity, "monetary": 3}]}',
+    b'{"features": [{"customer_id": "a", "recency_days": 1, "frequency": 2, "monetary": -Infinity}]}',
+    b'{"features": [{"customer_id": "a", "recency_days": 1, "frequency": 2, "monetary": 1e400}]}',
+    b'{"transactions": [{"customer_id": "a", "order_id": "o", "order_date": "2024-01-01", "amount": NaN}]}',
+    b'{"transactions": [{"customer_id": "a", "order_id": "o", "order_date": "2024-01-01", "amount": 1e400}]}',
+    b'{"transactions": [{"customer_id": "a", "order_id": "o", "order_date": "2024-01-01", "quantity": 1e300,'
+    b' "amount": 1e300}]}',
+])
+def test_score_refuses_non_finite_and_absurd_numbers(client, payload):
+    """NaN, Infinity and 1e400 (read as infinity) are a 422 naming the field, not a 500 with a traceback."""
+    r = client.post("/api/score", content=payload, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    body = r.json()  # valid JSON: the refused value is not echoed (NaN is not JSON)
+    assert set(body) == {"detail", "errors"} and "input" not in r.text and "NaN" not in r.text
+    assert body["errors"][0]["loc"][0] == "body" and body["detail"].split(":")[0] in {
+        f"{kind}.0.{field}" for kind in ("features", "transactions")
+        for field in ("recency_days", "frequency", "monetary", "amount", "quantity")}
+
+
+def test_a_422_does_not_echo_a_large_body(store):
+    rows_ = [{"customer_id": f"customer-{i:06d}", "recency_days": 1.25, "frequency": 1, "monetary": 12.5,
+              "tenure_days": 30, "avg_order_value": 12.5} for i in range(10_001)]
+    payload = json.dumps({"features": rows_}).encode()
+    assert len(payload) > 750_000
+    with TestClient(create_app(Settings(store=store, max_body_bytes=2_000_000))) as c:
+        r = c.post("/api/score", content=payload, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and len(r.content) < 1000, len(r.content)
+        assert "10000" in r.json()["detail"].replace(",", "") and "customer-000001" not in r.text
+        # many bad rows: the first few problems listed, and how many more there are
+        bad = {"features": [{"customer_id": "", "recency_days": -1, "frequency": 1, "monetary": 1}] * 500}
+        r = c.post("/api/score", json=bad)
+        assert r.status_code == 422 and len(r.json()["errors"]) == 10 and "999 more problems" in r.json()["detail"]
+    with TestClient(create_app(Settings(store=store, max_score_rows=5))) as c:
+        r = c.post("/api/score", json={"features": rows_[:6]})
+        assert r.status_code == 422 and "at most 5 rows" in r.json()["detail"]
+
+
 def test_body_size_limit(client):
     big = {"features": [{"customer_id": f"c{i}", "recency_days": 1, "frequency": 1, "monetary": 1.5}
                         for i in range(20_000)]}
@@ -245,17 +286,54 @@ def test_campaigns_page_shows_campaign_lift(store, tmp_path):
 
 
 def test_token(store, customer):
+    from customerlens.api.app import COOKIE
+
     with TestClient(create_app(Settings(store=store, token=TOKEN))) as c:
         assert c.get("/api/health").status_code == 200
-        for url in ("/api/segments", f"/api/customers/{customer}", "/", "/docs", "/openapi.json"):
+        for url in ("/api/segments", f"/api/customers/{customer}", "/", "/docs", "/docs/assets/swagger-ui.css",
+                    "/openapi.json"):
             assert c.get(url).status_code == 401, url
         assert c.get("/api/segments", headers={"Authorization": "Bearer wrong-token-123"}).status_code == 401
         assert c.get("/api/segments", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         assert c.post("/api/score", content=b"x" * 2_000_000).status_code == 401  # refused before reading
-        page = c.get("/", params={"token": TOKEN})
-        assert page.status_code == 200 and "customerlens_token" in page.headers["set-cookie"]
-        assert "HttpOnly" in page.headers["set-cookie"]
+        # never in the query string: it would end up in proxy logs and browser history
+        for url in ("/", "/api/segments"):
+            refused = c.get(url, params={"token": TOKEN})
+            assert refused.status_code == 401 and "set-cookie" not in refused.headers, url
+        page = c.get(f"/customers/{customer}")
+        assert page.status_code == 401 and 'action="/login"' in page.text and "no-store" in page.headers["cache-control"]
+        assert f'value="/customers/{customer}"' in page.text  # back there after signing in
+        wrong = c.post("/login", data={"token": "not-the-token", "next": "/"}, follow_redirects=False)
+        assert wrong.status_code == 401 and "Wrong token" in wrong.text and "set-cookie" not in wrong.headers
+        signed = c.post("/login", data={"token": TOKEN, "next": f"/customers/{customer}"}, follow_redirects=False)
+        assert signed.status_code == 303 and signed.headers["location"] == f"/customers/{customer}"
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=") and TOKEN not in cookie  # an HMAC of the token, not the token
+        assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= {part.strip() for part in cookie.split(";")}
+        assert "Secure" not in cookie  # plain http on loopback: a Secure cookie would never come back
         assert c.get(f"/customers/{customer}").status_code == 200  # the cookie now
+        assert c.get("/docs").status_code == 200
+        out = c.get("/logout", follow_redirects=False)
+        assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+        c.cookies.clear()
+        assert c.get(f"/customers/{customer}").status_code == 401
+        # after signing in, only a path on this server: never an open redirect
+        for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+            away = c.post("/login", data={"token": TOKEN, "next": target}, follow_redirects=False)
+            assert away.headers["location"] == "/", target
+    with TestClient(create_app(Settings(store=store, token=TOKEN)), base_url="https://testserver") as c:
+        signed = c.post("/login", data={"token": TOKEN}, follow_redirects=False)
+        assert "Secure" in {part.strip() for part in signed.headers["set-cookie"].split(";")}  # over https
+
+
+def test_docs_are_served_from_the_installed_swagger_ui(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 200, asset
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not offered
 
 
 def test_settings_refuse_a_missing_store_and_short_tokens(tmp_path, store):
@@ -276,26 +354,90 @@ def test_serve_refuses_non_loopback_without_a_token(store, tmp_path):
     assert missing.returncode == 2 and "no customerlens store" in missing.stderr
 
 
+#: Customer ids a CRM export may hold that are awkward in a URL
+AWKWARD_IDS = ["a/b", "x/recommendations", "..", ".", "100% off?#frag", "ü é/ß", "<i>&amp;'\"", "a%2Fb"]
+
+
+@pytest.fixture(scope="module")
+def awkward(tmp_path_factory):
+    """A store whose customers include ids with '/', '%', '?', '#', dot segments and spaces."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    import customerlens
+    from customerlens.io import demo
+
+    tmp = tmp_path_factory.mktemp("awkward")
+    lines = demo.generate(120, seed=3).lines
+    ids = lines.column("CustomerID").to_pylist()
+    first = list(dict.fromkeys(i for i in ids if i))[: len(AWKWARD_IDS)]
+    renamed = dict(zip(first, AWKWARD_IDS, strict=True))
+    lines = lines.set_column(lines.schema.get_field_index("CustomerID"), "CustomerID",
+                             pa.array([renamed.get(i, i) for i in ids], pa.string()))
+    pacsv.write_csv(lines, tmp / "awkward.csv")
+    customerlens.run(tmp / "awkward.csv", tmp / "out",
+                     customerlens.RunConfig.from_options(charts=False, report=False, top_n=3))
+    return tmp / "out" / "customerlens.duckdb"
+
+
+def test_every_stored_id_is_reachable_in_pages_and_api(awkward):
+    from markupsafe import escape
+
+    from customerlens.api.app import customer_path
+
+    stored = {r["customer_id"]: r["segment_id"] for r in rows(awkward, "SELECT customer_id, segment_id FROM segments")}
+    assert set(AWKWARD_IDS) <= set(stored)  # the loader kept them as they are
+    with TestClient(create_app(Settings(store=awkward))) as c:
+        for cid in AWKWARD_IDS:
+            # the segment page links to the customer's page, and the link opens it
+            listing = c.get(f"/segments/{stored[cid]}", params={"q": cid, "page_size": 200})
+            href = customer_path(cid)
+            assert f'href="{escape(href)}"' in listing.text, cid
+            page = c.get(href)
+            assert page.status_code == 200 and escape(cid) in page.text, cid
+            # the API: by path (URL-encoded), by query, and the recommendations
+            found = c.get("/api/customers/" + quote(cid, safe=""))
+            by_query = c.get("/api/customers", params={"customer_id": cid})
+            assert by_query.status_code == 200 and by_query.json()["customer_id"] == cid, cid
+            if cid not in (".", ".."):  # clients fold these away as path segments: the query form serves them
+                assert found.status_code == 200 and found.json()["customer_id"] == cid, cid
+                recs = c.get("/api/customers/" + quote(cid, safe="") + "/recommendations", params={"n": 2})
+                assert recs.status_code == 200 and recs.json()["customer_id"] == cid, cid
+            # the lookup form finds them too
+            looked = c.get("/customers", params={"customer_id": cid})
+            assert looked.status_code == 200 and escape(cid) in looked.text, cid
+        # an unencoded '/' works as well, and an id ending in '/recommendations' is still a customer
+        assert c.get("/api/customers/a/b").json()["customer_id"] == "a/b"
+        assert c.get("/api/customers/a/b/recommendations").json()["customer_id"] == "a/b"
+        whole = c.get("/api/customers/x%2Frecommendations")
+        assert whole.status_code == 200 and whole.json()["customer_id"] == "x/recommendations"
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(store):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = cli("serve", "--store", store, "--port", port)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0] and "--port" in lines[0], lines
+    assert "dashboard on" not in result.stderr and "Traceback" not in result.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_dashboard_in_chromium(store, customer):
+@contextlib.contextmanager
+def _serving(store: Path, *args: str):
+    """``customerlens serve`` in a subprocess (uvicorn, real HTTP); yields its base URL once it answers."""
     import httpx
 
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        message = "Debian's chromium is not installed (make test installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    ARTEFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    server = subprocess.Popen([*CLI, "serve", "--store", str(store), "--port", str(port)],
+    server = subprocess.Popen([*CLI, "serve", "--store", str(store), "--port", str(port), *args],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -309,13 +451,63 @@ def test_dashboard_in_chromium(store, customer):
             assert server.poll() is None, server.stdout.read()
             assert time.monotonic() < deadline, "the server did not answer /api/health in 30 s"
             time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_awkward_ids_over_real_http(awkward):
+    """Through uvicorn (which decodes paths once, unlike the test client): every link opens its customer."""
+    import httpx
+    from markupsafe import escape
+
+    from customerlens.api.app import customer_path
+
+    stored = {r["customer_id"]: r["segment_id"] for r in rows(awkward, "SELECT customer_id, segment_id FROM segments")}
+    with _serving(awkward) as base, httpx.Client(base_url=base) as http:
+        for cid in AWKWARD_IDS:
+            listing = http.get(f"/segments/{stored[cid]}", params={"q": cid, "page_size": 200}).text
+            assert f'href="{escape(customer_path(cid))}"' in listing, cid
+            page = http.get(customer_path(cid))
+            assert page.status_code == 200 and f"Customer {escape(cid)}</h1>" in page.text, cid
+            if cid not in (".", ".."):
+                assert http.get("/api/customers/" + quote(cid, safe="")).json()["customer_id"] == cid, cid
+                recs = http.get("/api/customers/" + quote(cid, safe="") + "/recommendations")
+                assert recs.json()["customer_id"] == cid, cid
+            assert http.get("/api/customers", params={"customer_id": cid}).json()["customer_id"] == cid, cid
+
+
+@pytest.mark.slow
+def test_dashboard_in_chromium(store, customer):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "Debian's chromium is not installed (make test installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    ARTEFACTS.mkdir(exist_ok=True)
+    with _serving(store) as base:
         seg = rows(store, "SELECT segment_id, segment_name FROM segments WHERE customer_id = ?", [customer])[0]
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                problems = []
+                problems, elsewhere = [], []
+
+                def local_only(route):  # the network beyond this server is "down": nothing may need it
+                    if route.request.url.startswith(base + "/"):
+                        return route.continue_()
+                    elsewhere.append(route.request.url)
+                    return route.abort()
+
+                page.route("**/*", local_only)
                 page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: problems.append(str(e)))
                 page.goto(base + "/")
@@ -339,13 +531,14 @@ def test_dashboard_in_chromium(store, customer):
                 page.fill("input[name=customer_id]", customer)
                 page.click("form[role=search] button")
                 page.wait_for_url(f"**/customers/{customer}")
-                assert problems == [], problems
+                # the API docs: Swagger UI from the installed package, drawn with the network blocked
+                page.goto(base + "/docs")
+                page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+                assert "customerlens" in page.locator(".swagger-ui .info .title").inner_text()
+                page.wait_for_selector(".opblock")
+                assert page.locator(".opblock").count() >= 8
+                page.screenshot(path=str(ARTEFACTS / "dashboard_api_docs.png"), full_page=False)
+                assert problems == [] and elsewhere == [], (problems, elsewhere)
             finally:
                 browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+

@@ -100,30 +100,42 @@ def _start(data: Path, out: Path, *options: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
 
+def _wait_for_stage(run: subprocess.Popen, stage: str) -> bool:
+    """Read the run's ``--verbose`` lines until ``stage`` starts; False when the run ended first."""
+    for line in run.stderr:
+        if line.split()[-1:] == [stage]:
+            return True
+    return False
+
+
+#: SIGKILL as each of these stages runs (``--verbose`` says when one starts), then SIGTERM during one
+KILL_STAGES = ("load", "value", "charts", "store", "report")
+
+
 @pytest.mark.slow  # real runs killed at seeded moments: in make test, not test-fast
 def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
     data, _ = demo.write(demo.generate(150, seed=8), tmp_path / "demo.csv")
     out = tmp_path / "out"
-    started = time.monotonic()
     first = _start(data, out)
     assert first.wait(timeout=300) == 0, first.stderr.read()
-    duration = time.monotonic() - started
     assert _folder_state(out)[0] == "kmeans"
     rng = random.Random(18)
     outcomes = []
-    # SIGKILL at seeded moments across the run (loading, value, segments, charts, store, report), then SIGTERM
-    for attempt, sig in enumerate([signal.SIGKILL] * 3 + [signal.SIGTERM]):
+    # SIGKILL during loading, the value stage, the charts, the store and the report (at a seeded moment
+    # within the stage's first quarter second), then SIGTERM during the segmentation
+    plan = [(signal.SIGKILL, stage) for stage in KILL_STAGES] + [(signal.SIGTERM, "segment")]
+    for attempt, (sig, stage) in enumerate(plan):
         method = ["--method", "rfm"] if attempt % 2 == 0 else []
-        run = _start(data, out, *method)
-        if sig == signal.SIGTERM:  # once this run holds the lock (not the one a killed run left), it is working
-            _wait_for_holder(out, run.pid)
-            time.sleep(rng.uniform(0.0, 0.5) * duration)
-        else:
-            time.sleep(rng.uniform(0.1, 1.05) * duration)
+        run = _start(data, out, *method, "--verbose")
+        reached = _wait_for_stage(run, stage)
+        time.sleep(rng.uniform(0.0, 0.25))
         run.send_signal(sig)
         code = run.wait(timeout=120)
+        run.stderr.read()
         state = _folder_state(out)  # wholly the old run or wholly the new one, whichever it is
-        outcomes.append((sig.name, code, state[0]))
+        outcomes.append((sig.name, stage, reached, code, state[0]))
+        if sig == signal.SIGTERM:
+            assert code in (0, 128 + signal.SIGTERM), outcomes  # finished, or stopped as a terminated process
         if sig == signal.SIGTERM and code != 0:
             # a terminated run cleans up after itself: no staging folder, no lock
             assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"], outcomes
@@ -132,7 +144,8 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
     assert last.wait(timeout=300) == 0, last.stderr.read()
     assert _folder_state(out)[0] == "rfm"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"]
-    assert any(code != 0 for _, code, _ in outcomes), outcomes  # the kills did land mid-run
+    assert all(reached for _, _, reached, _, _ in outcomes), outcomes  # every stage was reached, then the kill
+    assert sum(code != 0 for *_, code, _ in outcomes) >= 5, outcomes  # and the kills landed mid-run
 
 
 def _wait_for(path: Path, seconds: float = 60) -> None:

@@ -18,8 +18,12 @@ def create_app(settings: Settings):
     return _create(settings)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Check the settings and run the app with uvicorn (one worker) until interrupted."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, sock=None) -> None:
+    """Check the settings and run the app with uvicorn (one worker) until interrupted.
+
+    ``sock``: a socket already listening (from :func:`customerlens.api.server.bind`), else
+    ``host:port`` is bound here.
+    """
     from customerlens.api.server import serve as _serve
 
-    _serve(settings, host, port)
+    _serve(settings, host, port, sock=sock)

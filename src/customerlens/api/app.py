@@ -9,16 +9,21 @@ request: the token check (when a token is set) and the request-body size limit.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
+import math
 import secrets
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from customerlens._version import __version__
@@ -27,7 +32,8 @@ from customerlens.api.schemas import CustomerPage, Error, RecommendationsRespons
 from customerlens.api.settings import Settings
 from customerlens.outputs.files import formula_safe_cell
 
-COOKIE = "customerlens_token"
+#: The sign-in cookie: an HMAC of the token (never the token itself), HttpOnly and SameSite=Strict.
+COOKIE = "customerlens_session"
 #: Pages use no script and nothing from elsewhere: the policy says so to the browser.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -35,7 +41,20 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+#: /docs serves Swagger UI's own files (from PyPI's fastapi-swagger): it works offline and loads nothing
+#: from elsewhere, which this policy tells the browser.
+DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+                               "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 NOT_FOUND = {404: {"model": Error, "description": "Not in the store"}}
+#: Ids that a browser or HTTP client folds away as path segments ('.', '..'): such customers are
+#: linked as /customers?customer_id=...
+DOT_SEGMENTS = frozenset({".", ".."})
+#: A validation error lists at most this many problems, and never echoes what was sent.
+MAX_ERRORS = 10
 
 
 @dataclass
@@ -65,7 +84,8 @@ def get_cursor(state: Annotated[State, Depends(get_state)]) -> Iterator[Any]:
 StateDep = Annotated[State, Depends(get_state)]
 CursorDep = Annotated[Any, Depends(get_cursor)]
 SegmentId = Annotated[int, Path(ge=1, le=1000, description="Segment id (1 = most valuable)")]
-CustomerId = Annotated[str, Path(min_length=1, max_length=100)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=1000, description="Customer id, URL-encoded "
+                                   "(an id with '/' is sent as %2F)")]
 Q = Annotated[str, Query(max_length=100, description="Part of a customer id (case-insensitive)")]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 
@@ -139,53 +159,115 @@ class BodyLimit:
             pass
 
 
+def session_value(token: bytes) -> str:
+    """The sign-in cookie's value: an HMAC of the token, so the cookie never holds the token itself."""
+    return hmac.new(token, b"customerlens dashboard session v1", hashlib.sha256).hexdigest()
+
+
+def _safe_next(target: str) -> str:
+    """Where to go after signing in: a path on this server only (never ``//elsewhere`` or a URL)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+def _login_page(next_path: str, message: str = "") -> bytes:
+    from html import escape
+
+    note = f'<p role="alert" style="color:#c0392b">{escape(message)}</p>' if message else ""
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Sign in · customerlens</title>"
+        "<style>body{font:15px system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}"
+        "input{padding:.4rem;width:100%;margin:.4rem 0 .8rem}button{padding:.4rem 1rem}</style>"
+        "<h1>customerlens</h1><p>This dashboard needs its API token.</p>" + note +
+        '<form method="post" action="/login"><label for="token">Token</label>'
+        '<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>'
+        f'<input type="hidden" name="next" value="{escape(_safe_next(next_path))}">'
+        "<button type=submit>Sign in</button></form>"
+    ).encode()
+
+
 class TokenAuth:
-    """Every request but ``GET /api/health`` needs the token: Bearer header, ``?token=`` or the cookie."""
+    """Every request but ``GET /api/health`` needs the token.
+
+    Programs send ``Authorization: Bearer <token>``; people sign in once on ``/login``, which sets
+    an ``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` over https) holding an HMAC of the
+    token. A token in the query string is not accepted: URLs end up in proxy logs and browser history.
+    """
+
+    LOGIN_BODY_LIMIT = 4096
 
     def __init__(self, app, token: str):
         self.app, self.token = app, token.encode()
+        self.session = session_value(self.token).encode()
 
-    def _ok(self, candidate: str | bytes | None) -> bool:
+    def _ok(self, candidate: str | bytes | None, expected: bytes) -> bool:
         if not candidate:
             return False
         if isinstance(candidate, str):
-            candidate = candidate.encode()
-        return secrets.compare_digest(candidate, self.token)
+            candidate = candidate.encode("utf-8", "replace")
+        return secrets.compare_digest(candidate, expected)
 
-    async def __call__(self, scope, receive, send):
-        """Let a request through only with the token (header or cookie); /api/health is open."""
-        if scope["type"] != "http" or scope["path"] == "/api/health":
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
+    def _signed_in(self, headers: dict) -> bool:
         auth = headers.get(b"authorization", b"")
-        if auth[:7].lower() == b"bearer " and self._ok(auth[7:].strip()):
-            return await self.app(scope, receive, send)
+        if auth[:7].lower() == b"bearer " and self._ok(auth[7:].strip(), self.token):
+            return True
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get(b"cookie", b"").decode("latin-1"))
         except Exception:  # noqa: BLE001 - a malformed cookie header is just no cookie
-            cookie = SimpleCookie()
-        if COOKIE in cookie and self._ok(cookie[COOKIE].value):
+            return False
+        return COOKIE in cookie and self._ok(cookie[COOKIE].value, self.session)
+
+    async def __call__(self, scope, receive, send):
+        """Let a request through only when signed in (header or cookie); /api/health and /login are open."""
+        if scope["type"] != "http" or scope["path"] == "/api/health":
             return await self.app(scope, receive, send)
+        if scope["path"] == "/login":
+            return await self._login(scope, receive, send)
+        if scope["path"] == "/logout":
+            return await _send_page(send, 303, b"", [(b"location", b"/login"), self._cookie(scope, clear=True)])
+        if self._signed_in(dict(scope["headers"])):
+            return await self.app(scope, receive, send)
+        if scope["path"].startswith(("/api", "/openapi.json")):
+            return await _send_json(send, 401, "missing or wrong API token (send Authorization: Bearer <token>; "
+                                    "tokens in URLs are not accepted)", [(b"www-authenticate", b"Bearer")])
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query = scope.get("query_string", b"")
+        wanted = (raw + (b"?" + query if query and b"token=" not in query else b"")).decode("latin-1")
+        return await _send_page(send, 401, _login_page(wanted))
+
+    def _cookie(self, scope, clear: bool = False) -> tuple[bytes, bytes]:
+        value = "" if clear else self.session.decode()
+        attributes = "; Max-Age=0" if clear else ""
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        return b"set-cookie", f"{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/{secure}{attributes}".encode()
+
+    async def _login(self, scope, receive, send):
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if self._ok((query.get("token") or [None])[0]):
-            set_cookie = (f"{COOKIE}={self.token.decode()}; HttpOnly; SameSite=Strict; Path=/").encode()
+        next_path = _safe_next((query.get("next") or ["/"])[0])
+        if scope["method"] != "POST":
+            return await _send_page(send, 200, _login_page(next_path))
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > self.LOGIN_BODY_LIMIT:
+                return await _send_page(send, 413, _login_page(next_path, "That is not a token."))
+            if not message.get("more_body"):
+                break
+        form = parse_qs(body.decode("utf-8", "replace"))
+        next_path = _safe_next((form.get("next") or [next_path])[0])
+        if not self._ok((form.get("token") or [""])[0], self.token):
+            return await _send_page(send, 401, _login_page(next_path, "Wrong token."))
+        location = quote(next_path, safe="/%?&=:;@!$'()*+,~-._").encode("ascii")
+        return await _send_page(send, 303, b"", [(b"location", location), self._cookie(scope)])
 
-            async def with_cookie(message):
-                if message["type"] == "http.response.start":
-                    message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", set_cookie)]}
-                await send(message)
 
-            return await self.app(scope, receive, with_cookie)
-        if scope["path"].startswith(("/api", "/docs", "/openapi.json", "/redoc")):
-            return await _send_json(send, 401, "missing or wrong API token (Authorization: Bearer <token>)",
-                                    [(b"www-authenticate", b"Bearer")])
-        body = (b"<!doctype html><title>customerlens: token needed</title><h1>Token needed</h1>"
-                b"<p>Open this page with <code>?token=&lt;your token&gt;</code> once; a cookie keeps you signed in.")
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+async def _send_page(send, status: int, body: bytes, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                            (b"cache-control", b"no-store"),
+                            *[(k.lower().encode(), v.encode()) for k, v in PAGE_HEADERS.items()], *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
 
 
 # -- the app
@@ -212,15 +294,84 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Segments, customer value and recommendations from a customerlens store.",
         description="Read-only API over `customerlens.duckdb`. With a token set, send `Authorization: Bearer "
-                    "<token>` (or `?token=` once in a browser). See docs/dashboard.md.",
+                    "<token>` (in a browser, sign in once on /login). Customer ids are URL-encoded in paths "
+                    "(`/` as `%2F`). See docs/dashboard.md.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    _docs_routes(app)
     _api_routes(app)
     _page_routes(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.token:
         app.add_middleware(TokenAuth, token=settings.token)
     return app
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each problem (where and what), never echoing the input.
+
+    A 760 KB body sent back would be large, and ``NaN`` or ``1e400`` (read as infinity) are not JSON at all.
+    """
+    errors = exc.errors()
+    problems = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "invalid")),
+                 "type": str(e.get("type", "value_error"))} for e in errors[:MAX_ERRORS]]
+    first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
+    where = ".".join(first["loc"][1:] if first["loc"][:1] == ["body"] else first["loc"])
+    detail = f"{where}: {first['msg']}" if where else first["msg"]
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1:,} more problem{'s' if len(errors) > 2 else ''})"
+    return JSONResponse({"detail": detail, "errors": problems}, status_code=422)
+
+
+def _docs_routes(app: FastAPI) -> None:
+    """``/docs``: Swagger UI 5 from the installed fastapi-swagger package, so it works offline."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = files("fastapi_swagger") / "resources"  # swagger-ui-bundle.js, swagger-ui.css, favicon-32x32.png
+    app.mount("/docs/assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="customerlens API",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
+        return HTMLResponse(page.body, headers=DOCS_HEADERS)
+
+
+def customer_path(customer_id: str, prefix: str = "/customers") -> str:
+    """The URL of a customer's page (or API resource): the id URL-encoded, '/' included.
+
+    Ids that clients fold away as path segments ('.', '..') go in the query string instead.
+    """
+    if customer_id in DOT_SEGMENTS:
+        return f"{prefix}?customer_id={quote(customer_id, safe='')}"
+    return f"{prefix}/{quote(customer_id, safe='')}"
+
+
+def _raw_rest(request: Request, prefix: str) -> str | None:
+    """The part of the raw (still URL-encoded) path after ``prefix/``; None without a raw path.
+
+    Customer ids are read from it, decoded exactly once: ``%2F`` stays a '/' inside the id, and
+    ``%252F`` stays ``%2F``, whatever the server or test client did to the decoded path.
+    """
+    raw = request.scope.get("raw_path")
+    if not raw:
+        return None
+    text = raw.decode("latin-1").split("?", 1)[0]
+    return text[len(prefix) + 1:] if text.startswith(prefix + "/") else None
+
+
+def _customer_id(request: Request, prefix: str, decoded: str) -> str:
+    """The id of ``prefix/<id>`` from the raw path (see :func:`_raw_rest`), else the router's."""
+    rest = _raw_rest(request, prefix)
+    return unquote(rest) if rest else decoded
 
 
 def _segment_or_404(state: State, cur, segment_id: int) -> dict:
@@ -272,31 +423,53 @@ def _api_routes(app: FastAPI) -> None:
         return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
-    @app.get("/api/customers/{customer_id}", tags=["customers"], responses=NOT_FOUND)
-    def customer(customer_id: CustomerId, state: StateDep, cur: CursorDep) -> dict[str, Any]:
-        """A customer's features, segment, R/F/M scores and P(alive), CLV and churn risk when present."""
+    def customer_or_404(state: State, cur, customer_id: str) -> dict[str, Any]:
         found = state.store.customer(cur, customer_id)
         if found is None:
             raise HTTPException(404, f"no customer {customer_id!r} in the store")
         return found
 
-    @app.get("/api/customers/{customer_id}/recommendations", tags=["customers"], responses=NOT_FOUND,
-             response_model=RecommendationsResponse)
-    async def recommendations(customer_id: CustomerId, request: Request,
-                              n: Annotated[int, Query(ge=1, le=50, description="How many (1-50)")] = 10) -> Response:
-        """The customer's precomputed recommendations with their reasons (served from memory)."""
-        store = request.app.state.customerlens.store
-        if customer_id not in store.customers:
-            raise HTTPException(404, f"no customer {customer_id!r} in the store")
-        return Response(store.recommendations_json(customer_id, n), media_type="application/json")
+    @app.get("/api/customers", tags=["customers"], responses=NOT_FOUND)
+    def customer_by_query(state: StateDep, cur: CursorDep,
+                          customer_id: Annotated[str, Query(min_length=1, max_length=1000)]) -> dict[str, Any]:
+        """The same as ``/api/customers/{customer_id}``, the id in the query string (any id, '..' included)."""
+        return customer_or_404(state, cur, customer_id)
 
-    @app.post("/api/score", tags=["scoring"], responses={413: {"model": Error}, 503: {"model": Error}})
+    # declared before the plain lookup: a path ending in /recommendations is this route, unless the raw
+    # path shows the id itself ends in '%2Frecommendations'
+    @app.get("/api/customers/{customer_id:path}/recommendations", tags=["customers"], responses=NOT_FOUND,
+             response_model=RecommendationsResponse)
+    def recommendations(customer_id: CustomerId, request: Request, state: StateDep, cur: CursorDep,
+                        n: Annotated[int, Query(ge=1, le=50, description="How many (1-50)")] = 10) -> Response:
+        """The customer's precomputed recommendations with their reasons (served from memory)."""
+        rest = _raw_rest(request, "/api/customers")
+        if rest is not None:
+            if not rest.endswith("/recommendations"):  # '%2Frecommendations': the id itself ends so
+                return JSONResponse(jsonable_encoder(customer_or_404(state, cur, unquote(rest))))
+            customer_id = unquote(rest.removesuffix("/recommendations"))
+        if customer_id not in state.store.customers:
+            raise HTTPException(404, f"no customer {customer_id!r} in the store")
+        return Response(state.store.recommendations_json(customer_id, n), media_type="application/json")
+
+    @app.get("/api/customers/{customer_id:path}", tags=["customers"], responses=NOT_FOUND)
+    def customer(customer_id: CustomerId, request: Request, state: StateDep, cur: CursorDep) -> dict[str, Any]:
+        """A customer's features, segment, R/F/M scores and P(alive), CLV and churn risk when present."""
+        return customer_or_404(state, cur, _customer_id(request, "/api/customers", customer_id))
+
+    @app.post("/api/score", tags=["scoring"], responses={413: {"model": Error}, 422: {"model": Error},
+                                                         503: {"model": Error}})
     def score(body: ScoreRequest, state: StateDep) -> ScoreResponse:
         """Segment new customers with the saved segmenter, from their features or their transactions."""
         return ScoreResponse(**_score(state, body))
 
 
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def _score(state: State, body: ScoreRequest) -> dict:
+    import numpy as np
     import pandas as pd
 
     seg = state.segmenter
@@ -304,7 +477,7 @@ def _score(state: State, body: ScoreRequest) -> dict:
         raise HTTPException(503, "no saved segmenter beside the store (segmenter.joblib): re-run `customerlens run`")
     rows = body.features if body.features is not None else body.transactions
     if len(rows) > state.settings.max_score_rows:
-        raise HTTPException(413, f"at most {state.settings.max_score_rows:,} rows per request")
+        raise HTTPException(422, f"at most {state.settings.max_score_rows:,} rows per request")
     needed = list(seg.features)
     if body.features is not None:
         frame = pd.DataFrame([r.model_dump() for r in body.features])
@@ -324,11 +497,16 @@ def _score(state: State, body: ScoreRequest) -> dict:
         if len(frame) == 0:
             raise HTTPException(422, "no transaction before as_of")
         frame = frame[["customer_id", *needed]]
+    values = frame[needed].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        rows_out = sorted(set(np.where(~np.isfinite(values))[0].tolist()))
+        raise HTTPException(422, f"features of {len(rows_out):,} customer(s) are not finite numbers "
+                                 f"(first: {frame['customer_id'].iloc[rows_out[0]]!r})")
     assigned = seg.assign(frame)
     strategies = getattr(seg, "strategies_", {})
     customers = [{"customer_id": str(r["customer_id"]), "segment_id": int(r["segment_id"]),
                   "segment_name": r["segment_name"], "strategy": strategies.get(int(r["segment_id"])),
-                  "features": {f: float(r[f]) for f in needed}} for r in assigned.to_dict(orient="records")]
+                  "features": {f: _finite(r[f]) for f in needed}} for r in assigned.to_dict(orient="records")]
     return {"model": {"features": needed, "k": int(getattr(seg, "k_", 0))}, "customers": customers}
 
 
@@ -344,6 +522,7 @@ def _templates():
         num=lambda v, d=1: "–" if v is None else (f"{v:,.{d}f}" if isinstance(v, float) else f"{v:,}"),
         pct=lambda v, d=0: "–" if v is None else f"{v:.{d}%}",
         urlpart=lambda v: quote(str(v), safe=""),
+        customer_url=lambda v: customer_path(str(v)),
         show=lambda v: "–" if v is None else str(v).removesuffix("T00:00:00"),
         basename=lambda v: str(v).replace("\\", "/").rsplit("/", 1)[-1],
     )
@@ -376,13 +555,19 @@ def _page_routes(app: FastAPI) -> None:
         return render(request, "segment.html", s=segment, listing=listing)
 
     @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
-    def lookup(request: Request, customer_id: Annotated[str, Query(max_length=100)] = ""):
-        if customer_id.strip():
-            return RedirectResponse(f"/customers/{quote(customer_id.strip(), safe='')}", status_code=303)
+    def lookup(request: Request, state: StateDep, cur: CursorDep,
+               customer_id: Annotated[str, Query(max_length=1000)] = ""):
+        wanted = customer_id if customer_id in state.store.customers else customer_id.strip()
+        if wanted in DOT_SEGMENTS:  # no path can carry these: the page is served here
+            return customer_page(request, wanted, state, cur)
+        if wanted:
+            return RedirectResponse(customer_path(wanted), status_code=303)
         return render(request, "lookup.html")
 
-    @app.get("/customers/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/customers/{customer_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def customer_page(request: Request, customer_id: CustomerId, state: StateDep, cur: CursorDep):
+        if request.url.path != "/customers":  # not the lookup form serving a '.' or '..'
+            customer_id = _customer_id(request, "/customers", customer_id)
         found = state.store.customer(cur, customer_id)
         if found is None:
             return render(request, "missing.html", 404, what=f"customer {customer_id}")

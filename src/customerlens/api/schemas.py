@@ -9,8 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from customerlens.api.settings import MAX_SCORE_ROWS
 
-Id = Annotated[str, Field(min_length=1, max_length=100)]
-Number = Annotated[float, Field(allow_inf_nan=False)]
+Id = Annotated[str, Field(min_length=1, max_length=1000)]
+#: Finite and of a plausible size: NaN, Infinity and 1e400 (read as infinity) are refused with 422,
+#: and no sum of 10,000 such values overflows
+LIMIT = 1e12
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-LIMIT, le=LIMIT)]
+Count = Annotated[float, Field(allow_inf_nan=False, ge=0, le=LIMIT)]
 
 
 class FeatureRow(BaseModel):
@@ -18,12 +22,12 @@ class FeatureRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     customer_id: Id
-    recency_days: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    frequency: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    recency_days: Count | None = None
+    frequency: Count | None = None
     monetary: Number | None = None
-    tenure_days: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    tenure_days: Count | None = None
     avg_order_value: Number | None = None
-    distinct_products: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    distinct_products: Count | None = None
     items_per_order: Number | None = None
     return_rate: Number | None = None
     mean_days_between_orders: Number | None = None
@@ -39,7 +43,7 @@ class TransactionRow(BaseModel):
     customer_id: Id
     order_id: Id
     order_date: dt.datetime
-    product_id: Annotated[str, Field(max_length=100)] | None = None
+    product_id: Annotated[str, Field(max_length=1000)] | None = None
     quantity: Number = 1.0
     amount: Number
 

@@ -23,8 +23,9 @@ class Settings:
     store
         ``customerlens.duckdb`` written by ``customerlens run``; opened read-only.
     token
-        When set, every request but ``GET /api/health`` needs it: ``Authorization: Bearer``,
-        ``?token=`` (which also sets a cookie for the following pages) or that cookie.
+        When set, every request but ``GET /api/health`` needs it: ``Authorization: Bearer`` from
+        programs; people sign in once on ``/login`` (an ``HttpOnly``, ``SameSite=Strict`` cookie
+        holding an HMAC of the token). Never in the query string.
     segmenter
         Saved segmenter for ``POST /api/score``; default ``segmenter.joblib`` beside the store.
     max_body_bytes

@@ -82,6 +82,8 @@ def run(
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
     ] = 4000,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print each stage as it starts, and the "
+                                          "seconds of every stage at the end (stderr).")] = False,
 ) -> None:
     """Run the whole pipeline on a file and write the output folder.
 
@@ -109,7 +111,10 @@ def run(
 
         demo.write(demo.generate(demo_customers), data)
     with display.progress() as bar:
-        result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
+        on_stage = display.staged(bar, STAGES, verbose=verbose)
+        result = run_pipeline(data, out_dir, config, progress=on_stage)
+    if verbose:
+        display.print_stage_seconds(on_stage)
     display.print_quality(result.ingested.quality_report())
     out.print(f"\nCustomers with features: [bold]{result.customers:,}[/] as of {result.as_of:%Y-%m-%d}")
     display.print_segments(result.segmentation)

@@ -21,18 +21,54 @@ def progress() -> Progress:
     )
 
 
-def staged(bar: Progress, stages: tuple[str, ...]):
-    """A pipeline ``progress`` callback: shows each stage's name on ``bar``, advancing it as the next one starts."""
+def staged(bar: Progress, stages: tuple[str, ...], verbose: bool = False):
+    """A pipeline ``progress`` callback: shows each stage's name on ``bar``, advancing it as the next one starts.
+
+    With ``verbose``, also prints a line as each stage starts (seconds since the start, then the
+    stage), and keeps each stage's seconds in the callback's ``seconds`` (see :func:`print_stage_seconds`).
+    """
+    import time
+
     task = bar.add_task("starting", total=len(stages))
     seen: list[str] = []
+    started = time.perf_counter()
+    marks: list[float] = []
 
     def on_stage(stage: str) -> None:
+        now = time.perf_counter()
         if seen:
             bar.advance(task)
+            on_stage.seconds[seen[-1]] = now - marks[-1]
         seen.append(stage)
+        marks.append(now)
         bar.update(task, description=stage)
+        if verbose:
+            bar.console.print(f"{now - started:7.1f}s  {stage}", highlight=False)
 
+    def finish() -> None:
+        if seen:
+            on_stage.seconds[seen[-1]] = time.perf_counter() - marks[-1]
+
+    on_stage.seconds = {}
+    on_stage.finish = finish
     return on_stage
+
+
+def print_stage_seconds(on_stage) -> None:
+    """Each stage's seconds, as measured by a :func:`staged` callback, slowest first (stderr)."""
+    on_stage.finish()
+    seconds = on_stage.seconds
+    if not seconds:
+        return
+    table = Table(title="Seconds by stage", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    total = sum(seconds.values())
+    for stage, secs in sorted(seconds.items(), key=lambda item: -item[1]):
+        table.add_row(stage, f"{secs:.2f}", f"{secs / total:.0%}" if total else "")
+    table.add_row("all", f"{total:.2f}", "")
+    err.print(table)
 
 
 def print_value_summary(value) -> None:

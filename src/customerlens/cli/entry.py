@@ -68,6 +68,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("terminated" if _SIGNALLED else "interrupted")
         sys.exit(128 + (_SIGNALLED[0] if _SIGNALLED else signal.SIGINT))
+    except SystemExit as exc:
+        if _SIGNALLED and exc.code not in (0, None):  # Typer turned the interrupt into exit 130 (SIGINT's)
+            err.print("terminated")
+            sys.exit(128 + _SIGNALLED[0])
+        raise
     except Exception as exc:
         duckdb = sys.modules.get("duckdb")  # imported by the work itself; --help never loads it
         if duckdb is None or not isinstance(exc, duckdb.OutOfMemoryException):

@@ -22,7 +22,7 @@ def serve(
         Optional[str],  # noqa: UP045
         typer.Option("--token", envvar="CUSTOMERLENS_API_TOKEN", show_envvar=True,
                      help="API token (8+ characters): every request but /api/health then needs "
-                     "`Authorization: Bearer TOKEN` or ?token=TOKEN once in a browser."),
+                     "`Authorization: Bearer TOKEN`; in a browser, sign in once on /login."),
     ] = None,
 ) -> None:
     """The dashboard and REST API over a store: pages for people, JSON for programs.
@@ -36,13 +36,16 @@ def serve(
     """
     from customerlens.api import Settings
     from customerlens.api import serve as serve_app
-    from customerlens.api.server import check_bind
+    from customerlens.api.server import bind, check_bind
 
     settings = Settings(store=store, token=token or None).check()
     check_bind(settings, host, port)
-    err.print(f"customerlens dashboard on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops it",
+    sock = bind(host, port)  # a busy port is one line and exit 2, before anything says "on"
+    shown = f"[{host}]" if ":" in host else host
+    signin = "; sign in with the token" if settings.token else ""
+    err.print(f"customerlens dashboard on http://{shown}:{port}/ (API docs at /docs{signin}); Ctrl+C stops it",
               highlight=False, soft_wrap=True)
-    serve_app(settings, host, port)
+    serve_app(settings, host, port, sock=sock)
 
 
 @app.command()
