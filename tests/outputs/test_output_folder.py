@@ -74,7 +74,7 @@ def test_a_swap_killed_between_two_renames_is_repaired(tmp_path):
         assert (out / "segments.csv").read_text() == "old\n" and not aside.exists()
 
 
-def _folder_state(out: Path) -> tuple[str, int]:
+def _folder_state(out: Path, report: bool = True) -> tuple[str, int]:
     """Check that the folder is one complete run; return its segmentation method and customer count."""
     con = duckdb.connect(str(out / "customerlens.duckdb"), read_only=True)
     try:
@@ -87,9 +87,10 @@ def _folder_state(out: Path) -> tuple[str, int]:
     assert set(segments["segment_name"]) == names and len(segments) == customers
     listed = {p.stem for p in (out / "targets").glob("*.csv") if not p.stem.startswith("moved_")}
     assert listed == {slug(name) for name in names}
-    report = (out / "report.html").read_text()
-    # every segment in the report (as text, or inside a chart's JSON where & is written \u0026)
-    assert all(html.escape(name) in report or name.replace("&", "\\u0026") in report for name in names), names
+    if report:
+        page = (out / "report.html").read_text()
+        # every segment in the report (as text, or inside a chart's JSON where & is written \u0026)
+        assert all(html.escape(name) in page or name.replace("&", "\\u0026") in page for name in names), names
     assert not [p for p in out.rglob("*") if p.name.endswith((".tmp", ".wal"))]
     return method, customers
 
@@ -172,3 +173,49 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
     assert len(lines) == 1 and "another customerlens run" in lines[0], lines
     assert first.wait(timeout=300) == 0
     assert _folder_state(out)[0] == "kmeans"  # the first run finished intact
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder that takes no files")
+def test_a_folder_that_takes_no_files_is_one_line(tmp_path):
+    """Even as root (CI), /proc takes no new files: the same path as a read-only or forbidden folder."""
+    from tests.conftest import cli_in_process
+
+    data, _ = demo.write(demo.generate(40, seed=8), tmp_path / "demo.csv")
+    result = cli_in_process("run", data, "--out", "/proc/customerlens-out", "--top-n", "0", "--no-charts",
+                            "--no-report", "--no-value")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: /proc: cannot be written ("), lines
+
+
+def _limited_file_size(limit: int):
+    """For a subprocess: files larger than ``limit`` bytes cannot be written (EFBIG), like a full disk."""
+    import resource
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [[], ["--no-charts"]], ids=["a chart", "the store"])
+def test_a_full_disk_is_one_line_and_keeps_the_old_folder(tmp_path, options):
+    """The first file over the limit is a chart (Python's write) or the store (DuckDB's): either way one line."""
+    data, _ = demo.write(demo.generate(60, seed=8), tmp_path / "demo.csv")
+    out = tmp_path / "out"
+    light = ["--top-n", "0", "--no-report", "--no-value"]
+    first = _start(data, out, *light, "--no-charts")
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    before = _folder_state(out, report=False)
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
+    full = subprocess.run([*CLI, "run", str(data), "--out", str(out), "--method", "rfm", *light, *options],
+                          capture_output=True, text=True, env=env, timeout=300,
+                          preexec_fn=_limited_file_size(40_000))
+    assert full.returncode == 2, full.stderr[-3000:]
+    lines = [line for line in full.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot be written (file too large)" in lines[0], lines
+    assert "previous results are unchanged" in lines[0]
+    assert _folder_state(out, report=False) == before  # still the first run, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import shutil
@@ -67,6 +68,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: Errors of the disk or the folder, not of customerlens: a clear line, the old output folder kept
+DISK_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+#: The same, as DuckDB words them in its IO errors
+DISK_MESSAGES = ("no space left on device", "file too large", "permission denied", "read-only file system",
+                 "disk quota exceeded")
+
+
+def unwritable(folder: Path, exc: OSError) -> InputError:
+    """One line for a folder that cannot take files: which folder, and the system's reason."""
+    reason = (exc.strerror or str(exc)).lower()
+    if exc.errno == errno.EACCES:
+        reason = "permission denied"
+    return InputError(f"{folder}: cannot be written ({reason})")
+
+
+def disk_problem(exc: BaseException) -> str | None:
+    """The disk's reason when ``exc`` is a full disk, a quota, a file size limit or a permission; else None."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+        return "permission denied" if exc.errno == errno.EACCES else (exc.strerror or str(exc)).lower()
+    if "duckdb" in type(exc).__module__:  # _duckdb.IOException, _duckdb.TransactionException, ...
+        text = str(exc).lower()
+        return next((message for message in DISK_MESSAGES if message in text), None)
+    return None
+
+
 @contextlib.contextmanager
 def folder_lock(out_dir: str | Path) -> Iterator[Path]:
     """Hold the lock of ``out_dir`` for the block; a live holder makes it raise :class:`FolderBusyError`."""
@@ -80,8 +108,8 @@ def folder_lock(out_dir: str | Path) -> Iterator[Path]:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise InputError(f"{out_dir}: cannot be a folder (a file stands in its path)") from None
-    except PermissionError:
-        raise InputError(f"{out_dir.parent}: cannot be written (permission denied)") from None
+    except OSError as exc:
+        raise unwritable(out_dir.parent, exc) from None
     lock = lock_path(out_dir)
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
     # the lock appears with its content in one step (a hard link to a finished file), so a second run
@@ -101,10 +129,12 @@ def folder_lock(out_dir: str | Path) -> Iterator[Path]:
                 _recover(out_dir, stale_lock=True)  # its process is gone: take the folder over
         else:  # pragma: no cover - the lock came back between two tries
             raise FolderBusyError(f"{out_dir}: another customerlens run is writing this folder")
-    except PermissionError:
-        raise InputError(f"{out_dir.parent}: cannot be written (permission denied)") from None
+    except FolderBusyError:
+        raise
+    except OSError as exc:  # read-only file system, no permission, a folder that takes no files (/proc)
+        raise unwritable(out_dir.parent, exc) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             draft.unlink()
     try:
         _HELD.add(out_dir)
@@ -153,7 +183,10 @@ def staged_folder(out_dir: str | Path) -> Iterator[Path]:
     out_dir = Path(out_dir).absolute()
     staging = staging_path(out_dir)
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise unwritable(out_dir.parent, exc) from None
     try:
         yield staging
         if out_dir.is_dir():

@@ -25,9 +25,10 @@ from customerlens.core.db import quote
 from customerlens.core.db import run as run_sql
 from customerlens.core.files import atomic_path, write_text_atomic
 from customerlens.core.text import slug
+from customerlens.errors import InputError
 from customerlens.insights import action_plan_markdown, target_list
 from customerlens.outputs.files import formula_safe_sql, neutralise_formulas, write_csv_atomic, write_json_atomic
-from customerlens.outputs.folder import folder_lock, staged_folder
+from customerlens.outputs.folder import disk_problem, folder_lock, staged_folder
 from customerlens.outputs.store import STORE_NAME, write_store
 
 #: store table name of each Segmentation attribute
@@ -164,7 +165,15 @@ def write_run(analysis: Any, out_dir: Path, *, progress: Callable[[str], None] =
     """
     out_dir = Path(out_dir)
     with folder_lock(out_dir), staged_folder(out_dir) as staging:
-        written = _write_files(analysis, staging, progress)
+        try:
+            written = _write_files(analysis, staging, progress)
+        except Exception as exc:
+            problem = disk_problem(exc)
+            if problem is None:
+                raise
+            # a full disk, a quota or a file size limit while writing: the previous folder stays as it was
+            raise InputError(f"{out_dir}: the outputs cannot be written ({problem}); the previous "
+                             "results are unchanged") from None
     return {name: out_dir / path.relative_to(staging) for name, path in written.items()}
 
 
