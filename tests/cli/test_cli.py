@@ -1,4 +1,8 @@
-"""End-to-end: the CLI as a user runs it, in a subprocess."""
+"""End-to-end: the CLI as a user runs it.
+
+Whole runs and the commands' first contact go through a subprocess; the many option and error
+cases go through the same entry point in this process (``cli_in_process``: no interpreter start-up).
+"""
 
 import json
 
@@ -16,8 +20,8 @@ def commands():
 def test_commands_have_help_and_appear_in_the_docs():
     docs = (REPO / "docs" / "cli.md").read_text()
     assert set(commands()) >= {"run", "ingest", "features", "demo"}
-    for name in commands():
-        result = cli(name, "--help")
+    for name in commands():  # a real process for `run`, the entry point in this process for the rest
+        result = cli(name, "--help") if name == "run" else cli_in_process(name, "--help")
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout and len(result.stdout.splitlines()) > 5
         assert f"customerlens {name}" in docs, f"docs/cli.md does not show `customerlens {name}`"
@@ -43,7 +47,7 @@ def test_run_without_a_file_uses_demo_data(tmp_path):
 
 
 def test_ingest_json(tiny_csv):
-    result = cli("ingest", tiny_csv, "--json")
+    result = cli_in_process("ingest", tiny_csv, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["schema"]["layout"] == "UCI Online Retail"
@@ -53,7 +57,7 @@ def test_ingest_json(tiny_csv):
 def test_ingest_human_readable_with_map_and_skip(tmp_path):
     path = tmp_path / "odd.csv"
     path.write_text("who,when,paid\na,2024-01-01,3\nb,2024-01-02,4\n")
-    result = cli("ingest", path, "--map", "customer_id=who", "--map", "order_date=when",
+    result = cli_in_process("ingest", path, "--map", "customer_id=who", "--map", "order_date=when",
                  "--map", "amount=paid", "--skip-rule", "returns")
     assert result.returncode == 0, result.stderr
     assert "customer_id" in result.stdout and "who" in result.stdout
@@ -62,14 +66,14 @@ def test_ingest_human_readable_with_map_and_skip(tmp_path):
 
 def test_features_command(tiny_csv, tmp_path):
     target = tmp_path / "f.csv"
-    result = cli("features", tiny_csv, "--out", target, "--as-of", "2024-02-01")
+    result = cli_in_process("features", tiny_csv, "--out", target, "--as-of", "2024-02-01")
     assert result.returncode == 0, result.stderr
     assert target.read_text().count("\n") == 3
 
 
 def test_demo_command(tmp_path):
     target = tmp_path / "d.csv.gz"
-    result = cli("demo", "--customers", "100", "--out", target, "--seed", "3")
+    result = cli_in_process("demo", "--customers", "100", "--out", target, "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert target.is_file() and (tmp_path / "d.types.csv").is_file()
 
@@ -125,7 +129,7 @@ def test_segment_command(tiny_csv, tmp_path):
     (["--features", "recency_days,nope"], "nope"),
 ])
 def test_segment_bad_options(tiny_csv, tmp_path, args, expected):
-    result = cli("segment", tiny_csv, "--out", tmp_path / "o", "--no-charts", *args)
+    result = cli_in_process("segment", tiny_csv, "--out", tmp_path / "o", "--no-charts", *args)
     assert result.returncode == 2, result.stderr
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and expected in lines[0], result.stderr
@@ -136,7 +140,7 @@ def test_run_recommendations_can_exclude_what_was_bought(tmp_path):
     from customerlens.io import demo as demo_mod
 
     path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
-    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--exclude-bought", "--top-n", "5",
+    result = cli_in_process("run", path, "--out", tmp_path / "o", "--no-charts", "--exclude-bought", "--top-n", "5",
                  "--no-value", "--no-report", "--no-insights")
     assert result.returncode == 0, result.stderr
     import pandas as pd
@@ -156,9 +160,9 @@ def test_run_discovery_slots(tmp_path):
     from customerlens.io import demo as demo_mod
 
     path, _ = demo_mod.write(demo_mod.generate(300, seed=9), tmp_path / "d.csv")
-    bad = cli("run", path, "--out", tmp_path / "x", "--no-charts", "--top-n", "3", "--discovery-slots", "4")
+    bad = cli_in_process("run", path, "--out", tmp_path / "x", "--no-charts", "--top-n", "3", "--discovery-slots", "4")
     assert bad.returncode == 2 and "--discovery-slots" in bad.stderr
-    result = cli("run", path, "--out", tmp_path / "o", "--no-charts", "--top-n", "5", "--discovery-slots", "2",
+    result = cli_in_process("run", path, "--out", tmp_path / "o", "--no-charts", "--top-n", "5", "--discovery-slots", "2",
                  "--no-value", "--no-report", "--no-insights")
     assert result.returncode == 0, result.stderr
     recs = pd.read_csv(tmp_path / "o" / "recommendations.csv", dtype=str)

@@ -124,17 +124,21 @@ def test_online_retail_spark_features_equal_duckdb(spark, online_retail, tmp_pat
 
 
 def test_cli_engine_spark(spark, tmp_path):
-    """`customerlens segment --engine spark --spark-master local[2]` as a user runs it (its own JVM)."""
-    from tests.conftest import cli
+    """`customerlens segment --engine spark --spark-master local[2]` through the CLI's entry point.
+
+    In this process, so on the session the other tests warmed up: a second JVM would add most of a
+    minute. The session itself is started by the same ``customerlens.io.spark.session`` (the fixture's).
+    """
+    from tests.conftest import cli_in_process
 
     path = tmp_path / "tiny.csv"
     path.write_text(TINY_CSV)
-    bad = cli("segment", path, "--engine", "hadoop", "--out", tmp_path / "x")
+    bad = cli_in_process("segment", path, "--engine", "hadoop", "--out", tmp_path / "x")
     assert bad.returncode == 2 and "--engine must be one of duckdb, spark" in bad.stderr
     assert "Traceback" not in bad.stderr
-    # the tiny shop (two customers): the JVM and Spark's jobs are the cost here, not the data
-    result = cli("segment", path, "--engine", "spark", "--spark-master", "local[2]", "--no-charts",
-                 "--no-insights", "--as-of", "2024-02-01", "--out", tmp_path / "seg")
+    # the tiny shop (two customers): Spark's jobs are the cost here, not the data
+    result = cli_in_process("segment", path, "--engine", "spark", "--spark-master", "local[2]", "--no-charts",
+                            "--no-insights", "--as-of", "2024-02-01", "--out", tmp_path / "seg")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "seg" / "segments.csv").exists()
     assert (tmp_path / "seg" / "parquet" / "features").is_dir()

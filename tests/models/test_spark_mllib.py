@@ -84,8 +84,9 @@ def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(250, seed=3), data)
     raw = spark.read.option("header", "true").csv(str(data))
+    # k given: the elbow on MLlib is test_mllib_kmeans_agrees_with_scikit_learn's; here the final fit is MLlib's
     result = run(raw, tmp_path / "out", RunConfig.from_options(spark_kmeans_above=0, spark_als_above=0, report=False,
-                                                               charts=False, top_n=5, value=False))
+                                                               charts=False, top_n=5, value=False, k=4))
     with analyze(data, report=False, charts=False, top_n=0, value=False, insights=False) as duck:
         assert result.customers == duck.customers
     assert result.ingested.loaded.source.kind == "frame"
