@@ -127,14 +127,24 @@ def print_schema(schema: dict) -> None:
     """The detected layout, date format and column mapping (source and derived columns) of an ingest."""
     out.print(f"[bold]{schema['source']['name']}[/]: {schema['rows']:,} rows, layout "
               f"[cyan]{schema['layout']}[/], dates {schema['date_format']}")
+    from customerlens.io.schema import CONFIDENCE
+
     table = Table(title="Column mapping", title_justify="left")
     table.add_column("canonical")
     table.add_column("source column")
+    table.add_column("how sure")
+    confidence = schema.get("confidence", {})
     for key, value in schema["mapping"].items():
-        table.add_row(key, value)
+        how = confidence.get(key, "alias")
+        shown = f"[yellow]{CONFIDENCE[how]}[/]" if how == "generic" else CONFIDENCE[how]
+        table.add_row(key, value, shown)
     for key, how in schema["derived"].items():
-        table.add_row(key, f"[dim]derived: {how}[/]")
+        table.add_row(key, f"[dim]derived: {how}[/]", "")
     out.print(table)
+    guesses = [key for key, how in confidence.items() if how == "generic"]
+    if guesses:
+        out.print(f"[yellow]Check {', '.join(guesses)}: chosen by a generic column name; "
+                  "--map canonical=Column says otherwise.[/]")
     if not schema["has_products"]:
         out.print("[yellow]No product column: product-level outputs are skipped.[/]")
 

@@ -28,37 +28,76 @@ OPTIONAL = ("amount", "country", "channel", "category")
 ALL_FIELDS = CANONICAL + OPTIONAL
 
 #: Accepted source names per canonical field, compared after :func:`normalize`
-#: (lower case, letters and digits only), in order of preference.
+#: (lower case, letters and digits only), in order of preference. The names
+#: other systems use: ERP and e-commerce exports, grocery and loyalty data
+#: (households, baskets, receipts), CRM and bank exports (clients, accounts).
 ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": (
-        "customerid", "customer", "custid", "customerno", "customernumber", "clientid",
-        "client", "userid", "memberid", "accountid", "account", "shopperid", "masterid",
+        "customerid", "customer", "custid", "customerno", "customernumber", "customerkey", "customercode",
+        "clientid", "clientno", "clientnumber", "client", "householdid", "householdkey", "household",
+        "userid", "user", "memberid", "memberno", "member", "accountid", "accountno", "accountnumber", "account",
+        "shopperid", "shopper", "buyerid", "buyer", "loyaltyid", "cardid", "cardnumber", "masterid", "personid",
+        "contactid",
     ),
     "order_id": (
-        "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno",
-        "ordernumber", "order", "transactionid", "txnid", "basketid", "receiptid", "receiptno",
+        "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno", "ordernumber", "order",
+        "transactionid", "transactionno", "transactionnumber", "txnid", "basketid", "basketkey", "basket",
+        "receiptid", "receiptno", "receiptnumber", "receipt", "ticketid", "ticketno", "ticket", "checkoutid",
+        "cartid", "saleid", "salesorder", "salesorderid", "documentid", "documentno",
     ),
     "order_date": (
-        "invoicedate", "orderdate", "transactiondate", "purchasedate", "txndate", "date",
-        "datetime", "timestamp", "orderdatetime", "ordertime", "time",
+        "invoicedate", "orderdate", "transactiondate", "transactiontimestamp", "transactiondatetime",
+        "transactiontime", "purchasedate", "purchasetimestamp", "purchasetime", "purchasedatetime", "txndate",
+        "txntimestamp", "orderts", "ordertimestamp", "orderdatetime", "ordertime", "createdat", "createddate",
+        "createdon", "saledate", "salesdate", "receiptdate", "basketdate", "checkoutdate", "paymentdate",
+        "bookingdate", "date", "datetime", "timestamp", "ts", "day", "time",
     ),
     "product_id": (
-        "stockcode", "productid", "productcode", "sku", "itemid", "itemcode", "articleid",
-        "product", "item", "article",
+        "stockcode", "productid", "productcode", "productno", "productnumber", "productkey", "sku", "skuid",
+        "itemid", "itemcode", "itemno", "itemnumber", "articleid", "articleno", "articlenumber", "upc", "ean",
+        "gtin", "plu", "barcode", "materialid", "material", "product", "item", "article",
     ),
     "product_name": (
-        "description", "productname", "itemname", "itemdescription", "productdescription",
-        "name", "title",
+        "description", "productname", "itemname", "itemdescription", "productdescription", "articlename",
+        "skuname", "productdesc", "itemdesc", "productlabel", "name", "title",
     ),
-    "quantity": ("quantity", "qty", "units", "numberofcds", "numberofitems", "itemcount", "count"),
-    "unit_price": ("unitprice", "price", "itemprice", "unitcost", "priceeach"),
+    "quantity": ("quantity", "qty", "units", "unitssold", "numberofcds", "numberofitems", "itemcount",
+                 "quantitysold", "qtysold", "pieces", "count"),
+    "unit_price": ("unitprice", "price", "itemprice", "unitcost", "priceeach", "priceperunit", "sellingprice",
+                   "saleprice", "retailprice", "unitsaleprice"),
     "amount": (
-        "amount", "lineamount", "linetotal", "totalamount", "transactionamount", "dollarvalue",
-        "revenue", "sales", "spend", "value", "total",
+        "amount", "lineamount", "linetotal", "linevalue", "lineprice", "salesvalue", "salesamount", "saleamount",
+        "netsales", "netamount", "netvalue", "grosssales", "totalamount", "totalprice", "totalvalue",
+        "transactionamount", "transactionvalue", "orderamount", "dollarvalue", "extendedprice", "revenue",
+        "sales", "spend", "value", "total",
     ),
     "country": ("country", "countrycode", "region"),
     "channel": ("channel", "saleschannel", "store"),
     "category": ("category", "productcategory", "department", "categoryname"),
+}
+
+#: Generic names: a column so named is taken when nothing more specific is there, reported as a
+#: guess, and never makes a file ambiguous.
+GENERIC: dict[str, frozenset[str]] = {
+    "customer_id": frozenset({"customer", "client", "household", "user", "member", "account", "shopper", "buyer"}),
+    "order_id": frozenset({"order", "invoice", "basket", "receipt", "ticket", "material"}),
+    "order_date": frozenset({"date", "datetime", "timestamp", "ts", "day", "time"}),
+    "product_id": frozenset({"product", "item", "article", "material"}),
+    "product_name": frozenset({"name", "title"}),
+    "quantity": frozenset({"count", "pieces", "units"}),
+    "unit_price": frozenset({"price"}),
+    "amount": frozenset({"value", "total", "sales", "spend"}),
+    "country": frozenset({"region"}),
+    "channel": frozenset({"store"}),
+    "category": frozenset({"department"}),
+}
+
+#: How sure a column choice is, as ``ingest`` reports it.
+CONFIDENCE = {
+    "given": "named with --map",
+    "exact": "the canonical name",
+    "alias": "a known name for it",
+    "generic": "a generic name: check it",
 }
 
 #: Layouts recognised by name, for the schema report. Values: the exact source
@@ -83,6 +122,12 @@ HEADERLESS_NAMES: dict[int, tuple[str, ...]] = {
 }
 
 
+def _time_only(column: str) -> bool:
+    """Whether a column's name says time of day only (``order_time``), not a date or timestamp."""
+    name = normalize(column)
+    return name.endswith("time") and not any(part in name for part in ("date", "stamp"))
+
+
 def normalize(name: str) -> str:
     """Lower-case a column name and keep only letters and digits."""
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
@@ -96,6 +141,8 @@ class ColumnMapping:
     layout: str
     source_columns: tuple[str, ...]
     derived: dict[str, str] = field(default_factory=dict)
+    #: how each field was chosen: ``given``, ``exact``, ``alias`` or ``generic`` (see :data:`CONFIDENCE`)
+    confidence: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_products(self) -> bool:
@@ -108,6 +155,7 @@ class ColumnMapping:
             "layout": self.layout,
             "columns_found": list(self.source_columns),
             "mapping": dict(self.fields),
+            "confidence": {key: self.confidence.get(key, "alias") for key in self.fields},
             "derived": dict(self.derived),
             "has_products": self.has_products,
         }
@@ -168,20 +216,35 @@ def resolve_mapping(
                 f"{source}: --map {key}={value} names a column that is not there; "
                 f"columns found: {', '.join(columns)}"
             )
-    by_norm: dict[str, str] = {}
+    by_norm: dict[str, list[str]] = {}
     for col in columns:
-        by_norm.setdefault(normalize(col), col)
+        by_norm.setdefault(normalize(col), []).append(col)
     fields: dict[str, str] = dict(explicit)
+    confidence = dict.fromkeys(explicit, "given")
     used = set(explicit.values())
     for key in ALL_FIELDS:
         if key in fields:
             continue
-        for alias in ALIASES[key]:
-            col = by_norm.get(alias)
-            if col is not None and col not in used:
-                fields[key] = col
-                used.add(col)
-                break
+        # every free column with a name for this field, most preferred name first
+        candidates = [(rank, col) for rank, alias in enumerate(ALIASES[key])
+                      for col in by_norm.get(alias, ()) if col not in used]
+        if not candidates:
+            continue
+        specific = [col for rank, col in candidates if ALIASES[key][rank] not in GENERIC[key]]
+        if key == "order_date":  # a time-of-day column beside a date column is not a second date
+            dates = [col for col in specific if not _time_only(col)]
+            specific = dates or specific[:1]
+        if len(specific) > 1 and key in ("customer_id", "order_id", "order_date", "amount"):
+            raise SchemaError(
+                f"{source}: {len(specific)} columns could be {key}: {', '.join(specific)}. Say which with "
+                f"--map {key}=COLUMN (e.g. --map {key}={specific[0]})"
+            )
+        rank, col = candidates[0]
+        fields[key] = col
+        used.add(col)
+        name = ALIASES[key][rank]
+        confidence[key] = ("exact" if name == normalize(key) else
+                           "generic" if name in GENERIC[key] else "alias")
 
     has_value = "amount" in fields or ("quantity" in fields and "unit_price" in fields)
     missing = [k for k in ("customer_id", "order_date") if k not in fields]
@@ -208,4 +271,5 @@ def resolve_mapping(
         layout=detect_layout(columns),
         source_columns=tuple(columns),
         derived=derived,
+        confidence=confidence,
     )
