@@ -9,10 +9,13 @@ ARGS ?=
 
 .PHONY: run test test-fast bench install clean chromium java
 
+## the virtual environment: uv installs into it (parallel downloads, no byte-compiling of all of
+## PySpark: about twice as fast as pip on a fresh machine); pip if uv cannot be had
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv \
+	  && $(BIN)/python -m uv pip install --quiet --python $(BIN)/python -e ".[dev]" \
+	  || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
 ## chromium: the browser the dashboard and report tests drive (Debian's package;
@@ -36,14 +39,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/customerlens run $(DATA) --out $(OUT) $(ARGS)
 
-## make test: everything CI runs (slow suites included), one worker per core; a test module
-## stays on one worker (--dist loadscope), so its module fixtures are computed once
+## make test: everything CI runs (slow suites included); a test module stays on one worker
+## (--dist loadscope), so its module fixtures are computed once. One worker more than cores: many
+## tests wait on a subprocess (a real CLI run, a server, Chromium, the JVM), and the spare worker
+## keeps the cores busy meanwhile (7m23s instead of 7m52s on 2 cores, peak 4.8 GB)
+WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 test: $(STAMP) chromium java
-	$(BIN)/python -m pytest -n auto --dist loadscope $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(ARGS)
 
 ## make test-fast: skip the slow suites (Spark, the Online Retail backtest, the browser runs)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadscope -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not slow" $(ARGS)
 
 ## make bench: the benchmark scripts; figures go to benchmarks/results/
 bench: $(STAMP)

@@ -24,6 +24,7 @@ def test_every_rule_on_the_tiny_shop(tiny_csv):
         "missing_customer": 1,      # line 7
         "exact_duplicate": 1,       # line 9 repeats line 8
         "non_product": 1,           # POSTAGE
+        "non_merchandise": 0,
         "non_positive_price": 1,    # zero quantity
         "return_netted": 2,         # C1003 and C1007
         "return_unmatched": 1,      # C1008: door mat never bought
@@ -49,7 +50,7 @@ def test_every_rule_on_the_tiny_shop(tiny_csv):
 
 def test_rules_can_be_switched_off(tiny_csv):
     loaded = load(tiny_csv)
-    report = clean(loaded.relation, CleaningConfig().without("non_product", "returns")).report
+    report = clean(loaded.relation, CleaningConfig().without("non_product", "non_merchandise", "returns")).report
     counts = rule_counts(report)
     assert counts["non_product"] == 0 and counts["return_netted"] == 0 and counts["return_unmatched"] == 0
     assert not {r.rule: r.enabled for r in report.rules}["non_product"]
@@ -64,7 +65,7 @@ def test_each_result_keeps_its_own_lines(tiny_csv):
     """
     loaded = load(tiny_csv)
     everything = clean(loaded.relation)
-    lenient = clean(loaded.relation, CleaningConfig().without("non_product", "returns"))
+    lenient = clean(loaded.relation, CleaningConfig().without("non_product", "non_merchandise", "returns"))
     assert len(everything.transactions.df()) == everything.report.kept_lines == 4
     assert len(lenient.transactions.df()) == lenient.report.kept_lines == 9
     assert len(everything.excluded.df()) == 12 - 4
@@ -166,3 +167,28 @@ def test_rule_names_are_documented():
 
     for rule in RULES:
         assert f"``{rule}``" in module.__doc__ or rule in module.__doc__
+
+
+#: Product names of a grocery chain: lines that are not goods, and goods whose names look close
+NOT_GOODS = ["GASOLINE-REG UNLEADED", "FUEL", "BOTTLE DEPOSIT", "MFR COUPON", "BAG FEE", "GIFT CARD $25",
+             "SHIPPING", "SERVICE CHARGE", "TIP", "SALES TAX", "GIFT VOUCHER 10"]
+GOODS = ["FELT TIP PENS", "JUMBO BAG RED", "TAXI TOY CAR", "DEPOSITORY BOX", "FUELLED MUG", "GIFT WRAP",
+         "TIPSY CAKE", "COUPE GLASS"]
+
+
+def test_non_merchandise_by_name_on_every_engine(tmp_path, engine):
+    names = NOT_GOODS + GOODS
+    rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
+    rows += [f"{100 + i},P{i},{name},2,2024-01-{1 + i:02d} 10:00:00,3.5,{i % 3 + 1}" for i, name in enumerate(names)]
+    path = tmp_path / "grocery.csv"
+    path.write_text("\n".join(rows) + "\n")
+    native = to_engine(load(path).relation.df(), engine)
+    result = clean(native, has_products=True, has_order_ids=True)
+    assert rule_counts(result.report)["non_merchandise"] == len(NOT_GOODS)
+    kept = set(to_pandas(result.transactions)["product_name"])
+    assert kept == set(GOODS)  # every good kept: no false alarm on FELT TIP, JUMBO BAG, TAXI, DEPOSITORY ...
+    listed = result.report.as_dict()["excluded_products"]
+    assert {row["product_name"] for row in listed} == set(NOT_GOODS) and {row["lines"] for row in listed} == {1}
+    # switchable
+    lenient = clean(native, CleaningConfig().without("non_merchandise"), has_products=True, has_order_ids=True)
+    assert rule_counts(lenient.report)["non_merchandise"] == 0 and lenient.report.kept_lines == len(names)

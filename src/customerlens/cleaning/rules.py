@@ -32,6 +32,13 @@ removes it):
 ``non_product``
     postage, fees, manual adjustments, samples, bank charges, vouchers
     (:data:`DEFAULT_NON_PRODUCT_CODES`, overridable).
+``non_merchandise``
+    lines that are not goods, recognised by their product name (or code): fuel,
+    bottle deposits, bag fees, coupons, gift cards and vouchers, shipping and
+    postage, service and handling charges, tips and taxes
+    (:data:`DEFAULT_NON_MERCHANDISE`, a regular expression on the upper-cased
+    name, overridable). Such lines are never recommended and never counted as
+    items; ``ingest`` lists the products caught.
 ``non_positive_price``
     a negative unit price (including "Adjust bad debt"), zero quantity, or a zero
     price in data with products (free items, adjustments). Without products a
@@ -75,6 +82,21 @@ DEFAULT_NON_PRODUCT_CODES = (
 )
 #: Code prefixes that are not products (gift vouchers), compared in upper case.
 DEFAULT_NON_PRODUCT_PREFIXES = ("GIFT_",)
+#: Names of lines that are not goods (matched on the upper-cased product name and code): fuel,
+#: deposits, bag fees, coupons, gift cards, vouchers, shipping, service charges, tips and taxes.
+#: Plain regular expression syntax that DuckDB (RE2), Spark (Java), pandas and Polars all read.
+#: Checked on Online Retail's 4,070 product names: it catches postage and gift vouchers only.
+DEFAULT_NON_MERCHANDISE = (
+    r"\bFUEL\b|GASOLINE|\bPETROL\b|\bDIESEL\b|UNLEADED"
+    r"|\bDEPOSIT\b|\bPFAND\b|BOTTLE REFUND"
+    r"|\bBAGS? (FEE|CHARGE|LEVY|TAX)\b|CARRIER BAG CHARGE"
+    r"|\bCOUPONS?\b|\bCPN\b"
+    r"|GIFT ?CARDS?\b|GIFTCARD|\bVOUCHERS?\b"
+    r"|\bSHIPPING\b|\bPOSTAGE\b|\bFREIGHT\b|\bDELIVERY (CHARGE|FEE)\b"
+    r"|\bSERVICE (CHARGE|FEE)\b|\bHANDLING (CHARGE|FEE)\b|\bSURCHARGE\b"
+    r"|^TIPS?$|\bGRATUITY\b"
+    r"|\bSALES TAX\b|^TAX$|\bVAT\b"
+)
 
 RULES: dict[str, str] = {
     "unparseable": "date, quantity, price or amount empty or unreadable",
@@ -84,6 +106,8 @@ RULES: dict[str, str] = {
     "missing_customer": "no customer id",
     "exact_duplicate": "same order, product, date, quantity and price as an earlier line",
     "non_product": "postage, fees, adjustments, samples, vouchers (non-product codes)",
+    "non_merchandise": "not goods, by name: fuel, deposits, bag fees, coupons, gift cards, shipping, "
+                       "service charges, tips, taxes",
     "non_positive_price": "zero or negative unit price, or zero quantity",
     "return_netted": "return netted against the customer's earlier purchases",
     "return_unmatched": "return of a purchase not in the data (made before it starts)",
@@ -111,12 +135,15 @@ class CleaningConfig:
     missing_customer: bool = True
     exact_duplicate: bool = True
     non_product: bool = True
+    non_merchandise: bool = True
     non_positive_price: bool = True
     net_returns: bool = True
     implausible_date: bool = True
     implausible_value: bool = True
     non_product_codes: tuple[str, ...] = DEFAULT_NON_PRODUCT_CODES
     non_product_prefixes: tuple[str, ...] = DEFAULT_NON_PRODUCT_PREFIXES
+    #: regular expression on the upper-cased product name and code (see ``non_merchandise``)
+    non_merchandise_pattern: str = DEFAULT_NON_MERCHANDISE
     #: dates outside [earliest_date, latest_date] are implausible; latest_date None: tomorrow (the run's day + 1)
     earliest_date: dt.date = dt.date(1990, 1, 1)
     latest_date: dt.date | None = None
@@ -138,7 +165,7 @@ class CleaningConfig:
 
 
 SWITCHES = ("unparseable", "implausible_date", "implausible_value", "missing_customer", "exact_duplicate",
-            "non_product", "non_positive_price", "returns")
+            "non_product", "non_merchandise", "non_positive_price", "returns")
 
 
 @dataclass
@@ -311,6 +338,11 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
         for prefix in config.non_product_prefixes:
             is_fee = is_fee | code.str.starts_with(prefix.upper())
         conditions.append(("non_product", is_fee.fill_null(False)))
+    if config.non_merchandise and has_products:
+        pattern = config.non_merchandise_pattern
+        by_name = col("product_name").str.to_uppercase().str.contains(pattern).fill_null(False)
+        by_code = col("product_id").str.to_uppercase().str.contains(pattern).fill_null(False)
+        conditions.append(("non_merchandise", by_name | by_code))
     if config.non_positive_price:
         # a zero price is a free item or an adjustment in product data; without
         # products a zero amount is still a purchase occasion (CDNOW has 80)
@@ -517,6 +549,7 @@ def _report(
         "missing_customer": config.missing_customer,
         "exact_duplicate": config.exact_duplicate and has_order_ids,
         "non_product": config.non_product and has_products,
+        "non_merchandise": config.non_merchandise and has_products,
         "non_positive_price": config.non_positive_price,
         "return_netted": config.net_returns,
         "return_unmatched": config.net_returns,
@@ -527,6 +560,8 @@ def _report(
         notes["exact_duplicate"] = "not applied: no order id column, equal lines may be real"
     if config.non_product and not has_products:
         notes["non_product"] = "not applied: no product column"
+    if config.non_merchandise and not has_products:
+        notes["non_merchandise"] = "not applied: no product column"
     rules = [
         RuleCount(
             rule=name,
@@ -538,7 +573,12 @@ def _report(
         )
         for name, desc in RULES.items()
     ]
+    extra = {}
+    caught = [name for name in ("non_product", "non_merchandise") if enabled[name] and counts.get(name)]
+    if caught:
+        extra["excluded_products"] = _excluded_products(labelled, caught)
     return QualityReport(
+        extra=extra,
         input_lines=sum(int(g["lines"]) for g in groups),
         kept_lines=int(kept.get("lines", 0)),
         input_revenue=_money(sum(float(g["revenue"] or 0.0) for g in groups)),
@@ -550,6 +590,27 @@ def _report(
         returned_value_netted=_money(kept.get("netted")),
         excess_return_value=_money(excess),
     )
+
+
+#: Most products listed per rule in the report's ``excluded_products``
+LISTED_PRODUCTS = 25
+
+
+def _excluded_products(labelled, rules: list[str]) -> list[dict]:
+    """The products the non-goods rules removed, most lines first (at most :data:`LISTED_PRODUCTS` per rule)."""
+    col = nw.col
+    rows = collect(
+        labelled.filter(col("_rule").is_in(rules))
+        .group_by("_rule", "product_id")
+        .agg(nw.len().alias("lines"), col("product_name").min().alias("product_name"),
+             col("amount").sum().alias("revenue"))
+    ).rows(named=True)
+    listed = []
+    for rule in rules:
+        mine = sorted((r for r in rows if r["_rule"] == rule), key=lambda r: (-r["lines"], str(r["product_id"])))
+        listed += [{"rule": rule, "product_id": r["product_id"], "product_name": r["product_name"],
+                    "lines": int(r["lines"]), "revenue": _money(r["revenue"])} for r in mine[:LISTED_PRODUCTS]]
+    return listed
 
 
 def _money(value) -> float:

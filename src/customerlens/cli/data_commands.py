@@ -202,6 +202,7 @@ def ingest(
         return
     display.print_schema(report["schema"])
     display.print_quality(report)
+    display.print_excluded_products(report)
 
 
 @app.command()

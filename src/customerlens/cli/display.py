@@ -176,6 +176,21 @@ def print_quality(report: dict) -> None:
     )
 
 
+def print_excluded_products(report: dict) -> None:
+    """The products the non-goods rules (non_product, non_merchandise) removed, most lines first."""
+    listed = report["quality"].get("excluded_products") or []
+    if not listed:
+        return
+    table = Table(title="Not goods: the products these rules removed (never recommended, never counted "
+                  "as items)", title_justify="left")
+    for name in ("rule", "product", "name", "lines", "revenue"):
+        table.add_column(name, justify="right" if name in ("lines", "revenue") else "left")
+    for row in listed:
+        table.add_row(row["rule"], str(row["product_id"]), str(row["product_name"] or ""), f"{row['lines']:,}",
+                      f"{row['revenue']:,.2f}")
+    out.print(table)
+
+
 def print_value(payload: dict, result, calibration_end, output) -> None:
     """The ``value`` command's output: fitted models, totals, holdout accuracy, churn AUC, files written.
 
