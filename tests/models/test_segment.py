@@ -182,3 +182,72 @@ def test_rfm_method_segments(demo_customers):
     assert seg.assigned["r_score"].between(1, 5).all()
     with pytest.raises(CustomerLensError, match="^method must be one of"):
         segment_customers(demo_customers, method="dbscan")
+
+
+# -- names checked against the segments' own numbers (customerlens.models.segment.naming)
+def _stats(rows: dict[int, tuple[float, float, float, float | None]]) -> pd.DataFrame:
+    """Per segment: mean spend, mean orders, overdue (recency / own rhythm), mean churn risk."""
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["monetary", "frequency", "overdue", "churn_risk"])
+    return frame.dropna(axis=1, how="all")
+
+
+def test_check_names_moves_a_name_that_contradicts_its_numbers():
+    from customerlens.models.segment.naming import broken_promises, check_names
+
+    names = {1: "High-Value", 2: "Frequent & Loyal", 3: "At-Risk", 4: "Occasional Buyers"}
+    # the grocery chain of the issue: "At-Risk" has the lowest churn risk (6 % against 26 %), and
+    # "Frequent & Loyal" orders less often than "At-Risk"
+    stats = _stats({1: (5000, 60, 0.9, 0.05), 2: (900, 18, 1.1, 0.10), 3: (1500, 25, 0.8, 0.06),
+                    4: (300, 4, 3.0, 0.26)})
+    assert broken_promises(names, stats)
+    checked, notes = check_names(names, stats)
+    assert checked == {1: "High-Value", 2: "Occasional Buyers", 3: "Frequent & Loyal", 4: "At-Risk"}
+    assert broken_promises(checked, stats) == []
+    assert len(notes) == 2 and "'At-Risk' moved from segment 3 to segment 4 (the highest mean churn risk, 26%)" \
+        in notes[0]
+    # numbers that agree with the names: nothing moves
+    again, none = check_names(checked, stats)
+    assert again == checked and none == []
+
+
+def test_without_churn_risk_at_risk_is_the_most_overdue_for_its_rhythm():
+    from customerlens.models.segment.naming import broken_promises, check_names
+
+    names = {1: "High-Value", 2: "At-Risk", 3: "Frequent & Loyal", 4: "Occasional Buyers"}
+    # segment 2 waited 40 days, but orders every 60: on rhythm. Segment 4 waited 30 days against a 7-day rhythm.
+    stats = _stats({1: (3000, 20, 1.0, None), 2: (800, 6, 40 / 60, None), 3: (900, 12, 1.2, None),
+                    4: (200, 3, 30 / 7, None)})
+    checked, notes = check_names(names, stats)
+    assert checked[4] == "At-Risk" and checked[2] == "Occasional Buyers" and broken_promises(checked, stats) == []
+    assert "relative to its rhythm" in notes[0]
+
+
+def test_high_value_goes_first_and_is_never_undone():
+    from customerlens.models.segment.naming import broken_promises, check_names
+
+    names = {1: "At-Risk", 2: "High-Value", 3: "Occasional Buyers", 4: "Frequent & Loyal", 5: "New Customers"}
+    stats = _stats({1: (9000, 40, 2.0, 0.7), 2: (500, 5, 1.0, 0.2), 3: (700, 30, 0.5, 0.1), 4: (400, 2, 0.7, 0.3),
+                    5: (99999, 1, 9.0, 0.9)})  # not one of the four: never touched
+    checked, notes = check_names(names, stats)
+    assert checked[5] == "New Customers"
+    assert checked[1] == "High-Value" and broken_promises(checked, stats) == []
+    assert all(note.startswith("'") for note in notes)
+
+
+@pytest.mark.parametrize("shape", ["demo", "online_retail", "cdnow"])
+def test_names_keep_their_promises_on_the_shared_data(shape, request):
+    """After a whole analysis (value included), on the demo and the shared data sets."""
+    from customerlens.models.segment.naming import broken_promises, segment_stats
+
+    if shape == "demo":
+        data = request.getfixturevalue("tmp_path") / "demo.csv"
+        demo.write(demo.generate(1500, seed=4), data)
+    else:
+        data = request.getfixturevalue({"online_retail": "online_retail", "cdnow": "cdnow_master"}[shape])
+    with cl.analyze(data, top_n=0, charts=False, report=False, insights=False) as analysis:
+        seg = analysis.segmentation
+        churn = analysis.value.table.set_index("customer_id")["churn_risk"] if analysis.value is not None else None
+        stats = segment_stats(seg.assigned, churn)
+        names = seg.segmenter.segment_names_
+        assert broken_promises(names, stats) == [], (names, stats, seg.naming_notes)
+        assert analysis.record()["segmentation"]["naming"]

@@ -14,7 +14,7 @@ products, trends, cohorts, migration). Charts and files are the outputs layer's
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -25,6 +25,7 @@ from customerlens.insights.migration import segment_migration
 from customerlens.insights.products import product_stats, rank_products
 from customerlens.insights.profiles import box_stats, segment_profiles
 from customerlens.insights.trends import cohort_retention, monthly_trend
+from customerlens.models.segment.naming import check_names, segment_stats
 from customerlens.models.segment.segmenter import (
     DEFAULT_FEATURES,
     RFM_SEGMENTS,
@@ -54,6 +55,8 @@ class Segmentation:
     migration: pd.DataFrame | None = None  # from/to segment counts and revenue between two dates
     movers: pd.DataFrame | None = None  # every customer's segment at both dates
     migration_dates: tuple[str, str] | None = None
+    #: names moved by the naming checks, in words (customerlens.models.segment.naming); empty: all held
+    naming_notes: list[str] = field(default_factory=list)
 
     @property
     def k(self) -> int:
@@ -99,6 +102,7 @@ class Segmentation:
         if self.migration_dates is not None:
             rec["migration"] = {"from": self.migration_dates[0], "to": self.migration_dates[1]}
         if self.segmenter is not None:
+            rec["naming"] = self.naming_notes or ["every name keeps its promise (docs/segmentation.md)"]
             rec["features"] = list(self.segmenter.features)
             rec["knee"] = self.segmenter.k_choice_.knee
             rec["elbow"] = json.loads(self.segmenter.elbow_.to_json(orient="records"))
@@ -113,6 +117,7 @@ def segment_customers(
     random_state: int = 42,
     k_range: tuple[int, int] = (1, 10),
     segmenter: Any = None,
+    churn_risk: pd.Series | None = None,
 ) -> Segmentation:
     """Segment customers with K-means (elbow method) or classic RFM.
 
@@ -134,6 +139,9 @@ def segment_customers(
         An already fitted :class:`CustomerSegmenter` (e.g. by Spark MLlib, see
         :func:`customerlens.models.segment.mllib.kmeans_segmentation`): customers are assigned
         to its segments instead of fitting a new one.
+    churn_risk
+        The value model's churn risk by ``customer_id``: the naming checks use it to decide which
+        segment is At-Risk (:mod:`customerlens.models.segment.naming`).
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}", parameter="method")
@@ -154,8 +162,14 @@ def segment_customers(
         segmenter = CustomerSegmenter(features=tuple(features), k=k, random_state=random_state,
                                       k_range=tuple(k_range)).fit(frame)
     assigned = segmenter.assign(frame)
+    notes: list[str] = []
+    if {"monetary", "frequency", "recency_days"} <= set(assigned.columns):
+        checked, notes = check_names(segmenter.segment_names_, segment_stats(assigned, churn_risk))
+        if notes:  # a name contradicted its numbers: it moves, with its strategy
+            segmenter.rename(checked)
+            assigned["segment_name"] = assigned["segment_id"].map(checked).to_numpy()
     for column in ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment"):
         assigned[column] = rfm[column].to_numpy()  # same customer order (both sorted by customer_id)
     strategies = {name: segmenter.strategies_[i] for i, name in segmenter.segment_names_.items()}
     return Segmentation(method="kmeans", assigned=assigned, strategies=strategies,
-                        reason=segmenter.k_choice_.reason, segmenter=segmenter)
+                        reason=segmenter.k_choice_.reason, segmenter=segmenter, naming_notes=notes)

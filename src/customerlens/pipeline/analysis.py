@@ -271,7 +271,7 @@ def analyze(
         progress("value")
         value = stages.value_stage(table.transactions, table.as_of, config)
         progress("segment")
-        segmentation = stages.segment_stage(table, config, ingested.con)
+        segmentation = stages.segment_stage(table, config, ingested.con, value.result)
         stages.segment_value(value.result, segmentation)
         lines = stages.insight_lines(table, config)
         if config.insights is not None:

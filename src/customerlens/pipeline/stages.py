@@ -142,8 +142,11 @@ def value_stage(transactions: Any, as_of: dt.datetime, config: RunConfig) -> Val
     return ValueStage(result=value, record=value.record)
 
 
-def segment_stage(table: CustomerTable, config: RunConfig, con: duckdb.DuckDBPyConnection) -> Segmentation:
+def segment_stage(table: CustomerTable, config: RunConfig, con: duckdb.DuckDBPyConnection,
+                  value: Any = None) -> Segmentation:
     """Segments of every customer (K-means by the elbow method, or RFM), with profiles.
+
+    ``value``: the value stage's result; its churn risk tells the naming checks which segment is At-Risk.
 
     The customer table comes into pandas here; with a memory limit DuckDB gives back
     half of it first. On Spark beyond ``engine.spark_kmeans_above`` customers the
@@ -161,8 +164,12 @@ def segment_stage(table: CustomerTable, config: RunConfig, con: duckdb.DuckDBPyC
         segmenter, _ = kmeans_segmentation(table.spark_features, features_used=seg.features, k=seg.k,
                                            k_range=seg.k_range, random_state=config.random_state)
     customers = fetch_pandas(con, "SELECT * FROM _cl_features_t", table.customers)
+    churn = None
+    if value is not None and "churn_risk" in value.table:
+        churn = value.table.set_index("customer_id")["churn_risk"]
     segmentation = segment_customers(customers, method=seg.method, k=seg.k, features=seg.features,
-                                     random_state=config.random_state, k_range=seg.k_range, segmenter=segmenter)
+                                     random_state=config.random_state, k_range=seg.k_range, segmenter=segmenter,
+                                     churn_risk=churn)
     return segmentation.add_profiles()
 
 

@@ -377,6 +377,18 @@ class CustomerSegmenter:
         """Fit on ``X`` and return its segment ids (``y`` is ignored, as in scikit-learn)."""
         return self.fit(X).predict(X)
 
+    def rename(self, names: dict[int, str]) -> CustomerSegmenter:
+        """Give the segments new names (e.g. after :func:`customerlens.models.segment.naming.check_names`).
+
+        Each segment's strategy follows its name.
+        """
+        self._check_fitted()
+        if sorted(names) != sorted(self.segment_names_):
+            raise ValueError(f"names for segments {sorted(names)}, but the model has {sorted(self.segment_names_)}")
+        self.segment_names_ = dict(names)
+        self.strategies_ = {i: STRATEGIES.get(name, "") for i, name in self.segment_names_.items()}
+        return self
+
     def assign(self, X: Any) -> pd.DataFrame:
         """``X`` with ``segment_id`` and ``segment_name`` columns added (strategies: ``strategies_``)."""
         frame = _as_pandas(X).copy(deep=False)  # copy-on-write: the caller's frame keeps its columns

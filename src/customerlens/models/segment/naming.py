@@ -1,0 +1,130 @@
+"""Segment names checked against the segments' own numbers, after naming.
+
+K-means names its segments from the centroids (:func:`customerlens.models.segment.segmenter.name_segments`):
+standard scores of log features, relative to the whole base. On data unlike the ones it was tuned on
+(a grocery chain's weekly shoppers, a subscription business) that can give names that contradict the
+figures an analyst reads next to them: an "At-Risk" segment with the lowest churn risk, "Frequent &
+Loyal" customers who order less often than "Occasional Buyers". The action plan acts on these names,
+so :func:`check_names` tests three promises on the customers themselves and moves a name to the
+segment that keeps it, saying why:
+
+1. **High-Value** has the highest mean spend.
+2. **At-Risk** is the most at risk of the brief's four segments: the highest mean churn risk where the
+   value model ran, else the longest recency relative to the segment's own rhythm (days since the last
+   order divided by the usual gap between its customers' orders, the median per segment).
+3. **Frequent & Loyal** orders more often than **Occasional Buyers** (mean orders per customer).
+
+The checks run in that order, each among the segments the earlier ones did not settle, so a later
+swap never undoes an earlier promise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: The names the checks are about (the brief's four).
+CHECKED = ("High-Value", "At-Risk", "Frequent & Loyal", "Occasional Buyers")
+
+
+def segment_stats(assigned: pd.DataFrame, churn_risk: pd.Series | None = None) -> pd.DataFrame:
+    """Per segment: mean spend, mean orders, median recency relative to rhythm, and mean churn risk.
+
+    Parameters
+    ----------
+    assigned
+        Every customer with ``segment_id`` and the features ``monetary``, ``frequency``,
+        ``recency_days`` (and ``mean_days_between_orders`` for the rhythm, when present).
+    churn_risk
+        The value model's churn risk per customer, indexed by ``customer_id`` (optional).
+    """
+    frame = assigned[["customer_id", "segment_id", "monetary", "frequency", "recency_days"]].copy()
+    gap = assigned["mean_days_between_orders"] if "mean_days_between_orders" in assigned else None
+    if gap is not None:
+        # one-order customers have no rhythm of their own: the base's median gap stands in
+        usual = pd.to_numeric(gap, errors="coerce")
+        usual = usual.fillna(usual.median() if usual.notna().any() else 30.0).clip(lower=1.0)
+        frame["overdue"] = frame["recency_days"] / usual.to_numpy()
+    else:
+        frame["overdue"] = frame["recency_days"]
+    if churn_risk is not None:
+        frame["churn_risk"] = frame["customer_id"].map(churn_risk).astype(float)
+    grouped = frame.groupby("segment_id")
+    stats = pd.DataFrame({
+        "monetary": grouped["monetary"].mean(),
+        "frequency": grouped["frequency"].mean(),
+        "overdue": grouped["overdue"].median(),
+    })
+    if churn_risk is not None and frame["churn_risk"].notna().any():
+        stats["churn_risk"] = grouped["churn_risk"].mean()
+    return stats
+
+
+def check_names(names: dict[int, str], stats: pd.DataFrame) -> tuple[dict[int, str], list[str]]:
+    """Names that keep their promises (see the module docstring), and one note per name moved.
+
+    Parameters
+    ----------
+    names
+        Segment id -> name, as K-means named them.
+    stats
+        :func:`segment_stats` of the same segments.
+
+    Returns
+    -------
+    The checked names (the same dict when every promise held) and the notes, in words for people.
+    """
+    names = dict(names)
+    notes: list[str] = []
+    holder = {name: sid for sid, name in names.items()}
+    if not all(name in holder for name in CHECKED):
+        return names, notes  # fewer than four segments, or RFM's names: nothing to check
+    settled: set[int] = set()
+
+    def give(name: str, to: int, why: str) -> None:
+        current = holder[name]
+        if current != to:
+            other = names[to]
+            names[current], names[to] = other, name
+            holder[name], holder[other] = to, current
+            notes.append(f"'{name}' moved from segment {current} to segment {to} ({why}); segment {current} "
+                         f"is now '{other}'")
+        settled.add(to)
+
+    candidates = [holder[name] for name in CHECKED]
+    # 1. the highest spend is High-Value
+    best = max(candidates, key=lambda sid: (stats.loc[sid, "monetary"], -sid))
+    give("High-Value", best, f"the highest mean spend, {stats.loc[best, 'monetary']:,.0f}")
+    # 2. the most at risk of the others is At-Risk
+    rest = [sid for sid in candidates if sid not in settled]
+    if "churn_risk" in stats and stats.loc[rest, "churn_risk"].notna().all():
+        riskiest = max(rest, key=lambda sid: (stats.loc[sid, "churn_risk"], -sid))
+        why = f"the highest mean churn risk, {stats.loc[riskiest, 'churn_risk']:.0%}"
+    else:
+        riskiest = max(rest, key=lambda sid: (stats.loc[sid, "overdue"], -sid))
+        why = f"the longest time since the last order relative to its rhythm, {stats.loc[riskiest, 'overdue']:.1f}x"
+    give("At-Risk", riskiest, why)
+    # 3. of the last two, the one ordering more often is Frequent & Loyal
+    rest = [sid for sid in candidates if sid not in settled]
+    frequent = max(rest, key=lambda sid: (stats.loc[sid, "frequency"], -sid))
+    give("Frequent & Loyal", frequent, f"more orders per customer, {stats.loc[frequent, 'frequency']:.1f}")
+    settled.update(rest)
+    return names, notes
+
+
+def broken_promises(names: dict[int, str], stats: pd.DataFrame) -> list[str]:
+    """The promises of the module docstring that ``names`` break (empty: every one holds)."""
+    holder = {name: sid for sid, name in names.items()}
+    if not all(name in holder for name in CHECKED):
+        return []
+    four = [holder[name] for name in CHECKED]
+    broken = []
+    if stats.loc[holder["High-Value"], "monetary"] < stats.loc[four, "monetary"].max():
+        broken.append("High-Value does not have the highest mean spend")
+    others = [sid for sid in four if sid != holder["High-Value"]]
+    risk = "churn_risk" if "churn_risk" in stats and stats.loc[others, "churn_risk"].notna().all() else "overdue"
+    if stats.loc[holder["At-Risk"], risk] < np.max(stats.loc[others, risk]):
+        broken.append(f"At-Risk does not have the highest {risk.replace('_', ' ')}")
+    if stats.loc[holder["Frequent & Loyal"], "frequency"] < stats.loc[holder["Occasional Buyers"], "frequency"]:
+        broken.append("Frequent & Loyal orders less often than Occasional Buyers")
+    return broken
