@@ -38,9 +38,73 @@ def test_top_products_revenue_buyers_and_lift():
     assert big.loc["X", "revenue"] == 110 and big.loc["X", "buyers"] == 2
     # X: bought by 2 of 2 in Big, 4 of 4 overall -> lift 1; Y: 1 of 2 vs 1 of 4 -> lift 2
     assert big.loc["X", "lift"] == pytest.approx(1.0) and big.loc["Y", "lift"] == pytest.approx(2.0)
-    by_lift = insights.top_products(LINES, SEGMENTS, n=5, by="lift", min_buyers=1)
-    assert by_lift[by_lift.segment_name == "Big"]["product_id"].tolist() == ["Y", "X"]
-    assert by_lift[by_lift.segment_name == "Small"]["product_id"].tolist()[0] == "Z"
+    # by lift: one or two buyers are no statistical support, whatever the ratio
+    assert insights.top_products(LINES, SEGMENTS, n=5, by="lift", min_buyers=1).empty
+
+
+def _basket_data(seed: int = 0):
+    """Segment A (1,000 customers) and B (4,000): P is bought by 30% of A and 5% of B; L by 6 of A only;
+    Q by 10% of everyone; R by 12% of A and 8% of B (a lift above 1 that chance could give).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sizes = {"A": 1000, "B": 4000}
+    customers = [(f"{seg}{i}", seg) for seg, n in sizes.items() for i in range(n)]
+    segments = pd.DataFrame({"customer_id": [c for c, _ in customers],
+                             "segment_id": [1 if s == "A" else 2 for _, s in customers],
+                             "segment_name": [s for _, s in customers]})
+    rates = {"P": {"A": 0.30, "B": 0.05}, "Q": {"A": 0.10, "B": 0.10}, "R": {"A": 0.10, "B": 0.09}}
+    rows = []
+    for customer, seg in customers:
+        for product, rate in rates.items():
+            if rng.random() < rate[seg]:
+                rows.append((customer, product))
+    rows += [(f"A{i}", "L") for i in range(6)]  # six lucky buyers: lift 5, but 0.6% of the segment
+    lines = pd.DataFrame(rows, columns=["customer_id", "product_id"])
+    lines["order_id"] = [f"o{i}" for i in range(len(lines))]
+    lines["order_date"] = pd.Timestamp("2024-03-01")
+    lines["product_name"] = lines["product_id"]
+    lines["amount"] = 10.0
+    return lines, segments
+
+
+def test_distinctive_products_need_statistical_support():
+    lines, segments = _basket_data()
+    by_lift = insights.top_products(lines, segments, n=10, by="lift")
+    a = by_lift[by_lift.segment_name == "A"].set_index("product_id")
+    assert a.index.tolist()[0] == "P" and a.loc["P", "lift_low"] > 1.0
+    assert "L" not in a.index  # 6 buyers of 1,000: under 1% of the segment
+    assert "Q" not in a.index  # lift about 1
+    assert "R" not in a.index or a.loc["R", "lift_low"] > 1.0  # only with a bound above 1
+    assert (by_lift["lift_low"] > 1.0).all() and (by_lift["lift_low"] <= by_lift["lift"]).all()
+    # ranked by the lower bound: no list of identical lifts from a handful of buyers
+    assert by_lift.groupby("segment_id")["lift_low"].apply(lambda s: s.is_monotonic_decreasing).all()
+
+
+def test_partial_first_and_last_months_are_marked():
+    from customerlens.insights.trends import partial_months
+
+    # the grocery year of the issue: the last month holds one day
+    dates = pd.Series(pd.to_datetime(["2024-01-01", "2024-06-15", "2024-12-01"]))
+    assert partial_months(dates) == {pd.Timestamp("2024-12-01"): round(1 / 31, 3)}
+    late_start = pd.Series(pd.to_datetime(["2024-01-20", "2024-03-31"]))
+    assert list(partial_months(late_start)) == [pd.Timestamp("2024-01-01")]
+    assert partial_months(pd.Series(pd.to_datetime(["2024-01-01", "2024-03-31"]))) == {}
+    lines = LINES.assign(order_date=pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-20", "2024-01-02",
+                                                    "2024-02-02", "2024-02-02"]))
+    m = insights.monthly_trend(lines, SEGMENTS)
+    assert m.loc[m["month"] == "2024-02-01", "partial"].all() and not m.loc[m["month"] == "2024-01-01",
+                                                                             "partial"].any()
+    cohorts = insights.cohort_retention(lines).set_index(["cohort", "months_since"])["partial"]
+    january, february = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")
+    assert not cohorts[(january, 0)] and cohorts[(january, 1)]  # the January cohort in February: two days seen
+    assert cohorts[(february, 0)]
+    from customerlens.outputs import charts
+
+    drawn = charts.trend_chart(m).to_dict()
+    months = {row["month"][:7] for data in drawn["datasets"].values() for row in data}
+    assert months == {"2024-01"}  # the partial February is left out of the chart
 
 
 def test_top_products_without_products_is_empty():

@@ -243,7 +243,7 @@ def test_names_keep_their_promises_on_the_shared_data(shape, request):
         data = request.getfixturevalue("tmp_path") / "demo.csv"
         demo.write(demo.generate(1500, seed=4), data)
     else:
-        data = request.getfixturevalue({"online_retail": "online_retail", "cdnow": "cdnow_master"}[shape])
+        data = request.getfixturevalue({"online_retail": "online_retail", "cdnow": "cdnow_sample"}[shape])
     with cl.analyze(data, top_n=0, charts=False, report=False, insights=False) as analysis:
         seg = analysis.segmentation
         churn = analysis.value.table.set_index("customer_id")["churn_risk"] if analysis.value is not None else None

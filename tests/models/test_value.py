@@ -309,3 +309,31 @@ def test_fit_without_the_summary_scores_the_same(cdnow):
     assert len(tracking(cdnow, kept)) > 0
     with pytest.raises(CustomerLensError, match="keep_summary=True"):
         tracking(cdnow, slim)
+
+
+def test_value_at_risk_is_stable_when_p_alive_is_near_zero():
+    """Value if active is the customer's own pace, not CLV / P(alive): alike customers, alike figures."""
+    from customerlens.models.value.service import value_if_active
+
+    # two customers alike in every figure but the last bits of a vanishing P(alive)
+    avg, x, T = np.array([25.0, 25.0]), np.array([6.0, 6.0]), np.array([40.0, 40.2])
+    worth = value_if_active(avg, x, T, span=52.0, min_age=13.0)
+    assert worth[0] == pytest.approx(25.0 * 7 / 40 * 52) and worth[1] == pytest.approx(worth[0], rel=0.01)
+    # more orders, more spend: more worth winning back; a customer of three days is not a daily buyer
+    assert value_if_active(np.array([25.0]), np.array([12.0]), np.array([40.0]), 52.0, 13.0)[0] > worth[0]
+    assert value_if_active(np.array([50.0]), np.array([6.0]), np.array([40.0]), 52.0, 13.0)[0] > worth[0]
+    assert value_if_active(np.array([25.0]), np.array([0.0]), np.array([0.4]), 52.0, 13.0)[0] == pytest.approx(
+        25.0 / 13.0 * 52)
+    assert value_if_active(np.array([-5.0]), np.array([1.0]), np.array([10.0]), 52.0, 13.0)[0] == 0.0
+
+
+def test_value_at_risk_ranks_what_can_be_saved(cdnow):
+    """Among CDNOW customers who are probably gone, value at risk follows their past value, not noise."""
+    from scipy.stats import spearmanr
+
+    table = fit_value(cdnow).table
+    gone = table[table["p_alive"] < 0.05]
+    assert len(gone) > 20
+    past = gone["expected_avg_value"] * (gone["frequency"] + 1)
+    assert spearmanr(past, gone["value_at_risk"]).statistic > 0.8
+    assert np.isfinite(table["value_at_risk"]).all()

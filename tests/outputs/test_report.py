@@ -267,3 +267,13 @@ def test_the_report_renders_in_chromium(store, tmp_path):
             browser.close()
     assert not errors, errors
     assert requests and all(url.startswith(("file://", "data:")) for url in requests), requests
+
+
+def test_partial_months_are_left_out_of_the_charts_and_said(store, html):
+    """The demo's data ends mid-month: the trend and cohort charts leave that month out and say so."""
+    partial = _query(store, "SELECT DISTINCT month FROM segment_monthly WHERE partial")["month"]
+    assert len(partial) >= 1, "the demo data is expected to end in a partial month"
+    name = pd.Timestamp(partial.iloc[-1]).strftime("%B %Y")
+    assert 'id="trends-partial"' in html and f"{name} is only partly in the data" in html
+    assert 'id="cohorts-partial"' in html
+    assert _query(store, "SELECT count(*) AS n FROM cohort_retention WHERE partial")["n"][0] > 0

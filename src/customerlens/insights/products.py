@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from customerlens.core.frames import as_pandas as _as_pandas
@@ -28,19 +29,38 @@ def top_products(
         customers of the segment who bought it) or ``lift``: how much more
         often the segment's customers buy it than the whole base does,
         (buyers in segment / segment size) / (buyers overall / all customers),
-        among products with at least ``min_buyers`` buyers in the segment, so
-        that a segment's *distinctive* products show, not just the popular ones.
+        so that a segment's *distinctive* products show, not just the popular
+        ones. By lift only products with statistical support are listed: at
+        least ``min_buyers`` buyers and 1 % of the segment, and a lift whose
+        lower 95 % bound (``lift_low``: the segment's buying rate at its lower
+        Wilson bound, over the base rate) exceeds 1; they are ranked by that bound.
 
     Returns
     -------
     segment_id, segment_name, rank, product_id, product_name, revenue, buyers,
-    share_of_segment (buyers / segment size), lift.
+    share_of_segment (buyers / segment size), lift, lift_low.
     """
     return rank_products(product_stats(transactions, segments), n=n, by=by, min_buyers=min_buyers)
 
 
 _PRODUCT_COLUMNS = ["segment_id", "segment_name", "rank", "product_id", "product_name", "revenue",
-                    "buyers", "share_of_segment", "lift"]
+                    "buyers", "share_of_segment", "lift", "lift_low"]
+#: A distinctive product needs this share of the segment's customers as buyers (and at least ``min_buyers``)
+MIN_SHARE = 0.01
+#: z of the one-sided lower bound of the lift (95 %)
+Z_LOW = 1.645
+
+
+def wilson_low(successes: np.ndarray, trials: np.ndarray, z: float = Z_LOW) -> np.ndarray:
+    """Lower Wilson bound of the proportions ``successes / trials`` (0 where there are no trials)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = p + z * z / (2 * n)
+        spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        low = (centre - spread) / (1 + z * z / n)
+    return np.where(n > 0, np.clip(low, 0.0, 1.0), 0.0)
 
 
 def product_stats(transactions: Any, segments: Any) -> pd.DataFrame:
@@ -62,8 +82,14 @@ def product_stats(transactions: Any, segments: Any) -> pd.DataFrame:
     per = (lines.groupby(["segment_id", "segment_name", "product_id"])
            .agg(revenue=("amount", "sum"), buyers=("customer_id", "nunique")).reset_index())
     overall = lines.groupby("product_id")["customer_id"].nunique()
-    per["share_of_segment"] = per["buyers"] / per["segment_id"].map(sizes)
-    per["lift"] = per["share_of_segment"] / (per["product_id"].map(overall) / n_customers)
+    size = per["segment_id"].map(sizes)
+    base_rate = per["product_id"].map(overall) / n_customers
+    per["share_of_segment"] = per["buyers"] / size
+    per["lift"] = per["share_of_segment"] / base_rate
+    # the lift's lower 95% bound: the segment's buying rate at its lower Wilson bound, over the base's rate
+    # (from every customer, a much larger sample); a lift of 2.5 from 5 buyers has a low bound near 1
+    per["lift_low"] = wilson_low(per["buyers"].to_numpy(), size.to_numpy()) / base_rate.to_numpy()
+    per["segment_size"] = size
     per["product_name"] = per["product_id"].map(names)
     return per
 
@@ -74,8 +100,15 @@ def rank_products(stats: pd.DataFrame, n: int = 10, by: str = "revenue", min_buy
         raise ValueError(f"by must be revenue, buyers or lift, not {by!r}")
     if stats.empty:
         return pd.DataFrame(columns=_PRODUCT_COLUMNS)
-    per = stats[stats["buyers"] >= min_buyers] if by == "lift" else stats
-    per = per.sort_values(["segment_id", by, "product_id"], ascending=[True, False, True])
+    per = stats
+    key = [by]
+    if by == "lift":
+        # distinctive with support: buyers scaled to the segment's size, and a lift whose lower bound
+        # exceeds 1; ranked by that bound, so a handful of buyers never heads the list on a lucky ratio
+        needed = np.maximum(min_buyers, np.ceil(MIN_SHARE * stats["segment_size"].to_numpy()))
+        per = stats[(stats["buyers"].to_numpy() >= needed) & (stats["lift_low"] > 1.0)]
+        key = ["lift_low", "lift"]
+    per = per.sort_values(["segment_id", *key, "product_id"], ascending=[True, *([False] * len(key)), True])
     per = per.assign(rank=per.groupby("segment_id").cumcount() + 1)
     out = per[per["rank"] <= n][_PRODUCT_COLUMNS].reset_index(drop=True)
     out["revenue"] = out["revenue"].round(2)

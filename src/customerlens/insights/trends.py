@@ -10,18 +10,52 @@ import pandas as pd
 from customerlens.core.frames import as_pandas as _as_pandas
 from customerlens.insights.products import lines_with_segments
 
+#: A first or last month the data covers for less than this share of its days is partial
+COMPLETE_SHARE = 0.9
+
+
+def partial_months(dates: pd.Series) -> dict[pd.Timestamp, float]:
+    """The first and last calendar months that the data covers only in part, with the share of days covered.
+
+    The data runs from its first to its last date: a first month that starts late, or a last month
+    that ends early (one day of December), covers less than :data:`COMPLETE_SHARE` of its days.
+    Months between are complete by definition.
+    """
+    when = pd.to_datetime(dates).dropna()
+    if when.empty:
+        return {}
+    first, last = when.min().normalize(), when.max().normalize()
+    out = {}
+    for day, covered in ((first, lambda m: (m + pd.offsets.MonthEnd(0) - first).days + 1),
+                         (last, lambda m: (last - m).days + 1)):
+        month = day.to_period("M").to_timestamp()
+        days = month.days_in_month
+        if first.to_period("M") == last.to_period("M"):
+            share = ((last - first).days + 1) / days
+        else:
+            share = covered(month) / days
+        if share < COMPLETE_SHARE:
+            out[month] = round(share, 3)
+    return out
+
 
 def monthly_trend(transactions: Any, segments: Any) -> pd.DataFrame:
-    """Revenue and active customers per segment per calendar month."""
+    """Revenue and active customers per segment per calendar month.
+
+    ``partial`` marks a first or last month the data covers only in part (:func:`partial_months`):
+    its revenue is not comparable with a whole month's, and the trend chart leaves it out.
+    """
     lines = lines_with_segments(transactions, segments)
     if lines.empty:
-        return pd.DataFrame(columns=["month", "segment_id", "segment_name", "revenue", "active_customers", "orders"])
+        return pd.DataFrame(columns=["month", "segment_id", "segment_name", "revenue", "active_customers", "orders",
+                                     "partial"])
     lines["month"] = pd.to_datetime(lines["order_date"]).dt.to_period("M").dt.to_timestamp()
     out = (lines.groupby(["month", "segment_id", "segment_name"])
            .agg(revenue=("amount", "sum"), active_customers=("customer_id", "nunique"),
                 orders=("order_id", "nunique"))
            .reset_index().sort_values(["month", "segment_id"]))
     out["revenue"] = out["revenue"].round(2)
+    out["partial"] = out["month"].isin(list(partial_months(lines["order_date"])))
     return out.reset_index(drop=True)
 
 
@@ -31,10 +65,11 @@ def cohort_retention(transactions: Any) -> pd.DataFrame:
     One row per cohort and month offset up to the data's last month: ``cohort`` (first-purchase month),
     ``months_since`` (0 = the first month), ``cohort_size``, ``active_customers``
     (customers of the cohort with an order in that month), ``retention``
-    (active / size) and ``revenue``.
+    (active / size), ``revenue``, and ``partial``: the calendar month is one the data covers only in
+    part (:func:`partial_months`), so its retention reads low; the heat map leaves it out.
     """
     lines = _as_pandas(transactions)[["customer_id", "order_date", "amount"]].copy()
-    columns = ["cohort", "months_since", "cohort_size", "active_customers", "retention", "revenue"]
+    columns = ["cohort", "months_since", "cohort_size", "active_customers", "retention", "revenue", "partial"]
     if lines.empty:
         return pd.DataFrame(columns=columns)
     when = pd.to_datetime(lines["order_date"])
@@ -55,6 +90,9 @@ def cohort_retention(transactions: Any) -> pd.DataFrame:
     out["active_customers"] = out["active_customers"].astype(int)
     out["retention"] = out["active_customers"] / out["cohort_size"]
     out["revenue"] = out["revenue"].round(2)
+    calendar = out["cohort"] + out["months_since"]
+    partial = {m.year * 12 + m.month - 1 for m in partial_months(lines["order_date"])}
+    out["partial"] = calendar.isin(partial)
     out["cohort"] = pd.to_datetime({"year": out["cohort"] // 12, "month": out["cohort"] % 12 + 1, "day": 1})
     return out[columns].sort_values(["cohort", "months_since"]).reset_index(drop=True)
 

@@ -128,9 +128,17 @@ def spending_chart(profiles: pd.DataFrame) -> alt.Chart:
         title="Spending behaviour by segment")
 
 
+def _whole_months(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of months the data covers in full (a partial first or last month would read as a jump)."""
+    if "partial" not in frame.columns:
+        return frame
+    return frame[~frame["partial"].fillna(False).astype(bool)]
+
+
 def trend_chart(monthly: pd.DataFrame) -> alt.Chart:
-    """Monthly revenue and active customers by segment."""
+    """Monthly revenue and active customers by segment (whole months only: see ``partial``)."""
     names = _names(monthly)
+    monthly = _whole_months(monthly)
     base = alt.Chart(monthly).encode(x=alt.X("yearmonth(month):T", title="month"), color=_segment_color(names))
     revenue = base.mark_line(point=True).encode(
         y=alt.Y("revenue:Q", title="net revenue"),
@@ -364,8 +372,8 @@ def reliability_chart(reliability: pd.DataFrame) -> alt.Chart:
 # -- trends and migration ------------------------------------------------------------------------
 
 def cohort_heatmap(cohorts: pd.DataFrame, max_months: int = 24) -> alt.Chart:
-    """Retention by first-purchase month (rows) and months since (columns), as a heat map."""
-    data = cohorts[cohorts["months_since"] <= max_months].copy()
+    """Retention by first-purchase month (rows) and months since (columns), as a heat map (whole months only)."""
+    data = _whole_months(cohorts[cohorts["months_since"] <= max_months]).copy()
     data["cohort"] = pd.to_datetime(data["cohort"]).dt.strftime("%Y-%m")
     data["label"] = np.where(data["months_since"] == 0, data["cohort_size"].map("{:,}".format),
                              (data["retention"] * 100).round(0).astype(int).astype(str))

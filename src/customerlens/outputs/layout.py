@@ -37,7 +37,7 @@ SEGMENTATION_TABLES = {"profiles": "segment_profiles", "top_products": "top_prod
                        "box": "segment_box_stats", "cohorts": "cohort_retention", "migration": "segment_migration"}
 #: columns of top_products.csv, in order
 TOP_PRODUCT_COLUMNS = ["segment_name", "rank", "product_id", "product_name", "revenue", "buyers", "lift",
-                       "segment_id", "share_of_segment"]
+                       "lift_low", "segment_id", "share_of_segment"]
 
 
 def segmentation_tables(segmentation: Any) -> dict[str, pd.DataFrame]:

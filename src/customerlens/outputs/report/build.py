@@ -294,6 +294,26 @@ def _simple_chart(charts: _Charts, key: str, title: str, frame: pd.DataFrame | N
     return {"chart": chart} if chart else None
 
 
+def _partial_note(frame: pd.DataFrame | None, column: str) -> str | None:
+    """Words for the months a chart leaves out because the data covers them only in part."""
+    if frame is None or frame.empty or "partial" not in frame.columns:
+        return None
+    partial = frame.loc[frame["partial"].fillna(False).astype(bool), column]
+    months = sorted({pd.Timestamp(m).strftime("%B %Y") for m in partial}, key=lambda m: pd.Timestamp(m))
+    if not months:
+        return None
+    return (f"{' and '.join(months)} {'is' if len(months) == 1 else 'are'} only partly in the data (less than "
+            "90% of the month's days), so the chart leaves "
+            f"{'it' if len(months) == 1 else 'them'} out: a part month would read as a collapse. The tables keep "
+            "every month, marked partial.")
+
+
+def _with_partial_note(section: dict | None, frame: pd.DataFrame | None, column: str) -> dict | None:
+    if section is not None:
+        section["partial_note"] = _partial_note(frame, column)
+    return section
+
+
 def _products(store: StoreReader, charts: _Charts) -> dict | None:
     from customerlens.outputs import charts as ch
 
@@ -512,6 +532,12 @@ def build_report(store_path: str | Path) -> str:
         charts = _Charts()
         profiles = _segment_order(store)
         overview, distribution = _overview(profiles, charts)
+        monthly, cohorts = store.table("segment_monthly"), store.table("cohort_retention")
+        cohorts_calendar = None
+        if cohorts is not None and not cohorts.empty and "partial" in cohorts.columns:
+            # the calendar month of each cell: the cohort's month plus the months since
+            cohorts_calendar = cohorts.assign(month=[pd.Timestamp(c) + pd.DateOffset(months=int(k)) for c, k in
+                                                     zip(cohorts["cohort"], cohorts["months_since"], strict=True)])
         sections: dict[str, Any] = {
             "glance": _glance(store, record),
             "quality": _quality(store, record),
@@ -523,10 +549,10 @@ def build_report(store_path: str | Path) -> str:
             "spending": _simple_chart(charts, "spending", "Spending behaviour", profiles
                                       if profiles is not None and "avg_order_value" in profiles.columns else None,
                                       ch.spending_chart),
-            "trends": _simple_chart(charts, "trends", "Trends by segment", store.table("segment_monthly"),
-                                    ch.trend_chart),
-            "cohorts": _simple_chart(charts, "cohorts", "Cohorts", store.table("cohort_retention"),
-                                     ch.cohort_heatmap),
+            "trends": _with_partial_note(
+                _simple_chart(charts, "trends", "Trends by segment", monthly, ch.trend_chart), monthly, "month"),
+            "cohorts": _with_partial_note(
+                _simple_chart(charts, "cohorts", "Cohorts", cohorts, ch.cohort_heatmap), cohorts_calendar, "month"),
         }
         migration_dates = record.get("segmentation", {}).get("migration")
         dates = (migration_dates["from"], migration_dates["to"]) if migration_dates else None
