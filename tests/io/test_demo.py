@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pyarrow.csv as pacsv
 
 from customerlens.io import demo
@@ -51,3 +52,38 @@ def test_planted_types_behave_as_documented(tmp_path):
 def test_parquet_output_loads(tmp_path):
     path, _ = demo.write(demo.generate(50, seed=5), tmp_path / "x.parquet")
     assert load(path).rows > 0
+
+
+def test_grocery_shape_end_to_end(tmp_path):
+    """A supermarket's year of baskets: read without --map, non-goods caught and never offered, the one-day
+    last month marked, and names that keep their promises and hold the planted at-risk households."""
+    import customerlens as cl
+    from customerlens.io import demo as demo_mod
+    from customerlens.io.shapes import NOT_GOODS, grocery
+    from customerlens.models.segment.naming import broken_promises, segment_stats
+
+    data = grocery(150, products=3000, lines_per_basket=(6, 10), seed=3)
+    path, _ = demo_mod.write(data, tmp_path / "grocery.csv")
+    lines = data.lines.to_pandas()
+    not_goods = lines["product_name"].isin(list(NOT_GOODS))
+    assert not_goods.sum() > 1000 and lines.loc[lines["product_name"] == "GASOLINE-REG UNLEADED", "quantity"].min() \
+        >= 5000
+    with cl.analyze(path, top_n=5, charts=False, report=False) as analysis:
+        mapping = analysis.record()["schema"]["mapping"]
+        assert mapping == {"customer_id": "household_id", "order_id": "basket_id",
+                           "order_date": "transaction_timestamp", "product_id": "product_id",
+                           "product_name": "product_name", "quantity": "quantity", "amount": "sales_value"}
+        rules = {r.rule: r.lines for r in analysis.quality.rules}
+        assert rules["non_merchandise"] == not_goods.sum() and rules["exact_duplicate"] == 0
+        seg = analysis.segmentation
+        offered = [analysis.recommendations["product_name"], seg.top_products["product_name"],
+                   seg.distinctive_products["product_name"], analysis.action_plan["promote"].fillna("")]
+        for names in offered:
+            assert not names.str.contains("GASOLINE|DEPOSIT|COUPON").any()
+        assert list(seg.monthly.loc[seg.monthly["partial"], "month"].unique()) == [pd.Timestamp("2025-01-01")]
+        churn = analysis.value.table.set_index("customer_id")["churn_risk"]
+        assert broken_promises(seg.segmenter.segment_names_, segment_stats(seg.assigned, churn)) == []
+        truth = seg.assigned.merge(data.types.to_pandas(), on="customer_id")
+        at_risk = truth[truth["true_type"] == "at_risk"]
+        assert (at_risk["segment_name"] == "At-Risk").mean() >= 0.9
+        assert (truth.loc[truth["true_type"] == "high_value", "segment_name"] == "High-Value").all()

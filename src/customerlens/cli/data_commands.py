@@ -235,25 +235,38 @@ def features(
 
 @app.command()
 def demo(
-    customers: Annotated[int, typer.Option(help="Number of customers (about 70 lines each).")] = 4000,
+    customers: Annotated[int, typer.Option(help="Number of customers (households for --shape grocery).")] = 4000,
     output: Annotated[
         Path, typer.Option("--out", help="File to write: .csv, .csv.gz or .parquet.")
     ] = Path("demo_transactions.csv"),
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 42,
+    shape: Annotated[str, typer.Option("--shape", help="retail: a gift wholesaler in Online Retail's layout "
+                                       "(about 70 lines a customer); grocery: a supermarket's year of weekly "
+                                       "baskets (20-40 lines each, 68,000 products, fuel, deposits, coupons, "
+                                       "a one-day last month; about 800 lines a household).")] = "retail",
 ) -> None:
-    """Generate synthetic Online Retail-shaped transactions with planted customer types.
+    """Generate synthetic transactions with planted customer types.
 
     Writes the lines to --out and each customer's true type to `<name>.types.csv`
-    beside it. The behavioural model is described in docs/demo-data.md.
+    beside it. The behavioural models are described in docs/demo-data.md.
 
-    Example: `customerlens demo --customers 10000 --out demo.csv.gz`
+    Examples: `customerlens demo --customers 10000 --out demo.csv.gz`;
+    `customerlens demo --shape grocery --customers 2500 --out grocery.parquet`
     """
     from customerlens.io import demo as demo_mod
+    from customerlens.io.shapes import SHAPES
 
     if customers < 1:
         raise ConfigError("--customers must be at least 1")
-    with err.status(f"Generating {customers:,} customers"):
-        data = demo_mod.generate(customers, seed=seed)
+    if shape not in SHAPES:
+        raise ConfigError(f"--shape must be one of {', '.join(SHAPES)}, not {shape!r}")
+    with err.status(f"Generating {customers:,} {'households' if shape == 'grocery' else 'customers'}"):
+        if shape == "grocery":
+            from customerlens.io.shapes import grocery
+
+            data = grocery(customers, seed=seed)
+        else:
+            data = demo_mod.generate(customers, seed=seed)
         lines_path, types_path = demo_mod.write(data, output)
     out.print(f"{data.lines.num_rows:,} lines -> {lines_path}\ntrue customer types -> {types_path}")
 

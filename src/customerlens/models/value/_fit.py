@@ -20,11 +20,14 @@ def fit_positive(neg_ll: Callable[[np.ndarray], tuple[float, np.ndarray]], start
     """
 
     def objective(log_params):
-        params = np.exp(log_params)
-        value, grad = neg_ll(params)
-        if not np.isfinite(value):
-            return 1e300, np.zeros_like(log_params)
-        return value, grad * params
+        # the optimiser's trial steps can reach parameters where exp overflows: such a step is
+        # refused (an infinite likelihood), not reported to the user as a numpy warning
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            params = np.exp(log_params)
+            value, grad = neg_ll(params)
+            if not (np.isfinite(value) and np.isfinite(grad).all()):
+                return 1e300, np.zeros_like(log_params)
+            return value, grad * params
 
     best = None
     for scale in (1.0, 0.3, 3.0):  # other starts only when one fails: the likelihoods are not convex
