@@ -56,7 +56,8 @@ def test_parquet_output_loads(tmp_path):
 
 def test_grocery_shape_end_to_end(tmp_path):
     """A supermarket's year of baskets: read without --map, non-goods caught and never offered, the one-day
-    last month marked, and names that keep their promises and hold the planted at-risk households."""
+    last month marked, and names that keep their promises and hold the planted at-risk households.
+    """
     import customerlens as cl
     from customerlens.io import demo as demo_mod
     from customerlens.io.shapes import NOT_GOODS, grocery
