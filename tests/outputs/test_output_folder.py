@@ -117,7 +117,8 @@ KILL_STAGES = ("load", "value", "charts", "store", "report")
 def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
     data, _ = demo.write(demo.generate(150, seed=8), tmp_path / "demo.csv")
     out = tmp_path / "out"
-    first = _start(data, out)
+    # charts are half of a small run's time: only the run killed while drawing them draws them
+    first = _start(data, out, "--no-charts")
     assert first.wait(timeout=300) == 0, first.stderr.read()
     assert _folder_state(out)[0] == "kmeans"
     rng = random.Random(18)
@@ -127,7 +128,8 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
     plan = [(signal.SIGKILL, stage) for stage in KILL_STAGES] + [(signal.SIGTERM, "segment")]
     for attempt, (sig, stage) in enumerate(plan):
         method = ["--method", "rfm"] if attempt % 2 == 0 else []
-        run = _start(data, out, *method, "--verbose")
+        charts = [] if stage == "charts" else ["--no-charts"]
+        run = _start(data, out, *method, *charts, "--verbose")
         reached = _wait_for_stage(run, stage)
         time.sleep(rng.uniform(0.0, 0.25))
         run.send_signal(sig)
@@ -141,7 +143,7 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
             # a terminated run cleans up after itself: no staging folder, no lock
             assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"], outcomes
     # the next run takes over whatever a killed run left beside the folder, and finishes
-    last = _start(data, out, "--method", "rfm")
+    last = _start(data, out, "--method", "rfm", "--no-charts")
     assert last.wait(timeout=300) == 0, last.stderr.read()
     assert _folder_state(out)[0] == "rfm"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"]
@@ -165,9 +167,9 @@ def _wait_for_holder(out: Path, pid: int, seconds: float = 60) -> None:
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
     data, _ = demo.write(demo.generate(150, seed=8), tmp_path / "demo.csv")
     out = tmp_path / "out"
-    first = _start(data, out, "--no-charts")  # the lock is the subject: a lighter run holds it long enough
+    first = _start(data, out, "--no-charts", "--no-value")  # the lock is the subject: a lighter run holds it
     _wait_for(folder.lock_path(out))
-    second = _start(data, out, "--method", "rfm", "--no-charts")
+    second = _start(data, out, "--method", "rfm", "--no-charts", "--no-value")
     assert second.wait(timeout=120) == 2
     lines = [ln for ln in second.stderr.read().splitlines() if ln.strip()]
     assert len(lines) == 1 and "another customerlens run" in lines[0], lines
