@@ -239,9 +239,12 @@ def test_names_keep_their_promises_on_the_shared_data(shape, request):
     """After a whole analysis (value included), on the demo and the shared data sets."""
     from customerlens.models.segment.naming import broken_promises, segment_stats
 
+    truth = None
     if shape == "demo":
         data = request.getfixturevalue("tmp_path") / "demo.csv"
-        demo.write(demo.generate(1500, seed=4), data)
+        generated = demo.generate(1500, seed=4)
+        demo.write(generated, data)
+        truth = generated.types.to_pandas()
     else:
         data = request.getfixturevalue({"online_retail": "online_retail", "cdnow": "cdnow_sample"}[shape])
     with cl.analyze(data, top_n=0, charts=False, report=False, insights=False) as analysis:
@@ -251,3 +254,7 @@ def test_names_keep_their_promises_on_the_shared_data(shape, request):
         names = seg.segmenter.segment_names_
         assert broken_promises(names, stats) == [], (names, stats, seg.naming_notes)
         assert analysis.record()["segmentation"]["naming"]
+        if truth is not None:  # and the checks did not take the planted types' names away from them
+            planted = seg.assigned.merge(truth, on="customer_id").groupby("segment_name")["true_type"]
+            majority = planted.agg(lambda types: types.value_counts().index[0])
+            assert majority["At-Risk"] == "at_risk" and majority["High-Value"] == "high_value", majority

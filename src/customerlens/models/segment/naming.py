@@ -9,9 +9,12 @@ so :func:`check_names` tests three promises on the customers themselves and move
 segment that keeps it, saying why:
 
 1. **High-Value** has the highest mean spend.
-2. **At-Risk** is the most at risk of the brief's four segments: the highest mean churn risk where the
-   value model ran, else the longest recency relative to the segment's own rhythm (days since the last
-   order divided by the usual gap between its customers' orders, the median per segment).
+2. **At-Risk** is the most at risk of the other three of the brief's four segments: the highest mean
+   churn risk (where the value model ran) *or* the longest recency relative to the segment's own rhythm
+   (days since the last order divided by the usual gap between its customers' orders, the median per
+   segment). Either reading keeps the name: lapsed weekly buyers are at risk even when one-time buyers
+   of long ago have a higher churn risk. When neither holds, the name goes to the highest churn risk
+   (else the most overdue).
 3. **Frequent & Loyal** orders more often than **Occasional Buyers** (mean orders per customer).
 
 The checks run in that order, each among the segments the earlier ones did not settle, so a later
@@ -20,7 +23,6 @@ swap never undoes an earlier promise.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 #: The names the checks are about (the brief's four).
@@ -95,21 +97,33 @@ def check_names(names: dict[int, str], stats: pd.DataFrame) -> tuple[dict[int, s
     # 1. the highest spend is High-Value
     best = max(candidates, key=lambda sid: (stats.loc[sid, "monetary"], -sid))
     give("High-Value", best, f"the highest mean spend, {stats.loc[best, 'monetary']:,.0f}")
-    # 2. the most at risk of the others is At-Risk
+    # 2. the most at risk of the others is At-Risk: by churn risk, or by recency against its own rhythm
     rest = [sid for sid in candidates if sid not in settled]
-    if "churn_risk" in stats and stats.loc[rest, "churn_risk"].notna().all():
-        riskiest = max(rest, key=lambda sid: (stats.loc[sid, "churn_risk"], -sid))
-        why = f"the highest mean churn risk, {stats.loc[riskiest, 'churn_risk']:.0%}"
+    measures = _risk_measures(stats, rest)
+    if any(_is_top(stats, rest, holder["At-Risk"], measure) for measure in measures):
+        settled.add(holder["At-Risk"])  # the promise holds
     else:
-        riskiest = max(rest, key=lambda sid: (stats.loc[sid, "overdue"], -sid))
-        why = f"the longest time since the last order relative to its rhythm, {stats.loc[riskiest, 'overdue']:.1f}x"
-    give("At-Risk", riskiest, why)
+        measure = measures[0]  # the value model's churn risk where it ran
+        riskiest = max(rest, key=lambda sid: (stats.loc[sid, measure], -sid))
+        why = (f"the highest mean churn risk, {stats.loc[riskiest, measure]:.0%}" if measure == "churn_risk" else
+               f"the longest time since the last order relative to its rhythm, {stats.loc[riskiest, measure]:.1f}x")
+        give("At-Risk", riskiest, why)
     # 3. of the last two, the one ordering more often is Frequent & Loyal
     rest = [sid for sid in candidates if sid not in settled]
     frequent = max(rest, key=lambda sid: (stats.loc[sid, "frequency"], -sid))
     give("Frequent & Loyal", frequent, f"more orders per customer, {stats.loc[frequent, 'frequency']:.1f}")
     settled.update(rest)
     return names, notes
+
+
+def _risk_measures(stats: pd.DataFrame, segments: list[int]) -> list[str]:
+    """How risk is judged: churn risk first where every segment has one, then recency against rhythm."""
+    churn = "churn_risk" in stats and stats.loc[segments, "churn_risk"].notna().all()
+    return ["churn_risk", "overdue"] if churn else ["overdue"]
+
+
+def _is_top(stats: pd.DataFrame, segments: list[int], segment: int, measure: str) -> bool:
+    return bool(stats.loc[segment, measure] >= stats.loc[segments, measure].max())
 
 
 def broken_promises(names: dict[int, str], stats: pd.DataFrame) -> list[str]:
@@ -122,9 +136,9 @@ def broken_promises(names: dict[int, str], stats: pd.DataFrame) -> list[str]:
     if stats.loc[holder["High-Value"], "monetary"] < stats.loc[four, "monetary"].max():
         broken.append("High-Value does not have the highest mean spend")
     others = [sid for sid in four if sid != holder["High-Value"]]
-    risk = "churn_risk" if "churn_risk" in stats and stats.loc[others, "churn_risk"].notna().all() else "overdue"
-    if stats.loc[holder["At-Risk"], risk] < np.max(stats.loc[others, risk]):
-        broken.append(f"At-Risk does not have the highest {risk.replace('_', ' ')}")
+    measures = _risk_measures(stats, others)
+    if not any(_is_top(stats, others, holder["At-Risk"], measure) for measure in measures):
+        broken.append("At-Risk has neither the highest churn risk nor the longest recency against its rhythm")
     if stats.loc[holder["Frequent & Loyal"], "frequency"] < stats.loc[holder["Occasional Buyers"], "frequency"]:
         broken.append("Frequent & Loyal orders less often than Occasional Buyers")
     return broken
