@@ -55,11 +55,11 @@ def test_run_writes_what_the_backtest_scores(online_retail, results, tmp_path):
     table, _ = results
     out = tmp_path / "run"
     # the recommendations only: value, insights and the report are other tests' subject
-    cl.run(online_retail, out, cl.RunConfig.from_options(as_of=DATE, charts=False, value=False, insights=False,
-                                                         report=False))
+    with cl.run(online_retail, out, cl.RunConfig.from_options(as_of=DATE, charts=False, value=False,
+                                                              insights=False, report=False)) as ran:
+        train = ran.ingested.cleaned.transactions.df()  # the run's own clean lines before the snapshot
     recs = pd.read_csv(out / "recommendations.csv", dtype={"customer_id": str, "product_id": str})
     as_of = dt.datetime(2011, 9, 9)
-    train = cl.ingest(online_retail, cl.RunConfig.from_options(as_of=as_of)).cleaned.transactions.df()
     full = cl.ingest(online_retail).cleaned.transactions.df()
     holdout = make_holdout(train, full, as_of)
     products = pd.Index(holdout.train.products)
