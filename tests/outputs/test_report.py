@@ -17,7 +17,7 @@ import customerlens
 from customerlens.io import demo
 from customerlens.outputs.report import build_report, write_report
 from customerlens.outputs.report.build import SECTION_TITLES
-from tests.conftest import cli
+from tests.conftest import cli, cli_in_process
 
 ODD = '<b>&"x'
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # git-ignored: screenshots to look at
@@ -201,7 +201,7 @@ def test_report_command(store, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (copy.parent / "report.html").is_file() and "report.html" in result.stdout
     other = tmp_path / "elsewhere" / "q3.html"
-    result = cli("report", "--store", copy, "--out", other)
+    result = cli_in_process("report", "--store", copy, "--out", other)  # and the same bytes from this process
     assert result.returncode == 0, result.stderr
     assert other.read_text(encoding="utf-8") == (copy.parent / "report.html").read_text(encoding="utf-8")
 
