@@ -44,10 +44,9 @@ PAGE_HEADERS = {
 #: /docs serves Swagger UI's own files (from PyPI's fastapi-swagger): it works offline and loads nothing
 #: from elsewhere, which this policy tells the browser.
 DOCS_HEADERS = {
+    **PAGE_HEADERS,
     "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
                                "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
 }
 NOT_FOUND = {404: {"model": Error, "description": "Not in the store"}}
 #: Ids that a browser or HTTP client folds away as path segments ('.', '..'): such customers are

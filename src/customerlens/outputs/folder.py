@@ -77,18 +77,20 @@ DISK_MESSAGES = ("no space left on device", "file too large", "permission denied
                  "disk quota exceeded")
 
 
+def _reason(exc: OSError) -> str:
+    """The system's reason for an OS error, in lower case (EACCES as "permission denied")."""
+    return "permission denied" if exc.errno == errno.EACCES else (exc.strerror or str(exc)).lower()
+
+
 def unwritable(folder: Path, exc: OSError) -> InputError:
     """One line for a folder that cannot take files: which folder, and the system's reason."""
-    reason = (exc.strerror or str(exc)).lower()
-    if exc.errno == errno.EACCES:
-        reason = "permission denied"
-    return InputError(f"{folder}: cannot be written ({reason})")
+    return InputError(f"{folder}: cannot be written ({_reason(exc)})")
 
 
 def disk_problem(exc: BaseException) -> str | None:
     """The disk's reason when ``exc`` is a full disk, a quota, a file size limit or a permission; else None."""
     if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
-        return "permission denied" if exc.errno == errno.EACCES else (exc.strerror or str(exc)).lower()
+        return _reason(exc)
     if "duckdb" in type(exc).__module__:  # _duckdb.IOException, _duckdb.TransactionException, ...
         text = str(exc).lower()
         return next((message for message in DISK_MESSAGES if message in text), None)
