@@ -37,3 +37,7 @@ class ConfigError(CustomerLensError, ValueError):
     def __init__(self, message: str, parameter: str | None = None):
         super().__init__(message)
         self.parameter = parameter
+
+
+class MemoryLimitError(CustomerLensError):
+    """A workload would not fit in the memory available (said before it starts, not a kernel kill)."""

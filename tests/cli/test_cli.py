@@ -190,3 +190,25 @@ def test_help_lists_the_cleaning_rules_the_library_has():
     from customerlens.cli.options import SWITCHES as LISTED
 
     assert LISTED == SWITCHES
+
+
+def test_a_model_that_would_not_fit_is_one_line(tmp_path, monkeypatch):
+    """Under a memory cap EASE's product weights do not fit: one line naming them, exit 2, no traceback."""
+    from customerlens.io import demo
+
+    path, _ = demo.write(demo.generate(200, seed=5), tmp_path / "d.csv")
+    monkeypatch.setenv("CUSTOMERLENS_MEMORY_LIMIT", "1MB")
+    result = cli_in_process("backtest", path, "--as-of", "2024-09-01", "--models", "ease", "--discovery-slots", "0")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "EASE's" in lines[0] and "needs about" in lines[0] and "CUSTOMERLENS_MEMORY_LIMIT" in lines[0]
+
+
+def test_backtest_before_the_data_starts_is_one_line(tmp_path):
+    from customerlens.io import demo
+
+    path, _ = demo.write(demo.generate(100, seed=5), tmp_path / "d.csv")
+    result = cli_in_process("backtest", path, "--as-of", "1999-01-01")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "no product purchases before --as-of 1999-01-01" in result.stderr.replace("\n", " ")

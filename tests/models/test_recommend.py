@@ -179,3 +179,97 @@ def test_discovery_slots_from_the_service(data):
     new = table[~table["product_id"].isin(["TEA", "WHISK"])]
     assert len(new) >= 1
     assert new["reason"].str.contains("also buy|popular").all()
+
+
+def test_ease_on_a_large_catalogue_keeps_its_most_bought_products(data):
+    """Above max_products EASE learns among the most-bought products only; the rest score -inf."""
+    from customerlens.models.recommend.models import EASE
+
+    model = EASE(max_products=3).fit(data)
+    kept = set(data.products[model.kept_])
+    assert model.weights_.shape == (3, 3) and "TEA" in kept  # TEA: the most buyers
+    scores = model.score(np.arange(data.n_customers))
+    outside = [i for i, p in enumerate(data.products) if p not in kept]
+    assert np.all(np.isneginf(scores[:, outside]))
+    full = EASE().fit(data)
+    assert full.kept_ is None and full.weights_.shape == (data.n_products, data.n_products)
+    # reasons still work for products outside the kept ones (no weight: zero)
+    t9 = data.customer_index["t9"]
+    history = data.orders[t9].indices
+    assert np.all(model.contribution(history, outside[0]) == 0)
+
+
+def test_a_dense_block_that_would_not_fit_is_a_clear_error(data, monkeypatch):
+    """With little memory available EASE says what it needs and what to do; nothing is allocated."""
+    from customerlens.errors import MemoryLimitError
+    from customerlens.models.recommend.models import EASE
+
+    monkeypatch.setenv("CUSTOMERLENS_MEMORY_LIMIT", "100B")
+    with pytest.raises(MemoryLimitError, match=r"EASE's 6 x 6 product weights needs about 432 bytes of memory and 100 bytes is available .* max_products"):
+        EASE().fit(data)
+    monkeypatch.setenv("CUSTOMERLENS_MEMORY_LIMIT", "lots")
+    with pytest.raises(MemoryLimitError, match="CUSTOMERLENS_MEMORY_LIMIT: not a memory size: 'lots'"):
+        EASE().fit(data)
+
+
+def big_catalogue_lines(products: int = 100_000, customers: int = 1_000, seed: int = 0) -> pd.DataFrame:
+    """Every one of ``products`` products bought at least once, most lines on a few (Zipf)."""
+    rng = np.random.default_rng(seed)
+    tail = np.arange(products)
+    head = np.minimum(rng.zipf(1.2, 60_000) - 1, products - 1)
+    product = np.concatenate([tail, head])
+    customer = rng.integers(0, customers, len(product))
+    order = rng.integers(0, 12, len(product))
+    frame = pd.DataFrame({"customer_id": [f"c{c}" for c in customer], "product_id": [f"p{p}" for p in product],
+                          "order_id": [f"c{c}-{o}" for c, o in zip(customer, order, strict=True)]})
+    day = {o: d for o, d in zip(frame["order_id"].unique(), rng.integers(0, 365, frame["order_id"].nunique()),
+                                strict=True)}
+    frame["order_date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["order_id"].map(day), unit="D")
+    return frame
+
+
+BIG_CATALOGUE_BACKTEST = """
+import datetime as dt, json, resource, sys
+from customerlens.models.recommend.backtest import make_holdout, run_backtest
+from customerlens.models.recommend.models import ALS
+from customerlens.models.recommend.registry import MODELS, make_model
+from customerlens.models.recommend.twostage import TwoStage
+sys.path.insert(0, sys.argv[1])
+from test_recommend import big_catalogue_lines
+
+lines = big_catalogue_lines(products=120_000)
+holdout = make_holdout(lines, lines, dt.datetime(2024, 11, 1))
+models = {name: make_model(name) for name in MODELS}
+# fewer trees and sweeps: the memory is in the candidates and the factors, not in the rounds
+models["two_stage"], models["als"] = TwoStage(n_estimators=20), ALS(iterations=3)
+table = run_backtest(holdout, models, k=10)
+print(json.dumps({"products": holdout.train.n_products, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "models": table["model"].tolist(), "hitrate": table["hitrate@10"].tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_every_model_and_the_backtest_at_100k_products(tmp_path):
+    """Over 100,000 products: no model builds a product x product block (40 GB dense); peak memory stays small.
+
+    The backtest runs in its own process, so its peak resident memory is its own. The memory cap
+    turns a regression into a MemoryLimitError instead of a killed test run.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "CUSTOMERLENS_MEMORY_LIMIT": "6GB"}
+    done = subprocess.run([sys.executable, "-c", BIG_CATALOGUE_BACKTEST, str(Path(__file__).parent)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["products"] >= 100_000
+    assert sorted(result["models"]) == sorted(MODELS)
+    peak = result["peak_kb"] * 1024
+    assert peak < 2e9, f"peak {peak / 1e9:.2f} GB"
+    # the lists are real: repeat-based models hit what customers buy again
+    hitrate = dict(zip(result["models"], result["hitrate"], strict=True))
+    assert hitrate["personal_frequency"] > 0.2

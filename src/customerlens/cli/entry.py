@@ -65,6 +65,12 @@ def main() -> None:
     except CustomerLensError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except MemoryError:
+        # an allocation the checks before it did not foresee: still a clear line, not a traceback
+        err.print("[bold red]error:[/] out of memory: this work needs more memory than is free; try fewer "
+                  "--models, a shorter period of data, or --engine spark",
+                  highlight=False, soft_wrap=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         err.print("terminated" if _SIGNALLED else "interrupted")
         sys.exit(128 + (_SIGNALLED[0] if _SIGNALLED else signal.SIGINT))

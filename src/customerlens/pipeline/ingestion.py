@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ import duckdb
 
 from customerlens.cleaning.rules import CleanResult, clean
 from customerlens.core.db import run as run_sql
+from customerlens.core.memory import size_bytes
 from customerlens.io.load import LoadResult, load
 from customerlens.pipeline.config import RunConfig, memory_setting
 
@@ -94,7 +94,4 @@ def ingest(
 
 def half_memory(value: str) -> str:
     """Half of a memory setting such as ``3GB``, in MB (DuckDB's units: KB = 1000 bytes, KiB = 1024)."""
-    text = memory_setting(value)
-    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Z]+)", text).groups()
-    scale = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-    return f"{max(1, round(float(number) * scale[unit] / 2 / 1e6))}MB"
+    return f"{max(1, round(size_bytes(memory_setting(value)) / 2 / 1e6))}MB"

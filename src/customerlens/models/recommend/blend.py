@@ -18,12 +18,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from customerlens.models.recommend.data import Interactions
-from customerlens.models.recommend.models import EASE, ItemKNN, PersonalFrequency, Recommender
+from customerlens.models.recommend.models import (
+    EASE,
+    MAX_DENSE_PRODUCTS,
+    ItemKNN,
+    PersonalFrequency,
+    Recommender,
+)
 
 WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
 #: Above this many products EASE's dense item x item inverse is replaced by
 #: sparse top-K co-purchase neighbours (ItemKNN), and scoring stays sparse.
-DENSE_LIMIT = 20_000
+DENSE_LIMIT = MAX_DENSE_PRODUCTS
 DEFAULT_WEIGHT = 0.1  # when the inner window cannot tell the weights apart
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from customerlens.core.frames import as_pandas as _as_pandas
+from customerlens.errors import ConfigError
 
 
 @dataclass
@@ -67,7 +68,8 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     if "quantity" in lines:
         lines = lines[lines["quantity"] > 0]
     if lines.empty:
-        raise ValueError("no product purchases before the snapshot")
+        raise ConfigError(f"no product purchases before as_of {pd.Timestamp(as_of).date()}: choose a later date "
+                          "(the recommenders learn from the purchases before it)", parameter="as_of")
     per = (lines.groupby(["customer_id", "product_id"])
            .agg(orders=("order_id", "nunique"), last=("order_date", "max"), first=("order_date", "min"))
            .reset_index())

@@ -13,8 +13,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from customerlens.core.memory import batch_rows, check
 from customerlens.errors import NotFittedError
 from customerlens.models.recommend.data import Interactions
+
+#: Largest catalogue a dense product x product matrix is built for (EASE, the two-stage helpers):
+#: 6,000 x 6,000 float32 is 144 MB; larger catalogues keep their most-bought products in it.
+MAX_DENSE_PRODUCTS = 6_000
 
 
 class Recommender:
@@ -63,6 +68,9 @@ class Recommender:
             source = self._discovery_source()
             new_items, new_scores = source.recommend(rows, min(n, discovery), exclude_seen=True, batch=batch)
             return _keep_discovery(items, scores, new_items, new_scores, self.data_.orders[rows], discovery)
+        # dense score rows are as wide as the catalogue: at 70,000 products a batch of
+        # 2,048 rows would take 1.1 GB, so batches shrink to BATCH_BYTES
+        batch = min(batch, batch_rows(self.data_.n_products, arrays=3))
         if self._sparse():
             return _top_n_sparse(self, rows, n, exclude_seen, batch=batch)
         items = np.empty((len(rows), n), dtype=np.int64)
@@ -203,13 +211,19 @@ class ItemKNN(Recommender):
 
     name = "item_knn"
 
-    def __init__(self, neighbours: int = 200, shrink: float = 10.0, implicit_above: int = 20_000):
+    def __init__(self, neighbours: int = 200, shrink: float = 10.0, implicit_above: int = 20_000,
+                 pairs_limit: int = 30_000_000):
         self.neighbours = neighbours
         self.shrink = shrink
         self.implicit_above = implicit_above
+        self.pairs_limit = pairs_limit
 
     def _fit(self, data, segments):
-        self.large_ = data.n_products > self.implicit_above
+        # the full co-occurrence matrix has at most sum(products per customer ^ 2) entries
+        # (12 bytes each, and a copy): above pairs_limit, neighbours come from implicit
+        per_customer = np.diff(data.orders.indptr).astype(np.float64)
+        pairs = min(float(data.n_products) ** 2, float((per_customer ** 2).sum()))
+        self.large_ = data.n_products > self.implicit_above or pairs > self.pairs_limit
         if self.large_:
             # implicit computes the top-K neighbours item by item (C++), never
             # the full co-occurrence matrix, which does not fit at this size
@@ -280,39 +294,85 @@ def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 class EASE(Recommender):
-    """EASE (Steck 2019): closed-form item-item weights, ``B = I - P / diag(P)``, ``P = (X'X + l I)^-1``."""
+    """EASE (Steck 2019): closed-form item-item weights, ``B = I - P / diag(P)``, ``P = (X'X + l I)^-1``.
+
+    The weights are a dense product x product matrix, so on catalogues above ``max_products`` they
+    are learned among the ``max_products`` products with the most buyers only (6,000 products: a
+    144 MB matrix, where 59,000 would take 13 GB); the others score ``-inf`` (EASE knows nothing
+    about them). Before building the matrix it checks that it fits (:mod:`customerlens.core.memory`).
+    """
 
     name = "ease"
 
-    def __init__(self, l2: float = 250.0):
+    def __init__(self, l2: float = 250.0, max_products: int = MAX_DENSE_PRODUCTS):
         self.l2 = l2
+        self.max_products = max_products
 
     def _fit(self, data, segments):
         from scipy.linalg import lapack
 
         X = data.binary()
+        buyers = np.diff(X.tocsc().indptr)
+        if data.n_products > self.max_products:
+            # the most-bought products, ties to the lower index (stable)
+            self.kept_ = np.sort(np.argsort(-buyers, kind="stable")[: self.max_products])
+            X = X[:, self.kept_]
+        else:
+            self.kept_ = None
+        n = X.shape[1]
+        check(3 * 4 * n * n, f"EASE's {n:,} x {n:,} product weights",
+              "lower the model's max_products, or leave ease out of --models")
         G = (X.T @ X).toarray().astype(np.float32)
         G[np.diag_indices_from(G)] += self.l2
-        # G is symmetric positive definite: a Cholesky inverse (LAPACK potrf/potri)
-        # is about 4x faster than a general inverse
-        factor, info = lapack.spotrf(G, lower=1)
+        # G is symmetric positive definite: a Cholesky inverse (LAPACK potrf/potri), in place,
+        # is about 4x faster than a general inverse and takes no second copy
+        # (G.T is G, and Fortran-ordered: what LAPACK overwrites without a copy)
+        factor, info = lapack.spotrf(G.T, lower=1, overwrite_a=1)
         if info == 0:
-            lower, info = lapack.spotri(factor, lower=1)
+            P, info = lapack.spotri(factor, lower=1, overwrite_c=1)
         if info != 0:  # pragma: no cover - numerically singular: fall back
-            P = np.linalg.inv(G.astype(np.float64))
+            G = (X.T @ X).toarray().astype(np.float64)
+            G[np.diag_indices_from(G)] += self.l2
+            P = np.linalg.inv(G).astype(np.float32)
         else:
-            P = np.tril(lower) + np.tril(lower, -1).T
-        B = -P / np.diag(P)
-        B[np.diag_indices_from(B)] = 0.0
-        self.weights_ = B.astype(np.float32)
+            _symmetrise_lower(P)
+        P /= -np.diag(P).copy()  # B = -P / diag(P), column by column
+        P[np.diag_indices_from(P)] = 0.0
+        # C order: scipy's sparse x dense product would copy a Fortran-ordered matrix on every call
+        self.weights_ = np.ascontiguousarray(P)
+        if self.kept_ is not None:
+            self.position_ = np.full(data.n_products, -1, dtype=np.int64)
+            self.position_[self.kept_] = np.arange(len(self.kept_))
 
     def score(self, rows):
         """Scores of ``rows``: the customer's bought products times EASE's item-item weights."""
-        return self.data_.binary()[rows] @ self.weights_
+        X = self.data_.binary()[rows]
+        if self.kept_ is None:
+            return X @ self.weights_
+        out = np.full((X.shape[0], self.data_.n_products), -np.inf, dtype=np.float32)
+        out[:, self.kept_] = X[:, self.kept_] @ self.weights_
+        return out
 
     def contribution(self, history, item):
         """EASE's weight from each of the customer's products (``history``) to ``item`` (for reasons)."""
-        return self.weights_[history, item]
+        if self.kept_ is None:
+            return self.weights_[history, item]
+        column, rows = self.position_[item], self.position_[np.asarray(history)]
+        out = np.zeros(len(rows), dtype=np.float32)
+        if column >= 0:
+            out[rows >= 0] = self.weights_[rows[rows >= 0], column]
+        return out
+
+
+def _symmetrise_lower(P: np.ndarray, block: int = 1024) -> None:
+    """Copy the lower triangle of ``P`` onto its upper one, in place (LAPACK fills only the lower)."""
+    n = P.shape[0]
+    for start in range(0, n, block):  # block by block: no n x n temporary
+        stop = min(n, start + block)
+        P[start:stop, stop:] = P[stop:, start:stop].T
+        tile = P[start:stop, start:stop]
+        upper = np.triu_indices(stop - start, 1)
+        tile[upper] = tile.T[upper]
 
 
 class ALS(Recommender):

@@ -21,6 +21,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from customerlens.core.memory import batch_rows
 from customerlens.models.recommend.data import Interactions, build_interactions
 from customerlens.models.recommend.models import EASE, ItemKNN, Recommender
 
@@ -83,9 +84,21 @@ class TwoStage(Recommender):
         return {"knn": ItemKNN().fit(data), "ease": EASE().fit(data)}
 
     def _candidates(self, data: Interactions, helpers: dict, rows: np.ndarray):
-        """Candidate (row, product) pairs of ``rows`` and their feature matrix."""
+        """Candidate (row, product) pairs of ``rows`` and their feature matrix, in batches of rows.
+
+        Each batch holds a few dense rows x products blocks, so a batch is as many rows as
+        fit in :data:`~customerlens.core.memory.BATCH_BYTES` per block.
+        """
+        step = batch_rows(data.n_products, arrays=2)
+        parts = [self._candidate_batch(data, helpers, rows[start: start + step])
+                 for start in range(0, len(rows), step)]
+        if not parts:
+            return np.empty((0, 2), dtype=np.int64), np.empty((0, len(FEATURES)), dtype=np.float32)
+        return np.concatenate([p for p, _ in parts]), np.concatenate([x for _, x in parts])
+
+    def _candidate_batch(self, data: Interactions, helpers: dict, rows: np.ndarray):
         knn = helpers["knn"].score(rows)
-        ease = helpers["ease"].score(rows)
+        ease = helpers["ease"].score(rows)  # -inf outside EASE's products on large catalogues: missing
         orders = data.orders[rows].toarray()
         popular = np.argsort(-data.product_buyers_recent, kind="stable")[: self.popular_candidates]
         n_items = data.n_products
@@ -113,7 +126,7 @@ class TwoStage(Recommender):
         X = np.column_stack([
             count, last, first, interval, overdue, count / user_orders, user_orders,
             data.customer_last_days[rows][r_local], data.product_buyers_recent[items], item_buyers[items],
-            knn[r_local, items], ease[r_local, items], bought.astype(float),
+            knn[r_local, items], _missing_if_infinite(ease[r_local, items]), bought.astype(float),
             rank_recent[items],
         ]).astype(np.float32)
         return pairs, X
@@ -133,3 +146,7 @@ class TwoStage(Recommender):
                 pd.Index(rows).get_indexer(pairs[:, 0])
             s[local, pairs[:, 1]] = pred
         return s
+
+
+def _missing_if_infinite(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan)
