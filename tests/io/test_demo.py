@@ -88,3 +88,6 @@ def test_grocery_shape_end_to_end(tmp_path):
         at_risk = truth[truth["true_type"] == "at_risk"]
         assert (at_risk["segment_name"] == "At-Risk").mean() >= 0.9
         assert (truth.loc[truth["true_type"] == "high_value", "segment_name"] == "High-Value").all()
+        # customers with a basket every 4-8 weeks are Occasional Buyers, not Frequent & Loyal
+        occasional = truth.loc[truth["true_type"] == "occasional", "segment_name"]
+        assert (occasional == "Occasional Buyers").mean() >= 0.6, occasional.value_counts()

@@ -222,6 +222,23 @@ def test_without_churn_risk_at_risk_is_the_most_overdue_for_its_rhythm():
     assert "relative to its rhythm" in notes[0]
 
 
+def test_frequent_means_the_shorter_gap_between_orders():
+    """The grocery shape at k = 4: weekly shoppers who joined six weeks ago (5 orders, every 7 days) were
+    called Occasional Buyers and customers with 8 orders a year (every 43 days) Frequent & Loyal."""
+    from customerlens.models.segment.naming import broken_promises, check_names
+
+    names = {1: "High-Value", 2: "At-Risk", 3: "Frequent & Loyal", 4: "Occasional Buyers"}
+    stats = _stats({1: (9000, 60, 0.7, 0.01), 2: (4000, 34, 18.0, 0.9), 3: (480, 8, 0.5, 0.2),
+                    4: (600, 5, 0.6, 0.1)})
+    stats["gap"] = [5.0, 7.0, 43.0, 7.0]
+    assert broken_promises(names, stats) == ["Frequent & Loyal orders less often than Occasional Buyers"]
+    checked, notes = check_names(names, stats)
+    assert checked[4] == "Frequent & Loyal" and checked[3] == "Occasional Buyers"
+    assert notes == ["'Frequent & Loyal' moved from segment 3 to segment 4 (orders every 7 days, the shorter gap); "
+                     "segment 3 is now 'Occasional Buyers'"]
+    assert broken_promises(checked, stats) == []
+
+
 def test_high_value_goes_first_and_is_never_undone():
     from customerlens.models.segment.naming import broken_promises, check_names
 

@@ -15,7 +15,11 @@ segment that keeps it, saying why:
    segment). Either reading keeps the name: lapsed weekly buyers are at risk even when one-time buyers
    of long ago have a higher churn risk. When neither holds, the name goes to the highest churn risk
    (else the most overdue).
-3. **Frequent & Loyal** orders more often than **Occasional Buyers** (mean orders per customer).
+3. **Frequent & Loyal** orders more often than **Occasional Buyers**: the shorter usual gap between
+   orders (the segment's median of each customer's mean days between orders; a customer with one
+   order counts the days since it, a gap at least that long). Without the gap feature: more orders
+   per customer. On a grocery chain's data the segment of weekly shoppers who joined six weeks ago
+   orders more often than the one of customers with eight orders a year, though it has fewer orders.
 
 The checks run in that order, each among the segments the earlier ones did not settle, so a later
 swap never undoes an earlier promise.
@@ -47,6 +51,8 @@ def segment_stats(assigned: pd.DataFrame, churn_risk: pd.Series | None = None) -
         usual = pd.to_numeric(gap, errors="coerce")
         usual = usual.fillna(usual.median() if usual.notna().any() else 30.0).clip(lower=1.0)
         frame["overdue"] = frame["recency_days"] / usual.to_numpy()
+        since_first = assigned["tenure_days"] if "tenure_days" in assigned else assigned["recency_days"]
+        frame["gap"] = pd.to_numeric(gap, errors="coerce").where(assigned["frequency"] > 1, since_first).to_numpy()
     else:
         frame["overdue"] = frame["recency_days"]
     if churn_risk is not None:
@@ -57,6 +63,8 @@ def segment_stats(assigned: pd.DataFrame, churn_risk: pd.Series | None = None) -
         "frequency": grouped["frequency"].mean(),
         "overdue": grouped["overdue"].median(),
     })
+    if "gap" in frame:
+        stats["gap"] = grouped["gap"].median()
     if churn_risk is not None and frame["churn_risk"].notna().any():
         stats["churn_risk"] = grouped["churn_risk"].mean()
     return stats
@@ -110,8 +118,11 @@ def check_names(names: dict[int, str], stats: pd.DataFrame) -> tuple[dict[int, s
         give("At-Risk", riskiest, why)
     # 3. of the last two, the one ordering more often is Frequent & Loyal
     rest = [sid for sid in candidates if sid not in settled]
-    frequent = max(rest, key=lambda sid: (stats.loc[sid, "frequency"], -sid))
-    give("Frequent & Loyal", frequent, f"more orders per customer, {stats.loc[frequent, 'frequency']:.1f}")
+    frequent = min(rest, key=lambda sid: (_rarity(stats, sid), sid))
+    if _rarity(stats, holder["Frequent & Loyal"]) > _rarity(stats, frequent):
+        why = (f"orders every {stats.loc[frequent, 'gap']:.0f} days, the shorter gap" if "gap" in stats else
+               f"more orders per customer, {stats.loc[frequent, 'frequency']:.1f}")
+        give("Frequent & Loyal", frequent, why)
     settled.update(rest)
     return names, notes
 
@@ -120,6 +131,13 @@ def _risk_measures(stats: pd.DataFrame, segments: list[int]) -> list[str]:
     """How risk is judged: churn risk first where every segment has one, then recency against rhythm."""
     churn = "churn_risk" in stats and stats.loc[segments, "churn_risk"].notna().all()
     return ["churn_risk", "overdue"] if churn else ["overdue"]
+
+
+def _rarity(stats: pd.DataFrame, segment: int) -> float:
+    """How seldom a segment orders: its usual gap in days, else minus its mean orders (lower: more often)."""
+    if "gap" in stats and pd.notna(stats.loc[segment, "gap"]):
+        return float(stats.loc[segment, "gap"])
+    return -float(stats.loc[segment, "frequency"])
 
 
 def _is_top(stats: pd.DataFrame, segments: list[int], segment: int, measure: str) -> bool:
@@ -139,6 +157,6 @@ def broken_promises(names: dict[int, str], stats: pd.DataFrame) -> list[str]:
     measures = _risk_measures(stats, others)
     if not any(_is_top(stats, others, holder["At-Risk"], measure) for measure in measures):
         broken.append("At-Risk has neither the highest churn risk nor the longest recency against its rhythm")
-    if stats.loc[holder["Frequent & Loyal"], "frequency"] < stats.loc[holder["Occasional Buyers"], "frequency"]:
+    if _rarity(stats, holder["Frequent & Loyal"]) > _rarity(stats, holder["Occasional Buyers"]):
         broken.append("Frequent & Loyal orders less often than Occasional Buyers")
     return broken
