@@ -25,6 +25,7 @@ def test_every_rule_on_the_tiny_shop(tiny_csv):
         "exact_duplicate": 1,       # line 9 repeats line 8
         "non_product": 1,           # POSTAGE
         "non_merchandise": 0,
+        "quantity_outlier": 0,
         "non_positive_price": 1,    # zero quantity
         "return_netted": 2,         # C1003 and C1007
         "return_unmatched": 1,      # C1008: door mat never bought
@@ -192,3 +193,29 @@ def test_non_merchandise_by_name_on_every_engine(tmp_path, engine):
     # switchable
     lenient = clean(native, CleaningConfig().without("non_merchandise"), has_products=True, has_order_ids=True)
     assert rule_counts(lenient.report)["non_merchandise"] == 0 and lenient.report.kept_lines == len(names)
+
+
+def test_products_sold_by_measure_are_quantity_outliers_on_every_engine(tmp_path, engine):
+    """A pump named only by its number (litres in thousandths) and a weighed cheese (grams): caught by
+    their usual quantity, every line of them; a one-off big order of a normal product is kept."""
+    rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
+    n = 0
+    for day in range(1, 25):
+        for code, name, qty, price in (("P1", "MUG", 2, 3.5), ("P2", "TEA", 1, 2.0), ("P3", "PLATE", 4, 1.5),
+                                       ("PUMP4", "PUMP 04", 30_000 + 500 * day, 0.0015),
+                                       ("C9", "CHEESE BY WEIGHT", 1_200 + day, 0.01)):
+            n += 1
+            rows.append(f"{n},{code},{name},{qty},2024-01-{day:02d} 10:00:00,{price},{day % 4 + 1}")
+    rows.append(f"{n + 1},P1,MUG,1300,2024-01-25 10:00:00,3.0,9")  # a wholesaler's single big order
+    path = tmp_path / "pumps.csv"
+    path.write_text("\n".join(rows) + "\n")
+    native = to_engine(load(path).relation.df(), engine)
+    result = clean(native, has_products=True, has_order_ids=True)
+    assert rule_counts(result.report)["quantity_outlier"] == 48
+    kept = to_pandas(result.transactions)
+    assert set(kept["product_id"]) == {"P1", "P2", "P3"} and kept["quantity"].max() == 1300
+    listed = result.report.as_dict()["excluded_products"]
+    assert {(row["rule"], row["product_id"], row["lines"]) for row in listed} == {
+        ("quantity_outlier", "PUMP4", 24), ("quantity_outlier", "C9", 24)}
+    lenient = clean(native, CleaningConfig().without("quantity_outlier"), has_products=True, has_order_ids=True)
+    assert rule_counts(lenient.report)["quantity_outlier"] == 0 and lenient.report.kept_lines == n + 1

@@ -39,6 +39,13 @@ removes it):
     (:data:`DEFAULT_NON_MERCHANDISE`, a regular expression on the upper-cased
     name, overridable). Such lines are never recommended and never counted as
     items; ``ingest`` lists the products caught.
+``quantity_outlier``
+    every line of a product whose usual quantity is out of all proportion: the median quantity of
+    its lines is at least ``outlier_quantity`` (1,000) and 100 times the median line's, over at
+    least 5 lines. Fuel pumps report litres in thousandths (a 45-litre fill is quantity 45,000),
+    scales report grams: such quantities are not items, so these products are never counted as
+    items nor recommended. A single large order (a wholesaler's 1,300 tea towels) is not a
+    pattern and is kept; on Online Retail the rule catches nothing. ``ingest`` lists the products.
 ``non_positive_price``
     a negative unit price (including "Adjust bad debt"), zero quantity, or a zero
     price in data with products (free items, adjustments). Without products a
@@ -89,11 +96,11 @@ DEFAULT_NON_PRODUCT_PREFIXES = ("GIFT_",)
 DEFAULT_NON_MERCHANDISE = (
     r"\bFUEL\b|GASOLINE|\bPETROL\b|\bDIESEL\b|UNLEADED"
     r"|\bDEPOSIT\b|\bPFAND\b|BOTTLE REFUND"
-    r"|\bBAGS? (FEE|CHARGE|LEVY|TAX)\b|CARRIER BAG CHARGE"
+    r"|\bBAGS? (?:FEE|CHARGE|LEVY|TAX)\b|CARRIER BAG CHARGE"
     r"|\bCOUPONS?\b|\bCPN\b"
     r"|GIFT ?CARDS?\b|GIFTCARD|\bVOUCHERS?\b"
-    r"|\bSHIPPING\b|\bPOSTAGE\b|\bFREIGHT\b|\bDELIVERY (CHARGE|FEE)\b"
-    r"|\bSERVICE (CHARGE|FEE)\b|\bHANDLING (CHARGE|FEE)\b|\bSURCHARGE\b"
+    r"|\bSHIPPING\b|\bPOSTAGE\b|\bFREIGHT\b|\bDELIVERY (?:CHARGE|FEE)\b"
+    r"|\bSERVICE (?:CHARGE|FEE)\b|\bHANDLING (?:CHARGE|FEE)\b|\bSURCHARGE\b"
     r"|^TIPS?$|\bGRATUITY\b"
     r"|\bSALES TAX\b|^TAX$|\bVAT\b"
 )
@@ -108,6 +115,8 @@ RULES: dict[str, str] = {
     "non_product": "postage, fees, adjustments, samples, vouchers (non-product codes)",
     "non_merchandise": "not goods, by name: fuel, deposits, bag fees, coupons, gift cards, shipping, "
                        "service charges, tips, taxes",
+    "quantity_outlier": "products whose usual quantity per line is out of all proportion (fuel in "
+                        "thousandths of a litre, grams): not items",
     "non_positive_price": "zero or negative unit price, or zero quantity",
     "return_netted": "return netted against the customer's earlier purchases",
     "return_unmatched": "return of a purchase not in the data (made before it starts)",
@@ -136,6 +145,7 @@ class CleaningConfig:
     exact_duplicate: bool = True
     non_product: bool = True
     non_merchandise: bool = True
+    quantity_outlier: bool = True
     non_positive_price: bool = True
     net_returns: bool = True
     implausible_date: bool = True
@@ -151,6 +161,11 @@ class CleaningConfig:
     max_quantity: float = 1e9
     max_price: float = 1e9
     max_amount: float = 1e12
+    #: a product is a quantity outlier when its lines' median quantity is at least this and
+    #: ``outlier_ratio`` times the median line's, over at least ``outlier_lines`` lines
+    outlier_quantity: float = 1_000.0
+    outlier_ratio: float = 100.0
+    outlier_lines: int = 5
 
     def without(self, *rules: str) -> CleaningConfig:
         """A copy with the named rules switched off (``returns`` = ``net_returns``)."""
@@ -165,7 +180,7 @@ class CleaningConfig:
 
 
 SWITCHES = ("unparseable", "implausible_date", "implausible_value", "missing_customer", "exact_duplicate",
-            "non_product", "non_merchandise", "non_positive_price", "returns")
+            "non_product", "non_merchandise", "quantity_outlier", "non_positive_price", "returns")
 
 
 @dataclass
@@ -343,6 +358,9 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
         by_name = col("product_name").str.to_uppercase().str.contains(pattern).fill_null(False)
         by_code = col("product_id").str.to_uppercase().str.contains(pattern).fill_null(False)
         conditions.append(("non_merchandise", by_name | by_code))
+    if config.quantity_outlier and has_products:
+        frame = frame.join(_outlier_products(frame, config), on="product_id", how="left")
+        conditions.append(("quantity_outlier", col("_outlier").fill_null(False)))
     if config.non_positive_price:
         # a zero price is a free item or an adjustment in product data; without
         # products a zero amount is still a purchase occasion (CDNOW has 80)
@@ -358,6 +376,21 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
         return _net_returns(frame, has_products)
     return frame.with_columns(
         returned_quantity=nw.lit(0.0), returned_amount=nw.lit(0.0), _excess=nw.lit(0.0)
+    )
+
+
+def _outlier_products(frame, config: CleaningConfig):
+    """``product_id, _outlier`` of the products whose usual quantity is out of all proportion."""
+    col = nw.col
+    bought = frame.filter(col("parse_error").is_null() & (col("quantity") > 0) & col("product_id").is_null().__invert__())
+    typical = collect(bought.select(col("quantity").median())).item(0, 0)
+    limit = max(config.outlier_quantity, config.outlier_ratio * float(typical or 0.0))
+    per_product = bought.group_by("product_id").agg(col("quantity").median().alias("_median"),
+                                                    nw.len().alias("_lines"))
+    return _materialize(
+        per_product.filter((col("_median") >= limit) & (col("_lines") >= config.outlier_lines))
+        .select("product_id", nw.lit(True).alias("_outlier")),
+        "_cl_outliers",
     )
 
 
@@ -550,6 +583,7 @@ def _report(
         "exact_duplicate": config.exact_duplicate and has_order_ids,
         "non_product": config.non_product and has_products,
         "non_merchandise": config.non_merchandise and has_products,
+        "quantity_outlier": config.quantity_outlier and has_products,
         "non_positive_price": config.non_positive_price,
         "return_netted": config.net_returns,
         "return_unmatched": config.net_returns,
@@ -560,8 +594,9 @@ def _report(
         notes["exact_duplicate"] = "not applied: no order id column, equal lines may be real"
     if config.non_product and not has_products:
         notes["non_product"] = "not applied: no product column"
-    if config.non_merchandise and not has_products:
-        notes["non_merchandise"] = "not applied: no product column"
+    for name in ("non_merchandise", "quantity_outlier"):
+        if getattr(config, name) and not has_products:
+            notes[name] = "not applied: no product column"
     rules = [
         RuleCount(
             rule=name,
@@ -574,7 +609,8 @@ def _report(
         for name, desc in RULES.items()
     ]
     extra = {}
-    caught = [name for name in ("non_product", "non_merchandise") if enabled[name] and counts.get(name)]
+    caught = [name for name in ("non_product", "non_merchandise", "quantity_outlier")
+              if enabled[name] and counts.get(name)]
     if caught:
         extra["excluded_products"] = _excluded_products(labelled, caught)
     return QualityReport(

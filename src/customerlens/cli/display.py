@@ -177,7 +177,7 @@ def print_quality(report: dict) -> None:
 
 
 def print_excluded_products(report: dict) -> None:
-    """The products the non-goods rules (non_product, non_merchandise) removed, most lines first."""
+    """The products the non-goods rules (non_product, non_merchandise, quantity_outlier) removed, most lines first."""
     listed = report["quality"].get("excluded_products") or []
     if not listed:
         return

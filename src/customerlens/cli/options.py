@@ -18,7 +18,7 @@ from customerlens.errors import ConfigError
 #: the cleaning rules --skip-rule can switch off: ``customerlens.cleaning.SWITCHES``, spelled out here so
 #: that ``--help`` does not import pandas (tests/cli/test_cli.py checks that the two agree)
 SWITCHES = ("unparseable", "implausible_date", "implausible_value", "missing_customer", "exact_duplicate",
-            "non_product", "non_merchandise", "non_positive_price", "returns")
+            "non_product", "non_merchandise", "quantity_outlier", "non_positive_price", "returns")
 
 DataArg = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here

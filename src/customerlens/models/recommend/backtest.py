@@ -19,6 +19,7 @@ averaged over test customers:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,18 +107,24 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
     return out
 
 
-def run_backtest(holdout: Holdout, models: dict[str, Recommender], k: int = 10,
+def run_backtest(holdout: Holdout, models: dict[str, Recommender | Callable[[], Recommender]], k: int = 10,
                  segments: dict | None = None, progress=None) -> pd.DataFrame:
-    """Fit every model on the training data and evaluate it; one row per model."""
+    """Fit every model on the training data and evaluate it; one row per model.
+
+    ``models`` maps names to models, or to functions that make one: a model made here is
+    dropped once scored, so a backtest of many models holds one fitted model at a time.
+    """
     import time
 
     rows = []
-    for name, model in models.items():
+    for name, made in models.items():
         if progress:
             progress(name)
         t = time.perf_counter()
+        model = made if isinstance(made, Recommender) else made()
         model.fit(holdout.train, segments=segments)
         items, _ = model.recommend(holdout.test_rows, n=k)
         seconds = time.perf_counter() - t
         rows.append({"model": name, **evaluate(items, holdout, k), "seconds": round(seconds, 2)})
+        del model, items
     return pd.DataFrame(rows)
