@@ -200,3 +200,29 @@ def test_online_retail_ii_layout_with_us_dates(tmp_path):
     assert [str(d) for d in frame["order_date"]] == ["2009-12-01 07:45:00", "2009-12-13 10:05:00"]
     assert frame["customer_id"].tolist() == ["13085", "13086"]
     assert frame["product_name"].tolist()[1] == "CAT BOWL"  # trailing space trimmed
+
+
+#: A store's export with the day and the time of day apart (TRANS_TIME as 1631, 0905 or 16:31:05)
+DAY_AND_TIME_CSV = """household_key,BASKET_ID,DAY,TRANS_TIME,PRODUCT_ID,QUANTITY,SALES_VALUE
+1,b1,2024-01-05,1631,p1,1,2.5
+1,b2,2024-01-06,0905,p2,2,3.0
+2,b3,2024-01-06,16:31:05,p1,1,2.5
+2,b4,2024-01-07,,p1,1,2.5
+2,b5,2024-01-08,later,p1,1,2.5
+"""
+DAY_AND_TIME = ["2024-01-05 16:31:00", "2024-01-06 09:05:00", "2024-01-06 16:31:05", "2024-01-07 00:00:00",
+                "2024-01-08 00:00:00"]
+
+
+def test_a_date_and_a_time_column_make_one_order_date(tmp_path):
+    """The time of day is added to the date; an empty or unreadable time leaves the date as it is."""
+    path = tmp_path / "day_time.csv"
+    path.write_text(DAY_AND_TIME_CSV)
+    loaded = load(path)
+    lines = loaded.relation.df().sort_values("source_row")
+    assert [str(t) for t in lines["order_date"]] == DAY_AND_TIME
+    assert lines["parse_error"].isna().all() and loaded.mapping.time_of_day == "TRANS_TIME"
+    # a date column with hours of its own keeps them: nothing is added
+    path.write_text(DAY_AND_TIME_CSV.replace("2024-01-05,", "2024-01-05 08:00,").replace("2024-01-06,", "2024-01-06 08:00,")
+                    .replace("2024-01-07,", "2024-01-07 08:00,").replace("2024-01-08,", "2024-01-08 08:00,"))
+    assert {str(t)[11:] for t in load(path).relation.df()["order_date"]} == {"08:00:00"}

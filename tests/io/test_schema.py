@@ -122,6 +122,15 @@ def test_header_variants_of_other_systems(columns, expected):
     assert set(m.as_dict()["confidence"]) == set(m.fields)
 
 
+def test_a_time_of_day_column_is_added_to_the_date():
+    m = resolve_mapping(["buyer_id", "cart_id", "purchase_date", "purchase_time", "gtin", "price", "quantity"])
+    assert m.time_of_day == "purchase_time" and m.fields["order_date"] == "purchase_date"
+    assert m.as_dict()["time_of_day"] == "purchase_time"
+    assert m.derived["order_date"].startswith("purchase_date + purchase_time")
+    # a timestamp column alone has nothing to add; "lifetime" is no time of day
+    assert resolve_mapping(["customer_id", "order_ts", "amount", "lifetime"]).time_of_day is None
+
+
 def test_confidence_says_how_each_column_was_chosen():
     m = resolve_mapping(["customer_id", "basket_id", "date", "value", "sku"], {"product_id": "sku"})
     confidence = m.as_dict()["confidence"]

@@ -83,6 +83,16 @@ def test_source_rows_are_file_lines_across_partitions(spark, tmp_path):
     assert excluded.loc[excluded["rule"] == "unparseable", "source_row"].tolist() == [5]
 
 
+def test_a_date_and_a_time_column_on_spark(spark, tmp_path):
+    from tests.io.test_load import DAY_AND_TIME, DAY_AND_TIME_CSV
+
+    path = tmp_path / "day_time.csv"
+    path.write_text(DAY_AND_TIME_CSV)
+    s_loaded, _ = _spark_pipeline(spark, path)
+    lines = _features_frame(s_loaded.spark).sort_values("source_row")
+    assert [str(t) for t in lines["order_date"]] == DAY_AND_TIME
+
+
 def test_spark_engine_refuses_what_it_cannot_read(spark, tmp_path):
     from customerlens.errors import InputError
     from customerlens.io.spark import load

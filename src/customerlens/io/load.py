@@ -540,6 +540,12 @@ class Dialect:
         flags = "" if self.name == "spark" else ", 'g'"
         return f"regexp_replace({expr}, {self.literal(pattern)}, {self.literal(replacement)}{flags})"
 
+    def plus_seconds(self, expr: str, seconds: str) -> str:
+        """A timestamp plus a number of seconds (null seconds: the timestamp itself)."""
+        if self.name == "spark":
+            return f"({expr} + make_dt_interval(0, 0, 0, CAST(coalesce({seconds}, 0) AS DECIMAL(8, 0))))"
+        return f"({expr} + to_seconds(CAST(coalesce({seconds}, 0) AS BIGINT)))"
+
     def day_text(self, expr: str) -> str:
         """A timestamp's date as ``YYYY-MM-DD`` text."""
         if self.name == "spark":
@@ -579,6 +585,29 @@ def _date_expr(col: str, dtype: str, fmt: str, dialect: Dialect = DUCKDB) -> str
     if fmt == _ISO:
         return f"TRY_CAST(trim({col}) AS {dialect.timestamp})"
     return dialect.parse_date(f"trim({col})", fmt)
+
+
+def _date_only(dtype: str, fmt: str) -> bool:
+    """Whether dates read this way carry no time of day (a DATE column, or a format without hours)."""
+    up = dtype.upper()
+    if up == "DATE":
+        return True
+    if up.startswith("TIMESTAMP") or fmt in ("native", _ISO):
+        return False
+    return "%H" not in fmt and "%I" not in fmt
+
+
+def _seconds_of_day(col: str, dialect: Dialect) -> str:
+    """Seconds since midnight of a time of day written ``16:31``, ``16:31:05`` or ``1631`` (null otherwise)."""
+    text = f"trim(CAST({col} AS STRING))"
+    clock = dialect.literal(r"^(\d{1,2}):(\d{2})(:(\d{2}))?")
+    compact = dialect.literal(r"^(\d{1,2})(\d{2})$")
+
+    def part(pattern: str, group: int) -> str:
+        return f"CAST(NULLIF(regexp_extract({text}, {pattern}, {group}), '') AS INT)"
+
+    return (f"coalesce({part(clock, 1)} * 3600 + {part(clock, 2)} * 60 + coalesce({part(clock, 4)}, 0), "
+            f"{part(compact, 1)} * 3600 + {part(compact, 2)} * 60)")
 
 
 def _check_date_format(con, date_format: str) -> None:
@@ -676,10 +705,13 @@ def canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str, dia
         customer = dialect.replace_all(customer, "[.]0+$", "")  # '17850.0' -> '17850'
     date_src = f["order_date"]
     checked = [k for k in ("order_date", "quantity", "unit_price", "amount") if k in f]
+    order_date = _date_expr(_q(date_src), types[date_src], fmt if fmt != "native" else _ISO, dialect)
+    if colmap.time_of_day and _date_only(types[date_src], fmt):
+        order_date = dialect.plus_seconds(order_date, _seconds_of_day(_q(colmap.time_of_day), dialect))
     inner = {
         "customer_id": customer,
         "_order": text("order_id"),
-        "order_date": _date_expr(_q(date_src), types[date_src], fmt if fmt != "native" else _ISO, dialect),
+        "order_date": order_date,
         "product_id": text("product_id"),
         "product_name": text("product_name"),
         "_qty": number("quantity"),

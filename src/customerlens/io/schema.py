@@ -122,10 +122,15 @@ HEADERLESS_NAMES: dict[int, tuple[str, ...]] = {
 }
 
 
+#: Names of a time-of-day column, after :func:`normalize` (with or without these prefixes)
+_TIME_PREFIXES = ("", "order", "transaction", "trans", "txn", "purchase", "sale", "sales", "receipt", "basket",
+                  "invoice", "checkout", "booking")
+
+
 def _time_only(column: str) -> bool:
-    """Whether a column's name says time of day only (``order_time``), not a date or timestamp."""
+    """Whether a column's name says time of day only (``order_time``, ``TRANS_TIME``), not a date or timestamp."""
     name = normalize(column)
-    return name.endswith("time") and not any(part in name for part in ("date", "stamp"))
+    return name.endswith("time") and name[: -len("time")] in _TIME_PREFIXES or name == "timeofday"
 
 
 def normalize(name: str) -> str:
@@ -143,6 +148,8 @@ class ColumnMapping:
     derived: dict[str, str] = field(default_factory=dict)
     #: how each field was chosen: ``given``, ``exact``, ``alias`` or ``generic`` (see :data:`CONFIDENCE`)
     confidence: dict[str, str] = field(default_factory=dict)
+    #: a time-of-day column beside a date-only ``order_date`` (``trans_time``: 1631 or 16:31), added to it
+    time_of_day: str | None = None
 
     @property
     def has_products(self) -> bool:
@@ -158,6 +165,7 @@ class ColumnMapping:
             "confidence": {key: self.confidence.get(key, "alias") for key in self.fields},
             "derived": dict(self.derived),
             "has_products": self.has_products,
+            **({"time_of_day": self.time_of_day} if self.time_of_day else {}),
         }
 
 
@@ -258,6 +266,13 @@ def resolve_mapping(
             "name them with --map, e.g. --map customer_id=Client --map order_date=Date"
         )
     derived = {}
+    time_of_day = None
+    if not _time_only(fields["order_date"]):
+        # a date column and a time column (a store's DAY and TRANS_TIME): the time is added to the date
+        times = [col for col in columns if col not in used and _time_only(col)]
+        if times:
+            time_of_day = times[0]
+            derived["order_date"] = f"{fields['order_date']} + {time_of_day} (the time of day, when the date has none)"
     if "order_id" not in fields:
         derived["order_id"] = "customer_id + calendar day (one order per customer per day)"
     if "quantity" not in fields:
@@ -272,4 +287,5 @@ def resolve_mapping(
         source_columns=tuple(columns),
         derived=derived,
         confidence=confidence,
+        time_of_day=time_of_day,
     )

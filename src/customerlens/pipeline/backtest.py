@@ -39,15 +39,15 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     # connection closes once they have: on a grocery chain's 1.5 million lines this
     # halves what the models start from
     trained = ingest(data, base.replace(as_of=as_of))
-    segments = _segments_as_of(trained.cleaned.transactions, as_of, base)
     train_lines = _as_pandas(nw.from_native(trained.cleaned.transactions).select(*TRAIN_COLUMNS))
-    trained.con.close()
     everything = ingest(data, base.replace(as_of=None))
     later = nw.from_native(everything.cleaned.transactions).filter(nw.col("order_date") >= nw.lit(as_of))
     test_lines = _as_pandas(later.select(*TEST_COLUMNS))
     everything.con.close()
-    holdout = make_holdout(train_lines, test_lines, as_of)
+    holdout = make_holdout(train_lines, test_lines, as_of)  # says so when nothing was bought before as_of
     del train_lines, test_lines
+    segments = _segments_as_of(trained.cleaned.transactions, as_of, base)
+    trained.con.close()
     names = models or (DEFAULT_MODEL, *BASELINES, *COLLABORATIVE, "two_stage")
     # factories, not models: each fitted model is dropped once it is scored
     candidates = {name: partial(make_model, name) for name in names}
