@@ -197,7 +197,8 @@ def test_non_merchandise_by_name_on_every_engine(tmp_path, engine):
 
 def test_products_sold_by_measure_are_quantity_outliers_on_every_engine(tmp_path, engine):
     """A pump named only by its number (litres in thousandths) and a weighed cheese (grams): caught by
-    their usual quantity, every line of them; a one-off big order of a normal product is kept."""
+    their usual quantity, every line of them; a one-off big order of a normal product is kept.
+    """
     rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID"]
     n = 0
     for day in range(1, 25):

@@ -224,7 +224,8 @@ def test_without_churn_risk_at_risk_is_the_most_overdue_for_its_rhythm():
 
 def test_frequent_means_the_shorter_gap_between_orders():
     """The grocery shape at k = 4: weekly shoppers who joined six weeks ago (5 orders, every 7 days) were
-    called Occasional Buyers and customers with 8 orders a year (every 43 days) Frequent & Loyal."""
+    called Occasional Buyers and customers with 8 orders a year (every 43 days) Frequent & Loyal.
+    """
     from customerlens.models.segment.naming import broken_promises, check_names
 
     names = {1: "High-Value", 2: "At-Risk", 3: "Frequent & Loyal", 4: "Occasional Buyers"}
