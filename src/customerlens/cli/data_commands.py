@@ -235,7 +235,8 @@ def features(
 
 @app.command()
 def demo(
-    customers: Annotated[int, typer.Option(help="Number of customers (households for --shape grocery).")] = 4000,
+    customers: Annotated[int, typer.Option(help="Number of customers (households for grocery, accounts for b2b "
+                                           "and bank, subscribers for subscription).")] = 4000,
     output: Annotated[
         Path, typer.Option("--out", help="File to write: .csv, .csv.gz or .parquet.")
     ] = Path("demo_transactions.csv"),
@@ -243,7 +244,10 @@ def demo(
     shape: Annotated[str, typer.Option("--shape", help="retail: a gift wholesaler in Online Retail's layout "
                                        "(about 70 lines a customer); grocery: a supermarket's year of weekly "
                                        "baskets (20-40 lines each, 68,000 products, fuel, deposits, coupons, "
-                                       "a one-day last month; about 800 lines a household).")] = "retail",
+                                       "a one-day last month; about 800 lines a household); subscription: two "
+                                       "years of monthly plan charges, churners stop; b2b: business accounts "
+                                       "with large, irregular orders (use about 150); bank: a year of card "
+                                       "payments and transfers, amounts without products.")] = "retail",
 ) -> None:
     """Generate synthetic transactions with planted customer types.
 
@@ -251,7 +255,8 @@ def demo(
     beside it. The behavioural models are described in docs/demo-data.md.
 
     Examples: `customerlens demo --customers 10000 --out demo.csv.gz`;
-    `customerlens demo --shape grocery --customers 2500 --out grocery.parquet`
+    `customerlens demo --shape grocery --customers 2500 --out grocery.parquet`;
+    `customerlens demo --shape bank --customers 2000 --out bank.csv`
     """
     from customerlens.io import demo as demo_mod
     from customerlens.io.shapes import SHAPES
@@ -260,13 +265,14 @@ def demo(
         raise ConfigError("--customers must be at least 1")
     if shape not in SHAPES:
         raise ConfigError(f"--shape must be one of {', '.join(SHAPES)}, not {shape!r}")
-    with err.status(f"Generating {customers:,} {'households' if shape == 'grocery' else 'customers'}"):
-        if shape == "grocery":
-            from customerlens.io.shapes import grocery
-
-            data = grocery(customers, seed=seed)
-        else:
+    who = {"grocery": "households", "b2b": "accounts", "bank": "accounts", "subscription": "subscribers"}
+    with err.status(f"Generating {customers:,} {who.get(shape, 'customers')}"):
+        if shape == "retail":
             data = demo_mod.generate(customers, seed=seed)
+        else:
+            from customerlens.io.shapes import GENERATORS
+
+            data = GENERATORS[shape](customers, seed=seed)
         lines_path, types_path = demo_mod.write(data, output)
     out.print(f"{data.lines.num_rows:,} lines -> {lines_path}\ntrue customer types -> {types_path}")
 

@@ -37,7 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "clientid", "clientno", "clientnumber", "client", "householdid", "householdkey", "household",
         "userid", "user", "memberid", "memberno", "member", "accountid", "accountno", "accountnumber", "account",
         "shopperid", "shopper", "buyerid", "buyer", "loyaltyid", "cardid", "cardnumber", "masterid", "personid",
-        "contactid",
+        "contactid", "subscriberid", "subscriber",
     ),
     "order_id": (
         "invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno", "ordernumber", "order",
@@ -50,12 +50,13 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "transactiontime", "purchasedate", "purchasetimestamp", "purchasetime", "purchasedatetime", "txndate",
         "txntimestamp", "orderts", "ordertimestamp", "orderdatetime", "ordertime", "createdat", "createddate",
         "createdon", "saledate", "salesdate", "receiptdate", "basketdate", "checkoutdate", "paymentdate",
-        "bookingdate", "date", "datetime", "timestamp", "ts", "day", "time",
+        "bookingdate", "billingdate", "chargedate", "valuedate", "date", "datetime", "timestamp", "ts", "day", "time",
     ),
     "product_id": (
         "stockcode", "productid", "productcode", "productno", "productnumber", "productkey", "sku", "skuid",
         "itemid", "itemcode", "itemno", "itemnumber", "articleid", "articleno", "articlenumber", "upc", "ean",
-        "gtin", "plu", "barcode", "materialid", "material", "product", "item", "article",
+        "gtin", "plu", "barcode", "materialid", "material", "planid", "plancode", "product", "item", "article",
+        "plan",
     ),
     "product_name": (
         "description", "productname", "itemname", "itemdescription", "productdescription", "articlename",
@@ -79,10 +80,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
 #: Generic names: a column so named is taken when nothing more specific is there, reported as a
 #: guess, and never makes a file ambiguous.
 GENERIC: dict[str, frozenset[str]] = {
-    "customer_id": frozenset({"customer", "client", "household", "user", "member", "account", "shopper", "buyer"}),
+    "customer_id": frozenset({"customer", "client", "household", "user", "member", "account", "shopper", "buyer",
+                              "subscriber"}),
     "order_id": frozenset({"order", "invoice", "basket", "receipt", "ticket", "material"}),
     "order_date": frozenset({"date", "datetime", "timestamp", "ts", "day", "time"}),
-    "product_id": frozenset({"product", "item", "article", "material"}),
+    "product_id": frozenset({"product", "item", "article", "material", "plan"}),
     "product_name": frozenset({"name", "title"}),
     "quantity": frozenset({"count", "pieces", "units"}),
     "unit_price": frozenset({"price"}),

@@ -1,4 +1,13 @@
-"""Demo data in other shapes than the gift wholesaler's: a grocery chain's year of baskets.
+"""Demo data in other shapes than the gift wholesaler's: grocery, subscription, b2b and bank.
+
+Every shape plants the same five customer types as :mod:`customerlens.io.demo` (``occasional``,
+``at_risk``, ``loyal``, ``high_value``, ``new``), each as that kind of business sees them, with
+column names as such exports spell them (the loader maps each without ``--map``):
+
+* :func:`grocery`: a supermarket's year of weekly baskets over a large catalogue;
+* :func:`subscription`: two years of monthly plan charges; churners cancel and their charges stop;
+* :func:`b2b`: a wholesaler's few business accounts with large, irregular orders;
+* :func:`bank`: a year of card payments and transfers per account: amounts, no products.
 
 :func:`grocery` writes what a supermarket's loyalty data looks like, with the truth planted: each
 household's type (the same five as :mod:`customerlens.io.demo`), weekly baskets of 20-40 lines over
@@ -18,7 +27,7 @@ import pyarrow as pa
 from customerlens.io.demo import TYPES, DemoData
 
 #: Shapes ``customerlens demo --shape`` knows ("retail" is :func:`customerlens.io.demo.generate`).
-SHAPES = ("retail", "grocery")
+SHAPES = ("retail", "grocery", "subscription", "b2b", "bank")
 
 GROCERY_COLUMNS = ("household_id", "basket_id", "product_id", "product_name", "quantity", "sales_value",
                    "transaction_timestamp", "store_id")
@@ -124,3 +133,198 @@ def _append(cols: dict, household, basket: int, code, name, qty: int, value: flo
     cols["sales_value"].append(value)
     cols["transaction_timestamp"].append(when.strftime("%Y-%m-%d %H:%M:%S"))
     cols["store_id"].append(store)
+
+
+# --------------------------------------------------------------------------- the other shapes
+
+#: Share of each type in :data:`customerlens.io.demo.TYPES` order: occasional, at_risk, loyal, high_value, new
+_SHARES = np.array([0.25, 0.20, 0.30, 0.10, 0.15])
+#: Monthly plans of :func:`subscription` (price per month), and the add-ons high-value subscribers take
+PLANS = {"BASIC": 9.99, "STANDARD": 15.99, "PREMIUM": 22.99, "FAMILY": 29.99}
+ADD_ONS = {"EXTRA STORAGE": 4.99, "HD PACK": 3.99, "SPORTS PACK": 7.99}
+DAY_PASS = ("DAY PASS", 4.99)
+
+
+def _event_days(rng: np.random.Generator, first: float, last: float, gap: float, spread: float) -> np.ndarray:
+    """Days from ``first`` to ``last`` with gaps around ``gap`` (gamma, coefficient of variation ``spread``)."""
+    if last < first:
+        return np.empty(0)
+    shape = 1.0 / spread**2
+    n = int((last - first) / gap * 1.5) + 5
+    days = first + np.concatenate([[0.0], np.cumsum(rng.gamma(shape, gap / shape, n))])
+    return days[days <= last]
+
+
+def _types(rng: np.random.Generator, customers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Customer ids and their planted type indices."""
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    return 1000 + rng.permutation(customers * 3)[:customers], rng.choice(len(TYPES), size=customers, p=_SHARES)
+
+
+def _stamp(start: dt.date, days: np.ndarray, rng: np.random.Generator, hours: tuple[float, float]) -> list[str]:
+    base = dt.datetime.combine(start, dt.time())
+    offsets = days + rng.uniform(hours[0], hours[1], len(days)) / 24
+    return [(base + dt.timedelta(days=float(d))).strftime("%Y-%m-%d %H:%M:%S") for d in offsets]
+
+
+def _finish(ids: np.ndarray, ctype: np.ndarray, columns: dict[str, pa.Array]) -> DemoData:
+    types = pa.table({"customer_id": pa.array(ids.astype(str)),
+                      "true_type": pa.array(np.array(TYPES)[ctype])}).sort_by("customer_id")
+    return DemoData(lines=pa.table(columns), types=types)
+
+
+def subscription(customers: int = 3000, *, seed: int = 7, start: dt.date = dt.date(2023, 1, 1)) -> DemoData:
+    """Two years of a streaming service's charges, the types planted.
+
+    ``loyal``: a BASIC or STANDARD plan charged every month for the whole two years; ``high_value``:
+    PREMIUM or FAMILY every month with one or two add-ons charged beside it; ``at_risk`` (churners):
+    monthly until they cancel, 2 to 8 months before the end, and nothing after; ``occasional``: no
+    plan, a DAY PASS every one to four months; ``new``: monthly from the last two months only.
+    Columns: ``subscriber_id, invoice_id, billing_date, plan, amount`` (the charge).
+    """
+    rng = np.random.default_rng(seed)
+    ids, ctype = _types(rng, customers)
+    days = 730
+    cols: dict[str, list] = {"subscriber_id": [], "invoice_id": [], "billing_date": [], "plan": [], "amount": []}
+    invoice = 0
+    for cid, t in zip(ids, ctype, strict=True):
+        kind = TYPES[t]
+        if kind == "occasional":
+            when = _event_days(rng, rng.uniform(0, 120), days, rng.uniform(30, 120), 0.5)
+            items = [[DAY_PASS] for _ in when]
+        else:
+            first, last = {
+                "loyal": (rng.uniform(0, 30), days),
+                "high_value": (rng.uniform(0, 30), days),
+                "at_risk": (rng.uniform(0, 120), days - rng.uniform(60, 240)),
+                "new": (days - rng.uniform(35, 60), days),
+            }[kind]
+            when = np.arange(first, last, 30.44)  # the billing day each month
+            pool = ("PREMIUM", "FAMILY") if kind == "high_value" else ("BASIC", "STANDARD")
+            plan = pool[int(rng.integers(0, 2))]
+            extras = list(rng.choice(list(ADD_ONS), size=int(rng.integers(1, 3)), replace=False)) \
+                if kind == "high_value" else []
+            items = [[(plan, PLANS[plan]), *((e, ADD_ONS[e]) for e in extras)] for _ in when]
+        stamps = _stamp(start, when, rng, (0, 6))
+        for stamp, charge in zip(stamps, items, strict=True):
+            invoice += 1
+            for name, price in charge:
+                cols["subscriber_id"].append(str(cid))
+                cols["invoice_id"].append(f"INV{invoice:08d}")
+                cols["billing_date"].append(stamp)
+                cols["plan"].append(name)
+                cols["amount"].append(price)
+    return _finish(ids, ctype, {
+        "subscriber_id": pa.array(cols["subscriber_id"], pa.string()),
+        "invoice_id": pa.array(cols["invoice_id"], pa.string()),
+        "billing_date": pa.array(cols["billing_date"], pa.string()),
+        "plan": pa.array(cols["plan"], pa.string()),
+        "amount": pa.array(cols["amount"], pa.float64()),
+    })
+
+
+def b2b(customers: int = 150, *, seed: int = 7, products: int = 2000, start: dt.date = dt.date(2023, 1, 1)) -> DemoData:
+    """Two years of a wholesaler's orders from a few business accounts, the types planted.
+
+    Orders are large (5 to 60 lines, 5 to 200 units a line) and irregular (gaps with a coefficient
+    of variation of 0.6). ``high_value``: an order every 10-20 days, the largest; ``loyal``: about
+    monthly; ``occasional``: every 2-5 months, small; ``at_risk``: monthly until 5-10 months before
+    the end; ``new``: from the last three months, every 2-3 weeks. Columns: ``account_id,
+    order_number, order_date, sku, description, quantity, unit_price``.
+    """
+    rng = np.random.default_rng(seed)
+    ids, ctype = _types(rng, customers)
+    days = 730
+    popularity = 1.0 / (rng.permutation(products) + 1.0) ** 0.9
+    cumulative = np.cumsum(popularity / popularity.sum())
+    price = np.round(np.exp(rng.normal(2.0, 0.8, products)), 2)
+    names = [f"{_BRANDS[i % len(_BRANDS)]} {_FOODS[(i // len(_BRANDS)) % len(_FOODS)]} CASE {i}" for i in range(products)]
+    cols: dict[str, list] = {"account_id": [], "order_number": [], "order_date": [], "sku": [], "description": [],
+                             "quantity": [], "unit_price": []}
+    order = 0
+    for cid, t in zip(ids, ctype, strict=True):
+        kind = TYPES[t]
+        first, last, gap, lines, units = {
+            "high_value": (rng.uniform(0, 20), days, rng.uniform(10, 20), (25, 60), (40, 200)),
+            "loyal": (rng.uniform(0, 40), days, rng.uniform(25, 35), (10, 25), (5, 40)),
+            "occasional": (rng.uniform(0, 150), days, rng.uniform(60, 150), (5, 12), (5, 20)),
+            "at_risk": (rng.uniform(0, 60), days - rng.uniform(150, 300), rng.uniform(25, 35), (10, 25), (5, 40)),
+            "new": (days - rng.uniform(60, 90), days, rng.uniform(14, 21), (10, 25), (5, 40)),
+        }[kind]
+        when = _event_days(rng, first, last, gap, 0.6)
+        for stamp in _stamp(start, when, rng, (7, 17)):
+            order += 1
+            chosen = np.unique(np.minimum(np.searchsorted(cumulative, rng.random(int(rng.integers(*lines)))),
+                                          products - 1))
+            for p in chosen:
+                cols["account_id"].append(f"ACC-{cid}")
+                cols["order_number"].append(f"SO{order:07d}")
+                cols["order_date"].append(stamp)
+                cols["sku"].append(f"SKU{p:05d}")
+                cols["description"].append(names[p])
+                cols["quantity"].append(int(rng.integers(*units)))
+                cols["unit_price"].append(float(price[p]))
+    return _finish(np.array([f"ACC-{i}" for i in ids]), ctype, {
+        "account_id": pa.array(cols["account_id"], pa.string()),
+        "order_number": pa.array(cols["order_number"], pa.string()),
+        "order_date": pa.array(cols["order_date"], pa.string()),
+        "sku": pa.array(cols["sku"], pa.string()),
+        "description": pa.array(cols["description"], pa.string()),
+        "quantity": pa.array(cols["quantity"], pa.int64()),
+        "unit_price": pa.array(cols["unit_price"], pa.float64()),
+    })
+
+
+def bank(customers: int = 2000, *, seed: int = 7, start: dt.date = dt.date(2024, 1, 1)) -> DemoData:
+    """A year of a bank's card payments and transfers per account: amounts, no products; the types planted.
+
+    ``loyal``: about three card payments a week all year (around 25 each); ``high_value``: four a week
+    and larger (around 110), with a large transfer each month; ``occasional``: two or three a month;
+    ``at_risk``: three a week until the account goes quiet, 3 to 6 months before the end; ``new``:
+    accounts opened in the last six weeks. About 2% of payments are refunded (a negative amount a few
+    days later). Columns: ``account_id, transaction_id, booking_date, amount, channel``.
+    """
+    rng = np.random.default_rng(seed)
+    ids, ctype = _types(rng, customers)
+    days = 365
+    cols: dict[str, list] = {"account_id": [], "transaction_id": [], "booking_date": [], "amount": [], "channel": []}
+    for cid, t in zip(ids, ctype, strict=True):
+        kind = TYPES[t]
+        first, last, gap, mean = {
+            "loyal": (rng.uniform(0, 10), days, 2.3, 3.2),
+            "high_value": (rng.uniform(0, 10), days, 1.75, 4.7),
+            "occasional": (rng.uniform(0, 30), days, 12.0, 3.4),
+            "at_risk": (rng.uniform(0, 10), days - rng.uniform(90, 180), 2.3, 3.2),
+            "new": (days - rng.uniform(20, 42), days, 2.3, 3.2),
+        }[kind]
+        when = _event_days(rng, first, last, gap, 0.8)
+        amount = np.round(np.exp(rng.normal(mean, 0.7, len(when))), 2)
+        channel = ["card"] * len(when)
+        if kind == "high_value":  # a large transfer each month
+            monthly = np.arange(first + 3, last, 30.44)
+            when = np.concatenate([when, monthly])
+            amount = np.concatenate([amount, np.round(rng.uniform(1500, 4000, len(monthly)), 2)])
+            channel += ["transfer"] * len(monthly)
+        refunded = rng.random(len(when)) < 0.02
+        refund_days = np.minimum(when[refunded] + rng.uniform(1, 6, refunded.sum()), days)
+        when = np.concatenate([when, refund_days])
+        amount = np.concatenate([amount, -amount[refunded]])
+        channel += ["card"] * int(refunded.sum())
+        for i, stamp in enumerate(_stamp(start, when, rng, (6, 23))):
+            cols["account_id"].append(f"DE{cid:08d}")
+            cols["transaction_id"].append(f"T{cid}-{i:05d}")
+            cols["booking_date"].append(stamp)
+            cols["amount"].append(float(amount[i]))
+            cols["channel"].append(channel[i])
+    return _finish(np.array([f"DE{i:08d}" for i in ids]), ctype, {
+        "account_id": pa.array(cols["account_id"], pa.string()),
+        "transaction_id": pa.array(cols["transaction_id"], pa.string()),
+        "booking_date": pa.array(cols["booking_date"], pa.string()),
+        "amount": pa.array(cols["amount"], pa.float64()),
+        "channel": pa.array(cols["channel"], pa.string()),
+    })
+
+
+#: shape name -> generator of :class:`DemoData` for ``customers`` customers (the retail one is demo.generate)
+GENERATORS = {"grocery": grocery, "subscription": subscription, "b2b": b2b, "bank": bank}
