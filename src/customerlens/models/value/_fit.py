@@ -40,11 +40,14 @@ def fit_positive(neg_ll: Callable[[np.ndarray], tuple[float, np.ndarray]], start
     if best is None or not np.isfinite(best.fun):
         raise CustomerLensError(f"{model} did not converge: the data give no finite likelihood")
     params = np.exp(best.x)
-    hessian = _hessian(lambda p: neg_ll(p)[1], params)
+    # a parameter at its boundary (a spend model on a plan's fixed price) puts a difference step
+    # outside the domain: that standard error is not finite (recorded as None), no numpy warning
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        hessian = _hessian(lambda p: neg_ll(p)[1], params)
     try:
         cov = np.linalg.inv(hessian)
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    except np.linalg.LinAlgError:
+    except (np.linalg.LinAlgError, ValueError):  # singular, or not finite
         se = np.full(len(params), np.nan)
     facts = {"converged": bool(best.success), "iterations": int(best.nit), "message": str(best.message)}
     return params, se, -float(best.fun), facts
