@@ -106,7 +106,8 @@ OTHER_SHAPES = {
 def test_other_shapes_end_to_end(shape, tmp_path, recwarn):
     """Subscription, b2b and bank data: read without --map, the naming promises kept, and the planted
     types under their names: churners and lapsed accounts At-Risk, the biggest spenders High-Value,
-    the occasional ones Occasional Buyers, the loyal ones never At-Risk nor Occasional."""
+    the occasional ones Occasional Buyers, the loyal ones never At-Risk nor Occasional.
+    """
     import customerlens as cl
     from customerlens.io import demo as demo_mod
     from customerlens.io.shapes import GENERATORS

@@ -240,6 +240,20 @@ def test_frequent_means_the_shorter_gap_between_orders():
     assert broken_promises(checked, stats) == []
 
 
+def test_one_order_customers_are_censored_not_frequent():
+    """A customer with one order has no gap yet, only a lower bound: the Kaplan-Meier median."""
+    from customerlens.models.segment.naming import kaplan_meier_median
+
+    nan = float("nan")
+    # 5 (censored), 10, 20, 100 (censored): survival 1, 2/3, 1/3 -> the median is 20
+    assert kaplan_meier_median(np.array([nan, 10.0, 20.0, nan]), np.array([5.0, 0, 0, 100.0])) == 20.0
+    # most never seen to order again: the rhythm is longer than the data shows
+    assert kaplan_meier_median(np.array([nan, nan, nan, 30.0]), np.array([40.0, 50.0, 60.0, 0])) == float("inf")
+    # two new one-order customers (5 and 10 days since it) and two with gaps of 90 and 100 days: 90,
+    # where taking the days since a single order as a gap would have said 47.5
+    assert kaplan_meier_median(np.array([nan, nan, 90.0, 100.0]), np.array([5.0, 10.0, 0, 0])) == 90.0
+
+
 def test_high_value_goes_first_and_is_never_undone():
     from customerlens.models.segment.naming import broken_promises, check_names
 
