@@ -108,19 +108,16 @@ def grocery(households: int = 2500, *, seed: int = 7, products: int = 68_000,
                 _append(cols, ids[h], basket_no, code, name, int(rng.integers(q_lo, q_hi + 1)),
                         round(float(rng.uniform(v_lo, v_hi)), 2), when, store)
             t += max(1.0, rng.normal(gap, gap * 0.25))
-    table = pa.table({
-        "household_id": pa.array(cols["household_id"], pa.string()),
-        "basket_id": pa.array(cols["basket_id"], pa.string()),
-        "product_id": pa.array(cols["product_id"], pa.string()),
-        "product_name": pa.array(cols["product_name"], pa.string()),
-        "quantity": pa.array(cols["quantity"], pa.int64()),
-        "sales_value": pa.array(cols["sales_value"], pa.float64()),
-        "transaction_timestamp": pa.array(cols["transaction_timestamp"], pa.string()),
-        "store_id": pa.array(cols["store_id"], pa.string()),
-    })
-    types = pa.table({"customer_id": pa.array(ids.astype(str)),
-                      "true_type": pa.array(np.array(TYPES)[ctype])}).sort_by("customer_id")
-    return DemoData(lines=table, types=types)
+    return _finish(ids, ctype, cols)
+
+
+def _arrow(cols: dict[str, list]) -> pa.Table:
+    """The generated columns as a table: whole numbers as int64, other numbers as float64, text as text."""
+    def kind(values: list) -> pa.DataType:
+        return pa.int64() if values and isinstance(values[0], int) else \
+            pa.float64() if values and isinstance(values[0], float) else pa.string()
+
+    return pa.table({name: pa.array(values, kind(values)) for name, values in cols.items()})
 
 
 def _append(cols: dict, household, basket: int, code, name, qty: int, value: float, when: dt.datetime,
@@ -168,10 +165,10 @@ def _stamp(start: dt.date, days: np.ndarray, rng: np.random.Generator, hours: tu
     return [(base + dt.timedelta(days=float(d))).strftime("%Y-%m-%d %H:%M:%S") for d in offsets]
 
 
-def _finish(ids: np.ndarray, ctype: np.ndarray, columns: dict[str, pa.Array]) -> DemoData:
+def _finish(ids: np.ndarray, ctype: np.ndarray, cols: dict[str, list]) -> DemoData:
     types = pa.table({"customer_id": pa.array(ids.astype(str)),
                       "true_type": pa.array(np.array(TYPES)[ctype])}).sort_by("customer_id")
-    return DemoData(lines=pa.table(columns), types=types)
+    return DemoData(lines=_arrow(cols), types=types)
 
 
 def subscription(customers: int = 3000, *, seed: int = 7, start: dt.date = dt.date(2023, 1, 1)) -> DemoData:
@@ -215,13 +212,7 @@ def subscription(customers: int = 3000, *, seed: int = 7, start: dt.date = dt.da
                 cols["billing_date"].append(stamp)
                 cols["plan"].append(name)
                 cols["amount"].append(price)
-    return _finish(ids, ctype, {
-        "subscriber_id": pa.array(cols["subscriber_id"], pa.string()),
-        "invoice_id": pa.array(cols["invoice_id"], pa.string()),
-        "billing_date": pa.array(cols["billing_date"], pa.string()),
-        "plan": pa.array(cols["plan"], pa.string()),
-        "amount": pa.array(cols["amount"], pa.float64()),
-    })
+    return _finish(ids, ctype, cols)
 
 
 def b2b(customers: int = 150, *, seed: int = 7, products: int = 2000, start: dt.date = dt.date(2023, 1, 1)) -> DemoData:
@@ -265,15 +256,7 @@ def b2b(customers: int = 150, *, seed: int = 7, products: int = 2000, start: dt.
                 cols["description"].append(names[p])
                 cols["quantity"].append(int(rng.integers(*units)))
                 cols["unit_price"].append(float(price[p]))
-    return _finish(np.array([f"ACC-{i}" for i in ids]), ctype, {
-        "account_id": pa.array(cols["account_id"], pa.string()),
-        "order_number": pa.array(cols["order_number"], pa.string()),
-        "order_date": pa.array(cols["order_date"], pa.string()),
-        "sku": pa.array(cols["sku"], pa.string()),
-        "description": pa.array(cols["description"], pa.string()),
-        "quantity": pa.array(cols["quantity"], pa.int64()),
-        "unit_price": pa.array(cols["unit_price"], pa.float64()),
-    })
+    return _finish(np.array([f"ACC-{i}" for i in ids]), ctype, cols)
 
 
 def bank(customers: int = 2000, *, seed: int = 7, start: dt.date = dt.date(2024, 1, 1)) -> DemoData:
@@ -317,13 +300,7 @@ def bank(customers: int = 2000, *, seed: int = 7, start: dt.date = dt.date(2024,
             cols["booking_date"].append(stamp)
             cols["amount"].append(float(amount[i]))
             cols["channel"].append(channel[i])
-    return _finish(np.array([f"DE{i:08d}" for i in ids]), ctype, {
-        "account_id": pa.array(cols["account_id"], pa.string()),
-        "transaction_id": pa.array(cols["transaction_id"], pa.string()),
-        "booking_date": pa.array(cols["booking_date"], pa.string()),
-        "amount": pa.array(cols["amount"], pa.float64()),
-        "channel": pa.array(cols["channel"], pa.string()),
-    })
+    return _finish(np.array([f"DE{i:08d}" for i in ids]), ctype, cols)
 
 
 #: shape name -> generator of :class:`DemoData` for ``customers`` customers (the retail one is demo.generate)
