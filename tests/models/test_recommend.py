@@ -240,8 +240,8 @@ from test_recommend import big_catalogue_lines
 lines = big_catalogue_lines(products=120_000)
 holdout = make_holdout(lines, lines, dt.datetime(2024, 11, 1))
 models = {name: make_model(name) for name in MODELS}
-# fewer trees and sweeps: the memory is in the candidates and the factors, not in the rounds
-models["two_stage"], models["als"] = TwoStage(n_estimators=20), ALS(iterations=3)
+# one inner cut, fewer trees and sweeps: the memory is in the candidates and the factors, not the rounds
+models["two_stage"], models["als"] = TwoStage(n_estimators=20, cuts=(45,)), ALS(iterations=3)
 table = run_backtest(holdout, models, k=10)
 print(json.dumps({"products": holdout.train.n_products, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "models": table["model"].tolist(), "hitrate": table["hitrate@10"].tolist()}))
