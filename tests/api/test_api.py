@@ -132,13 +132,18 @@ def test_unknown_customer_is_a_json_404(client, unknown):
         assert "no customer" in r.json()["detail"]
 
 
-def test_recommendations(client, store, customer):
-    stored = rows(store, "SELECT * FROM recommendations WHERE customer_id = ? ORDER BY rank", [customer])
-    body = client.get(f"/api/customers/{customer}/recommendations").json()
-    assert body["customer_id"] == customer and body["n"] == len(stored)
+@pytest.mark.parametrize("which", ["top", "discover", None])
+def test_recommendations(client, store, customer, which):
+    """Both lists, each as stored: ``?list=top`` (the default) and ``?list=discover``."""
+    stored = rows(store, "SELECT * FROM recommendations WHERE customer_id = ? AND list = ? ORDER BY rank",
+                  [customer, which or "top"])
+    params = {"list": which} if which else {}
+    body = client.get(f"/api/customers/{customer}/recommendations", params=params).json()
+    assert body["customer_id"] == customer and body["n"] == len(stored) > 0 and body["list"] == (which or "top")
     assert [(r["rank"], r["product_id"], r["reason"]) for r in body["recommendations"]] == \
         [(r["rank"], r["product_id"], r["reason"]) for r in stored]
     assert body["recommendations"][0]["score"] == pytest.approx(stored[0]["score"])
+    assert client.get(f"/api/customers/{customer}/recommendations", params={"list": "other"}).status_code == 422
     two = client.get(f"/api/customers/{customer}/recommendations", params={"n": 2}).json()
     assert [r["rank"] for r in two["recommendations"]] == [1, 2]
     for n in (0, 51, 999, -1, "ten"):
@@ -526,6 +531,7 @@ def test_dashboard_in_chromium(store, customer):
                 assert page.locator("#segment-name").inner_text() == seg["segment_name"]
                 reasons = page.locator("#recommendations td.reason")
                 assert reasons.count() > 0 and reasons.first.inner_text().strip()
+                assert page.locator("#discover td.reason").count() > 0  # the second list, with its reasons
                 page.screenshot(path=str(ARTEFACTS / "dashboard_customer.png"), full_page=True)
                 page.goto(base + "/customers")
                 page.fill("input[name=customer_id]", customer)

@@ -147,7 +147,7 @@ def test_run_recommendations_can_exclude_what_was_bought(tmp_path):
 
     recs = pd.read_csv(tmp_path / "o" / "recommendations.csv", dtype=str)
     assert len(recs) > 0 and not recs["reason"].str.startswith("bought").any()
-    assert recs.groupby("customer_id").size().max() == 5
+    assert recs.groupby(["customer_id", "list"]).size().max() == 5 and set(recs["list"]) == {"top", "discover"}
     lines = cl.ingest(path).cleaned.transactions.df()
     bought = set(zip(lines["customer_id"], lines["product_id"], strict=True))
     assert not any((c, p) in bought for c, p in zip(recs["customer_id"], recs["product_id"], strict=True))
@@ -169,7 +169,9 @@ def test_run_discovery_slots(tmp_path):
     lines = cl.ingest(path).cleaned.transactions.df()
     bought = set(zip(lines["customer_id"], lines["product_id"], strict=True))
     recs["new"] = [(c, p) not in bought for c, p in zip(recs["customer_id"], recs["product_id"], strict=True)]
-    assert recs.groupby("customer_id")["new"].sum().min() >= 2
+    top, discover = recs[recs["list"] == "top"], recs[recs["list"] == "discover"]
+    assert top.groupby("customer_id")["new"].sum().min() >= 2  # the places kept in the top list
+    assert discover["new"].all() and discover.groupby("customer_id").size().min() == 5
 
 
 def test_out_of_memory_under_memory_limit_is_one_line(tmp_path):

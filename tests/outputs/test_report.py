@@ -124,6 +124,19 @@ def test_every_section_segment_and_strategy_is_shown(html, store):
     record = json.loads(_query(store, "SELECT record FROM run")["record"].iloc[0])
     assert str(escape(record["segmentation"]["reason"])) in html
     assert "targets/" in html
+    # both recommendation lists of each example customer, in its own card, each product with its reason
+    import re
+
+    cards = re.findall(r"<h3>Customer (.+?)</h3>(.*?)</article>", html, flags=re.S)
+    assert cards
+    for customer, card in cards:
+        for which in ("top", "discover"):
+            shown = _query(store, f"SELECT product_name, reason FROM recommendations WHERE list = '{which}' "
+                                  f"AND customer_id = '{customer}' AND rank <= 5 ORDER BY rank")
+            assert len(shown) > 0, (customer, which)
+            for name, reason in shown.itertuples(index=False):
+                assert str(escape(name)) in card and str(escape(reason)) in card, (customer, which, name)
+    assert html.count('<ol class="discover">') == len(cards)
 
 
 def test_every_chart_spec_is_valid_json(html):

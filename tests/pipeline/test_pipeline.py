@@ -28,7 +28,7 @@ def test_run_writes_store_and_files(tiny_csv, tmp_path):
     assert (out / "customerlens.duckdb").is_file()
     assert table_names(out / "customerlens.duckdb") == sorted(TABLES + ["run", "recommendations"])
     recs = (out / "recommendations.csv").read_text().splitlines()
-    assert recs[0] == "customer_id,rank,product_id,product_name,score,reason" and len(recs) > 2
+    assert recs[0] == "customer_id,list,rank,product_id,product_name,score,reason" and len(recs) > 2
     record = read_run_record(out / "customerlens.duckdb")
     assert record["input"]["sha256"] == result.ingested.loaded.source.sha256
     assert record["parameters"]["as_of_used"] == "2024-02-01T00:00:00"

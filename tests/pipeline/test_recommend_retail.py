@@ -64,7 +64,12 @@ def test_run_writes_what_the_backtest_scores(online_retail, results, tmp_path):
     holdout = make_holdout(train, full, as_of)
     products = pd.Index(holdout.train.products)
     customers = holdout.train.customers[holdout.test_rows]
-    recs = recs[recs["customer_id"].isin(set(customers))].sort_values(["customer_id", "rank"])
+    assert set(recs["list"]) == {"top", "discover"}
+    # the discover list holds only products the customer never bought before the snapshot
+    bought = set(zip(train["customer_id"], train["product_id"], strict=True))
+    new = recs[recs["list"] == "discover"]
+    assert not any(pair in bought for pair in zip(new["customer_id"], new["product_id"], strict=True))
+    recs = recs[(recs["list"] == "top") & recs["customer_id"].isin(set(customers))].sort_values(["customer_id", "rank"])
     items = np.full((len(customers), 10), -1)
     position = {c: i for i, c in enumerate(customers)}
     for row in recs.itertuples(index=False):

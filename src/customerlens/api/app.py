@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -387,7 +387,8 @@ def _api_routes(app: FastAPI) -> None:
         store = state.store
         return {"status": "ok", "version": __version__, "store": store.path.name, "customers": len(store.customers),
                 "segments": store.has("segments"), "value": store.has("customer_value"),
-                "recommendations": len(store.recommendations), "segmenter": state.segmenter is not None}
+                "recommendations": len({customer for customer, _ in store.recommendations}),
+                "segmenter": state.segmenter is not None}
 
     @app.get("/api/segments", tags=["segments"])
     def segments(state: StateDep, cur: CursorDep) -> list[dict[str, Any]]:
@@ -439,8 +440,11 @@ def _api_routes(app: FastAPI) -> None:
     @app.get("/api/customers/{customer_id:path}/recommendations", tags=["customers"], responses=NOT_FOUND,
              response_model=RecommendationsResponse)
     def recommendations(customer_id: CustomerId, request: Request, state: StateDep, cur: CursorDep,
-                        n: Annotated[int, Query(ge=1, le=50, description="How many (1-50)")] = 10) -> Response:
-        """The customer's precomputed recommendations with their reasons (served from memory)."""
+                        n: Annotated[int, Query(ge=1, le=50, description="How many (1-50)")] = 10,
+                        which: Annotated[Literal["top", "discover"], Query(
+                            alias="list", description="top: the most likely next purchases, repeats "
+                            "included; discover: products the customer has never bought")] = "top") -> Response:
+        """The customer's precomputed ``top`` or ``discover`` list with reasons (served from memory)."""
         rest = _raw_rest(request, "/api/customers")
         if rest is not None:
             if not rest.endswith("/recommendations"):  # '%2Frecommendations': the id itself ends so
@@ -448,7 +452,7 @@ def _api_routes(app: FastAPI) -> None:
             customer_id = unquote(rest.removesuffix("/recommendations"))
         if customer_id not in state.store.customers:
             raise HTTPException(404, f"no customer {customer_id!r} in the store")
-        return Response(state.store.recommendations_json(customer_id, n), media_type="application/json")
+        return Response(state.store.recommendations_json(customer_id, n, which), media_type="application/json")
 
     @app.get("/api/customers/{customer_id:path}", tags=["customers"], responses=NOT_FOUND)
     def customer(customer_id: CustomerId, request: Request, state: StateDep, cur: CursorDep) -> dict[str, Any]:
@@ -570,8 +574,8 @@ def _page_routes(app: FastAPI) -> None:
         found = state.store.customer(cur, customer_id)
         if found is None:
             return render(request, "missing.html", 404, what=f"customer {customer_id}")
-        recs = state.store.recommendations_for(customer_id, 50)
-        return render(request, "customer.html", c=found, recs=recs, has_recs=state.store.has("recommendations"))
+        lists = {which: state.store.recommendations_for(customer_id, 50, which) for which in ("top", "discover")}
+        return render(request, "customer.html", c=found, lists=lists, has_recs=state.store.has("recommendations"))
 
     @app.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
     def campaigns(request: Request, state: StateDep, cur: CursorDep):

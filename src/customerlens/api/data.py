@@ -31,7 +31,8 @@ class StoreData(StoreReader):
     def __init__(self, path: str | Path):
         super().__init__(path)
         self.customers: frozenset[str] = frozenset()
-        self.recommendations: dict[str, list[str]] = {}  # customer -> JSON of each item
+        #: (customer, list) -> JSON of each item; lists "top" and "discover"
+        self.recommendations: dict[tuple[str, str], list[str]] = {}
         try:
             self._load()
         except BaseException:
@@ -48,13 +49,14 @@ class StoreData(StoreReader):
         if source:
             self.customers = frozenset(r[0] for r in self.con.execute(f"SELECT customer_id FROM {source}").fetchall())
         if self.has("recommendations"):
-            cache: dict[str, list[str]] = {}
-            rows = self.con.execute("SELECT customer_id, rank, product_id, product_name, score, reason "
+            cache: dict[tuple[str, str], list[str]] = {}
+            which = "list" if self.has_column("recommendations", "list") else "'top'"
+            rows = self.con.execute(f"SELECT customer_id, {which}, rank, product_id, product_name, score, reason "
                                     "FROM recommendations ORDER BY customer_id, rank").fetchall()
-            for customer, rank, product, name, score, reason in rows:
+            for customer, kind, rank, product, name, score, reason in rows:
                 item = {"rank": rank, "product_id": product, "product_name": name, "score": jsonable(score),
                         "reason": reason}
-                cache.setdefault(customer, []).append(json.dumps(item, separators=(",", ":")))
+                cache.setdefault((customer, kind), []).append(json.dumps(item, separators=(",", ":")))
             self.recommendations = cache
 
     # -- queries; every value goes in as a parameter, never into the SQL text
@@ -131,6 +133,8 @@ class StoreData(StoreReader):
         if self.has("recommendations"):
             cols += ", r.product_id AS next_product_id, r.product_name AS next_product_name"
             joins += " LEFT JOIN recommendations r ON r.customer_id = s.customer_id AND r.rank = 1"
+            if self.has_column("recommendations", "list"):
+                joins += " AND r.list = 'top'"
         order = "v.value_at_risk DESC NULLS LAST, " if "v.value_at_risk" in cols else ""
         order += "s.monetary DESC, " if "s.monetary" in cols else ""
         result = cur.execute(f"SELECT {cols} FROM segments s{joins} WHERE s.segment_id = ? "
@@ -162,18 +166,18 @@ class StoreData(StoreReader):
             row = query_one(cur, "SELECT * FROM customer_value WHERE customer_id = ?", [customer_id])
             if row:
                 out["value"] = {c: row[c] for c in VALUE if c in row}
-        out["recommendations"] = len(self.recommendations.get(customer_id, ()))
+        out["recommendations"] = len(self.recommendations.get((customer_id, "top"), ()))
         return out
 
-    def recommendations_json(self, customer_id: str, n: int) -> str:
-        """A customer's cached recommendations as a JSON text (no parsing on the hot path)."""
-        items = self.recommendations.get(customer_id, [])[:n]
-        return (f'{{"customer_id":{json.dumps(customer_id)},"n":{len(items)},'
+    def recommendations_json(self, customer_id: str, n: int, which: str = "top") -> str:
+        """A customer's cached ``which`` list (``top`` or ``discover``) as a JSON text (no parsing on the hot path)."""
+        items = self.recommendations.get((customer_id, which), [])[:n]
+        return (f'{{"customer_id":{json.dumps(customer_id)},"list":"{which}","n":{len(items)},'
                 f'"recommendations":[{",".join(items)}]}}')
 
-    def recommendations_for(self, customer_id: str, n: int) -> list[dict]:
-        """A customer's cached recommendations as dicts."""
-        return [json.loads(item) for item in self.recommendations.get(customer_id, [])[:n]]
+    def recommendations_for(self, customer_id: str, n: int, which: str = "top") -> list[dict]:
+        """A customer's cached ``which`` list as dicts."""
+        return [json.loads(item) for item in self.recommendations.get((customer_id, which), [])[:n]]
 
     def campaign_lift(self, cur) -> list[dict] | None:
         """``campaign_lift`` from the store, else ``campaign_lift.csv`` beside it, else None."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -99,6 +99,7 @@ class RecommendationsResponse(BaseModel):
     """The answer of GET /api/customers/{id}/recommendations."""
 
     customer_id: str
+    list: Literal["top", "discover"]
     n: int
     recommendations: list[Recommendation]
 

@@ -87,15 +87,29 @@ def backtest(
         return
     out.print(f"Train before {facts['as_of'][:10]}: {facts['training_customers']:,} customers, "
               f"{facts['products']:,} products; test: {facts['test_customers']:,} customers")
-    tbl = Table(title=f"Offline metrics at k = {k}", title_justify="left")
-    cols = ["model", f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"hitrate@{k}", f"map@{k}", "coverage",
-            f"recall@{k}_repeat", f"recall@{k}_new", "seconds"]
-    for c in cols:
-        tbl.add_column(c.replace(f"@{k}", ""), justify="left" if c == "model" else "right")
-    for row in results.to_dict(orient="records"):
-        tbl.add_row(*[row[c] if c == "model" else f"{row[c]:.4f}" if c != "seconds" else f"{row[c]:.1f}"
-                      for c in cols])
-    out.print(tbl)
+    for which, title, cols in (
+            ("top", f"Top lists (repeats included), judged on NDCG@{k} and Recall@{k}",
+             ["model", f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"hitrate@{k}", f"map@{k}", "coverage",
+              f"recall@{k}_repeat", "seconds"]),
+            ("discover", f"Discover lists (products new to the customer), judged on new-item Recall@{k}",
+             ["model", f"recall@{k}_new", f"ndcg@{k}_new", f"hitrate@{k}", "coverage", "seconds"])):
+        rows = results[results["list"] == which]
+        if rows.empty:
+            continue
+        tbl = Table(title=title, title_justify="left")
+        short = {f"precision@{k}": "prec", f"hitrate@{k}": "hits", "coverage": "cover",
+                 f"recall@{k}_repeat": "repeat", "seconds": "s"}
+        for c in cols:
+            tbl.add_column(short.get(c, c.replace(f"@{k}", "")), justify="left" if c == "model" else "right")
+        for row in rows.to_dict(orient="records"):
+            tbl.add_row(*[row[c] if c == "model" else f"{row[c]:.4f}" if c != "seconds" else f"{row[c]:.1f}"
+                          for c in cols])
+        out.print(tbl)
+    compared = facts.get("ndcg_vs_personal_frequency")
+    if compared:
+        out.print(f"{compared['model']} against personal_frequency, NDCG@{k}: {compared['difference']:+.4f} "
+                  f"(95 % interval {compared['ci95_low']:+.4f} to {compared['ci95_high']:+.4f}; paired bootstrap "
+                  f"over {compared['customers']:,} customers)")
 
 
 @app.command()

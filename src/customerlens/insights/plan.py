@@ -83,7 +83,8 @@ def target_list(segments: Any, value: pd.DataFrame | None = None,
             data = value[column].to_numpy(dtype=float)
             out[column] = data if rows is None else np.where(rows >= 0, data[rows], np.nan)
     if recommendations is not None and not recommendations.empty:
-        first = recommendations[recommendations["rank"] == 1][["customer_id", "product_id", "product_name"]]
+        top = recommendations["list"] == "top" if "list" in recommendations else True
+        first = recommendations[top & (recommendations["rank"] == 1)][["customer_id", "product_id", "product_name"]]
         first = first.rename(columns={"product_id": "next_product_id", "product_name": "next_product_name"})
         out = out.merge(first, on="customer_id", how="left")
     # one stable sort of the row numbers (the rows are in customer id order) instead of sorting the table

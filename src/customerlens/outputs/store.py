@@ -40,7 +40,7 @@ ORDER = {
     "excluded_lines": "source_row",
     "customer_features": "customer_id",
     "quality_report": "position",
-    "recommendations": "customer_id, rank",
+    "recommendations": "customer_id, list DESC, rank",  # the top list, then discover
 }
 
 
@@ -179,6 +179,10 @@ class StoreReader:
     def has(self, table: str) -> bool:
         """True when the store has ``table``."""
         return table in self.columns
+
+    def has_column(self, table: str, column: str) -> bool:
+        """True when the store has ``table`` and it has ``column``."""
+        return column in self.columns.get(table, ())
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own (one per thread or request)."""

@@ -13,7 +13,7 @@ from customerlens.core.dates import parse_as_of
 from customerlens.core.frames import as_pandas as _as_pandas
 from customerlens.features.customer import customer_features
 from customerlens.insights.segmentation import segment_customers
-from customerlens.models.recommend.backtest import make_holdout, run_backtest
+from customerlens.models.recommend.backtest import make_holdout, paired_bootstrap, run_backtest
 from customerlens.models.recommend.models import WithDiscovery
 from customerlens.models.recommend.registry import make_model
 from customerlens.models.recommend.service import BASELINES, COLLABORATIVE, DEFAULT_MODEL, DISCOVERY_ROW
@@ -29,7 +29,9 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
              config: RunConfig | None = None, progress=None, discovery: int = DISCOVERY_ROW) -> tuple[pd.DataFrame, dict]:
     """Run the backtest protocol (see :mod:`customerlens.models.recommend.backtest`) on a file or frame.
 
-    Returns the table (one row per model) and facts about the split. With
+    Returns the table (one row per model and list: ``top`` and ``discover``) and facts about the
+    split, with a paired bootstrap interval of the default's NDCG@k against personal frequency
+    (``ndcg_vs_personal_frequency``, when both ran). With
     ``discovery`` > 0 the default model is also scored with that many places of
     each list kept for products new to the customer (row ``blend+2_new``).
     """
@@ -53,9 +55,15 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     candidates = {name: partial(make_model, name) for name in names}
     if discovery > 0 and DEFAULT_MODEL in names:
         candidates[f"{DEFAULT_MODEL}+{discovery}_new"] = partial(_with_discovery, discovery)
-    table = run_backtest(holdout, candidates, k=k, segments=segments, progress=progress)
+    ndcg: dict = {}
+    table = run_backtest(holdout, candidates, k=k, segments=segments, progress=progress, per_customer=ndcg)
     facts = {"as_of": as_of.isoformat(), "k": k, "test_customers": int(len(holdout.test_rows)),
              "training_customers": int(holdout.train.n_customers), "products": int(holdout.train.n_products)}
+    reference = "personal_frequency"
+    leader = DEFAULT_MODEL if DEFAULT_MODEL in ndcg else next((m for m in ndcg if m != reference), None)
+    if leader is not None and reference in ndcg:
+        # the same customers under both lists: a paired bootstrap of the mean difference
+        facts["ndcg_vs_personal_frequency"] = {"model": leader, **paired_bootstrap(ndcg[leader], ndcg[reference])}
     return table, facts
 
 

@@ -222,7 +222,8 @@ def migration_start(config: RunConfig, as_of: dt.datetime, lines: Any) -> dt.dat
 class RecommendStage:
     """Each customer's recommendations and the fitted model behind them.
 
-    ``table`` has ``customer_id, rank, product_id, product_name, score, reason``;
+    ``table`` has ``customer_id, list, rank, product_id, product_name, score, reason`` (lists ``top``
+    and ``discover``; MLlib's ALS gives the ``top`` list only);
     ``fitted`` is None on Spark's ALS path.
     """
 
@@ -249,7 +250,7 @@ def recommend_stage(table: CustomerTable, lines: pd.DataFrame | None, segmentati
     assigned = segmentation.assigned
     segments = dict(zip(assigned["customer_id"], assigned["segment_name"], strict=True))
     fitted = fit_recommendations(lines, table.as_of, model=rec.model, segments=segments)
-    lists = fitted.for_customers(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
+    lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
     return RecommendStage(table=lists, fitted=fitted)
 
 
@@ -261,8 +262,8 @@ def _named(ranked: pd.DataFrame, transactions: Any, con: duckdb.DuckDBPyConnecti
                         "WHERE product_id IS NOT NULL GROUP BY product_id").df()
     finally:
         con.unregister("_cl_lines")
-    out = ranked.merge(names, on="product_id", how="left")
-    return out[["customer_id", "rank", "product_id", "product_name", "score", "reason"]].sort_values(
+    out = ranked.merge(names, on="product_id", how="left").assign(list="top")
+    return out[["customer_id", "list", "rank", "product_id", "product_name", "score", "reason"]].sort_values(
         ["customer_id", "rank"], kind="stable").reset_index(drop=True)
 
 

@@ -62,6 +62,34 @@ def make_holdout(train_lines: Any, test_lines: Any, as_of: dt.datetime) -> Holdo
     return Holdout(train=train, test_rows=rows, relevant=relevant, n_relevant=n_rel.loc[customers].to_numpy())
 
 
+def _ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k per customer from a hit matrix; NaN where a customer has nothing relevant."""
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * discount).sum(axis=1)
+    ideal = np.cumsum(discount)[np.clip(np.minimum(k, n_relevant).astype(int), 1, k) - 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_relevant > 0, dcg / ideal, np.nan)
+
+
+def ndcg_by_customer(items: np.ndarray, holdout: Holdout, k: int = 10) -> np.ndarray:
+    """NDCG@k of each test customer's list (the per-customer values :func:`evaluate` averages)."""
+    items = items[:, :k]
+    valid = items >= 0
+    hits = contains(holdout.relevant, np.where(valid, items, 0)) & valid
+    return _ndcg(hits, holdout.n_relevant.astype(float), k)
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 42) -> dict[str, float]:
+    """Mean of ``a - b`` over the same customers and its 95 % percentile interval (customers resampled)."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    diff = diff[np.isfinite(diff)]
+    rng = np.random.default_rng(seed)
+    means = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(resamples)])
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"difference": float(diff.mean()), "ci95_low": float(low), "ci95_high": float(high),
+            "customers": int(len(diff)), "resamples": resamples}
+
+
 def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, float]:
     """Metrics of recommendation lists ``items`` (test customers x k product indices, -1 = none)."""
     items = items[:, :k]
@@ -71,14 +99,10 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
     hits = contains(rel, safe) & valid
     seen = holdout.train.orders[holdout.test_rows]
     repeat_item = contains(seen, safe) & valid
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
     n_rel = holdout.n_relevant.astype(float)
 
     def ndcg(h, n):
-        dcg = (h * discount).sum(axis=1)
-        ideal = np.array([discount[: int(min(k, m))].sum() for m in n])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, dcg / ideal, np.nan)
+        return _ndcg(h, n, k)
 
     rel_repeat = np.asarray(rel.multiply(seen > 0).sum(axis=1)).ravel()
     rel_new = n_rel - rel_repeat  # products new to the customer (or to the catalogue)
@@ -108,11 +132,16 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
 
 
 def run_backtest(holdout: Holdout, models: dict[str, Recommender | Callable[[], Recommender]], k: int = 10,
-                 segments: dict | None = None, progress=None) -> pd.DataFrame:
-    """Fit every model on the training data and evaluate it; one row per model.
+                 segments: dict | None = None, progress=None, discover: bool = True,
+                 per_customer: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Fit every model on the training data and evaluate it; one row per model and list.
 
     ``models`` maps names to models, or to functions that make one: a model made here is
     dropped once scored, so a backtest of many models holds one fitted model at a time.
+    Each model's ``top`` list (repeats included) is judged on NDCG and Recall; with ``discover``
+    its ``discover`` list too (products new to the customer, from the model's discovery part),
+    judged on new-item recall. ``per_customer`` (when given) receives each model's per-customer
+    NDCG@k of its top list, for paired comparisons (:func:`paired_bootstrap`).
     """
     import time
 
@@ -125,6 +154,15 @@ def run_backtest(holdout: Holdout, models: dict[str, Recommender | Callable[[], 
         model.fit(holdout.train, segments=segments)
         items, _ = model.recommend(holdout.test_rows, n=k)
         seconds = time.perf_counter() - t
-        rows.append({"model": name, **evaluate(items, holdout, k), "seconds": round(seconds, 2)})
+        rows.append({"model": name, "list": "top", **evaluate(items, holdout, k), "seconds": round(seconds, 2)})
+        if per_customer is not None:
+            per_customer[name] = ndcg_by_customer(items, holdout, k)
+        if discover:
+            t = time.perf_counter()
+            new, _ = model._discovery_source().recommend(holdout.test_rows, n=k, exclude_seen=True)
+            rows.append({"model": name, "list": "discover", **evaluate(new, holdout, k),
+                         "seconds": round(time.perf_counter() - t, 2)})
         del model, items
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    order = table["list"].map({"top": 0, "discover": 1})
+    return table.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)

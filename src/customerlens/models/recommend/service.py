@@ -13,6 +13,11 @@ from customerlens.models.recommend.models import EASE, Recommender
 from customerlens.models.recommend.registry import make_model
 
 DEFAULT_MODEL = "blend"
+#: The two lists every customer gets: ``top`` (most likely next purchases, repeats included, judged on
+#: NDCG and Recall) and ``discover`` (products new to the customer, judged on new-item recall).
+LISTS = ("top", "discover")
+#: Columns of both lists together (``recommendations.csv``)
+COLUMNS = ("customer_id", "list", "rank", "product_id", "product_name", "score", "reason")
 BASELINES = ("popularity", "segment_popularity", "personal_frequency")
 COLLABORATIVE = ("item_knn", "ease", "als")
 #: the backtest also scores the default model with this many discovery places
@@ -33,18 +38,46 @@ class Recommendations:
 
     def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
                       discovery: int = 0) -> pd.DataFrame:
-        """``customer_id, rank, product_id, product_name, score, reason`` for known customers.
+        """The ``top`` list: ``customer_id, rank, product_id, product_name, score, reason`` for known customers.
 
-        ``discovery``: places of each list kept for products the customer never bought.
+        The most likely next purchases, repeats included (unless ``exclude_seen``); ``discovery``:
+        places of each list kept for products the customer never bought.
         """
+        rows = self._rows(customer_ids)
+        items, scores = self.model.recommend(rows, n=n, exclude_seen=exclude_seen, discovery=discovery)
+        return self._table(rows, *self._filled(rows, items, scores, n))
+
+    def discover(self, customer_ids: Any = None, n: int = 10) -> pd.DataFrame:
+        """The ``discover`` list: products each customer has never bought, best first (columns as ``for_customers``).
+
+        Ranked by the model's discovery part (the blend's co-purchase model: EASE on most
+        catalogues), filled from the customer's segment's popular products they never bought.
+        """
+        rows = self._rows(customer_ids)
+        items, scores = self.model._discovery_source().recommend(rows, n=n, exclude_seen=True)
+        return self._table(rows, *self._filled(rows, items, scores, n))
+
+    def lists(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
+              discovery: int = 0) -> pd.DataFrame:
+        """Both lists, ``customer_id, list, rank, product_id, product_name, score, reason``: ``top`` then ``discover``.
+
+        ``exclude_seen`` and ``discovery`` shape the ``top`` list (see :meth:`for_customers`).
+        """
+        top = self.for_customers(customer_ids, n, exclude_seen=exclude_seen, discovery=discovery)
+        new = self.discover(customer_ids, n)
+        both = pd.concat([top.assign(list=LISTS[0]), new.assign(list=LISTS[1])], ignore_index=True)
+        order = both["list"].map({name: i for i, name in enumerate(LISTS)})
+        both = both.assign(_order=order).sort_values(["customer_id", "_order", "rank"], kind="stable")
+        return both[list(COLUMNS)].reset_index(drop=True)
+
+    def _rows(self, customer_ids: Any) -> np.ndarray:
         data = self.data
         if customer_ids is None:
-            rows = np.arange(data.n_customers)
-        else:
-            rows = np.array([data.customer_index[c] for c in customer_ids if c in data.customer_index],
-                            dtype=np.int64)
-        items, scores = self.model.recommend(rows, n=n, exclude_seen=exclude_seen, discovery=discovery)
-        # fill short lists (little history) from the customer's segment's popular products
+            return np.arange(data.n_customers)
+        return np.array([data.customer_index[c] for c in customer_ids if c in data.customer_index], dtype=np.int64)
+
+    def _filled(self, rows: np.ndarray, items: np.ndarray, scores: np.ndarray, n: int):
+        """Short lists (little history) filled from the customer's segment's popular products they never bought."""
         if (items < 0).any():
             fill_items, _ = self._fallback.recommend(rows, n=n + n, exclude_seen=True)
             for r in np.flatnonzero((items < 0).any(axis=1)):
@@ -52,7 +85,7 @@ class Recommendations:
                 extra = [i for i in fill_items[r] if i >= 0 and i not in have][: n - len(have)]
                 items[r, len(have): len(have) + len(extra)] = extra
                 scores[r, len(have): len(have) + len(extra)] = 0.0
-        return self._table(rows, items, scores)
+        return items, scores
 
     def _table(self, rows, items, scores) -> pd.DataFrame:
         data = self.data

@@ -388,19 +388,24 @@ def _recommendations(store: StoreReader) -> dict | None:
         return None
     ids = picks["customer_id"].tolist()
     marks = ", ".join("?" for _ in ids)
-    recs = store.sql(f"SELECT customer_id, rank, product_id, product_name, score, reason FROM recommendations "
-                     f"WHERE customer_id IN ({marks}) AND rank <= ? ORDER BY customer_id, rank",
-                     [*ids, MAX_RECOMMENDATIONS_SHOWN])
+    which = "list" if store.has_column("recommendations", "list") else "'top'"
+    recs = store.sql(f"SELECT customer_id, {which} AS list, rank, product_id, product_name, score, reason "
+                     f"FROM recommendations WHERE customer_id IN ({marks}) AND rank <= ? "
+                     f"ORDER BY customer_id, list DESC, rank", [*ids, MAX_RECOMMENDATIONS_SHOWN])
     customers = []
     for row in picks.to_dict(orient="records"):
         mine = recs[recs["customer_id"] == row["customer_id"]]
+
+        def items(kind: str, mine=mine) -> list[dict]:
+            return [{"rank": int(r["rank"]), "product": r["product_name"] if not _missing(r["product_name"])
+                     else r["product_id"], "product_id": r["product_id"],
+                     "reason": "" if _missing(r["reason"]) else r["reason"]}
+                    for r in mine[mine["list"] == kind].to_dict(orient="records")]
+
         customers.append({
             "customer_id": row["customer_id"], "segment_name": row.get("segment_name"),
             "recency_days": fmt_num(row.get("recency_days")), "frequency": fmt_num(row.get("frequency")),
-            "monetary": fmt_num(row.get("monetary")),
-            "items": [{"rank": int(r["rank"]), "product": r["product_name"] if not _missing(r["product_name"])
-                       else r["product_id"], "product_id": r["product_id"],
-                       "reason": "" if _missing(r["reason"]) else r["reason"]} for r in mine.to_dict(orient="records")],
+            "monetary": fmt_num(row.get("monetary")), "items": items("top"), "discover": items("discover"),
         })
     return {"customers": customers, "shown": MAX_RECOMMENDATIONS_SHOWN}
 
