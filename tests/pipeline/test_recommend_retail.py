@@ -15,10 +15,38 @@ DATE = "2011-09-09"
 
 
 @pytest.fixture(scope="module")
-def results(online_retail):
-    table, facts = backtest(online_retail, DATE, k=10,
-                            models=("blend", "personal_frequency", "popularity", "ease", "als"))
-    return table.set_index("model"), facts
+def both(online_retail):
+    """The backtest's top and discover rows, each indexed by model, and its facts."""
+    table, facts = backtest(online_retail, DATE, k=10, models=("blend", "personal_frequency", "popularity",
+                                                               "segment_popularity", "item_knn", "ease", "als"))
+    return (table[table["list"] == "top"].set_index("model"), table[table["list"] == "discover"].set_index("model"),
+            facts)
+
+
+@pytest.fixture(scope="module")
+def results(both):
+    top, _, facts = both
+    return top, facts
+
+
+def test_discover_list_beats_every_baseline_on_new_items(both):
+    """The discover list (issue 20): above popularity, segment popularity and item kNN on new-item
+    Recall@10, and at least twice popularity's."""
+    _, discover, _ = both
+    new = discover["recall@10_new"]
+    for baseline in ("popularity", "segment_popularity", "item_knn"):
+        assert new["blend"] > new[baseline], baseline
+    assert new["blend"] >= 2 * new["popularity"]
+
+
+def test_backtest_says_how_sure_the_default_is(both):
+    """A paired bootstrap of the default's NDCG@10 against personal frequency, over the same customers."""
+    top, _, facts = both
+    compared = facts["ndcg_vs_personal_frequency"]
+    assert compared["model"] == "blend" and compared["customers"] == 1915
+    difference = top.loc["blend", "ndcg@10"] - top.loc["personal_frequency", "ndcg@10"]
+    assert compared["difference"] == pytest.approx(difference, abs=1e-9)
+    assert compared["ci95_low"] < compared["difference"] < compared["ci95_high"]
 
 
 def test_baselines_reproduce_the_independent_figures(results):
@@ -50,9 +78,9 @@ def test_discovery_places_trade_ndcg_for_new_items(results):
     assert table.loc["blend+3_new", "ndcg@10"] < table.loc["blend", "ndcg@10"]
 
 
-def test_run_writes_what_the_backtest_scores(online_retail, results, tmp_path):
-    """One code path: recommendations.csv of `run --as-of` scores as the backtest says."""
-    table, _ = results
+def test_run_writes_what_the_backtest_scores(online_retail, both, tmp_path):
+    """One code path: both lists of recommendations.csv of `run --as-of` score as the backtest says."""
+    top, discover, _ = both
     out = tmp_path / "run"
     # the recommendations only: value, insights and the report are other tests' subject
     with cl.run(online_retail, out, cl.RunConfig.from_options(as_of=DATE, charts=False, value=False,
@@ -64,17 +92,18 @@ def test_run_writes_what_the_backtest_scores(online_retail, results, tmp_path):
     holdout = make_holdout(train, full, as_of)
     products = pd.Index(holdout.train.products)
     customers = holdout.train.customers[holdout.test_rows]
-    assert set(recs["list"]) == {"top", "discover"}
+    assert set(recs["list"]) == {"top", "discover"} and recs["reason"].notna().all()
     # the discover list holds only products the customer never bought before the snapshot
     bought = set(zip(train["customer_id"], train["product_id"], strict=True))
     new = recs[recs["list"] == "discover"]
     assert not any(pair in bought for pair in zip(new["customer_id"], new["product_id"], strict=True))
-    recs = recs[(recs["list"] == "top") & recs["customer_id"].isin(set(customers))].sort_values(["customer_id", "rank"])
-    items = np.full((len(customers), 10), -1)
     position = {c: i for i, c in enumerate(customers)}
-    for row in recs.itertuples(index=False):
-        items[position[row.customer_id], row.rank - 1] = products.get_loc(row.product_id)
-    got = evaluate(items, holdout, 10)
-    assert got["ndcg@10"] == pytest.approx(table.loc["blend", "ndcg@10"], abs=1e-9)
-    assert got["recall@10"] == pytest.approx(table.loc["blend", "recall@10"], abs=1e-9)
-    assert recs["reason"].notna().all()
+    for which, expected in (("top", ("ndcg@10", "recall@10")), ("discover", ("recall@10_new", "ndcg@10_new"))):
+        mine = recs[(recs["list"] == which) & recs["customer_id"].isin(position)]
+        items = np.full((len(customers), 10), -1)
+        for row in mine.itertuples(index=False):
+            items[position[row.customer_id], row.rank - 1] = products.get_loc(row.product_id)
+        got = evaluate(items, holdout, 10)
+        table = top if which == "top" else discover
+        for metric in expected:
+            assert got[metric] == pytest.approx(table.loc["blend", metric], abs=1e-9), (which, metric)
