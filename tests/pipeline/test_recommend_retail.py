@@ -31,7 +31,8 @@ def results(both):
 
 def test_discover_list_beats_every_baseline_on_new_items(both):
     """The discover list (issue 20): above popularity, segment popularity and item kNN on new-item
-    Recall@10, and at least twice popularity's."""
+    Recall@10, and at least twice popularity's.
+    """
     _, discover, _ = both
     new = discover["recall@10_new"]
     for baseline in ("popularity", "segment_popularity", "item_knn"):
