@@ -122,6 +122,11 @@ def test_other_shapes_end_to_end(shape, tmp_path, recwarn):
         assert record["schema"]["mapping"]["customer_id"] == columns[0]
         assert record["schema"]["has_products"] == (shape != "bank")
         assert (analysis.recommendations is None or analysis.recommendations.empty) == (shape == "bank")
+        # no products: no lists, and the record says why; else both lists for every customer
+        expected = ({"skipped": "the data has no product column"} if shape == "bank" else
+                    {"model": "blend", "lists": ["top", "discover"], "customers": customers,
+                     "rows": len(analysis.recommendations)})
+        assert record["recommendations"] == expected
         seg = analysis.segmentation
         churn = analysis.value.table.set_index("customer_id")["churn_risk"]
         assert broken_promises(seg.segmenter.segment_names_, segment_stats(seg.assigned, churn)) == []

@@ -150,7 +150,17 @@ class Analysis:
             "customers_with_features": self.customers,
             "segmentation": self.segmentation.record(),
             **({"value": self.value_record} if self.value_record is not None else {}),
+            "recommendations": self._recommendations_record(),
         }
+
+    def _recommendations_record(self) -> dict:
+        """Which model wrote which lists for how many customers, or why there are none."""
+        if self.recommendations is None:
+            return {"skipped": self.recommendations_skipped or "switched off"}
+        recs = self.recommendations
+        model = self.recommender.model.name if self.recommender is not None else "als (Spark MLlib)"
+        return {"model": model, "lists": [name for name in ("top", "discover") if name in set(recs["list"])],
+                "customers": int(recs["customer_id"].nunique()), "rows": int(len(recs))}
 
     # -- writing
     def save(self, out_dir: str | Path, *, progress: Progress = no_progress) -> dict[str, Path]:
