@@ -68,11 +68,16 @@ class Recommender:
             source = self._discovery_source()
             new_items, new_scores = source.recommend(rows, min(n, discovery), exclude_seen=True, batch=batch)
             return _keep_discovery(items, scores, new_items, new_scores, self.data_.orders[rows], discovery)
+        if self._sparse():
+            # only candidates are materialised: about (products per customer x 200 neighbours) a
+            # row, at most the catalogue; batches hold BATCH_BYTES of them (12 bytes an entry)
+            data = self.data_
+            per_row = min(data.n_products, max(1, data.orders.nnz // max(1, data.n_customers)) * 200)
+            return _top_n_sparse(self, rows, n, exclude_seen,
+                                 batch=min(batch, batch_rows(per_row, arrays=3, itemsize=12)))
         # dense score rows are as wide as the catalogue: at 70,000 products a batch of
         # 2,048 rows would take 1.1 GB, so batches shrink to BATCH_BYTES
         batch = min(batch, batch_rows(self.data_.n_products, arrays=3))
-        if self._sparse():
-            return _top_n_sparse(self, rows, n, exclude_seen, batch=batch)
         items = np.empty((len(rows), n), dtype=np.int64)
         scores = np.empty((len(rows), n), dtype=np.float64)
         seen = self.data_.orders
