@@ -387,8 +387,7 @@ def _api_routes(app: FastAPI) -> None:
         store = state.store
         return {"status": "ok", "version": __version__, "store": store.path.name, "customers": len(store.customers),
                 "segments": store.has("segments"), "value": store.has("customer_value"),
-                "recommendations": len({customer for customer, _ in store.recommendations}),
-                "segmenter": state.segmenter is not None}
+                "recommendations": store.recommended_customers, "segmenter": state.segmenter is not None}
 
     @app.get("/api/segments", tags=["segments"])
     def segments(state: StateDep, cur: CursorDep) -> list[dict[str, Any]]:

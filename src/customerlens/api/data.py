@@ -33,6 +33,7 @@ class StoreData(StoreReader):
         self.customers: frozenset[str] = frozenset()
         #: (customer, list) -> JSON of each item; lists "top" and "discover"
         self.recommendations: dict[tuple[str, str], list[str]] = {}
+        self.recommended_customers = 0  # customers with any list
         try:
             self._load()
         except BaseException:
@@ -50,14 +51,15 @@ class StoreData(StoreReader):
             self.customers = frozenset(r[0] for r in self.con.execute(f"SELECT customer_id FROM {source}").fetchall())
         if self.has("recommendations"):
             cache: dict[tuple[str, str], list[str]] = {}
-            which = "list" if self.has_column("recommendations", "list") else "'top'"
-            rows = self.con.execute(f"SELECT customer_id, {which}, rank, product_id, product_name, score, reason "
+            rows = self.con.execute(f"SELECT customer_id, {self.recommendation_list()}, rank, product_id, "
+                                    "product_name, score, reason "
                                     "FROM recommendations ORDER BY customer_id, rank").fetchall()
             for customer, kind, rank, product, name, score, reason in rows:
                 item = {"rank": rank, "product_id": product, "product_name": name, "score": jsonable(score),
                         "reason": reason}
                 cache.setdefault((customer, kind), []).append(json.dumps(item, separators=(",", ":")))
             self.recommendations = cache
+            self.recommended_customers = len({customer for customer, _ in cache})
 
     # -- queries; every value goes in as a parameter, never into the SQL text
     def segments(self, cur) -> list[dict]:
@@ -132,9 +134,8 @@ class StoreData(StoreReader):
         cols, joins = self._customer_select()
         if self.has("recommendations"):
             cols += ", r.product_id AS next_product_id, r.product_name AS next_product_name"
-            joins += " LEFT JOIN recommendations r ON r.customer_id = s.customer_id AND r.rank = 1"
-            if self.has_column("recommendations", "list"):
-                joins += " AND r.list = 'top'"
+            joins += (" LEFT JOIN recommendations r ON r.customer_id = s.customer_id AND r.rank = 1 "
+                      f"AND {self.recommendation_list('r')} = 'top'")
         order = "v.value_at_risk DESC NULLS LAST, " if "v.value_at_risk" in cols else ""
         order += "s.monetary DESC, " if "s.monetary" in cols else ""
         result = cur.execute(f"SELECT {cols} FROM segments s{joins} WHERE s.segment_id = ? "

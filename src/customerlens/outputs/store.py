@@ -180,9 +180,14 @@ class StoreReader:
         """True when the store has ``table``."""
         return table in self.columns
 
-    def has_column(self, table: str, column: str) -> bool:
-        """True when the store has ``table`` and it has ``column``."""
-        return column in self.columns.get(table, ())
+    def recommendation_list(self, table: str = "") -> str:
+        """SQL for each recommendation's list (``top`` or ``discover``), read from ``table`` (an alias).
+
+        The ``list`` column, or ``'top'`` in a store written before there were two lists.
+        """
+        if "list" not in self.columns.get("recommendations", ()):
+            return "'top'"
+        return f"{table}.list" if table else "list"
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own (one per thread or request)."""

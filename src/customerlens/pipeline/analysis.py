@@ -155,11 +155,13 @@ class Analysis:
 
     def _recommendations_record(self) -> dict:
         """Which model wrote which lists for how many customers, or why there are none."""
+        from customerlens.models.recommend.service import LISTS
+
         if self.recommendations is None:
             return {"skipped": self.recommendations_skipped or "switched off"}
         recs = self.recommendations
         model = self.recommender.model.name if self.recommender is not None else "als (Spark MLlib)"
-        return {"model": model, "lists": [name for name in ("top", "discover") if name in set(recs["list"])],
+        return {"model": model, "lists": [name for name in LISTS if name in set(recs["list"])],
                 "customers": int(recs["customer_id"].nunique()), "rows": int(len(recs))}
 
     # -- writing

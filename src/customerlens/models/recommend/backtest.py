@@ -71,12 +71,16 @@ def _ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
         return np.where(n_relevant > 0, dcg / ideal, np.nan)
 
 
-def ndcg_by_customer(items: np.ndarray, holdout: Holdout, k: int = 10) -> np.ndarray:
-    """NDCG@k of each test customer's list (the per-customer values :func:`evaluate` averages)."""
+def _hits(items: np.ndarray, holdout: Holdout, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``k`` of each list, which places hold a product, and which of those were bought after."""
     items = items[:, :k]
     valid = items >= 0
-    hits = contains(holdout.relevant, np.where(valid, items, 0)) & valid
-    return _ndcg(hits, holdout.n_relevant.astype(float), k)
+    return items, valid, contains(holdout.relevant, np.where(valid, items, 0)) & valid
+
+
+def ndcg_by_customer(items: np.ndarray, holdout: Holdout, k: int = 10) -> np.ndarray:
+    """NDCG@k of each test customer's list (the per-customer values :func:`evaluate` averages)."""
+    return _ndcg(_hits(items, holdout, k)[2], holdout.n_relevant.astype(float), k)
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 42) -> dict[str, float]:
@@ -92,18 +96,11 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: 
 
 def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, float]:
     """Metrics of recommendation lists ``items`` (test customers x k product indices, -1 = none)."""
-    items = items[:, :k]
-    valid = items >= 0
-    safe = np.where(valid, items, 0)
+    items, valid, hits = _hits(items, holdout, k)
     rel = holdout.relevant
-    hits = contains(rel, safe) & valid
     seen = holdout.train.orders[holdout.test_rows]
-    repeat_item = contains(seen, safe) & valid
+    repeat_item = contains(seen, np.where(valid, items, 0)) & valid
     n_rel = holdout.n_relevant.astype(float)
-
-    def ndcg(h, n):
-        return _ndcg(h, n, k)
-
     rel_repeat = np.asarray(rel.multiply(seen > 0).sum(axis=1)).ravel()
     rel_new = n_rel - rel_repeat  # products new to the customer (or to the catalogue)
     hits_repeat = hits & repeat_item
@@ -113,7 +110,7 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
     out = {
         "customers": int(len(items)),
         f"recall@{k}": float(np.mean(hits.sum(axis=1) / n_rel)),
-        f"ndcg@{k}": float(np.nanmean(ndcg(hits, n_rel))),
+        f"ndcg@{k}": float(np.nanmean(_ndcg(hits, n_rel, k))),
         f"precision@{k}": float(np.mean(hits.sum(axis=1) / k)),
         f"hitrate@{k}": float(np.mean(hits.any(axis=1))),
         f"map@{k}": float(np.mean((precision_at * hits).sum(axis=1) / np.minimum(k, n_rel))),
@@ -126,8 +123,8 @@ def evaluate(items: np.ndarray, holdout: Holdout, k: int = 10) -> dict[str, floa
         has_r, has_n = rel_repeat > 0, rel_new > 0
         out[f"recall@{k}_repeat"] = mean(hits_repeat.sum(axis=1)[has_r] / rel_repeat[has_r])
         out[f"recall@{k}_new"] = mean(hits_new.sum(axis=1)[has_n] / rel_new[has_n])
-        out[f"ndcg@{k}_repeat"] = mean(ndcg(hits_repeat, rel_repeat)[has_r])
-        out[f"ndcg@{k}_new"] = mean(ndcg(hits_new, rel_new)[has_n])
+        out[f"ndcg@{k}_repeat"] = mean(_ndcg(hits_repeat, rel_repeat, k)[has_r])
+        out[f"ndcg@{k}_new"] = mean(_ndcg(hits_new, rel_new, k)[has_n])
     return out
 
 
@@ -145,7 +142,7 @@ def run_backtest(holdout: Holdout, models: dict[str, Recommender | Callable[[], 
     """
     import time
 
-    rows = []
+    rows, discovered = [], []
     for name, made in models.items():
         if progress:
             progress(name)
@@ -160,9 +157,7 @@ def run_backtest(holdout: Holdout, models: dict[str, Recommender | Callable[[], 
         if discover:
             t = time.perf_counter()
             new, _ = model._discovery_source().recommend(holdout.test_rows, n=k, exclude_seen=True)
-            rows.append({"model": name, "list": "discover", **evaluate(new, holdout, k),
-                         "seconds": round(time.perf_counter() - t, 2)})
+            discovered.append({"model": name, "list": "discover", **evaluate(new, holdout, k),
+                               "seconds": round(time.perf_counter() - t, 2)})
         del model, items
-    table = pd.DataFrame(rows)
-    order = table["list"].map({"top": 0, "discover": 1})
-    return table.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    return pd.DataFrame(rows + discovered)  # the top rows, then the discover rows

@@ -317,9 +317,9 @@ class EASE(Recommender):
         from scipy.linalg import lapack
 
         X = data.binary()
-        buyers = np.diff(X.tocsc().indptr)
         if data.n_products > self.max_products:
-            # the most-bought products, ties to the lower index (stable)
+            # the most-bought products (buyers per column), ties to the lower index (stable)
+            buyers = X.getnnz(axis=0)
             self.kept_ = np.sort(np.argsort(-buyers, kind="stable")[: self.max_products])
             X = X[:, self.kept_]
         else:

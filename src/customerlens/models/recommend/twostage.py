@@ -118,29 +118,34 @@ class TwoStage(Recommender):
         Each batch holds a few dense rows x products blocks, so a batch is as many rows as
         fit in :data:`~customerlens.core.memory.BATCH_BYTES` per block.
         """
+        # what every batch reads about the products: computed once, not per batch
+        order_recent = np.argsort(-data.product_buyers_recent, kind="stable")
+        products = {"popular": order_recent[: self.popular_candidates],
+                    "rank_recent": np.empty(data.n_products),
+                    "buyers": np.diff(data.orders.tocsc().indptr),
+                    "recent_share": data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)}
+        products["rank_recent"][order_recent] = np.arange(data.n_products)
         step = batch_rows(data.n_products, arrays=2)
-        parts = [self._candidate_batch(data, helpers, rows[start: start + step])
+        parts = [self._candidate_batch(data, helpers, products, rows[start: start + step])
                  for start in range(0, len(rows), step)]
         if not parts:
             return np.empty((0, 2), dtype=np.int64), np.empty((0, len(FEATURES)), dtype=np.float32)
         return np.concatenate([p for p, _ in parts]), np.concatenate([x for _, x in parts])
 
-    def _candidate_batch(self, data: Interactions, helpers: dict, rows: np.ndarray):
+    def _candidate_batch(self, data: Interactions, helpers: dict, products: dict, rows: np.ndarray):
         knn = helpers["knn"].score(rows)
         ease = helpers["ease"].score(rows)  # -inf outside EASE's products on large catalogues: missing
         orders = data.orders[rows].toarray()
-        popular = np.argsort(-data.product_buyers_recent, kind="stable")[: self.popular_candidates]
-        n_items = data.n_products
         cand = orders > 0
         owned = cand.copy()
         knn_rank = _top_ranks(np.where(owned, -np.inf, knn), self.knn_candidates)
         ease_rank = _top_ranks(np.where(owned, -np.inf, ease), self.ease_candidates)
         cand |= (knn_rank < self.knn_candidates) | (ease_rank < self.ease_candidates)
-        cand[:, popular] = True
+        cand[:, products["popular"]] = True
         # the customer's own products in personal-frequency order (orders, ties to the recently popular):
         # the strongest single signal of what is bought again
-        recent = data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)
-        own_rank = _top_ranks(np.where(owned, orders + 0.5 * recent, -np.inf), int(owned.sum(axis=1).max(initial=0)))
+        own_rank = _top_ranks(np.where(owned, orders + 0.5 * products["recent_share"], -np.inf),
+                              int(owned.sum(axis=1).max(initial=0)))
         r_local, items = np.nonzero(cand)
         pairs = np.column_stack([rows[r_local], items])
         last = data.last_days[rows].toarray()[r_local, items]
@@ -153,14 +158,11 @@ class TwoStage(Recommender):
             interval = np.where(count > 1, (first - last) / (count - 1), np.nan)
             overdue = last / interval
         user_orders = data.customer_orders[rows][r_local].astype(float)
-        item_buyers = np.asarray((data.orders > 0).sum(axis=0)).ravel()
-        rank_recent = np.empty(n_items)
-        rank_recent[np.argsort(-data.product_buyers_recent, kind="stable")] = np.arange(n_items)
         X = np.column_stack([
             count, last, first, interval, overdue, count / user_orders, user_orders,
-            data.customer_last_days[rows][r_local], data.product_buyers_recent[items], item_buyers[items],
+            data.customer_last_days[rows][r_local], data.product_buyers_recent[items], products["buyers"][items],
             knn[r_local, items], _missing_if_infinite(ease[r_local, items]), bought.astype(float),
-            rank_recent[items], np.where(bought, own_rank[r_local, items], np.nan),
+            products["rank_recent"][items], np.where(bought, own_rank[r_local, items], np.nan),
             np.where(bought, np.nan, knn_rank[r_local, items]), np.where(bought, np.nan, ease_rank[r_local, items]),
         ]).astype(np.float32)
         return pairs, X

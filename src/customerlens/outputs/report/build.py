@@ -388,8 +388,7 @@ def _recommendations(store: StoreReader) -> dict | None:
         return None
     ids = picks["customer_id"].tolist()
     marks = ", ".join("?" for _ in ids)
-    which = "list" if store.has_column("recommendations", "list") else "'top'"
-    recs = store.sql(f"SELECT customer_id, {which} AS list, rank, product_id, product_name, score, reason "
+    recs = store.sql(f"SELECT customer_id, {store.recommendation_list()} AS list, rank, product_id, product_name, score, reason "
                      f"FROM recommendations WHERE customer_id IN ({marks}) AND rank <= ? "
                      f"ORDER BY customer_id, list DESC, rank", [*ids, MAX_RECOMMENDATIONS_SHOWN])
     customers = []
