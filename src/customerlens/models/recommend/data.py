@@ -61,8 +61,13 @@ class Interactions:
         return out
 
 
-def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int = 90) -> Interactions:
-    """Interactions from clean transactions strictly before ``as_of``."""
+def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int = 90,
+                       products: np.ndarray | None = None) -> Interactions:
+    """Interactions from clean transactions strictly before ``as_of``.
+
+    ``products`` (sorted product ids, a superset of those bought) fixes the matrices' columns,
+    so that interactions at several dates share one product index.
+    """
     lines = _as_pandas(transactions)
     lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna()]
     if "quantity" in lines:
@@ -74,7 +79,8 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
            .agg(orders=("order_id", "nunique"), last=("order_date", "max"), first=("order_date", "min"))
            .reset_index())
     customers = np.sort(per["customer_id"].unique())
-    products = np.sort(per["product_id"].unique())
+    if products is None:
+        products = np.sort(per["product_id"].unique())
     ci = pd.Index(customers).get_indexer(per["customer_id"])
     pi = pd.Index(products).get_indexer(per["product_id"])
     shape = (len(customers), len(products))

@@ -10,6 +10,8 @@ scores), best first, ``-inf`` scores where there is nothing to recommend.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -39,6 +41,18 @@ class Recommender:
     def score(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """Dense scores (rows x products) of customer ``rows``, higher is better; ``-inf``: nothing to recommend."""
         raise NotImplementedError
+
+    def on_history(self, data: Interactions) -> Recommender:
+        """The fitted model, scoring the customers of ``data`` (same products) with the weights it learned.
+
+        A shallow copy: the learned weights are shared, not copied. For item-to-item models
+        (co-purchase, EASE), whose scores are a customer's history times product weights.
+        """
+        if not np.array_equal(data.products, self.data_.products):
+            raise ValueError("on_history needs the same products, in the same order, as the data it was fitted on")
+        view = copy.copy(self)
+        view.data_ = data
+        return view
 
     def _sparse(self) -> bool:
         """Whether scores come sparse (``score_sparse``): only candidates are materialised."""

@@ -23,6 +23,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from customerlens.core.memory import batch_rows
 from customerlens.models.recommend.data import Interactions, build_interactions
@@ -30,7 +31,9 @@ from customerlens.models.recommend.models import EASE, ItemKNN, Recommender
 
 FEATURES = ("orders", "last_days", "first_days", "interval", "overdue", "share", "user_orders",
             "user_last_days", "item_recent_buyers", "item_buyers", "knn", "ease", "is_repeat",
-            "item_rank_recent", "own_rank", "knn_rank", "ease_rank")
+            "item_rank_recent", "own_rank", "knn_rank", "ease_rank",
+            "decayed", "item_repeat", "item_trend", "user_gap", "user_overdue", "user_products", "decayed_rank",
+            "item_age", "user_repeat", "own_share_rank", "item_trend14", "item_gap", "item_overdue")
 #: inner cuts (days before the snapshot) the ranker learns from, each labelled by the next label_days
 CUTS = (45, 60, 75, 90, 105)
 
@@ -62,14 +65,18 @@ class TwoStage(Recommender):
 
         if data.lines is None:
             raise ValueError("two_stage needs the purchase lines (build_interactions keeps them)")
+        # the co-purchase and EASE weights of the inner cuts are learned once, at the earliest cut
+        # (before every label window), and score each cut's histories: one fit instead of five
+        earliest = data.as_of - dt.timedelta(days=max(self.cuts))
+        shared = None
+        if (data.lines["order_date"] < pd.Timestamp(earliest)).any():
+            shared = self._weights(build_interactions(data.lines, earliest, products=data.products))
         parts, cuts = [], []
         for days in self.cuts:
-            part = self._inner_cut(data, days)
+            part = self._inner_cut(data, days, shared)
             if part is not None:
                 parts.append(part)
                 cuts.append(days)
-        if not parts:
-            raise ValueError("two_stage: no inner cut has purchases on both sides (the history is too short)")
         X = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         group = np.concatenate([p[2] for p in parts])
@@ -84,7 +91,7 @@ class TwoStage(Recommender):
                           "candidates": int(len(y)), "positives": int(y.sum())}
         self.helpers_ = self._helpers(data)
 
-    def _inner_cut(self, data: Interactions, days: int):
+    def _inner_cut(self, data: Interactions, days: int, shared: dict | None):
         """Features as of ``days`` before the snapshot, labels = what was bought in the next ``label_days``.
 
         The label window ends before the snapshot, and never overlaps the history the features read.
@@ -93,7 +100,7 @@ class TwoStage(Recommender):
         lines = data.lines
         if not (lines["order_date"] < pd.Timestamp(inner_as_of)).any():
             return None
-        inner = build_interactions(lines, inner_as_of)
+        inner = build_interactions(lines, inner_as_of, products=data.products)
         until = min(pd.Timestamp(inner_as_of) + pd.Timedelta(days=self.label_days), pd.Timestamp(data.as_of))
         window = lines[(lines["order_date"] >= pd.Timestamp(inner_as_of)) & (lines["order_date"] < until)]
         labels = set(zip(window["customer_id"], window["product_id"], strict=True))
@@ -101,15 +108,21 @@ class TwoStage(Recommender):
                          if c in inner.customer_index], dtype=np.int64)
         if not len(rows):
             return None
-        pairs, X = self._candidates(inner, self._helpers(inner), np.sort(rows))
+        weights = self._weights(inner) if shared is None else \
+            {name: model.on_history(inner) for name, model in shared.items()}
+        pairs, X = self._candidates(inner, {**weights, "facts": _history_facts(inner)}, np.sort(rows))
         y = np.fromiter(((inner.customers[r], inner.products[i]) in labels for r, i in pairs), dtype=np.int8,
                         count=len(pairs))
         # rank only where something is to be learned: customers with a positive candidate
-        keep = np.isin(pairs[:, 0], np.unique(pairs[y == 1, 0]))
+        keep = np.isin(pairs[:, 0], np.unique(pairs[y > 0, 0]))
         pairs, X, y = pairs[keep], X[keep], y[keep]
         return X, y, np.unique(pairs[:, 0], return_counts=True)[1]
 
     def _helpers(self, data: Interactions) -> dict:
+        return {**self._weights(data), "facts": _history_facts(data)}
+
+    @staticmethod
+    def _weights(data: Interactions) -> dict:
         return {"knn": ItemKNN().fit(data), "ease": EASE().fit(data)}
 
     def _candidates(self, data: Interactions, helpers: dict, rows: np.ndarray):
@@ -118,54 +131,56 @@ class TwoStage(Recommender):
         Each batch holds a few dense rows x products blocks, so a batch is as many rows as
         fit in :data:`~customerlens.core.memory.BATCH_BYTES` per block.
         """
-        # what every batch reads about the products: computed once, not per batch
-        order_recent = np.argsort(-data.product_buyers_recent, kind="stable")
-        products = {"popular": order_recent[: self.popular_candidates],
-                    "rank_recent": np.empty(data.n_products),
-                    "buyers": np.diff(data.orders.tocsc().indptr),
-                    "recent_share": data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)}
-        products["rank_recent"][order_recent] = np.arange(data.n_products)
         step = batch_rows(data.n_products, arrays=2)
-        parts = [self._candidate_batch(data, helpers, products, rows[start: start + step])
+        parts = [self._candidate_batch(data, helpers, rows[start: start + step])
                  for start in range(0, len(rows), step)]
         if not parts:
             return np.empty((0, 2), dtype=np.int64), np.empty((0, len(FEATURES)), dtype=np.float32)
         return np.concatenate([p for p, _ in parts]), np.concatenate([x for _, x in parts])
 
-    def _candidate_batch(self, data: Interactions, helpers: dict, products: dict, rows: np.ndarray):
+    def _candidate_batch(self, data: Interactions, helpers: dict, rows: np.ndarray):
+        facts = helpers["facts"]
         knn = helpers["knn"].score(rows)
         ease = helpers["ease"].score(rows)  # -inf outside EASE's products on large catalogues: missing
         orders = data.orders[rows].toarray()
-        cand = orders > 0
-        owned = cand.copy()
+        owned = orders > 0
         knn_rank = _top_ranks(np.where(owned, -np.inf, knn), self.knn_candidates)
         ease_rank = _top_ranks(np.where(owned, -np.inf, ease), self.ease_candidates)
-        cand |= (knn_rank < self.knn_candidates) | (ease_rank < self.ease_candidates)
-        cand[:, products["popular"]] = True
-        # the customer's own products in personal-frequency order (orders, ties to the recently popular):
-        # the strongest single signal of what is bought again
-        own_rank = _top_ranks(np.where(owned, orders + 0.5 * products["recent_share"], -np.inf),
-                              int(owned.sum(axis=1).max(initial=0)))
-        r_local, items = np.nonzero(cand)
-        pairs = np.column_stack([rows[r_local], items])
-        last = data.last_days[rows].toarray()[r_local, items]
-        first = data.first_days[rows].toarray()[r_local, items]
-        count = orders[r_local, items]
+        cand = owned | (knn_rank < self.knn_candidates) | (ease_rank < self.ease_candidates)
+        cand[:, facts["popular"][: self.popular_candidates]] = True
+        r, items = np.nonzero(cand)
+        pairs = np.column_stack([rows[r], items])
+        count = orders[r, items]
         bought = count > 0
-        last = np.where(bought, last, np.nan)
-        first = np.where(bought, first, np.nan)
+
+        def owned_only(matrix, offset=0.0):  # a pair fact of the customer's own products, NaN for the others
+            return np.where(bought, matrix[rows].toarray()[r, items] - offset, np.nan)
+
+        last, first = owned_only(data.last_days), owned_only(data.first_days)
+        own_rank = owned_only(facts["own_rank"], 1.0)  # stored 1-based: 0 is "not bought" in a sparse matrix
+        user_orders = data.customer_orders[rows][r].astype(float)
+        user_products = facts["user_products"][rows][r]
+        recent = data.product_buyers_recent[items] + 1.0
         with np.errstate(invalid="ignore", divide="ignore"):
             interval = np.where(count > 1, (first - last) / (count - 1), np.nan)
-            overdue = last / interval
-        user_orders = data.customer_orders[rows][r_local].astype(float)
-        X = np.column_stack([
-            count, last, first, interval, overdue, count / user_orders, user_orders,
-            data.customer_last_days[rows][r_local], data.product_buyers_recent[items], products["buyers"][items],
-            knn[r_local, items], _missing_if_infinite(ease[r_local, items]), bought.astype(float),
-            products["rank_recent"][items], np.where(bought, own_rank[r_local, items], np.nan),
-            np.where(bought, np.nan, knn_rank[r_local, items]), np.where(bought, np.nan, ease_rank[r_local, items]),
-        ]).astype(np.float32)
-        return pairs, X
+            columns = {
+                "orders": count, "last_days": last, "first_days": first, "interval": interval,
+                "overdue": last / interval, "share": count / user_orders, "user_orders": user_orders,
+                "user_last_days": data.customer_last_days[rows][r], "item_recent_buyers": recent - 1.0,
+                "item_buyers": facts["buyers"][items], "knn": knn[r, items],
+                "ease": _missing_if_infinite(ease[r, items]), "is_repeat": bought.astype(float),
+                "item_rank_recent": facts["rank_recent"][items], "own_rank": own_rank,
+                "knn_rank": np.where(bought, np.nan, knn_rank[r, items]),
+                "ease_rank": np.where(bought, np.nan, ease_rank[r, items]),
+                "decayed": owned_only(facts["decayed"]), "item_repeat": facts["repeat"][items],
+                "item_trend": facts["buyers_30"][items] / recent, "user_gap": facts["user_gap"][rows][r],
+                "user_overdue": data.customer_last_days[rows][r] / facts["user_gap"][rows][r],
+                "user_products": user_products, "decayed_rank": owned_only(facts["decayed_rank"], 1.0),
+                "item_age": facts["item_age"][items], "user_repeat": facts["user_repeat"][rows][r],
+                "own_share_rank": own_rank / user_products, "item_trend14": facts["buyers_14"][items] / recent,
+                "item_gap": facts["item_gap"][items], "item_overdue": last / facts["item_gap"][items],
+            }
+        return pairs, np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
 
     def _frame(self, X: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(X, columns=FEATURES)[list(self.features)]
@@ -182,6 +197,78 @@ class TwoStage(Recommender):
                 pd.Index(rows).get_indexer(pairs[:, 0])
             s[local, pairs[:, 1]] = pred
         return s
+
+
+def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
+    """What the candidate features read about products, customers and pairs, computed once per data.
+
+    Pairs (sparse, the sparsity of ``orders``): ``decayed`` weighs every order of a product by
+    ``0.5 ** (age / half_life)``; ``own_rank`` is the product's place (1 = first) in the customer's
+    personal-frequency list (orders, ties to the recently popular), ``decayed_rank`` the same by
+    ``decayed``. Products: ``popular`` (by recent buyers, best first), ``rank_recent``, ``buyers``,
+    buyers in the last 30 and 14 days, ``repeat`` (share of its buyers who bought it twice),
+    ``item_gap`` (median days between two orders of one customer), ``item_age`` (days since its
+    first sale). Customers: ``user_gap`` (mean days between orders; NaN for one order),
+    ``user_products`` and ``user_repeat`` (share of their product purchases that were repeats).
+    """
+    lines = data.lines
+    as_of = pd.Timestamp(data.as_of)
+    orders = lines.drop_duplicates(["customer_id", "product_id", "order_id"])
+    age = (as_of - orders["order_date"]).dt.total_seconds().to_numpy() / 86400
+    ci = pd.Index(data.customers).get_indexer(orders["customer_id"])
+    pi = pd.Index(data.products).get_indexer(orders["product_id"])
+    decayed = sp.csr_matrix((0.5 ** (age / half_life), (ci, pi)), shape=data.orders.shape)
+    decayed.sum_duplicates()
+
+    def buyers_within(days):
+        window = orders[age < days]
+        return window.groupby("product_id")["customer_id"].nunique().reindex(data.products).fillna(0).to_numpy(float)
+
+    popular = np.argsort(-data.product_buyers_recent, kind="stable")
+    rank_recent = np.empty(data.n_products)
+    rank_recent[popular] = np.arange(data.n_products)
+    recent_share = data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)
+    by_product = data.orders.tocsc()
+    buyers = np.diff(by_product.indptr)
+    # each pair's mean days between its orders (NaN for one order), then the product's median
+    gaps = data.first_days.tocsc()  # the sparsity of orders and last_days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gaps.data = np.where(by_product.data > 1, (gaps.data - data.last_days.tocsc().data)
+                             / np.maximum(by_product.data - 1, 1), np.nan)
+    item_gap = np.array([np.nanmedian(g) if np.isfinite(g).any() else np.nan
+                         for g in np.split(gaps.data, gaps.indptr[1:-1])])
+    first_sale = lines.groupby("product_id")["order_date"].min().reindex(data.products)
+    first_order = lines.groupby("customer_id")["order_date"].min().reindex(data.customers)
+    tenure = ((as_of - first_order).dt.total_seconds() / 86400).to_numpy() - data.customer_last_days
+    user_products = np.diff(data.orders.indptr).astype(float)
+    purchases = np.asarray(data.orders.sum(axis=1)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        user_gap = np.where(data.customer_orders > 1, tenure / (data.customer_orders - 1), np.nan)
+        user_repeat = (purchases - user_products) / purchases
+        repeat = np.diff((by_product >= 2).indptr) / np.maximum(buyers, 1)
+    return {
+        "decayed": decayed,
+        "own_rank": _row_ranks(data.orders, 0.5 * recent_share),
+        "decayed_rank": _row_ranks(decayed, 1e-6 * recent_share),
+        "popular": popular, "rank_recent": rank_recent, "buyers": buyers.astype(float), "repeat": repeat,
+        "buyers_30": buyers_within(30), "buyers_14": buyers_within(14), "item_gap": item_gap,
+        "item_age": ((as_of - first_sale).dt.total_seconds() / 86400).to_numpy(),
+        "user_gap": user_gap, "user_products": user_products, "user_repeat": user_repeat,
+    }
+
+
+def _row_ranks(matrix: sp.csr_matrix, bonus: np.ndarray) -> sp.csr_matrix:
+    """1 + the place of each stored entry in its row, by value + ``bonus`` of its column (ties to the lower column).
+
+    The sparsity of ``matrix``: a row's products are sorted among themselves only.
+    """
+    m = matrix.tocsr()
+    m.sort_indices()
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((m.indices, -(m.data + bonus[m.indices]), row))
+    place = np.empty(m.nnz)
+    place[order] = np.arange(m.nnz) - m.indptr[row[order]]
+    return sp.csr_matrix((place + 1.0, m.indices.copy(), m.indptr.copy()), shape=m.shape)
 
 
 def _missing_if_infinite(values: np.ndarray) -> np.ndarray:
