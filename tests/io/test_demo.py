@@ -124,7 +124,7 @@ def test_other_shapes_end_to_end(shape, tmp_path, recwarn):
         assert (analysis.recommendations is None or analysis.recommendations.empty) == (shape == "bank")
         # no products: no lists, and the record says why; else both lists for every customer
         expected = ({"skipped": "the data has no product column"} if shape == "bank" else
-                    {"model": "blend", "lists": ["top", "discover"], "customers": customers,
+                    {"model": "two_stage", "lists": ["top", "discover"], "customers": customers,
                      "rows": len(analysis.recommendations)})
         assert record["recommendations"] == expected
         seg = analysis.segmentation

@@ -274,3 +274,20 @@ def test_every_model_and_the_backtest_at_100k_products(tmp_path):
     # the lists are real: repeat-based models hit what customers buy again
     hitrate = dict(zip(result["models"], result["hitrate"], strict=True))
     assert hitrate["personal_frequency"] > 0.2
+
+
+def test_two_stage_gives_way_to_the_blend_on_a_short_history(data, monkeypatch):
+    """Too few customers in its inner windows to learn from, or a base too large to score densely:
+    the blend recommends, and the service says why.
+    """
+    from customerlens.models.recommend import service
+
+    model = make_model("two_stage").fit(data)
+    assert model.fallback_ is not None and "too short" in model.note_
+    np.testing.assert_array_equal(model.recommend(np.arange(data.n_customers), n=3)[0],
+                                  make_model("blend").fit(data).recommend(np.arange(data.n_customers), n=3)[0])
+    recs = service.fit_recommendations(tiny_lines(), AS_OF)
+    assert recs.model.name == "blend" and "too short" in recs.note
+    monkeypatch.setattr(service, "TWO_STAGE_CELLS", 10)
+    recs = service.fit_recommendations(tiny_lines(), AS_OF)
+    assert recs.model.name == "blend" and "customers x 6 products" in recs.note

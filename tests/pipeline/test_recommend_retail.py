@@ -8,6 +8,7 @@ import pytest
 
 import customerlens as cl
 from customerlens.models.recommend.backtest import evaluate, make_holdout
+from customerlens.models.recommend.service import DEFAULT_MODEL
 from customerlens.pipeline.backtest import backtest
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -17,7 +18,7 @@ DATE = "2011-09-09"
 @pytest.fixture(scope="module")
 def both(online_retail):
     """The backtest's top and discover rows, each indexed by model, and its facts."""
-    table, facts = backtest(online_retail, DATE, k=10, models=("blend", "personal_frequency", "popularity",
+    table, facts = backtest(online_retail, DATE, k=10, models=(DEFAULT_MODEL, "personal_frequency", "popularity",
                                                                "segment_popularity", "item_knn", "ease", "als"))
     return (table[table["list"] == "top"].set_index("model"), table[table["list"] == "discover"].set_index("model"),
             facts)
@@ -36,16 +37,16 @@ def test_discover_list_beats_every_baseline_on_new_items(both):
     _, discover, _ = both
     new = discover["recall@10_new"]
     for baseline in ("popularity", "segment_popularity", "item_knn"):
-        assert new["blend"] > new[baseline], baseline
-    assert new["blend"] >= 2 * new["popularity"]
+        assert new[DEFAULT_MODEL] > new[baseline], baseline
+    assert new[DEFAULT_MODEL] >= 2 * new["popularity"]
 
 
 def test_backtest_says_how_sure_the_default_is(both):
     """A paired bootstrap of the default's NDCG@10 against personal frequency, over the same customers."""
     top, _, facts = both
     compared = facts["ndcg_vs_personal_frequency"]
-    assert compared["model"] == "blend" and compared["customers"] == 1915
-    difference = top.loc["blend", "ndcg@10"] - top.loc["personal_frequency", "ndcg@10"]
+    assert compared["model"] == DEFAULT_MODEL and compared["customers"] == 1915
+    difference = top.loc[DEFAULT_MODEL, "ndcg@10"] - top.loc["personal_frequency", "ndcg@10"]
     assert compared["difference"] == pytest.approx(difference, abs=1e-9)
     assert compared["ci95_low"] < compared["difference"] < compared["ci95_high"]
 
@@ -64,19 +65,13 @@ def test_baselines_reproduce_the_independent_figures(results):
 
 
 def test_default_model_beats_personal_frequency(results):
-    table, _ = results
-    assert table.loc["blend", "ndcg@10"] > table.loc["personal_frequency", "ndcg@10"]
-    assert table.loc["blend", "recall@10"] > table.loc["personal_frequency", "recall@10"]
-    assert table.loc["blend", "recall@10_new"] > table.loc["personal_frequency", "recall@10_new"]
-
-
-def test_discovery_places_trade_ndcg_for_new_items(results):
-    """The measured trade-off (docs/recommendations.md): 3 discovery places beat the
-    popularity baseline on new items and cost NDCG against the default.
+    """The default's top list (issue 20): above personal frequency on NDCG@10 and Recall@10, with the
+    paired interval above 0, and Recall@10 at the issue's 0.142 (NDCG@10 measured 0.3906: docs).
     """
-    table, _ = results
-    assert table.loc["blend+3_new", "recall@10_new"] > table.loc["popularity", "recall@10_new"]
-    assert table.loc["blend+3_new", "ndcg@10"] < table.loc["blend", "ndcg@10"]
+    table, facts = results
+    assert table.loc[DEFAULT_MODEL, "ndcg@10"] > table.loc["personal_frequency", "ndcg@10"] + 0.005
+    assert table.loc[DEFAULT_MODEL, "recall@10"] >= 0.142 > table.loc["personal_frequency", "recall@10"]
+    assert facts["ndcg_vs_personal_frequency"]["ci95_low"] > 0
 
 
 def test_run_writes_what_the_backtest_scores(online_retail, both, tmp_path):
@@ -107,4 +102,4 @@ def test_run_writes_what_the_backtest_scores(online_retail, both, tmp_path):
         got = evaluate(items, holdout, 10)
         table = top if which == "top" else discover
         for metric in expected:
-            assert got[metric] == pytest.approx(table.loc["blend", metric], abs=1e-9), (which, metric)
+            assert got[metric] == pytest.approx(table.loc[DEFAULT_MODEL, metric], abs=1e-9), (which, metric)

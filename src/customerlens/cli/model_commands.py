@@ -32,14 +32,14 @@ def backtest(
     k: Annotated[int, typer.Option("--k", help="Length of the recommendation lists scored.")] = 10,
     models: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--models", help="Comma-separated models (default: all): blend, two_stage, popularity, "
-                     "segment_popularity, personal_frequency, item_knn, ease, als."),
+        typer.Option("--models", help="Comma-separated models (default: all): two_stage (the default), blend, "
+                     "popularity, segment_popularity, personal_frequency, item_knn, ease, als."),
     ] = None,
     discovery_slots: Annotated[
         int, typer.Option("--discovery-slots",
-                          help="Also score the default model with this many places kept for new products "
-                               "(row blend+N_new; 0: no such row).")
-    ] = 3,
+                          help="Also score the default model with this many places of its top list kept for "
+                               "new products (row two_stage+N_new; 0: no such row).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     output: Annotated[
         Optional[Path],  # noqa: UP045
@@ -100,7 +100,8 @@ def backtest(
         short = {f"precision@{k}": "prec", f"hitrate@{k}": "hits", "coverage": "cover",
                  f"recall@{k}_repeat": "repeat", "seconds": "s"}
         for c in cols:
-            tbl.add_column(short.get(c, c.replace(f"@{k}", "")), justify="left" if c == "model" else "right")
+            tbl.add_column(short.get(c, c.replace(f"@{k}", "")), justify="left" if c == "model" else "right",
+                           no_wrap=c == "model")  # model names whole, the figures narrower
         for row in rows.to_dict(orient="records"):
             tbl.add_row(*[row[c] if c == "model" else f"{row[c]:.4f}" if c != "seconds" else f"{row[c]:.1f}"
                           for c in cols])

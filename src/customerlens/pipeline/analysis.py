@@ -161,8 +161,10 @@ class Analysis:
             return {"skipped": self.recommendations_skipped or "switched off"}
         recs = self.recommendations
         model = self.recommender.model.name if self.recommender is not None else "als (Spark MLlib)"
+        note = getattr(self.recommender, "note", "")
         return {"model": model, "lists": [name for name in LISTS if name in set(recs["list"])],
-                "customers": int(recs["customer_id"].nunique()), "rows": int(len(recs))}
+                "customers": int(recs["customer_id"].nunique()), "rows": int(len(recs)),
+                **({"note": note} if note else {})}
 
     # -- writing
     def save(self, out_dir: str | Path, *, progress: Progress = no_progress) -> dict[str, Path]:

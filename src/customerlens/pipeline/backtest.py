@@ -33,7 +33,7 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     split, with a paired bootstrap interval of the default's NDCG@k against personal frequency
     (``ndcg_vs_personal_frequency``, when both ran). With
     ``discovery`` > 0 the default model is also scored with that many places of
-    each list kept for products new to the customer (row ``blend+2_new``).
+    each list kept for products new to the customer (row ``two_stage+2_new``).
     """
     as_of = parse_as_of(as_of)
     base = config or RunConfig()
@@ -50,7 +50,7 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     del train_lines, test_lines
     segments = _segments_as_of(trained.cleaned.transactions, as_of, base)
     trained.con.close()
-    names = models or (DEFAULT_MODEL, *BASELINES, *COLLABORATIVE, "two_stage")
+    names = models or (DEFAULT_MODEL, "blend", *BASELINES, *COLLABORATIVE)
     # factories, not models: each fitted model is dropped once it is scored
     candidates = {name: partial(make_model, name) for name in names}
     if discovery > 0 and DEFAULT_MODEL in names:

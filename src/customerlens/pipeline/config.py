@@ -143,7 +143,7 @@ class RecommendConfig:
     """Product recommendations per customer."""
 
     top_n: int = 10  # products per customer
-    model: str = "blend"  # see customerlens.models.recommend.registry.MODELS
+    model: str = "two_stage"  # service.DEFAULT_MODEL (not imported here: the CLI starts without numpy)
     exclude_bought: bool = False  # recommend only products the customer has not bought
     discovery_slots: int = 0  # places of each list kept for products new to the customer
 

@@ -90,6 +90,8 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     orders = sp.csr_matrix((per["orders"].to_numpy(np.float32), (ci, pi)), shape=shape)
     last = sp.csr_matrix((last_days.astype(np.float32) + 1e-3, (ci, pi)), shape=shape)
     first = sp.csr_matrix((first_days.astype(np.float32) + 1e-3, (ci, pi)), shape=shape)
+    for matrix in (orders, last, first):  # one sparsity, products in order within each row (models rely on it)
+        matrix.sort_indices()
     cust = lines.groupby("customer_id").agg(n=("order_id", "nunique"), last=("order_date", "max"))
     cust = cust.reindex(customers)
     recent = lines[lines["order_date"] >= as_of_ts - pd.Timedelta(days=recent_days)]

@@ -12,7 +12,10 @@ from customerlens.models.recommend.data import Interactions, build_interactions
 from customerlens.models.recommend.models import EASE, Recommender
 from customerlens.models.recommend.registry import make_model
 
-DEFAULT_MODEL = "blend"
+DEFAULT_MODEL = "two_stage"
+#: above this many customers x products, the default's dense candidate work would take too long:
+#: the blend (sparse on large catalogues) recommends instead, and the run record says so
+TWO_STAGE_CELLS = 2_000_000_000
 #: The two lists every customer gets: ``top`` (most likely next purchases, repeats included, judged on
 #: NDCG and Recall) and ``discover`` (products new to the customer, judged on new-item recall).
 LISTS = ("top", "discover")
@@ -20,15 +23,17 @@ LISTS = ("top", "discover")
 COLUMNS = ("customer_id", "list", "rank", "product_id", "product_name", "score", "reason")
 BASELINES = ("popularity", "segment_popularity", "personal_frequency")
 COLLABORATIVE = ("item_knn", "ease", "als")
-#: the backtest also scores the default model with this many discovery places
-DISCOVERY_ROW = 3
+#: the backtest scores the default model with this many discovery places too when asked (0: not by
+#: default; the discover list is the place for new products)
+DISCOVERY_ROW = 0
 
 
 class Recommendations:
     """A fitted model over the purchase history, ready to recommend with reasons."""
 
-    def __init__(self, model: Recommender, data: Interactions, segments: dict | None = None):
+    def __init__(self, model: Recommender, data: Interactions, segments: dict | None = None, note: str = ""):
         self.model = model
+        self.note = note  # why the model is not the one asked for, when it is not
         self.data = data
         self.segments = segments or {}
         # what explains a discovery: the model's own co-purchase part, else EASE
@@ -105,13 +110,14 @@ class Recommendations:
         data = self.data
         counts = _lookup(data.orders, rows, items)
         days = np.rint(_lookup(data.last_days, rows, items)).astype(int)
+        indptr, indices = data.orders.indptr, data.orders.indices  # each row's products, without a slice per row
         reasons = []
         for r, i, count, day in zip(rows, items, counts, days, strict=True):
             if count > 0:
                 times = "once" if count == 1 else f"{int(count)} times"
                 reasons.append(f"bought {times}, last {day} days ago")
                 continue
-            history = data.orders[r].indices
+            history = indices[indptr[r]: indptr[r + 1]]
             if len(history):
                 w = np.asarray(self._co.contribution(history, i)).ravel()
                 best = int(np.argmax(w))
@@ -154,8 +160,21 @@ def _lookup(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = DEFAULT_MODEL,
                         segments: dict | None = None) -> Recommendations:
-    """Fit ``model`` on the purchases before ``as_of``."""
+    """Fit ``model`` on the purchases before ``as_of``.
+
+    The default (``two_stage``) gives way to the blend above :data:`TWO_STAGE_CELLS` customers x
+    products, or on a history too short for it to learn from; ``Recommendations.note`` then says so.
+    """
     data = build_interactions(transactions, as_of)
-    return Recommendations(make_model(model).fit(data, segments=segments), data, segments)
+    note = ""
+    cells = data.n_customers * data.n_products
+    if model == DEFAULT_MODEL and cells > TWO_STAGE_CELLS:
+        note = (f"{data.n_customers:,} customers x {data.n_products:,} products is above what the two-stage "
+                f"ranker scores in bounded time ({TWO_STAGE_CELLS:,} pairs): the blend recommends instead")
+        model = "blend"
+    fitted = make_model(model).fit(data, segments=segments)
+    if getattr(fitted, "fallback_", None) is not None:  # the two-stage ranker had too little to learn from
+        fitted, note = fitted.fallback_, fitted.note_
+    return Recommendations(fitted, data, segments, note=note)
 
 

@@ -45,13 +45,18 @@ class TwoStage(Recommender):
 
     def __init__(self, knn_candidates: int = 50, ease_candidates: int = 50, popular_candidates: int = 30,
                  cuts: tuple[int, ...] = CUTS, label_days: int = 45,
-                 n_estimators: int = 100, learning_rate: float = 0.05, num_leaves: int = 7,
-                 min_child_samples: int = 500, features: tuple[str, ...] = FEATURES, random_state: int = 42):
+                 objective: str = "rank_xendcg", n_estimators: int = 50, learning_rate: float = 0.1,
+                 num_leaves: int = 7, max_bin: int = 63,
+                 min_child_samples: int = 500, max_queries: int = 1000, min_queries: int = 100, features: tuple[str, ...] = FEATURES, random_state: int = 42):
         self.knn_candidates = knn_candidates
         self.ease_candidates = ease_candidates
         self.popular_candidates = popular_candidates
         self.cuts = cuts
         self.label_days = label_days
+        self.objective = objective
+        self.max_queries = max_queries
+        self.min_queries = min_queries
+        self.max_bin = max_bin
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -77,16 +82,25 @@ class TwoStage(Recommender):
             if part is not None:
                 parts.append(part)
                 cuts.append(days)
+        queries = sum(len(p[2]) for p in parts)
+        self.fallback_ = None
+        if queries < self.min_queries:
+            from customerlens.models.recommend.blend import Blend
+
+            self.fallback_ = Blend().fit(data, segments=segments)
+            self.note_ = (f"the history is too short for the two-stage ranker to learn from ({queries} customers "
+                          f"bought in its inner windows, it needs {self.min_queries}): the blend recommends instead")
+            return
         X = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         group = np.concatenate([p[2] for p in parts])
         self.ranker_ = lgb.LGBMRanker(
-            objective="lambdarank", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1,
-            colsample_bytree=0.8, random_state=self.random_state, n_jobs=2, verbose=-1,
-            lambdarank_truncation_level=20,
+            objective=self.objective, n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, max_bin=self.max_bin,
+            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.random_state, n_jobs=2,
+            verbose=-1, **({"lambdarank_truncation_level": 20} if self.objective == "lambdarank" else {}),
         )
-        self.ranker_.fit(self._frame(X), y, group=group)
+        self.ranker_.fit(self._columns(X), y, group=group, feature_name=list(self.features))
         self.training_ = {"cuts_days_before": cuts, "label_days": self.label_days, "queries": int(len(group)),
                           "candidates": int(len(y)), "positives": int(y.sum())}
         self.helpers_ = self._helpers(data)
@@ -103,16 +117,21 @@ class TwoStage(Recommender):
         inner = build_interactions(lines, inner_as_of, products=data.products)
         until = min(pd.Timestamp(inner_as_of) + pd.Timedelta(days=self.label_days), pd.Timestamp(data.as_of))
         window = lines[(lines["order_date"] >= pd.Timestamp(inner_as_of)) & (lines["order_date"] < until)]
-        labels = set(zip(window["customer_id"], window["product_id"], strict=True))
-        rows = np.array([inner.customer_index[c] for c in window["customer_id"].unique()
-                         if c in inner.customer_index], dtype=np.int64)
+        # labels as (row, product) keys of the inner data: customers new in the window have no row
+        row = pd.Index(inner.customers).get_indexer(window["customer_id"])
+        product = pd.Index(inner.products).get_indexer(window["product_id"])
+        known = row >= 0
+        labels = np.unique(row[known].astype(np.int64) * inner.n_products + product[known])
+        rows = np.unique(row[known])
         if not len(rows):
             return None
+        if len(rows) > self.max_queries:  # a seeded sample bounds the time and memory of learning
+            rng = np.random.default_rng([self.random_state, days])
+            rows = np.sort(rng.choice(rows, self.max_queries, replace=False))
         weights = self._weights(inner) if shared is None else \
             {name: model.on_history(inner) for name, model in shared.items()}
-        pairs, X = self._candidates(inner, {**weights, "facts": _history_facts(inner)}, np.sort(rows))
-        y = np.fromiter(((inner.customers[r], inner.products[i]) in labels for r, i in pairs), dtype=np.int8,
-                        count=len(pairs))
+        pairs, X = self._candidates(inner, {**weights, "facts": _history_facts(inner)}, rows)
+        y = np.isin(pairs[:, 0] * inner.n_products + pairs[:, 1], labels).astype(np.int8)
         # rank only where something is to be learned: customers with a positive candidate
         keep = np.isin(pairs[:, 0], np.unique(pairs[y > 0, 0]))
         pairs, X, y = pairs[keep], X[keep], y[keep]
@@ -153,8 +172,14 @@ class TwoStage(Recommender):
         count = orders[r, items]
         bought = count > 0
 
-        def owned_only(matrix, offset=0.0):  # a pair fact of the customer's own products, NaN for the others
-            return np.where(bought, matrix[rows].toarray()[r, items] - offset, np.nan)
+        def owned_only(matrix, offset=0.0):
+            """A pair fact (``matrix``: the sparsity of ``orders``) of the customer's own products, NaN for others.
+
+            The pairs are in row-major order, so the bought ones are the rows' stored entries, in order.
+            """
+            out = np.full(len(r), np.nan)
+            out[bought] = matrix[rows].data - offset
+            return out
 
         last, first = owned_only(data.last_days), owned_only(data.first_days)
         own_rank = owned_only(facts["own_rank"], 1.0)  # stored 1-based: 0 is "not bought" in a sparse matrix
@@ -182,17 +207,36 @@ class TwoStage(Recommender):
             }
         return pairs, np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
 
-    def _frame(self, X: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(X, columns=FEATURES)[list(self.features)]
+    def _discovery_source(self) -> Recommender:
+        """Products new to the customer come from EASE (the ranker spends its places on repeats)."""
+        return self.fallback_._discovery_source() if self.fallback_ else self.helpers_["ease"]
+
+    def contribution(self, history, item):
+        """EASE's weight from each of the customer's products to ``item`` (for reasons)."""
+        return (self.fallback_ or self.helpers_["ease"]).contribution(history, item)
+
+    def recommend(self, rows, n=10, exclude_seen=False, batch=2048, discovery=0):
+        """As :meth:`Recommender.recommend`; the blend's lists when the history was too short to learn from."""
+        if self.fallback_ is not None:
+            return self.fallback_.recommend(rows, n=n, exclude_seen=exclude_seen, batch=batch, discovery=discovery)
+        return super().recommend(rows, n=n, exclude_seen=exclude_seen, batch=batch, discovery=discovery)
+
+    def _columns(self, X: np.ndarray) -> np.ndarray:
+        """The columns of the features the ranker uses (all by default), as one array (no DataFrame copy)."""
+        if tuple(self.features) == FEATURES:
+            return X
+        return X[:, [FEATURES.index(name) for name in self.features]]
 
     # -- scoring
     def score(self, rows):
         """Ranker scores of each row's candidates; ``-inf`` for products that are not candidates."""
+        if self.fallback_ is not None:
+            return self.fallback_.score(rows)
         rows = np.asarray(rows)
         pairs, X = self._candidates(self.data_, self.helpers_, rows)
         s = np.full((len(rows), self.data_.n_products), -np.inf)
         if len(pairs):
-            pred = self.ranker_.predict(self._frame(X))
+            pred = self.ranker_.booster_.predict(self._columns(X))
             local = np.searchsorted(rows, pairs[:, 0]) if np.all(np.diff(rows) > 0) else \
                 pd.Index(rows).get_indexer(pairs[:, 0])
             s[local, pairs[:, 1]] = pred
@@ -230,13 +274,12 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
     recent_share = data.product_buyers_recent / (data.product_buyers_recent.max() + 1.0)
     by_product = data.orders.tocsc()
     buyers = np.diff(by_product.indptr)
-    # each pair's mean days between its orders (NaN for one order), then the product's median
+    # each pair's mean days between its orders (for two orders or more), then the product's median
     gaps = data.first_days.tocsc()  # the sparsity of orders and last_days
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gaps.data = np.where(by_product.data > 1, (gaps.data - data.last_days.tocsc().data)
-                             / np.maximum(by_product.data - 1, 1), np.nan)
-    item_gap = np.array([np.nanmedian(g) if np.isfinite(g).any() else np.nan
-                         for g in np.split(gaps.data, gaps.indptr[1:-1])])
+    column = np.repeat(np.arange(data.n_products), np.diff(gaps.indptr))
+    repeated = by_product.data > 1
+    gap = (gaps.data - data.last_days.tocsc().data)[repeated] / (by_product.data[repeated] - 1)
+    item_gap = _medians(gap, column[repeated], data.n_products)
     first_sale = lines.groupby("product_id")["order_date"].min().reindex(data.products)
     first_order = lines.groupby("customer_id")["order_date"].min().reindex(data.customers)
     tenure = ((as_of - first_order).dt.total_seconds() / 86400).to_numpy() - data.customer_last_days
@@ -255,6 +298,19 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
         "item_age": ((as_of - first_sale).dt.total_seconds() / 86400).to_numpy(),
         "user_gap": user_gap, "user_products": user_products, "user_repeat": user_repeat,
     }
+
+
+def _medians(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """The median of ``values`` in each of ``n`` groups (NaN for an empty group), one sort for all."""
+    order = np.lexsort((values, group))
+    values, group = values[order], group[order]
+    counts = np.bincount(group, minlength=n)
+    start = np.r_[0, np.cumsum(counts)[:-1]]
+    out = np.full(n, np.nan)
+    has = counts > 0
+    low, high = start + (counts - 1) // 2, start + counts // 2
+    out[has] = (values[low[has]] + values[high[has]]) / 2
+    return out
 
 
 def _row_ranks(matrix: sp.csr_matrix, bonus: np.ndarray) -> sp.csr_matrix:
