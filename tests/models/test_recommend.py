@@ -288,6 +288,8 @@ def test_two_stage_gives_way_to_the_blend_on_a_short_history(data, monkeypatch):
                                   make_model("blend").fit(data).recommend(np.arange(data.n_customers), n=3)[0])
     recs = service.fit_recommendations(tiny_lines(), AS_OF)
     assert recs.model.name == "blend" and "too short" in recs.note
-    monkeypatch.setattr(service, "TWO_STAGE_CELLS", 10)
+    monkeypatch.setattr(service, "TWO_STAGE_PRODUCTS", 5)
     recs = service.fit_recommendations(tiny_lines(), AS_OF)
-    assert recs.model.name == "blend" and "customers x 6 products" in recs.note
+    assert recs.model.name == "blend" and "customers x 6 products: above" in recs.note
+    recs = service.fit_recommendations(tiny_lines(), AS_OF, model="ease")  # asked for: no note
+    assert recs.model.name == "ease" and recs.note == ""

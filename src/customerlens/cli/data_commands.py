@@ -28,6 +28,7 @@ from customerlens.cli.options import (
     MapOpt,
     MemoryLimitOpt,
     MethodOpt,
+    RecommenderOpt,
     RecordPathsOpt,
     SheetOpt,
     SkipOpt,
@@ -57,6 +58,7 @@ def run(
     features: FeaturesOpt = None,
     k_range: KRangeOpt = "1,10",
     top_n: TopNOpt = 10,
+    recommender: RecommenderOpt = "auto",
     top_products: TopProductsOpt = 10,
     exclude_bought: ExcludeBoughtOpt = False,
     discovery_slots: DiscoveryOpt = 0,
@@ -99,8 +101,8 @@ def run(
     config = build_config(
         as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table, date_format=date_format,
         skip_rule=skip_rule, non_product_codes=non_product_codes, k=k, method=method, features=features,
-        k_range=k_range, top_n=top_n, top_products=top_products, exclude_bought=exclude_bought,
-        discovery_slots=discovery_slots, value=value, horizon_days=horizon_days, clv_months=clv_months,
+        k_range=k_range, top_n=top_n, recommender=recommender, top_products=top_products,
+        exclude_bought=exclude_bought, discovery_slots=discovery_slots, value=value, horizon_days=horizon_days, clv_months=clv_months,
         discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
         insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
         record_paths=record_paths)

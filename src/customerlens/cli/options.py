@@ -86,6 +86,11 @@ KRangeOpt = Annotated[
     str, typer.Option("--k-range", help="Smallest and largest k of the elbow search, e.g. 2,12.")
 ]
 TopNOpt = Annotated[int, typer.Option("--top-n", help="Recommendations per customer (0: none).")]
+RecommenderOpt = Annotated[
+    str, typer.Option("--recommender",
+                      help="auto (default): two_stage, the learned ranker, or the blend above 20,000 products; "
+                           "or any model of `customerlens backtest --models` (docs/recommendations.md).")
+]
 ExcludeBoughtOpt = Annotated[
     bool, typer.Option("--exclude-bought/--include-bought",
                        help="Recommend only products the customer has not bought yet (default: repeats allowed).")

@@ -143,7 +143,7 @@ class RecommendConfig:
     """Product recommendations per customer."""
 
     top_n: int = 10  # products per customer
-    model: str = "two_stage"  # service.DEFAULT_MODEL (not imported here: the CLI starts without numpy)
+    model: str = "auto"  # two_stage, or the blend on large catalogues (service.AUTO); or any of registry.MODELS
     exclude_bought: bool = False  # recommend only products the customer has not bought
     discovery_slots: int = 0  # places of each list kept for products new to the customer
 
@@ -153,8 +153,8 @@ class RecommendConfig:
         if self.top_n < 1:
             raise ConfigError(f"recommend.top_n must be at least 1 (recommend=None switches them off), "
                               f"got {self.top_n}", parameter="recommend.top_n")
-        if self.model not in MODELS:
-            raise ConfigError(f"recommend.model must be one of {', '.join(MODELS)}, not {self.model!r}",
+        if self.model != "auto" and self.model not in MODELS:
+            raise ConfigError(f"recommend.model must be auto or one of {', '.join(MODELS)}, not {self.model!r}",
                               parameter="recommend.model")
         if not 0 <= self.discovery_slots <= self.top_n:
             raise ConfigError(f"recommend.discovery_slots must be between 0 and recommend.top_n ({self.top_n}), "

@@ -9,7 +9,7 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
                         alpha: float = 1.0, max_iter: int = 15, seed: int = 42, exclude_seen: bool = False):
     """Top-``n`` products per customer from Spark: own most-ordered products first, then MLlib's implicit ALS.
 
-    The customer's own most-ordered products come first (as the default ``blend`` does), the
+    The customer's own most-ordered products come first (personal frequency, as the default ranks repeats), the
     rest of the list from MLlib's implicit ALS.
 
     ``lines``: clean transactions (Spark frame). Returns a Spark frame

@@ -18,7 +18,7 @@ from customerlens.models.recommend.twostage import TwoStage
 #: model name -> class, in the order the backtest prints them
 MODELS: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (Blend, TwoStage, RecentPopularity, SegmentPopularity, PersonalFrequency, ItemKNN, EASE, ALS)
+    for cls in (TwoStage, Blend, RecentPopularity, SegmentPopularity, PersonalFrequency, ItemKNN, EASE, ALS)
 }
 
 

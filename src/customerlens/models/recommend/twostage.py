@@ -217,7 +217,7 @@ class TwoStage(Recommender):
 
     def recommend(self, rows, n=10, exclude_seen=False, batch=2048, discovery=0):
         """As :meth:`Recommender.recommend`; the blend's lists when the history was too short to learn from."""
-        if self.fallback_ is not None:
+        if getattr(self, "fallback_", None) is not None:  # not fitted: the base class says so
             return self.fallback_.recommend(rows, n=n, exclude_seen=exclude_seen, batch=batch, discovery=discovery)
         return super().recommend(rows, n=n, exclude_seen=exclude_seen, batch=batch, discovery=discovery)
 
