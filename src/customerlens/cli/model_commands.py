@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from customerlens.cli import display
@@ -96,12 +97,13 @@ def backtest(
         rows = results[results["list"] == which]
         if rows.empty:
             continue
-        tbl = Table(title=title, title_justify="left")
+        tbl = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)  # no column rules: room for figures
         short = {f"precision@{k}": "prec", f"hitrate@{k}": "hits", "coverage": "cover",
                  f"recall@{k}_repeat": "repeat", "seconds": "s"}
         for c in cols:
+            # figures whole; a long model name folds onto a second line in a narrow terminal
             tbl.add_column(short.get(c, c.replace(f"@{k}", "")), justify="left" if c == "model" else "right",
-                           no_wrap=c == "model")  # model names whole, the figures narrower
+                           overflow="fold", no_wrap=c != "model")
         for row in rows.to_dict(orient="records"):
             tbl.add_row(*[row[c] if c == "model" else f"{row[c]:.4f}" if c != "seconds" else f"{row[c]:.1f}"
                           for c in cols])
