@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 #: shape -> (how to make it, the backtest's date): small, as in the any-data issue's tests
 SHAPES = {
-    "grocery": (lambda: shapes.grocery(300, products=5000, seed=5), "2024-11-01"),
+    "grocery": (lambda: shapes.grocery(300, products=1000, seed=5), "2024-11-01"),
     "b2b": (lambda: shapes.b2b(150, seed=5), "2024-09-01"),
     "subscription": (lambda: shapes.subscription(300, seed=5), "2024-09-01"),
 }

@@ -70,27 +70,22 @@ class TwoStage(Recommender):
 
         if data.lines is None:
             raise ValueError("two_stage needs the purchase lines (build_interactions keeps them)")
+        # who bought in each inner window, first: a history too short to learn from is known before any work
+        windows = {days: window for days in self.cuts if (window := self._window(data, days)) is not None}
+        self.fallback_ = None
+        if sum(len(window[1]) for window in windows.values()) < self.min_queries:
+            return self._fall_back(data, segments, sum(len(window[1]) for window in windows.values()))
         # the co-purchase and EASE weights of the inner cuts are learned once, at the earliest cut
         # (before every label window), and score each cut's histories: one fit instead of five
-        earliest = data.as_of - dt.timedelta(days=max(self.cuts))
-        shared = None
-        if (data.lines["order_date"] < pd.Timestamp(earliest)).any():
-            shared = self._weights(build_interactions(data.lines, earliest, products=data.products))
-        parts, cuts = [], []
-        for days in self.cuts:
-            part = self._inner_cut(data, days, shared)
-            if part is not None:
-                parts.append(part)
-                cuts.append(days)
+        earliest = data.as_of - dt.timedelta(days=max(windows))
+        shared = self._weights(build_interactions(data.lines, earliest, products=data.products))
+        # each cut's history is dropped once its candidates are built (pop): one at a time in memory
+        parts = {days: self._inner_cut(*windows.pop(days), shared) for days in list(windows)}
+        cuts = [days for days, part in parts.items() if part is not None]
+        parts = [parts[days] for days in cuts]
         queries = sum(len(p[2]) for p in parts)
-        self.fallback_ = None
         if queries < self.min_queries:
-            from customerlens.models.recommend.blend import Blend
-
-            self.fallback_ = Blend().fit(data, segments=segments)
-            self.note_ = (f"the history is too short for the two-stage ranker to learn from ({queries} customers "
-                          f"bought in its inner windows, it needs {self.min_queries}): the blend recommends instead")
-            return
+            return self._fall_back(data, segments, queries)
         X = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         group = np.concatenate([p[2] for p in parts])
@@ -105,10 +100,18 @@ class TwoStage(Recommender):
                           "candidates": int(len(y)), "positives": int(y.sum())}
         self.helpers_ = self._helpers(data)
 
-    def _inner_cut(self, data: Interactions, days: int, shared: dict | None):
-        """Features as of ``days`` before the snapshot, labels = what was bought in the next ``label_days``.
+    def _fall_back(self, data: Interactions, segments, queries: int) -> None:
+        from customerlens.models.recommend.blend import Blend
+
+        self.fallback_ = Blend().fit(data, segments=segments)
+        self.note_ = (f"the history is too short for the two-stage ranker to learn from ({queries} customers "
+                      f"bought in its inner windows, it needs {self.min_queries}): the blend recommends instead")
+
+    def _window(self, data: Interactions, days: int):
+        """The history as of ``days`` before the snapshot, the customers who bought in the next ``label_days``, and what.
 
         The label window ends before the snapshot, and never overlaps the history the features read.
+        ``None`` when nothing was bought before the cut or nobody known bought in the window.
         """
         inner_as_of = data.as_of - dt.timedelta(days=days)
         lines = data.lines
@@ -128,8 +131,11 @@ class TwoStage(Recommender):
         if len(rows) > self.max_queries:  # a seeded sample bounds the time and memory of learning
             rng = np.random.default_rng([self.random_state, days])
             rows = np.sort(rng.choice(rows, self.max_queries, replace=False))
-        weights = self._weights(inner) if shared is None else \
-            {name: model.on_history(inner) for name, model in shared.items()}
+        return inner, rows, labels
+
+    def _inner_cut(self, inner: Interactions, rows: np.ndarray, labels: np.ndarray, shared: dict):
+        """Candidates of ``rows`` in ``inner`` with their features and labels (1: bought in the window)."""
+        weights = {name: model.on_history(inner) for name, model in shared.items()}
         pairs, X = self._candidates(inner, {**weights, "facts": _history_facts(inner)}, rows)
         y = np.isin(pairs[:, 0] * inner.n_products + pairs[:, 1], labels).astype(np.int8)
         # rank only where something is to be learned: customers with a positive candidate
