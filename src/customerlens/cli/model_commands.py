@@ -163,6 +163,11 @@ def campaigns(
         "--json", help="Write campaign_summary.json (not .txt) and print it instead of the tables.")] = False,
     encoding: EncodingOpt = "utf-8",
     sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    date_format: DateFormatOpt = None,
+    segment: Annotated[bool, typer.Option(
+        "--segment/--no-segment", help="Send lists: break the effects down by customerlens segments as of "
+        "each send date.")] = True,
 ) -> None:
     """Campaign performance by segment: lift of each arm over control with honest intervals.
 
@@ -171,16 +176,40 @@ def campaigns(
     lift, p-value and Benjamini-Hochberg adjusted p-value, incremental value, ROI with
     --cost-per-contact, and a too_small flag (docs/campaigns.md).
 
-    Writes campaign_lift.csv, campaign_summary.txt (or .json) and
-    charts/campaign_lift_OUTCOME.png|svg to --out.
+    A send list instead (who was sent which campaign and when, no control arm: no --group-col
+    column) with --transactions: each campaign's sent customers against the customers with
+    orders before its send date who were not sent it, adjusted for recency, frequency, spend,
+    tenure and segment as of the send date (an observational estimate: "associated with"), with
+    the plain difference beside it, covariate balance and a placebo check on the window before
+    the send (docs/campaigns.md).
 
-    Example: `customerlens campaigns hillstrom.csv.gz --group-col segment --control "No E-Mail"
+    Writes campaign_lift.csv, campaign_summary.txt (or .json), campaign_balance.csv (send
+    lists) and charts/campaign_lift_OUTCOME.png|svg to --out.
+
+    Examples: `customerlens campaigns hillstrom.csv.gz --group-col segment --control "No E-Mail"
     --outcomes visit,conversion,spend --by history_segment,channel,zip_code,newbie
-    --cost-per-contact 0.1 --revenue-outcome spend --currency '$'`
+    --cost-per-contact 0.1 --revenue-outcome spend --currency '$'`;
+    a send list: `customerlens campaigns campaign_table.csv --transactions transactions.csv
+    --map customer_id=household_key --window-days 14 --currency '$'`
     """
     from customerlens.io.campaign_table import read_campaign_table
     from customerlens.outputs.layout import write_campaigns
-    from customerlens.pipeline.campaigns import analyze_campaigns
+    from customerlens.pipeline.campaigns import analyze_campaigns, analyze_sends
+
+    if transactions is not None and group_col not in read_campaign_table(data, sheet=sheet, encoding=encoding)[0]:
+        config = build_config(mapping=mapping, encoding=encoding, date_format=date_format)
+        with err.status("Comparing the sent customers with comparable unsent ones"):
+            result = analyze_sends(data, transactions, config=config, window_days=window_days,
+                                   customer_col=customer_col, campaign_col=campaign_col,
+                                   send_date_col=send_date_col, segment=segment, currency=currency, min_n=min_n,
+                                   min_responders=min_responders, encoding=encoding,
+                                   sheet=int(sheet) if sheet is not None and sheet.isdigit() else sheet)
+        _print_sends(result, out_dir, charts, as_json, currency)
+        return
+    if mapping is not None:
+        raise ConfigError("--map applies to the transactions of a send list (with --transactions and no "
+                          f"{group_col!r} column); a campaign table with arms names its columns with --group-col, "
+                          "--customer-col, --outcomes and --by")
 
     segments = read_campaign_table(segments_file, encoding=encoding)[0] if segments_file is not None else None
     status = "Deriving outcomes and measuring lift" if transactions is not None else "Measuring lift"
@@ -218,6 +247,40 @@ def campaigns(
     flagged = int(lift["too_small"].sum())
     out.print(f"{len(lift) - len(overall):,} segment rows; {flagged:,} flagged too small to judge.\n")
     for sentence in sentences:
+        out.print(f"- {sentence}", highlight=False)
+    out.print("\nOutputs:")
+    for name, path in outputs.items():
+        out.print(f"  {name:<22} {path}")
+
+
+def _print_sends(result, out_dir: Path, charts: bool, as_json: bool, currency: str) -> None:
+    """Write a send list's outputs and print its table (or the JSON)."""
+    from customerlens.outputs.layout import write_campaigns
+
+    payload = result.payload() if as_json else None
+    with err.status("Writing the outputs"):
+        outputs = write_campaigns(out_dir, result.lift, result.sentences, payload=payload, charts=charts,
+                                  balance=result.balance)
+    if as_json:
+        sys.stdout.write(json.dumps({**payload, "outputs": {k: str(v) for k, v in outputs.items()}}, indent=2) + "\n")
+        return
+    tbl = Table(title="Sent against comparable unsent customers (observational; rates in points)",
+                title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("campaign", "outcome", "sent/unsent", "plain diff", "adjusted", "95% CI", "placebo", "SMD"):
+        tbl.add_column(col, justify="left" if col in ("campaign", "outcome") else "right", overflow="fold",
+                       no_wrap=col not in ("campaign", "outcome"))
+    for row in result.overall.itertuples(index=False):
+        scale = 100 if row.outcome_type == "binary" else 1
+
+        def fig(value, scale=scale):
+            return "" if value != value else f"{value * scale:+,.2f}"
+
+        tbl.add_row(row.campaign, row.outcome + (" (too small)" if row.too_small else ""),
+                    f"{row.n_treatment:,}/{row.n_control:,}", fig(row.naive_lift), fig(row.lift),
+                    f"{fig(row.lift_ci_low)} to {fig(row.lift_ci_high)}", fig(row.placebo_lift),
+                    f"{row.max_smd_after:.2f}")
+    out.print(tbl)
+    for sentence in result.sentences:
         out.print(f"- {sentence}", highlight=False)
     out.print("\nOutputs:")
     for name, path in outputs.items():

@@ -19,9 +19,11 @@ what drives the choice, all measured as of the send date, never after:
 What it assumes, and what is checked:
 
 * no unmeasured confounding: given the covariates, being sent is as good as random. Not
-  testable; the *placebo* estimate (the same method on the window before the send, where the
-  campaign can have had no effect) should be near 0, and a clear placebo effect is a warning
-  that the sent differ in ways the covariates miss;
+  testable; the *placebo* estimate (the same comparison, same weights, on the purchases of the
+  window before the send, which the campaign cannot have changed) should be near 0: when the
+  targeting depends only on the covariates, being sent says nothing more about those purchases
+  once the covariates are adjusted for. A clear placebo effect is a warning that the sent differ
+  in ways the covariates miss;
 * overlap: every sent customer has unsent ones with a similar propensity. Sent customers whose
   propensity is above every unsent customer's are *reported* (``unmatched``): the estimate still
   counts them (leaving them out biased it: -6 % on the simulations, against -2 % with them), but
@@ -179,8 +181,9 @@ class OrderHistory:
         orders = (lines.assign(day=pd.to_datetime(lines["order_date"]).dt.normalize())
                   .groupby(["customer_id", "order_id"], sort=False)
                   .agg(day=("day", "min"), amount=("amount", "sum")).reset_index())
-        self.customers = np.sort(orders["customer_id"].astype(str).unique())
-        self.code = pd.Index(self.customers).get_indexer(orders["customer_id"].astype(str))
+        keys = customer_key(orders["customer_id"])
+        self.customers = np.sort(pd.unique(keys))
+        self.code = pd.Index(self.customers).get_indexer(keys)
         self.day = (orders["day"].to_numpy("datetime64[D]").astype(np.int64)).astype(float)
         self.amount = orders["amount"].to_numpy(dtype=float)
         self.first_day = float(self.day.min())
@@ -210,6 +213,17 @@ class OrderHistory:
         spend = np.bincount(self.code[inside], weights=self.amount[inside], minlength=n)
         return pd.DataFrame({"purchased": (orders > 0).astype(float), "orders": orders.astype(float),
                              "spend": np.round(spend, 6)})
+
+
+def customer_key(values: pd.Series) -> pd.Series:
+    """Customer ids as comparable text: 17850.0, 17850 and 0017850 are one customer (files disagree on types)."""
+    if pd.api.types.is_float_dtype(values):
+        finite = values.dropna()
+        if (finite == finite.round()).all():
+            values = values.astype("Int64")
+    text = values.astype("string").str.strip()
+    digits = text.str.fullmatch(r"\d+").fillna(False)
+    return text.where(~digits, text.str.lstrip("0").replace("", "0")).astype(object).to_numpy()
 
 
 def as_date(day: float) -> str:
@@ -251,7 +265,7 @@ def analyze_sends(sends: pd.DataFrame, history: OrderHistory, *, window_days: in
             continue
         end = min(start + window_days, history.last_day + 1)
         covariates = history.covariates(start)
-        codes = index.get_indexer(part["customer"].astype(str).unique())
+        codes = index.get_indexer(pd.unique(customer_key(pd.Series(part["customer"].to_numpy()))))
         sent = np.isin(covariates.index.to_numpy(), codes[codes >= 0])
         no_history = int(len(codes) - sent.sum())
         if sent.sum() < 2 or (~sent).sum() < 2:
@@ -262,7 +276,7 @@ def analyze_sends(sends: pd.DataFrame, history: OrderHistory, *, window_days: in
         X = design_matrix(covariates, segment)
         e = propensity(X, sent)
         outcomes = history.outcomes(start, end).iloc[covariates.index.to_numpy()].reset_index(drop=True)
-        fences = _placebo(history, codes, start, end - start, segmenter, confidence) if placebo else {}
+        fences = _placebo(history, covariates, sent, e, X, start, end - start, confidence) if placebo else {}
         table = balance(covariates, sent, e, segment=segment)
         balances.append(table.assign(campaign=name))
         common = {"campaign": name, "arm": "sent", "control": "comparable unsent", "design": "observational",
@@ -296,22 +310,19 @@ def _segments(segmenter, covariates: pd.DataFrame) -> pd.Series | None:
     return pd.Series([segmenter.segment_names_[i] for i in ids], dtype="string")
 
 
-def _placebo(history: OrderHistory, codes: np.ndarray, start: float, days: float, segmenter,
-             confidence: float) -> dict:
-    """The same estimate on the window before the send, as if it had been sent then: should be near 0."""
-    earlier = start - days
-    if earlier <= history.first_day:
-        return {}
-    covariates = history.covariates(earlier)
-    sent = np.isin(covariates.index.to_numpy(), codes[codes >= 0])
-    if sent.sum() < 2 or (~sent).sum() < 2:
-        return {}
-    X = design_matrix(covariates, _segments(segmenter, covariates))
-    e = propensity(X, sent)
-    outcomes = history.outcomes(earlier, start).iloc[covariates.index.to_numpy()]
+def _placebo(history: OrderHistory, covariates: pd.DataFrame, sent: np.ndarray, e: np.ndarray, X: np.ndarray,
+             start: float, days: float, confidence: float) -> dict:
+    """The same comparison (same customers, weights and covariates) on the ``days`` before the send.
+
+    The campaign cannot have changed what was bought before it was sent, so the estimate should be
+    near 0. If the targeting depended only on the covariates, being sent says nothing more about
+    those earlier purchases once they are adjusted for; a clear placebo effect means the sent
+    customers differ in ways the covariates miss (e.g. they were picked on a trait the data do not show).
+    """
+    earlier = history.outcomes(start - days, start).iloc[covariates.index.to_numpy()]
     out = {}
     for outcome in OUTCOMES:
-        effect = att(outcomes[outcome].to_numpy(), sent, e, X, confidence=confidence)
+        effect = att(earlier[outcome].to_numpy(), sent, e, X, confidence=confidence)
         out[outcome] = {"placebo_lift": effect.lift, "placebo_ci_low": effect.ci_low,
                         "placebo_ci_high": effect.ci_high, "placebo_p_value": effect.p_value}
     return out

@@ -122,15 +122,18 @@ def quality_rows(report: Any) -> pd.DataFrame:
 
 
 def write_campaigns(out_dir: Path, lift: pd.DataFrame, sentences: list[str], *, payload: dict | None = None,
-                    charts: bool = False) -> dict[str, Path]:
+                    charts: bool = False, balance: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write ``campaign_lift.csv``, ``campaign_summary.txt`` (or ``.json`` with ``payload``) and the charts.
 
-    With ``charts``, the charts are ``charts/campaign_lift_<outcome>.png|svg``.
+    With ``charts``, the charts are ``charts/campaign_lift_<outcome>.png|svg``; with ``balance``
+    (a send list's covariate balance), ``campaign_balance.csv``.
     """
     path = out_dir / "campaign_lift.csv"
     with atomic_path(path) as tmp:
         neutralise_formulas(lift).to_csv(tmp, index=False)
     outputs = {"campaign_lift": path}
+    if balance is not None:
+        outputs["campaign_balance"] = write_csv_atomic(balance, out_dir / "campaign_balance.csv")
     if payload is not None:
         outputs["campaign_summary"] = write_json_atomic(payload, out_dir / "campaign_summary.json")
     else:
