@@ -647,6 +647,10 @@ def campaign_summary(lift: pd.DataFrame, *, alpha: float = 0.05, currency: str =
         points = row.outcome_type == "binary"
         cur = currency if row.outcome in money_outcomes else ""
         who = f"{row.campaign}: {row.arm}" if several else row.arm
+        if row.too_small:  # never a headline: a lift this thin is noise however it reads
+            sentences.append(f"{who}: too small to judge {row.outcome} ({row.n_treatment:,} in the arm, "
+                             f"{row.n_control:,} in {row.control}: {row.too_small_reason}).")
+            continue
         clear = bool(row.p_value < alpha) and not (row.lift_ci_low <= 0 <= row.lift_ci_high)
         verb = ("raised" if row.lift > 0 else "lowered") if clear else "made no clear difference to"
         if points:

@@ -367,9 +367,11 @@ def sends_summary(lift: pd.DataFrame, refused: list[dict], *, currency: str = ""
         what = "the share who bought" if points else ("orders per customer" if row.outcome == "orders"
                                                        else "spend per customer")
         window = f"the {row.window_days} days after the send ({row.send_date})"
+        cut = (f"; the window is cut to {row.window_days} days by the end of the data"
+               if row.window_cut and row.outcome == OUTCOMES[0] else "")
         if row.too_small:
             sentences.append(f"{row.campaign}: too small to judge {what} ({row.n_treatment:,} sent, "
-                             f"{row.n_control:,} unsent with history: {row.too_small_reason}).")
+                             f"{row.n_control:,} unsent with history: {row.too_small_reason}){cut}.")
             continue
         clear = row.p_value < alpha and not (row.lift_ci_low <= 0 <= row.lift_ci_high)
         level = f"{row.confidence:.0%}" if hasattr(row, "confidence") else "95%"
