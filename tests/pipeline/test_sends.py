@@ -121,3 +121,34 @@ def test_a_send_list_without_a_customer_column_is_one_clear_line(tmp_path):
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "sends.csv" in message and "no customer column" in message
     assert "--customer-col" in message and "who" in message
+
+
+def test_report_and_dashboard_show_design_naive_against_adjusted_balance_and_placebo(analysed):
+    """`cl.run(..., campaigns=SENDS)`: the analysis's own transactions and segments; the report's campaign
+    section and the dashboard's campaigns page say it is observational and show the checks.
+    """
+    from fastapi.testclient import TestClient
+
+    import customerlens as cl
+    from customerlens.api.app import create_app
+    from customerlens.api.settings import Settings
+
+    _, _, out = analysed
+    folder = out.parent
+    mapping = {"customer_id": "household_key", "order_id": "basket_id", "order_date": "day", "amount": "sales_value"}
+    config = cl.RunConfig.from_options(mapping=mapping, charts=False, value=False, top_n=0)
+    run_dir = folder / "run"
+    cl.run(folder / "transactions.csv", run_dir, config, campaigns=folder / "campaign_table.csv",
+           campaign_options={"window_days": WINDOW}).close()
+    lift = pd.read_csv(run_dir / "campaign_lift.csv")
+    assert (lift.loc[lift["campaign"] == "spring", "design"] == "observational").all()
+    assert (run_dir / "campaign_balance.csv").is_file()
+    page = (run_dir / "report.html").read_text()
+    section = page[page.index('<section id="campaigns">'):]
+    section = section[:section.index("</section>")]
+    for words in ("not drawn at random", "plain difference", "adjusted lift", "placebo",
+                  "Balance of the covariates", "associated with"):
+        assert words in section, words
+    with TestClient(create_app(Settings(store=str(run_dir / "customerlens.duckdb")))) as client:
+        html = client.get("/campaigns").text
+    assert "Observational" in html and 'id="campaign-balance"' in html and "naive lift" in html

@@ -32,6 +32,12 @@ from customerlens.api.schemas import CustomerPage, Error, RecommendationsRespons
 from customerlens.api.settings import Settings
 from customerlens.outputs.files import formula_safe_cell
 
+#: what the campaigns page shows of a send list's rows: design, plain against adjusted, placebo, balance
+OBSERVATIONAL_COLUMNS = ("campaign", "segment_by", "segment_value", "outcome", "design", "n_treatment", "n_control",
+                         "naive_lift", "lift", "lift_ci_low", "lift_ci_high", "p_adjusted", "placebo_lift",
+                         "placebo_ci_low", "placebo_ci_high", "max_smd_after", "unmatched", "window_days",
+                         "window_cut", "too_small")
+
 #: The sign-in cookie: an HMAC of the token (never the token itself), HttpOnly and SameSite=Strict.
 COOKIE = "customerlens_session"
 #: Pages use no script and nothing from elsewhere: the policy says so to the browser.
@@ -579,4 +585,7 @@ def _page_routes(app: FastAPI) -> None:
     @app.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
     def campaigns(request: Request, state: StateDep, cur: CursorDep):
         rows = state.store.campaign_lift(cur)
-        return render(request, "campaigns.html", rows=rows, columns=list(rows[0]) if rows else [])
+        observational = bool(rows) and any(r.get("design") == "observational" for r in rows)
+        columns = (list(OBSERVATIONAL_COLUMNS) if observational else list(rows[0])) if rows else []
+        return render(request, "campaigns.html", rows=rows, columns=columns, observational=observational,
+                      balance=state.store.campaign_balance(cur) if observational else None)

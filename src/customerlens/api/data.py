@@ -182,9 +182,16 @@ class StoreData(StoreReader):
 
     def campaign_lift(self, cur) -> list[dict] | None:
         """``campaign_lift`` from the store, else ``campaign_lift.csv`` beside it, else None."""
-        if self.has("campaign_lift"):
-            return query(cur, "SELECT * FROM campaign_lift")
-        csv = self.path.parent / "campaign_lift.csv"
+        return self._campaign_table(cur, "campaign_lift")
+
+    def campaign_balance(self, cur) -> list[dict] | None:
+        """A send list's covariate balance (``campaign_balance``), from the store or the CSV beside it."""
+        return self._campaign_table(cur, "campaign_balance")
+
+    def _campaign_table(self, cur, name: str) -> list[dict] | None:
+        if self.has(name):
+            return query(cur, f"SELECT * FROM {name}")  # noqa: S608 - one of two fixed names
+        csv = self.path.parent / f"{name}.csv"
         if csv.is_file():
             return query(cur, "SELECT * FROM read_csv_auto(?)", [str(csv)])
         return None

@@ -212,6 +212,7 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) 
         **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
         "action_plan": analysis.action_plan,
         **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
+        **({"campaign_balance": analysis.campaign_balance} if analysis.campaign_balance is not None else {}),
     }
     # DuckDB's lines are in input order since the cleaning (Spark's Parquet files are not), the features by customer
     presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_work is None else ())
@@ -231,7 +232,8 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) 
         outputs["recommendations"] = write_csv_atomic(recommendations, out_dir / "recommendations.csv",
                                                       float_format="%.6g")
     if analysis.campaigns is not None:
-        outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or []))
+        outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or [],
+                                       balance=analysis.campaign_balance))
     if table.spark_work is not None:
         target = out_dir / "parquet"
         shutil.rmtree(target, ignore_errors=True)

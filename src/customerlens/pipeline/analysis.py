@@ -23,6 +23,7 @@ import duckdb
 import pandas as pd
 
 from customerlens.cleaning.rules import QualityReport
+from customerlens.core.frames import as_pandas
 from customerlens.errors import ConfigError
 from customerlens.insights.segmentation import Segmentation
 from customerlens.models.value.service import ValueResult
@@ -74,6 +75,7 @@ class Analysis:
     action_plan: pd.DataFrame
     campaigns: pd.DataFrame | None = None
     campaign_summary: list[str] | None = None
+    campaign_balance: pd.DataFrame | None = None  # a send list's covariate balance (observational campaigns)
     recommendations_skipped: str | None = None
     out_dir: Path | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
@@ -311,10 +313,29 @@ def analyze(
 
 
 def _add_campaigns(analysis: Analysis, table: Any, options: dict) -> None:
-    """Lift of each campaign by this analysis's segments."""
+    """Lift of each campaign by this analysis's segments.
+
+    A table with arms (``group_col``, default ``group``) is a randomised test; one without is a
+    send list, compared with this analysis's own transactions and segments (observational).
+    """
+    from customerlens.io.campaign_table import read_campaign_table
     from customerlens.models.campaigns import campaign_lift, campaign_summary
 
     options = dict(options)
+    frame, source = read_campaign_table(table, sheet=options.get("sheet"), encoding=options.get("encoding", "utf-8"))
+    if options.get("group_col", "group") not in frame.columns and "outcomes" not in options:
+        from customerlens.pipeline.campaigns import send_frame, sends_on_lines
+
+        sends = send_frame(frame, source, {"customer": options.get("customer_col"),
+                                           "campaign": options.get("campaign_col"),
+                                           "send_date": options.get("send_date_col")})
+        lines = as_pandas(analysis.ingested.cleaned.transactions)
+        result = sends_on_lines(sends, lines, analysis.segmentation.segmenter,
+                                **{k: options[k] for k in ("window_days", "currency", "confidence", "min_n",
+                                                           "min_responders") if k in options})
+        analysis.campaigns, analysis.campaign_summary = result.lift, result.sentences
+        analysis.campaign_balance = result.balance
+        return
     segments = analysis.segments[["customer_id", "segment_name"]]
     if options.get("customer_col") is None:
         raise ConfigError("campaign_options needs customer_col: the campaign table's customer column",

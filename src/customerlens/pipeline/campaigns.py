@@ -145,25 +145,36 @@ def analyze_sends(
         Break the results down by customerlens segments as of each send date.
     """
     from customerlens.io.campaign_table import read_campaign_table
-    from customerlens.models import observational as obs
-    from customerlens.models.campaigns import COLUMNS, benjamini_hochberg
     from customerlens.pipeline.ingestion import ingest
 
     if window_days < 1:
         raise ConfigError(f"--window-days must be at least 1, got {window_days}", parameter="window_days")
     table, source = read_campaign_table(sends, sheet=sheet, encoding=encoding)
-    frame = _send_frame(table, source, {"customer": customer_col, "campaign": campaign_col,
-                                        "send_date": send_date_col})
+    frame = send_frame(table, source, {"customer": customer_col, "campaign": campaign_col,
+                                       "send_date": send_date_col})
     ingested = ingest(transactions, config or RunConfig())
-    lines = ingested.cleaned.transactions.df()
+    try:
+        lines = ingested.cleaned.transactions.df()
+        segmenter = _segmenter(ingested, config or RunConfig()) if segment else None
+    finally:
+        ingested.con.close()
+    return sends_on_lines(frame, lines, segmenter, window_days=window_days, currency=currency,
+                          confidence=confidence, min_n=min_n, min_responders=min_responders)
+
+
+def sends_on_lines(frame: pd.DataFrame, lines: pd.DataFrame, segmenter=None, *, window_days: int = 14,
+                   currency: str = "", confidence: float = 0.95, min_n: int = 100,
+                   min_responders: int = 10) -> SendsAnalysis:
+    """:func:`analyze_sends` on a send frame (:func:`send_frame`) and clean transaction lines already in hand."""
+    from customerlens.models import observational as obs
+    from customerlens.models.campaigns import COLUMNS, benjamini_hochberg
+
+    if window_days < 1:
+        raise ConfigError(f"--window-days must be at least 1, got {window_days}", parameter="window_days")
     history = obs.OrderHistory(lines[["customer_id", "order_id", "order_date", "amount"]])
-    segmenter = _segmenter(ingested, config or RunConfig()) if segment else None
     result = obs.analyze_sends(frame, history, window_days=window_days, segmenter=segmenter,
                                confidence=confidence, min_n=min_n, min_responders=min_responders)
-    extra = ["design", "naive_lift", "send_date", "window_days", "window_cut", "sent_without_history",
-             "unmatched", "max_smd_before", "max_smd_after", "placebo_lift", "placebo_ci_low", "placebo_ci_high",
-             "placebo_p_value"]
-    lift = pd.DataFrame(result.rows).reindex(columns=[*COLUMNS, *extra])
+    lift = pd.DataFrame(result.rows).reindex(columns=[*COLUMNS, *SEND_EXTRA_COLUMNS])
     if not lift.empty:
         lift["p_adjusted"] = lift.groupby(["campaign", "arm", "outcome", "segment_by"], sort=False)[
             "p_value"].transform(lambda p: benjamini_hochberg(p.to_numpy()))
@@ -176,12 +187,18 @@ def analyze_sends(
     return SendsAnalysis(lift=lift, sentences=sentences, balance=result.balance, refused=result.refused)
 
 
+#: what a send list's rows add to campaign_lift.csv's columns
+SEND_EXTRA_COLUMNS = ("design", "naive_lift", "send_date", "window_days", "window_cut", "sent_without_history",
+                      "unmatched", "max_smd_before", "max_smd_after", "placebo_lift", "placebo_ci_low",
+                      "placebo_ci_high", "placebo_p_value")
+
+
 #: how the observational estimates are adjusted, in the summary JSON's settings
 ADJUSTMENT = ("doubly robust (odds-weighted unsent customers + outcome regression among them) on log recency, "
               "frequency, monetary value and tenure and the segment, all as of the send date")
 
 
-def _send_frame(table: pd.DataFrame, source, named: dict) -> pd.DataFrame:
+def send_frame(table: pd.DataFrame, source, named: dict) -> pd.DataFrame:
     """``customer, campaign, send_date`` from a send list, columns found by name unless given."""
     from customerlens.errors import DataQualityError, SchemaError
     from customerlens.models.observational import SEND_COLUMNS

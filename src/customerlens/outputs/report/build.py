@@ -416,17 +416,40 @@ def _campaigns(store: StoreReader, charts: _Charts) -> dict | None:
     if lift is None or lift.empty:
         return None
     overall = lift[lift["segment_by"] == "all"] if "segment_by" in lift.columns else lift
+    observational = "design" in lift.columns and (lift["design"] == "observational").any()
     rows = []
     for row in overall.head(MAX_CAMPAIGN_ROWS).to_dict(orient="records"):
         binary = row.get("outcome_type") == "binary"
         fmt = (lambda v: _pct(v, 2)) if binary else (lambda v: _num(v, 2))
+        if observational:  # sent against comparable unsent: the plain difference beside the adjusted one
+            rows.append([_text(row.get("campaign")), _text(row.get("outcome")), _text(row.get("design")),
+                         _num(row.get("n_treatment")), _num(row.get("n_control")), fmt(row.get("naive_lift")),
+                         fmt(row.get("lift")), fmt(row.get("lift_ci_low")), fmt(row.get("lift_ci_high")),
+                         fmt(row.get("placebo_lift")), _num(row.get("max_smd_after"), 2),
+                         _text("too small" if row.get("too_small") else "")])
+            continue
         rows.append([_text(row.get("campaign")), _text(row.get("arm")), _text(row.get("outcome")),
                      _num(row.get("n_treatment")), _num(row.get("n_control")), fmt(row.get("mean_treatment")),
                      fmt(row.get("mean_control")), fmt(row.get("lift")), fmt(row.get("lift_ci_low")),
                      fmt(row.get("lift_ci_high")), _num(row.get("p_adjusted"), 3), _num(row.get("roi"), 2)])
-    table = Table(columns=[("campaign", False), ("arm", False), ("outcome", False), ("treated", True),
-                           ("control", True), ("mean (arm)", True), ("mean (control)", True), ("lift", True),
-                           ("lift, low", True), ("lift, high", True), ("adjusted p", True), ("ROI", True)], rows=rows)
+    if observational:
+        table = Table(columns=[("campaign", False), ("outcome", False), ("design", False), ("sent", True),
+                               ("unsent", True), ("plain difference", True), ("adjusted lift", True),
+                               ("lift, low", True), ("lift, high", True), ("placebo", True),
+                               ("largest SMD after", True), ("", False)], rows=rows)
+    else:
+        table = Table(columns=[("campaign", False), ("arm", False), ("outcome", False), ("treated", True),
+                               ("control", True), ("mean (arm)", True), ("mean (control)", True), ("lift", True),
+                               ("lift, low", True), ("lift, high", True), ("adjusted p", True), ("ROI", True)],
+                      rows=rows)
+    balance = store.table("campaign_balance") if observational else None
+    balance_table = None
+    if balance is not None and not balance.empty:
+        balance_table = Table(columns=[("campaign", False), ("covariate", False), ("SMD before", True),
+                                       ("SMD after", True), ("above 0.1", False)],
+                              rows=[[_text(r["campaign"]), _text(r["covariate"]), _num(r["smd_before"], 2),
+                                     _num(r["smd_after"], 2), _text("yes" if r["flagged"] else "")]
+                                    for r in balance.head(MAX_CAMPAIGN_ROWS).to_dict(orient="records")])
     made = []
     if "outcome" in lift.columns:
         for i, outcome in enumerate(list(dict.fromkeys(lift["outcome"]))[:MAX_CAMPAIGN_CHARTS]):
@@ -436,12 +459,18 @@ def _campaigns(store: StoreReader, charts: _Charts) -> dict | None:
                 made.append(chart)
     sentences: list[str] = []
     try:
-        from customerlens.models.campaigns import campaign_summary
+        if observational:
+            from customerlens.models.observational import sends_summary
 
-        sentences = campaign_summary(lift)
+            sentences = sends_summary(lift, [])
+        else:
+            from customerlens.models.campaigns import campaign_summary
+
+            sentences = campaign_summary(lift)
     except Exception as exc:  # noqa: BLE001 - the table and charts still tell the story
         logger.warning("report: campaign summary left out: %s", exc)
-    return {"table": table, "charts": made, "sentences": sentences, "truncated": len(overall) > MAX_CAMPAIGN_ROWS}
+    return {"table": table, "charts": made, "sentences": sentences, "truncated": len(overall) > MAX_CAMPAIGN_ROWS,
+            "observational": observational, "balance": balance_table}
 
 
 def _action_plan(store: StoreReader) -> dict | None:
