@@ -58,6 +58,7 @@ COLUMNS = (
     "incremental_value", "incremental_value_ci_low", "incremental_value_ci_high",
     "cost", "roi", "roi_ci_low", "roi_ci_high",
     "too_small", "too_small_reason",
+    "design", "naive_lift",
 )
 
 
@@ -476,6 +477,9 @@ def campaign_lift(
     frame.attrs.update({"confidence": confidence, "revenue_outcome": revenue_outcome,
                         "cost_per_contact": cost_per_contact, "bootstrap": bootstrap,
                         "random_state": random_state, "min_n": min_n, "min_responders": min_responders})
+    # a randomised test: the plain difference is the estimate (a send list's rows differ: pipeline.campaigns)
+    frame["design"] = "randomised"
+    frame["naive_lift"] = frame["lift"]
     return frame[list(COLUMNS)]
 
 

@@ -188,7 +188,7 @@ def sends_on_lines(frame: pd.DataFrame, lines: pd.DataFrame, segmenter=None, *, 
 
 
 #: what a send list's rows add to campaign_lift.csv's columns
-SEND_EXTRA_COLUMNS = ("design", "naive_lift", "send_date", "window_days", "window_cut", "sent_without_history",
+SEND_EXTRA_COLUMNS = ("send_date", "window_days", "window_cut", "sent_without_history",
                       "unmatched", "max_smd_before", "max_smd_after", "placebo_lift", "placebo_ci_low",
                       "placebo_ci_high", "placebo_p_value")
 
