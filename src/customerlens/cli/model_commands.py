@@ -206,11 +206,9 @@ def campaigns(
                                    sheet=int(sheet) if sheet is not None and sheet.isdigit() else sheet)
         _print_sends(result, out_dir, charts, as_json, currency)
         return
-    if mapping is not None:
-        raise ConfigError("--map applies to the transactions of a send list (with --transactions and no "
-                          f"{group_col!r} column); a campaign table with arms names its columns with --group-col, "
-                          "--customer-col, --outcomes and --by")
-
+    if mapping is not None and transactions is None:
+        raise ConfigError("--map names the columns of the --transactions file; without one, name the campaign "
+                          "table's columns with --group-col, --customer-col, --outcomes and --by")
     segments = read_campaign_table(segments_file, encoding=encoding)[0] if segments_file is not None else None
     status = "Deriving outcomes and measuring lift" if transactions is not None else "Measuring lift"
     with err.status(status):
@@ -220,7 +218,9 @@ def campaigns(
             currency=currency, group_col=group_col, control=control, segment_by=names_list(by),
             campaign_col=campaign_col, cost_per_contact=cost_per_contact, revenue_outcome=revenue_outcome,
             bootstrap=bootstrap, random_state=seed, min_n=min_n, min_responders=min_responders,
-            sheet=int(sheet) if sheet is not None and sheet.isdigit() else sheet, encoding=encoding)
+            sheet=int(sheet) if sheet is not None and sheet.isdigit() else sheet, encoding=encoding,
+            config=build_config(mapping=mapping, encoding=encoding, date_format=date_format)
+            if transactions is not None else None)
     lift, sentences, overall = result.lift, result.sentences, result.overall
     payload = result.payload() if as_json else None
     with err.status("Writing the outputs"):

@@ -48,6 +48,7 @@ def analyze_campaigns(
     customer_col: str | None = None,
     segments: Any = None,
     currency: str = "",
+    config: RunConfig | None = None,
     **lift_options: Any,
 ) -> CampaignAnalysis:
     """Lift of each arm over control, overall and by segment, and the plain-language summary.
@@ -67,6 +68,8 @@ def analyze_campaigns(
         A table of ``customer_id, segment_name`` joined by ``customer_col``.
     currency
         Currency sign in the sentences.
+    config
+        How the transactions are loaded, mapped and cleaned (as for ``run``).
     **lift_options
         Further keywords of :func:`customerlens.models.campaigns.campaign_lift`.
     """
@@ -79,7 +82,7 @@ def analyze_campaigns(
         if customer_col is None:
             raise ConfigError("transactions needs customer_col: the column that matches the transactions' "
                               "customers", parameter="customer_col")
-        lines = ingest(transactions, RunConfig())
+        lines = ingest(transactions, config or RunConfig())
         table = outcomes_from_transactions(data, lines.cleaned.transactions, customer_col=customer_col,
                                            send_date=send_date, send_date_col=send_date_col,
                                            window_days=window_days)
