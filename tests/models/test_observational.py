@@ -39,7 +39,14 @@ def simulate(seed: int, n: int = 2000, effect: float = 0.3, window: int = 30):
 
 
 def estimates(effect: float, simulations: int = 200) -> dict:
+    from threadpoolctl import threadpool_limits
+
     out = {"orders": [], "spend": []}
+    with threadpool_limits(1):  # small matrices: threads only fight the other test worker
+        return _estimates(effect, simulations, out)
+
+
+def _estimates(effect: float, simulations: int, out: dict) -> dict:
     for seed in range(simulations):
         covariates, sent, outcomes, truth = simulate(seed, effect=effect)
         X = obs.design_matrix(covariates)

@@ -241,7 +241,8 @@ lines = big_catalogue_lines(products=120_000)
 holdout = make_holdout(lines, lines, dt.datetime(2024, 11, 1))
 models = {name: make_model(name) for name in MODELS}
 # one inner cut, fewer trees and sweeps: the memory is in the candidates and the factors, not the rounds
-models["two_stage"], models["als"] = TwoStage(n_estimators=20, cuts=(45,)), ALS(iterations=3)
+models["two_stage"] = TwoStage(n_estimators=20, cuts=(45,), max_queries=300, knn_candidates=20, ease_candidates=20)
+models["als"] = ALS(iterations=3)
 table = run_backtest(holdout, models, k=10)
 table = table[table["list"] == "top"]
 print(json.dumps({"products": holdout.train.n_products, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -66,8 +66,6 @@ class TwoStage(Recommender):
 
     # -- learning
     def _fit(self, data: Interactions, segments):
-        import lightgbm as lgb
-
         if data.lines is None:
             raise ValueError("two_stage needs the purchase lines (build_interactions keeps them)")
         # who bought in each inner window, first: a history too short to learn from is known before any work
@@ -86,6 +84,8 @@ class TwoStage(Recommender):
         queries = sum(len(p[2]) for p in parts)
         if queries < self.min_queries:
             return self._fall_back(data, segments, queries)
+        import lightgbm as lgb  # here, not above: a short history never pays for the import (about 1.5 s)
+
         X = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         group = np.concatenate([p[2] for p in parts])
