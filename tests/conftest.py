@@ -166,7 +166,8 @@ def spark():
 
 
 #: the longest modules start first, so that with ``-n 2 --dist loadscope`` none is left running alone at the end
-LONGEST_FIRST = ("spark", "test_output_folder", "test_recommend_retail", "test_pipeline", "test_cli")
+LONGEST_FIRST = ("spark", "test_output_folder", "test_recommend", "test_pipeline", "test_cli", "test_demo", "test_sends",
+                 "test_analysis")
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -351,7 +351,8 @@ def _summaries(prepared: pd.DataFrame, by: str | None, outcomes: Sequence[str]) 
     return pd.DataFrame(agg).reset_index()
 
 
-def _too_small(n_t, n_c, resp_t, resp_c, binary: bool, min_n: int, min_responders: int) -> list[str]:
+def too_small_reasons(n_t, n_c, resp_t, resp_c, binary: bool, min_n: int, min_responders: int) -> list[str]:
+    """Why each row is too small to judge ("" when it is not): arms, responders, non-responders (binary)."""
     reasons = []
     for i in range(len(n_t)):
         why = []
@@ -535,7 +536,7 @@ def _outcome_rows(merged, by, outcome, binary, control, confidence, bootstrap, r
             low[i], high[i] = np.quantile(diffs, [tail, 1 - tail])
     rows["lift_boot_ci_low"] = low
     rows["lift_boot_ci_high"] = high
-    reasons = _too_small(n_t, n_c, resp_t, resp_c, binary, min_n, min_responders)
+    reasons = too_small_reasons(n_t, n_c, resp_t, resp_c, binary, min_n, min_responders)
     rows["too_small_reason"] = reasons
     rows["too_small"] = [bool(r) for r in reasons]
     return rows

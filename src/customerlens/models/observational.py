@@ -65,15 +65,22 @@ class Effect:
 
 def design_matrix(covariates: pd.DataFrame, segment: pd.Series | None = None) -> np.ndarray:
     """The models' inputs: log1p of each covariate (clipped at 0), standardised, and segment dummies."""
-    X = np.log1p(np.clip(covariates[list(COVARIATES)].to_numpy(dtype=float), 0, None))
+    columns = _columns(covariates, segment)
+    X = np.column_stack([columns[name] for name in COVARIATES])
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    dummies = [values for name, values in columns.items() if name not in COVARIATES][1:]  # all but the first
+    return np.column_stack([X, *dummies]) if dummies else X
+
+
+def _columns(covariates: pd.DataFrame, segment: pd.Series | None) -> dict[str, np.ndarray]:
+    """Each covariate on a log scale, then one 0/1 column per segment (``segment = NAME``), in order."""
+    columns = {name: np.log1p(np.clip(covariates[name].to_numpy(dtype=float), 0, None)) for name in COVARIATES}
     if segment is not None:
         labels = pd.Series(segment).astype("string").fillna("(none)").to_numpy()
-        levels = np.unique(labels)
-        if len(levels) > 1:  # one column per segment but the first
-            X = np.column_stack([X, (labels[:, None] == levels[None, 1:]).astype(float)])
-    return X
+        for level in np.unique(labels):
+            columns[f"segment = {level}"] = (labels == level).astype(float)
+    return columns
 
 
 def propensity(X: np.ndarray, sent: np.ndarray) -> np.ndarray:
@@ -134,11 +141,7 @@ def balance(covariates: pd.DataFrame, sent: np.ndarray, e: np.ndarray, keep: np.
     """
     sent = np.asarray(sent, dtype=bool)
     keep = np.ones(len(sent), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    columns = {name: np.log1p(np.clip(covariates[name].to_numpy(dtype=float), 0, None)) for name in COVARIATES}
-    if segment is not None:
-        labels = pd.Series(segment).astype("string").fillna("(none)").to_numpy()
-        for level in np.unique(labels):
-            columns[f"segment = {level}"] = (labels == level).astype(float)
+    columns = _columns(covariates, segment)
     odds = e / np.clip(1.0 - e, 1e-12, None)
     rows = []
     for name, x in columns.items():
@@ -330,13 +333,13 @@ def _placebo(history: OrderHistory, covariates: pd.DataFrame, sent: np.ndarray, 
 
 def _effect_columns(effect: Effect, y: np.ndarray, t: np.ndarray, c: np.ndarray, outcome: str, min_n: int,
                     min_responders: int) -> dict:
+    from customerlens.models.campaigns import too_small_reasons
+
     binary = outcome == "purchased"
     resp_t, resp_c = int((y[t] > 0).sum()), int((y[c] > 0).sum())
-    reasons = []
-    if effect.n_treatment < min_n or effect.n_control < min_n:
-        reasons.append(f"fewer than {min_n} customers in a group")
-    if resp_t < min_responders or resp_c < min_responders:
-        reasons.append(f"fewer than {min_responders} buyers in a group")
+    why = too_small_reasons([effect.n_treatment], [effect.n_control], [resp_t], [resp_c], binary, min_n,
+                            min_responders)[0]
+    reasons = [why] if why else []
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = effect.lift / effect.mean_control if effect.mean_control else float("nan")
         rel_low = effect.ci_low / effect.mean_control if effect.mean_control else float("nan")
@@ -347,7 +350,7 @@ def _effect_columns(effect: Effect, y: np.ndarray, t: np.ndarray, c: np.ndarray,
             "lift": effect.lift, "lift_se": effect.se, "lift_ci_low": effect.ci_low, "lift_ci_high": effect.ci_high,
             "naive_lift": effect.naive_lift, "relative_lift": relative, "relative_lift_ci_low": rel_low,
             "relative_lift_ci_high": rel_high, "p_value": effect.p_value, "unmatched": effect.unmatched,
-            "too_small": bool(reasons), "too_small_reason": "; ".join(reasons), "binary": binary}
+            "too_small": bool(reasons), "too_small_reason": "; ".join(reasons)}
 
 
 def sends_summary(lift: pd.DataFrame, refused: list[dict], *, currency: str = "", alpha: float = 0.05) -> list[str]:

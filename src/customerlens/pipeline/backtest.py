@@ -48,9 +48,10 @@ def backtest(data: Any, as_of: Any, k: int = 10, models: tuple[str, ...] | None 
     everything.con.close()
     holdout = make_holdout(train_lines, test_lines, as_of)  # says so when nothing was bought before as_of
     del train_lines, test_lines
-    segments = _segments_as_of(trained.cleaned.transactions, as_of, base)
-    trained.con.close()
     names = models or (DEFAULT_MODEL, "blend", *BASELINES, *COLLABORATIVE)
+    # only segment popularity reads the segments: a K-means search is not run for nothing
+    segments = _segments_as_of(trained.cleaned.transactions, as_of, base) if "segment_popularity" in names else None
+    trained.con.close()
     # factories, not models: each fitted model is dropped once it is scored
     candidates = {name: partial(make_model, name) for name in names}
     if discovery > 0 and DEFAULT_MODEL in names:
