@@ -43,13 +43,16 @@ run: $(STAMP)
 ## make test: everything CI runs (slow suites included), one worker per core; a test module
 ## stays on one worker (--dist loadscope), so its module fixtures are computed once. (A worker more
 ## than cores was measured slower on a fresh clone: 8m50s against 7m19s on 2 cores.)
+## Each worker's numpy/scikit-learn BLAS on one thread: two workers with a BLAS thread per core each
+## fought over 2 cores (measured: pytest 472.6 s with the default threads, 385.0 s with one; same results).
 WORKERS ?= auto
+ONE_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP) chromium java
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(ARGS)
+	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(ARGS)
 
 ## make test-fast: skip the slow suites (Spark, the Online Retail backtest, the browser runs)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not slow" $(ARGS)
+	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not slow" $(ARGS)
 
 ## make bench: the benchmark scripts; figures go to benchmarks/results/
 bench: $(STAMP)
