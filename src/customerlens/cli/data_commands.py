@@ -116,7 +116,7 @@ def run(
         on_stage = display.staged(bar, STAGES, verbose=verbose)
         result = run_pipeline(data, out_dir, config, progress=on_stage)
     if verbose:
-        display.print_stage_seconds(on_stage)
+        display.print_stage_seconds(result.clock.stages)
     display.print_quality(result.ingested.quality_report())
     out.print(f"\nCustomers with features: [bold]{result.customers:,}[/] as of {result.as_of:%Y-%m-%d}")
     display.print_segments(result.segmentation)

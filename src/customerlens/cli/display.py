@@ -25,49 +25,39 @@ def staged(bar: Progress, stages: tuple[str, ...], verbose: bool = False):
     """A pipeline ``progress`` callback: shows each stage's name on ``bar``, advancing it as the next one starts.
 
     With ``verbose``, also prints a line as each stage starts (seconds since the start, then the
-    stage), and keeps each stage's seconds in the callback's ``seconds`` (see :func:`print_stage_seconds`).
+    stage). The stages' seconds and memory are the run's own (:class:`~customerlens.pipeline.clock.StageClock`).
     """
     import time
 
     task = bar.add_task("starting", total=len(stages))
-    seen: list[str] = []
     started = time.perf_counter()
-    marks: list[float] = []
+    seen: list[str] = []
 
     def on_stage(stage: str) -> None:
-        now = time.perf_counter()
         if seen:
             bar.advance(task)
-            on_stage.seconds[seen[-1]] = now - marks[-1]
         seen.append(stage)
-        marks.append(now)
         bar.update(task, description=stage)
         if verbose:
-            bar.console.print(f"{now - started:7.1f}s  {stage}", highlight=False)
+            bar.console.print(f"{time.perf_counter() - started:7.1f}s  {stage}", highlight=False)
 
-    def finish() -> None:
-        if seen:
-            on_stage.seconds[seen[-1]] = time.perf_counter() - marks[-1]
-
-    on_stage.seconds = {}
-    on_stage.finish = finish
     return on_stage
 
 
-def print_stage_seconds(on_stage) -> None:
-    """Each stage's seconds, as measured by a :func:`staged` callback, slowest first (stderr)."""
-    on_stage.finish()
-    seconds = on_stage.seconds
-    if not seconds:
+def print_stage_seconds(stages: list[dict]) -> None:
+    """Each stage's seconds and the peak memory by its end (a run's ``clock.stages``), slowest first (stderr)."""
+    if not stages:
         return
-    table = Table(title="Seconds by stage", title_justify="left")
+    table = Table(title="Seconds and peak memory by stage", title_justify="left")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
-    total = sum(seconds.values())
-    for stage, secs in sorted(seconds.items(), key=lambda item: -item[1]):
-        table.add_row(stage, f"{secs:.2f}", f"{secs / total:.0%}" if total else "")
-    table.add_row("all", f"{total:.2f}", "")
+    table.add_column("peak MB", justify="right")
+    total = sum(s["seconds"] for s in stages)
+    for s in sorted(stages, key=lambda item: -item["seconds"]):
+        table.add_row(s["stage"], f"{s['seconds']:.2f}", f"{s['seconds'] / total:.0%}" if total else "",
+                      f"{s['peak_memory_mb']:,.0f}")
+    table.add_row("all", f"{total:.2f}", "", f"{max(s['peak_memory_mb'] for s in stages):,.0f}")
     err.print(table)
 
 

@@ -76,6 +76,7 @@ class Analysis:
     campaigns: pd.DataFrame | None = None
     campaign_summary: list[str] | None = None
     campaign_balance: pd.DataFrame | None = None  # a send list's covariate balance (observational campaigns)
+    clock: Any = None  # the StageClock that timed the stages (pipeline.clock)
     recommendations_skipped: str | None = None
     out_dir: Path | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
@@ -153,6 +154,8 @@ class Analysis:
             "segmentation": self.segmentation.record(),
             **({"value": self.value_record} if self.value_record is not None else {}),
             "recommendations": self._recommendations_record(),
+            # the stages finished when the record is taken (a run writes it in its store stage)
+            **({"stages": list(self.clock.stages)} if self.clock is not None else {}),
         }
 
     def _recommendations_record(self) -> dict:
@@ -174,8 +177,12 @@ class Analysis:
         from customerlens.outputs.layout import write_run
 
         out_dir = Path(out_dir)
+        if self.clock is not None and progress is not self.clock:
+            self.clock.progress, progress = progress, self.clock  # the writing's stages are timed too
         self.outputs = write_run(self, out_dir, progress=progress)  # refuses an out_dir that is a file
         self.out_dir = out_dir
+        if self.clock is not None:
+            self.clock.finish()
         return self.outputs
 
     def close(self) -> None:
@@ -279,6 +286,9 @@ def analyze(
                           "change a config with config.replace(...)", parameter=sorted(options)[0])
     if config is None:
         config = RunConfig.from_options(**options)
+    from customerlens.pipeline.clock import clocked
+
+    progress = clocked(progress)  # each stage's seconds and peak memory, for the run record
     ingested = ingest(data, config, progress=progress)
     table = None
     try:
@@ -300,9 +310,11 @@ def analyze(
         plan = stages.plan_stage(segmentation, value.result)
         analysis = Analysis(config=config, ingested=ingested, table=table, segmentation=segmentation,
                             value=value.result, value_record=value.record, recommendations=recs.table,
-                            recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped)
+                            recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped,
+                            clock=progress)
         if campaigns is not None:
             _add_campaigns(analysis, campaigns, campaign_options or {})
+        progress.finish()  # the last stage (recommend, with the plan and campaigns) ends here
         return analysis
     except BaseException:
         # a failed analysis leaves nothing behind: its connection, and with it DuckDB's spill folder, goes

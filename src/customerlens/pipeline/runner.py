@@ -39,8 +39,10 @@ def run(
         What was found, with ``outputs`` (written paths by name) and ``out_dir`` set.
     """
     from customerlens.outputs.folder import folder_lock
+    from customerlens.pipeline.clock import clocked
 
     out_dir = Path(out_dir)
+    progress = clocked(progress)  # one clock for the analysis and the writing: the record times both
     # the folder's lock for the whole run (it also refuses an --out that is a file): a second run into it
     # fails at once, not after its analysis
     with folder_lock(out_dir):
@@ -51,4 +53,5 @@ def run(
             # a failed run leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
             analysis.close()
             raise
+    progress.finish()
     return analysis

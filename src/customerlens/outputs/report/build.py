@@ -511,15 +511,25 @@ def _about(record: dict, created: Any, store_path: Path) -> dict:
         items.append(("segmentation", f"{seg['method']}, k = {seg.get('k')}"))
     if seg.get("features"):
         items.append(("segmentation features", ", ".join(seg["features"])))
-    recommender = (params.get("recommend") or {}).get("model")
+    recs = record.get("recommendations") or {}
+    recommender = recs.get("model") or (params.get("recommend") or {}).get("model")
     if recommender:
-        items.append(("recommender", str(recommender)))
+        items.append(("recommender", str(recommender) + (f" ({recs['note']})" if recs.get("note") else "")))
     if created is not None:
         items.append(("run at", str(created)[:19]))
     version = record.get("versions", {}).get("customerlens")
     if version:
         items.append(("customerlens", str(version)))
-    return {"items": items}
+    stages = record.get("stages") or []
+    timing = None
+    if stages:
+        total = sum(float(s["seconds"]) for s in stages)
+        timing = Table(columns=[("stage", False), ("seconds", True), ("share", True), ("peak memory (MB)", True)],
+                       rows=[[_text(s["stage"]), _num(s["seconds"], 2), _pct(float(s["seconds"]) / total if total else None),
+                              _num(s.get("peak_memory_mb"), 0)] for s in stages],
+                       caption="Each stage's seconds and the process's peak memory by its end; the store and the "
+                               "report are written after this record and are not in it.")
+    return {"items": items, "timing": timing}
 
 
 # -- rendering -----------------------------------------------------------------------------------

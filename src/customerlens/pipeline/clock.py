@@ -1,0 +1,48 @@
+"""Each stage's seconds and the process's peak memory, measured where the stages are announced."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+
+from customerlens.pipeline.ingestion import Progress, no_progress
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far (the kernel's ``ru_maxrss``; kilobytes on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class StageClock:
+    """A ``progress`` callback that times the stages it is told of, then passes the name on.
+
+    ``stages`` lists the finished ones: ``{"stage", "seconds", "peak_memory_mb"}``, the peak being the
+    process's peak resident memory by the end of the stage (so it never falls; Spark's executors are
+    other processes and not in it).
+    """
+
+    def __init__(self, progress: Progress = no_progress):
+        self.progress = progress
+        self.stages: list[dict] = []
+        self._current: str | None = None
+        self._started = 0.0
+
+    def __call__(self, stage: str) -> None:
+        """``stage`` starts: the one running ends, and the wrapped callback hears of the new one."""
+        self.finish()
+        self._current, self._started = stage, time.perf_counter()
+        self.progress(stage)
+
+    def finish(self) -> None:
+        """Close the running stage (if any): its seconds and the peak so far join :attr:`stages`."""
+        if self._current is not None:
+            self.stages.append({"stage": self._current, "seconds": round(time.perf_counter() - self._started, 3),
+                                "peak_memory_mb": round(peak_rss_bytes() / 1e6, 1)})
+            self._current = None
+
+
+def clocked(progress: Progress) -> StageClock:
+    """``progress`` itself when it is a :class:`StageClock` already, else one around it."""
+    return progress if isinstance(progress, StageClock) else StageClock(progress)
