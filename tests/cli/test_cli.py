@@ -214,3 +214,22 @@ def test_backtest_before_the_data_starts_is_one_line(tmp_path):
     result = cli_in_process("backtest", path, "--as-of", "1999-01-01")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "no product purchases before --as-of 1999-01-01" in result.stderr.replace("\n", " ")
+
+
+def test_version_and_help_start_without_the_libraries():
+    """`customerlens version` answers before Typer parses anything, `--help` lists every command; neither
+    loads pandas, numpy or rich's progress bars (start-up time: benchmarks/bench_startup.py).
+    """
+    import subprocess
+    import sys
+
+    from customerlens._version import __version__
+
+    probe = ("import sys, runpy; sys.argv = ['customerlens', '{arg}']\n"
+             "try:\n    runpy.run_module('customerlens.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('pandas', 'numpy', 'rich.progress') if m in sys.modules))")
+    for arg, expected in (("version", __version__), ("--help", "backtest")):
+        done = subprocess.run([sys.executable, "-c", probe.format(arg=arg)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout
+        assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-300:]

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from customerlens.cli.entry import err, out
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+
+def Table(*args, **kwargs):  # noqa: N802 - stands in for rich's class
+    """A rich table, rich loaded on first use (not at start-up: ``customerlens --help`` stays quick)."""
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
 
 
 def progress() -> Progress:
     """A transient progress bar on stderr that counts the pipeline's stages."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

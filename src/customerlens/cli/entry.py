@@ -55,6 +55,11 @@ def main() -> None:
     from customerlens.cli.options import flag_message
     from customerlens.errors import ConfigError, CustomerLensError
 
+    if sys.argv[1:] == ["version"]:  # before Typer parses anything: its command machinery takes 0.15 s
+        from customerlens._version import __version__
+
+        print(__version__)
+        return
     signal.signal(signal.SIGTERM, _terminate)
     warnings.showwarning = _show_warning
     try:
