@@ -48,7 +48,7 @@ run: $(STAMP)
 WORKERS ?= auto
 ONE_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP) chromium java
-	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(ARGS)
+	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --durations=15 $(ARGS)
 
 ## make test-fast: skip the slow suites (Spark, the Online Retail backtest, the browser runs)
 test-fast: $(STAMP)

@@ -143,8 +143,9 @@ def test_killed_runs_leave_the_old_folder_or_the_new_one(tmp_path):
             # a terminated run cleans up after itself: no staging folder, no lock
             assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"], outcomes
     # the next run takes over whatever a killed run left beside the folder, and finishes
-    last = _start(data, out, "--method", "rfm", "--no-charts")
-    assert last.wait(timeout=300) == 0, last.stderr.read()
+    last = _start(data, out, "--method", "rfm", "--no-charts", "--verbose")
+    assert last.wait(timeout=300) == 0
+    assert "Seconds and peak memory by stage" in last.stderr.read()  # --verbose ends with the stages' times
     assert _folder_state(out)[0] == "rfm"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.csv", "demo.types.csv", "out"]
     assert all(reached for _, _, reached, _, _ in outcomes), outcomes  # every stage was reached, then the kill

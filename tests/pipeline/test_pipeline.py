@@ -66,6 +66,25 @@ def test_rerun_gives_identical_tables_and_files(tmp_path):
     assert (a / "quality_report.json").read_bytes() == (b / "quality_report.json").read_bytes()
     for name in ("segments.csv", "segment_profiles.csv", "top_products.csv", "recommendations.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    _check_stage_times(result, a)
+
+
+def _check_stage_times(result, out) -> None:
+    """Each stage's seconds and the peak memory by its end (issue 22): in the run's clock, the run record
+    (the stages before the store is written) and the report's "about this run".
+    """
+    from customerlens.pipeline import STAGES
+
+    stages = result.clock.stages
+    assert [s["stage"] for s in stages] == list(STAGES)
+    assert all(s["seconds"] >= 0 for s in stages) and stages[-1]["peak_memory_mb"] > 50
+    peaks = [s["peak_memory_mb"] for s in stages]
+    assert peaks == sorted(peaks)  # the process's peak so far: it never falls
+    record = read_run_record(out / "customerlens.duckdb")
+    assert [s["stage"] for s in record["stages"]] == [s["stage"] for s in stages[:-2]]  # up to the store
+    about = (out / "report.html").read_text()
+    about = about[about.index('<section id="about">'):]
+    assert "Seconds and peak memory by stage" in about and "recommend" in about
 
 
 @pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
@@ -218,26 +237,3 @@ def test_records_name_the_input_file_not_this_machines_folders(tiny_csv, tmp_pat
     cl.run(tiny_csv, kept, as_of="2024-02-01", top_n=0, charts=False, report=False, value=False,
            record_paths=True).close()
     assert read_run_record(kept / "customerlens.duckdb")["input"]["path"] == str(tiny_csv.resolve())
-
-
-def test_run_record_and_report_time_every_stage(tmp_path):
-    """Each stage's seconds and the peak memory by its end (issue 22): in the run's clock, the run record
-    (the stages before the store is written) and the report's "about this run"; `--verbose` prints them.
-    """
-    from customerlens.pipeline import STAGES
-    from tests.conftest import cli_in_process
-
-    path, _ = demo.write(demo.generate(200, seed=3), tmp_path / "demo.csv")
-    result = cl.run(path, tmp_path / "out", cl.RunConfig.from_options(charts=False))
-    stages = result.clock.stages
-    assert [s["stage"] for s in stages] == [s for s in STAGES if s != "charts"]
-    assert all(s["seconds"] >= 0 for s in stages) and stages[-1]["peak_memory_mb"] > 50
-    peaks = [s["peak_memory_mb"] for s in stages]
-    assert peaks == sorted(peaks)  # the process's peak so far: it never falls
-    record = read_run_record(tmp_path / "out" / "customerlens.duckdb")
-    assert [s["stage"] for s in record["stages"]] == [s["stage"] for s in stages[:-2]]  # up to the store
-    about = (tmp_path / "out" / "report.html").read_text()
-    about = about[about.index('<section id="about">'):]
-    assert "Seconds and peak memory by stage" in about and "recommend" in about
-    verbose = cli_in_process("run", path, "--out", tmp_path / "cli", "--no-charts", "--no-report", "--verbose")
-    assert verbose.returncode == 0 and "Seconds and peak memory by stage" in verbose.stderr
