@@ -75,7 +75,8 @@ def _check_columns(table: pd.DataFrame, source: SourceInfo, wanted: dict[str, st
             )
 
 
-def _first_bad(table: pd.DataFrame, source: SourceInfo, column: str, bad: np.ndarray, what: str) -> None:
+def first_bad(table: pd.DataFrame, source: SourceInfo, column: str, bad: np.ndarray, what: str) -> None:
+    """Raise a one-line error naming the file, column and first row where ``bad`` holds (and how many do)."""
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         value = table[column].iloc[pos]
@@ -91,19 +92,19 @@ def _numeric_outcome(table: pd.DataFrame, source: SourceInfo, column: str) -> np
         raw = raw.astype("float64")
     if pd.api.types.is_numeric_dtype(raw):
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        _first_bad(table, source, column, np.isnan(values),
+        first_bad(table, source, column, np.isnan(values),
                    "the outcome is empty; fill it (0 when the customer did not respond) or drop the row")
     else:
         coerced = pd.to_numeric(raw, errors="coerce")
-        _first_bad(table, source, column, (coerced.isna() & raw.notna()).to_numpy(), "not a number")
+        first_bad(table, source, column, (coerced.isna() & raw.notna()).to_numpy(), "not a number")
         values = coerced.to_numpy(dtype="float64", na_value=np.nan)
-        _first_bad(table, source, column, np.isnan(values),
+        first_bad(table, source, column, np.isnan(values),
                    "the outcome is empty; fill it (0 when the customer did not respond) or drop the row")
-    _first_bad(table, source, column, ~np.isfinite(values), "not a finite number")
+    first_bad(table, source, column, ~np.isfinite(values), "not a finite number")
     return values
 
 
-def _id_key(series: pd.Series) -> pd.Series:
+def id_key(series: pd.Series) -> pd.Series:
     """Customer ids as comparable text (17850.0 and 17850 are the same customer)."""
     if pd.api.types.is_float_dtype(series):
         finite = series.dropna()
@@ -157,9 +158,9 @@ def _join_segments(table: pd.DataFrame, source: SourceInfo, customer_col: str, s
         for column in ("customer_id", SEGMENT_NAME):
             if column not in seg.columns:
                 raise SchemaError(f"segments: no column {column!r}; columns found: {', '.join(seg.columns)}")
-    lookup = pd.Series(seg[SEGMENT_NAME].astype(object).to_numpy(), index=_id_key(seg["customer_id"]).to_numpy())
+    lookup = pd.Series(seg[SEGMENT_NAME].astype(object).to_numpy(), index=id_key(seg["customer_id"]).to_numpy())
     lookup = lookup[~lookup.index.duplicated(keep="last")]
-    joined = _id_key(table[customer_col]).map(lookup)
+    joined = id_key(table[customer_col]).map(lookup)
     matched = int(joined.notna().sum())
     if matched == 0:
         raise DataQualityError(
@@ -184,11 +185,11 @@ def _prepare(table, source, *, group_col, control, outcomes, segment_by, campaig
         raise SchemaError(f"{source.name}: joining segments needs the customer id column (customer_col)")
     prepared = pd.DataFrame(index=table.index)
     group = table[group_col]
-    _first_bad(table, source, group_col, group.isna().to_numpy(), "the group is empty")
+    first_bad(table, source, group_col, group.isna().to_numpy(), "the group is empty")
     prepared["_group"] = _labels(group).astype(str)
     if campaign_col is not None:
         campaign = table[campaign_col]
-        _first_bad(table, source, campaign_col, campaign.isna().to_numpy(), "the campaign is empty")
+        first_bad(table, source, campaign_col, campaign.isna().to_numpy(), "the campaign is empty")
         prepared["_campaign"] = _labels(campaign).astype(str)
     else:
         name = Path(source.name).name.split(".")[0] if source.kind != "frame" else "campaign"
@@ -214,9 +215,9 @@ def _prepare(table, source, *, group_col, control, outcomes, segment_by, campaig
             )
     if customer_col is not None:
         ids = table[customer_col]
-        _first_bad(table, source, customer_col, ids.isna().to_numpy(), "the customer id is empty")
-        dup = pd.DataFrame({"c": prepared["_campaign"], "id": _id_key(ids)}).duplicated().to_numpy()
-        _first_bad(table, source, customer_col, dup,
+        first_bad(table, source, customer_col, ids.isna().to_numpy(), "the customer id is empty")
+        dup = pd.DataFrame({"c": prepared["_campaign"], "id": id_key(ids)}).duplicated().to_numpy()
+        first_bad(table, source, customer_col, dup,
                    "this customer appears twice in the same campaign; expected one row per customer and campaign")
     for column in outcomes:
         prepared[column] = _numeric_outcome(table, source, column)
@@ -758,16 +759,16 @@ def outcomes_from_transactions(table: Any, transactions: Any, *, customer_col: s
         sent = pd.to_datetime(out[send_date_col].astype("string"), errors="coerce", format="mixed")
         bad = sent.isna().to_numpy()
         if bad.any():
-            _first_bad(out, source, send_date_col, bad, "not a date")
+            first_bad(out, source, send_date_col, bad, "not a date")
     else:
         try:
             sent = pd.Series(pd.Timestamp(send_date), index=out.index)
         except (ValueError, TypeError):
             raise DataQualityError(f"--send-date {send_date!r} is not a date; use YYYY-MM-DD") from None
     lines = as_pandas(transactions)[["customer_id", "order_id", "order_date", "amount"]].copy()
-    lines["customer_id"] = _id_key(lines["customer_id"])
+    lines["customer_id"] = id_key(lines["customer_id"])
     lines["order_date"] = pd.to_datetime(lines["order_date"])
-    keys = pd.DataFrame({"_row": np.arange(len(out)), "customer_id": _id_key(out[customer_col]).to_numpy(),
+    keys = pd.DataFrame({"_row": np.arange(len(out)), "customer_id": id_key(out[customer_col]).to_numpy(),
                          "_start": sent.dt.normalize().to_numpy()})
     keys["_end"] = keys["_start"] + pd.Timedelta(days=window_days)
     joined = keys.merge(lines, on="customer_id", how="inner")

@@ -105,13 +105,11 @@ def att(y: np.ndarray, sent: np.ndarray, e: np.ndarray, X: np.ndarray, confidenc
     """
     y = np.asarray(y, dtype=float)
     sent = np.asarray(sent, dtype=bool)
-    keep_all = np.ones(len(y), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    naive = float(y[sent & keep_all].mean() - y[~sent & keep_all].mean()) \
-        if (sent & keep_all).any() and (~sent & keep_all).any() else float("nan")
-    keep = keep_all
+    keep = np.ones(len(y), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     t, c = sent & keep, ~sent & keep
-    alone = int((unmatched(e, sent) & keep).sum())
     n_t, n_c = int(t.sum()), int(c.sum())
+    naive = float(y[t].mean() - y[c].mean()) if n_t and n_c else float("nan")
+    alone = int((unmatched(e, sent) & keep).sum())
     if n_t < 2 or n_c < 2:
         nan = float("nan")
         return Effect(n_t, n_c, float(y[t].mean()) if n_t else nan, nan, naive, nan, nan, nan, nan, nan, alone)
@@ -119,7 +117,7 @@ def att(y: np.ndarray, sent: np.ndarray, e: np.ndarray, X: np.ndarray, confidenc
     design = np.column_stack([np.ones(len(y)), X])
     coef, *_ = np.linalg.lstsq(design[c], y[c], rcond=None)
     residual = y - design @ coef
-    odds = e / np.clip(1.0 - e, 1e-12, None)
+    odds = _odds(e)
     w = odds[c] / odds[c].sum()
     treated_part = residual[t].mean()
     control_part = float(w @ residual[c])
@@ -132,7 +130,7 @@ def att(y: np.ndarray, sent: np.ndarray, e: np.ndarray, X: np.ndarray, confidenc
     return Effect(n_t, n_c, mean_t, mean_t - lift, naive, lift, se, lift - z * se, lift + z * se, p, alone)
 
 
-def balance(covariates: pd.DataFrame, sent: np.ndarray, e: np.ndarray, keep: np.ndarray | None = None,
+def balance(covariates: pd.DataFrame, sent: np.ndarray, e: np.ndarray,
             segment: pd.Series | None = None) -> pd.DataFrame:
     """Standardised mean differences of each covariate (log scale) and segment share, before and after weighting.
 
@@ -140,16 +138,17 @@ def balance(covariates: pd.DataFrame, sent: np.ndarray, e: np.ndarray, keep: np.
     odds of being sent after adjustment; ``flagged`` when the adjusted one is above :data:`SMD_FLAG`.
     """
     sent = np.asarray(sent, dtype=bool)
-    keep = np.ones(len(sent), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    columns = _columns(covariates, segment)
-    odds = e / np.clip(1.0 - e, 1e-12, None)
-    rows = []
-    for name, x in columns.items():
-        rows.append({"covariate": name, "smd_before": _smd(x[sent], x[~sent]),
-                     "smd_after": _smd(x[sent & keep], x[~sent & keep], odds[~sent & keep])})
+    odds = _odds(e)[~sent]
+    rows = [{"covariate": name, "smd_before": _smd(x[sent], x[~sent]), "smd_after": _smd(x[sent], x[~sent], odds)}
+            for name, x in _columns(covariates, segment).items()]
     out = pd.DataFrame(rows)
     out["flagged"] = out["smd_after"].abs() > SMD_FLAG
     return out
+
+
+def _odds(e: np.ndarray) -> np.ndarray:
+    """The odds of being sent, ``e / (1 - e)``: the weight of an unsent customer for the effect on the sent."""
+    return e / np.clip(1.0 - e, 1e-12, None)
 
 
 def _smd(a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -170,15 +169,13 @@ SEND_COLUMNS = {
                  "account_id", "user_id", "customer_no", "customer_number"),
     "campaign": ("campaign_id", "campaign", "campaign_name", "campaign_key", "campaign_code"),
     "send_date": ("send_date", "sent_date", "sent_at", "date_sent", "start_date", "start_day", "date"),
-    "end_date": ("end_date", "end_day"),
-    "campaign_type": ("campaign_type", "type", "channel"),
 }
 #: the outcomes measured in each campaign's window
 OUTCOMES = ("purchased", "orders", "spend")
 
 
 class OrderHistory:
-    """Each order's customer, day and amount, as numpy arrays: covariates and outcomes at any date in milliseconds."""
+    """Each order's customer, day and amount as numpy arrays: covariates and outcomes at any date by counting."""
 
     def __init__(self, lines: pd.DataFrame):
         orders = (lines.assign(day=pd.to_datetime(lines["order_date"]).dt.normalize())
@@ -218,13 +215,11 @@ class OrderHistory:
                              "spend": np.round(spend, 6)})
 
 
-def customer_key(values: pd.Series) -> pd.Series:
+def customer_key(values: pd.Series) -> np.ndarray:
     """Customer ids as comparable text: 17850.0, 17850 and 0017850 are one customer (files disagree on types)."""
-    if pd.api.types.is_float_dtype(values):
-        finite = values.dropna()
-        if (finite == finite.round()).all():
-            values = values.astype("Int64")
-    text = values.astype("string").str.strip()
+    from customerlens.models.campaigns import id_key
+
+    text = id_key(values)  # 17850.0 and 17850 as one key, as the randomised path matches them
     digits = text.str.fullmatch(r"\d+").fillna(False)
     return text.where(~digits, text.str.lstrip("0").replace("", "0")).astype(object).to_numpy()
 
@@ -356,6 +351,7 @@ def _effect_columns(effect: Effect, y: np.ndarray, t: np.ndarray, c: np.ndarray,
 def sends_summary(lift: pd.DataFrame, refused: list[dict], *, currency: str = "", alpha: float = 0.05) -> list[str]:
     """Plain sentences about the observational rows: "associated with", never "caused"; too-small rows are no headline."""
     sentences = []
+    level = f"{lift.attrs.get('confidence', 0.95):.0%}"
     overall = lift[(lift["segment_by"] == "all") & (lift["design"] == "observational")]
     for row in overall.itertuples(index=False):
         points = row.outcome_type == "binary"
@@ -377,7 +373,6 @@ def sends_summary(lift: pd.DataFrame, refused: list[dict], *, currency: str = ""
                              f"{row.n_control:,} unsent with history: {row.too_small_reason}){cut}.")
             continue
         clear = row.p_value < alpha and not (row.lift_ci_low <= 0 <= row.lift_ci_high)
-        level = f"{row.confidence:.0%}" if hasattr(row, "confidence") else "95%"
         interval = f"{level} CI {amount(row.lift_ci_low)} to {amount(row.lift_ci_high)}"
         if clear:
             text = (f"{row.campaign}: being sent is associated with {amount(row.lift)} in {what} over {window}, "

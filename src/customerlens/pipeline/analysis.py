@@ -334,8 +334,10 @@ def _add_campaigns(analysis: Analysis, table: Any, options: dict) -> None:
     from customerlens.models.campaigns import campaign_lift, campaign_summary
 
     options = dict(options)
-    frame, source = read_campaign_table(table, sheet=options.get("sheet"), encoding=options.get("encoding", "utf-8"))
-    if options.get("group_col", "group") not in frame.columns and "outcomes" not in options:
+    # a table with outcomes is a randomised test (campaign_lift reads it); without, look for its arms
+    frame, source = (None, None) if "outcomes" in options else \
+        read_campaign_table(table, sheet=options.get("sheet"), encoding=options.get("encoding", "utf-8"))
+    if frame is not None and options.get("group_col", "group") not in frame.columns:
         from customerlens.pipeline.campaigns import send_frame, sends_on_lines
 
         sends = send_frame(frame, source, {"customer": options.get("customer_col"),

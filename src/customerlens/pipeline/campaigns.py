@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from customerlens.core.frames import as_pandas
@@ -150,8 +149,7 @@ def analyze_sends(
     from customerlens.io.campaign_table import read_campaign_table
     from customerlens.pipeline.ingestion import ingest
 
-    if window_days < 1:
-        raise ConfigError(f"--window-days must be at least 1, got {window_days}", parameter="window_days")
+    _check_window(window_days)  # before the transactions are read
     table, source = read_campaign_table(sends, sheet=sheet, encoding=encoding)
     frame = send_frame(table, source, {"customer": customer_col, "campaign": campaign_col,
                                        "send_date": send_date_col})
@@ -172,8 +170,7 @@ def sends_on_lines(frame: pd.DataFrame, lines: pd.DataFrame, segmenter=None, *, 
     from customerlens.models import observational as obs
     from customerlens.models.campaigns import COLUMNS, benjamini_hochberg
 
-    if window_days < 1:
-        raise ConfigError(f"--window-days must be at least 1, got {window_days}", parameter="window_days")
+    _check_window(window_days)
     history = obs.OrderHistory(lines[["customer_id", "order_id", "order_date", "amount"]])
     result = obs.analyze_sends(frame, history, window_days=window_days, segmenter=segmenter,
                                confidence=confidence, min_n=min_n, min_responders=min_responders)
@@ -190,6 +187,11 @@ def sends_on_lines(frame: pd.DataFrame, lines: pd.DataFrame, segmenter=None, *, 
     return SendsAnalysis(lift=lift, sentences=sentences, balance=result.balance, refused=result.refused)
 
 
+def _check_window(window_days: int) -> None:
+    if window_days < 1:
+        raise ConfigError(f"--window-days must be at least 1, got {window_days}", parameter="window_days")
+
+
 #: what a send list's rows add to campaign_lift.csv's columns
 SEND_EXTRA_COLUMNS = ("send_date", "window_days", "window_cut", "sent_without_history",
                       "unmatched", "max_smd_before", "max_smd_after", "placebo_lift", "placebo_ci_low",
@@ -203,7 +205,8 @@ ADJUSTMENT = ("doubly robust (odds-weighted unsent customers + outcome regressio
 
 def send_frame(table: pd.DataFrame, source, named: dict) -> pd.DataFrame:
     """``customer, campaign, send_date`` from a send list, columns found by name unless given."""
-    from customerlens.errors import DataQualityError, SchemaError
+    from customerlens.errors import SchemaError
+    from customerlens.models.campaigns import first_bad
     from customerlens.models.observational import SEND_COLUMNS
 
     found = {str(c).strip().lower(): c for c in table.columns}
@@ -223,17 +226,9 @@ def send_frame(table: pd.DataFrame, source, named: dict) -> pd.DataFrame:
                               f"{', '.join(SEND_COLUMNS[role])}); name it with {flag}. Columns found: "
                               f"{', '.join(map(str, table.columns))}")
     sent = pd.to_datetime(table[columns["send_date"]].astype("string"), errors="coerce", format="mixed")
-    bad = sent.isna().to_numpy()
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise DataQualityError(f"{source.where(pos + 1, columns['send_date'])}: not a date (value "
-                               f"{table[columns['send_date']].iloc[pos]!r}); {int(bad.sum()):,} row(s) like this")
+    first_bad(table, source, columns["send_date"], sent.isna().to_numpy(), "not a date")
     customer = table[columns["customer"]]
-    missing = customer.isna().to_numpy()
-    if missing.any():
-        pos = int(np.flatnonzero(missing)[0])
-        raise DataQualityError(f"{source.where(pos + 1, columns['customer'])}: the customer is empty; "
-                               f"{int(missing.sum()):,} row(s) like this")
+    first_bad(table, source, columns["customer"], customer.isna().to_numpy(), "the customer is empty")
     campaign = (table[columns["campaign"]].astype("string").fillna("(none)") if columns["campaign"] is not None
                 else pd.Series(source.name.rsplit("/", 1)[-1], index=table.index, dtype="string"))
     return pd.DataFrame({"customer": customer.to_numpy(), "campaign": campaign.to_numpy(), "send_date": sent})

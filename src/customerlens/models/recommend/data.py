@@ -54,9 +54,9 @@ class Interactions:
         """Number of products (columns of the matrices)."""
         return len(self.products)
 
-    def binary(self) -> sp.csr_matrix:
-        """A copy of ``orders`` with 1 wherever the customer bought the product (float32)."""
-        out = self.orders.copy()
+    def binary(self, rows: np.ndarray | None = None) -> sp.csr_matrix:
+        """A copy of ``orders`` (of its ``rows`` only, when given) with 1 wherever the customer bought the product."""
+        out = self.orders.copy() if rows is None else self.orders[rows]  # a row slice is a copy already
         out.data = np.ones_like(out.data, dtype=np.float32)
         return out
 

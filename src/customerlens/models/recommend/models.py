@@ -279,13 +279,13 @@ class ItemKNN(Recommender):
             return self.score_sparse(rows).toarray()
         # small catalogues: products whose nearest neighbours include the
         # customer's products (better on Online Retail: NDCG 0.245 against 0.210)
-        return (self.data_.binary()[rows] @ self.similarity_.T).toarray()
+        return (self.data_.binary(rows) @ self.similarity_.T).toarray()
 
     def score_sparse(self, rows):
         """Sparse scores of ``rows``: each product the customer bought passes its similarity to its top neighbours."""
         # each product the customer bought passes its score to its own top
         # neighbours: at most K candidates per product, so it stays sparse
-        return self.data_.binary()[rows] @ self.similarity_
+        return self.data_.binary(rows) @ self.similarity_
 
     def contribution(self, history, item):
         """Similarity between each of the customer's products (``history``) and ``item`` (for reasons)."""
@@ -365,7 +365,7 @@ class EASE(Recommender):
 
     def score(self, rows):
         """Scores of ``rows``: the customer's bought products times EASE's item-item weights."""
-        X = self.data_.binary()[rows]
+        X = self.data_.binary(rows)
         if self.kept_ is None:
             return X @ self.weights_
         out = np.full((X.shape[0], self.data_.n_products), -np.inf, dtype=np.float32)

@@ -1,20 +1,20 @@
-"""A learned ranker over candidates (LightGBM LambdaRank): ``two_stage``.
+"""A learned ranker over candidates (LightGBM): ``two_stage``, the default recommender.
 
 Stage 1 gathers candidates per customer: every product they bought before, the 50 best new
 products by item-to-item co-purchase and the 50 best by EASE, and the 30 recently most popular.
-Stage 2 ranks them with a LambdaRank model over features of the customer, the product and the pair:
-the product's rank in the customer's own personal-frequency list (by far the strongest: about half
-the gain), how many orders contained it, days since the customer last and first bought it, their
-rhythm for it (mean days between its orders, and how overdue it is), the customer's orders and
-recency, the product's recent and overall buyers and popularity rank, the co-purchase and EASE
-scores and ranks.
+Stage 2 ranks them with LightGBM (``rank_xendcg``, 50 trees of 7 leaves) over features of the
+customer, the product and the pair (:data:`FEATURES`, described in :func:`_history_facts` and
+docs/recommendations.md): the product's place in the customer's own personal-frequency list (by
+far the strongest) and in their recency-weighted one, how often and how recently they bought it,
+their rhythm for it, the customer's rhythm and share of repeats, the product's popularity and
+trend, and the co-purchase and EASE scores and ranks.
 
 The ranker learns on five inner cuts *inside the training data* (45, 60, 75, 90 and 105 days before
 the snapshot): features as of each cut, labels = the products each customer bought in the 45 days
 after it. Every label window ends before the snapshot, so the test window is never seen, and labels
-never overlap the lines their features come from. A small model (100 trees of 7 leaves, at least 500
-candidates a leaf) generalises best: on Online Retail (cut 2011-09-09) NDCG@10 0.3850 against
-0.3707 with 300 trees of 31 leaves and 0.3655 with one 90-day inner window (docs/recommendations.md).
+never overlap the lines their features come from. On Online Retail (cut 2011-09-09): NDCG@10 0.3906,
+Recall@10 0.1423 (docs/recommendations.md). A history too short to learn from (fewer than
+``min_queries`` customers in the inner windows) gives way to the blend, with ``note_`` saying so.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ class TwoStage(Recommender):
         # who bought in each inner window, first: a history too short to learn from is known before any work
         windows = {days: window for days in self.cuts if (window := self._window(data, days)) is not None}
         self.fallback_ = None
-        if sum(len(window[1]) for window in windows.values()) < self.min_queries:
-            return self._fall_back(data, segments, sum(len(window[1]) for window in windows.values()))
+        buyers = sum(len(rows) for _, rows, _ in windows.values())
+        if not windows or buyers < self.min_queries:
+            return self._fall_back(data, segments, buyers)
         # the co-purchase and EASE weights of the inner cuts are learned once, at the earliest cut
         # (before every label window), and score each cut's histories: one fit instead of five
         earliest = data.as_of - dt.timedelta(days=max(windows))
