@@ -36,6 +36,7 @@ from customerlens.cli.options import (
     TableOpt,
     TopNOpt,
     TopProductsOpt,
+    WorkersOpt,
     build_config,
 )
 from customerlens.errors import ConfigError
@@ -80,6 +81,7 @@ def run(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     memory_limit: MemoryLimitOpt = None,
+    workers: WorkersOpt = None,
     record_paths: RecordPathsOpt = False,
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
@@ -105,7 +107,7 @@ def run(
         exclude_bought=exclude_bought, discovery_slots=discovery_slots, value=value, horizon_days=horizon_days, clv_months=clv_months,
         discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
         insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
-        record_paths=record_paths)
+        workers=workers, record_paths=record_paths)
     if data is None:
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")

@@ -116,6 +116,13 @@ MemoryLimitOpt = Annotated[
                  "the system temp dir (TMPDIR). The customer tables (pandas) come on top: about 0.8 GB "
                  "per million customers. Default: DuckDB's, 80% of RAM.")
 ]
+WorkersOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--workers", min=1, max=2, help="Processes the run may use: 2 fits the recommender in a process "
+                 "of its own while the other stages run (the same results, on a second core; its memory comes "
+                 "on top), 1 keeps everything in one process. Default: 2 when the machine has two cores free.",
+                 show_default=False)
+]
 InsightsOpt = Annotated[
     bool, typer.Option("--insights/--no-insights", help="Line-level insights: top products, trends, cohorts, "
                        "migration (off: segments and value only, for the largest files).")
@@ -133,6 +140,7 @@ FLAGS = {
     "as_of": "--as-of", "mapping": "--map", "input.mapping": "--map", "input.encoding": "--encoding",
     "input.sheet": "--sheet", "input.table": "--table", "input.date_format": "--date-format",
     "engine.name": "--engine", "engine.spark_master": "--spark-master", "engine.memory_limit": "--memory-limit",
+    "engine.workers": "--workers",
     "segmentation.method": "--method", "method": "--method", "segmentation.k": "--k", "k": "--k",
     "segmentation.k_range": "--k-range", "k_range": "--k-range", "segmentation.features": "--features",
     "insights.top_products": "--top-products", "insights.migration_from": "--migration-from",

@@ -48,6 +48,15 @@ def available_bytes() -> int:
     return min(found) if found else 8 * 2**30  # no /proc (not Linux): assume a laptop's 8 GB
 
 
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far (the kernel's ``ru_maxrss``; kilobytes on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
 def human(nbytes: float) -> str:
     """``1.5 GB``, ``320 MB``: a size for people."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):

@@ -199,6 +199,8 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) 
         outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts"))
         outputs.update(save_charts({k: v for k, v in made.items() if k in value_stems}, out_dir / "charts",
                                    key_formats=True))
+    analysis.complete()  # a recommender still fitting in its worker process (drawn beside it until now)
+    recommendations = analysis.recommendations
     # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
     progress("store")
     ingested = analysis.ingested

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import html
 import platform
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from customerlens.pipeline.ingestion import Ingested, Progress, ingest, no_progr
 
 if TYPE_CHECKING:
     from customerlens.models.recommend.service import Recommendations
+    from customerlens.pipeline.clock import StageClock
 
 #: Stage names reported to the progress callback, in order (``analyze`` to ``recommend``, then ``save``).
 STAGES = ("load", "clean", "features", "value", "segment", "insights", "recommend", "charts", "store", "report")
@@ -81,6 +84,8 @@ class Analysis:
     out_dir: Path | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
     _charts: dict[str, Any] | None = field(default=None, repr=False)
+    #: work still running in a worker process (the recommender), taken by :meth:`complete`
+    _pending: Any = field(default=None, repr=False)
 
     # -- what a notebook looks at
     @property
@@ -185,8 +190,21 @@ class Analysis:
             self.clock.finish()
         return self.outputs
 
+    def complete(self) -> Analysis:
+        """Wait for what still runs in the worker process (the recommender) and take its results; returns self.
+
+        Only an analysis from :func:`start_analysis` can have such work; :func:`analyze`'s is complete.
+        """
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending(self)
+        return self
+
     def close(self) -> None:
         """Close the DuckDB connection (and its spill folder) and remove Spark's hand-off folder."""
+        if self._pending is not None:  # the worker process stops with it
+            self._pending.args[0].close()
+            self._pending = None
         self.table.cleanup()
         self.ingested.con.close()
 
@@ -281,40 +299,110 @@ def analyze(
     **options
         Flat settings, e.g. ``k=5``, ``as_of="2011-09-09"``, ``top_n=0``.
     """
-    if config is not None and options:
-        raise ConfigError(f"give a config or options ({', '.join(sorted(options))}), not both; "
-                          "change a config with config.replace(...)", parameter=sorted(options)[0])
-    if config is None:
-        config = RunConfig.from_options(**options)
     from customerlens.pipeline.clock import clocked
 
     progress = clocked(progress)  # each stage's seconds and peak memory, for the run record
+    analysis = start_analysis(data, settings(config, options), progress=progress, campaigns=campaigns,
+                              campaign_options=campaign_options)
+    analysis.complete()
+    progress.finish()  # the last stage (recommend, with the plan and campaigns) ends here
+    return analysis
+
+
+def settings(config: RunConfig | None, options: dict) -> RunConfig:
+    """``config``, or one from flat ``options`` (:meth:`RunConfig.from_options`); not both."""
+    if config is not None and options:
+        raise ConfigError(f"give a config or options ({', '.join(sorted(options))}), not both; "
+                          "change a config with config.replace(...)", parameter=sorted(options)[0])
+    return config if config is not None else RunConfig.from_options(**options)
+
+
+def start_analysis(data: Any, config: RunConfig, *, progress: StageClock, campaigns: Any = None,
+                   campaign_options: dict | None = None) -> Analysis:
+    """:func:`analyze`'s stages, but the recommender may still be fitting in its worker process when it returns.
+
+    :meth:`Analysis.complete` waits for it: ``customerlens run`` draws the charts first.
+    """
+    worker = _worker(config)  # started now: its imports overlap loading and cleaning
+    try:
+        analysis = _analyze(data, config, progress, worker, campaigns, campaign_options)
+    except BaseException:
+        if worker is not None:
+            worker.close()
+        raise
+    if analysis._pending is None and worker is not None:
+        worker.close()  # not needed after all (no products, Spark's ALS)
+    return analysis
+
+
+def _worker(config: RunConfig):
+    """A worker process for the recommender when the run may use one (:func:`stages.worker_recommends`)."""
+    from customerlens.core.worker import Worker, usable_cores
+
+    wanted = config.engine.workers == 2 or (config.engine.workers is None and usable_cores() >= 2)
+    if config.recommend is None or config.engine.name != "duckdb" or not wanted:
+        return None
+    # one thread there and one here (:func:`_one_thread_beside`): two processes of two threads
+    # each on two cores stall each other's OpenMP and BLAS (the run took longer than on one)
+    return Worker(threads=1, preload=("customerlens.models.recommend.service", "customerlens.models.recommend.twostage",
+                                      "lightgbm"))
+
+
+def _one_thread_beside(worker):
+    """While a worker process computes beside this one: OpenMP and BLAS here on one thread (threadpoolctl).
+
+    Two processes on two cores with two threads each stall each other's OpenMP barriers (K-means
+    took three times as long); K-means and the value models give the same numbers on one thread.
+    """
+    if worker is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+def _middle(table, lines, config, ingested, progress):
+    """Value, segments and their insights: what runs while a worker fits the recommender."""
+    progress("value")
+    value = stages.value_stage(table.transactions, table.as_of, config)
+    progress("segment")
+    segmentation = stages.segment_stage(table, config, ingested.con, value.result)
+    stages.segment_value(value.result, segmentation)
+    if config.insights is not None:
+        progress("insights")
+        stages.insights_stage(segmentation, lines, table, config)
+    return value, segmentation
+
+
+def _analyze(data, config, progress, worker, campaigns, campaign_options) -> Analysis:
     ingested = ingest(data, config, progress=progress)
     table = None
     try:
         progress("features")
         table = stages.features_stage(ingested)
-        progress("value")
-        value = stages.value_stage(table.transactions, table.as_of, config)
-        progress("segment")
-        segmentation = stages.segment_stage(table, config, ingested.con, value.result)
-        stages.segment_value(value.result, segmentation)
         lines = stages.insight_lines(table, config)
-        if config.insights is not None:
-            progress("insights")
-            stages.insights_stage(segmentation, lines, table, config)
-        progress("recommend")
-        recs = stages.recommend_stage(table, lines, segmentation, config, ingested.loaded.mapping.has_products,
-                                      ingested.con)
+        if worker is not None and stages.worker_recommends(table, config, ingested.loaded.mapping.has_products):
+            stages.start_recommendations(worker, lines, table, config)  # fits beside value, segment, insights
+        else:
+            worker = None
+        with _one_thread_beside(worker):
+            value, segmentation = _middle(table, lines, config, ingested, progress)
+        if worker is None:
+            progress("recommend")
+            recs = stages.recommend_stage(table, lines, segmentation, config,
+                                          ingested.loaded.mapping.has_products, ingested.con)
+        else:
+            recs = stages.RecommendStage()
         del lines
         plan = stages.plan_stage(segmentation, value.result)
         analysis = Analysis(config=config, ingested=ingested, table=table, segmentation=segmentation,
                             value=value.result, value_record=value.record, recommendations=recs.table,
                             recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped,
                             clock=progress)
+        if worker is not None:
+            analysis._pending = functools.partial(_take_recommendations, worker)
         if campaigns is not None:
             _add_campaigns(analysis, campaigns, campaign_options or {})
-        progress.finish()  # the last stage (recommend, with the plan and campaigns) ends here
         return analysis
     except BaseException:
         # a failed analysis leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
@@ -322,6 +410,17 @@ def analyze(
             table.cleanup()
         ingested.con.close()
         raise
+
+
+def _take_recommendations(worker, analysis: Analysis) -> None:
+    """Wait for the worker's recommender, then both lists (the segments are known now); the worker ends."""
+    try:
+        analysis.clock("recommend")
+        recs = stages.finish_recommendations(worker, analysis.segmentation, analysis.config)
+        analysis.clock.annotate(worker=recs.worker)
+    finally:
+        worker.close()
+    analysis.recommendations, analysis.recommender = recs.table, recs.fitted
 
 
 def _add_campaigns(analysis: Analysis, table: Any, options: dict) -> None:

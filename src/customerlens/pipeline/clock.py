@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 
+from customerlens.core.memory import peak_rss_bytes
 from customerlens.pipeline.ingestion import Progress, no_progress
-
-
-def peak_rss_bytes() -> int:
-    """The process's peak resident memory so far (the kernel's ``ru_maxrss``; kilobytes on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 class StageClock:
@@ -28,6 +21,7 @@ class StageClock:
         self.stages: list[dict] = []
         self._current: str | None = None
         self._started = 0.0
+        self._facts: dict = {}
 
     def __call__(self, stage: str) -> None:
         """``stage`` starts: the one running ends, and the wrapped callback hears of the new one."""
@@ -35,12 +29,16 @@ class StageClock:
         self._current, self._started = stage, time.perf_counter()
         self.progress(stage)
 
+    def annotate(self, **facts) -> None:
+        """Facts the running stage's entry carries too (e.g. ``worker``: the seconds and memory of a worker process)."""
+        self._facts.update(facts)
+
     def finish(self) -> None:
         """Close the running stage (if any): its seconds and the peak so far join :attr:`stages`."""
         if self._current is not None:
             self.stages.append({"stage": self._current, "seconds": round(time.perf_counter() - self._started, 3),
-                                "peak_memory_mb": round(peak_rss_bytes() / 1e6, 1)})
-            self._current = None
+                                "peak_memory_mb": round(peak_rss_bytes() / 1e6, 1), **self._facts})
+            self._current, self._facts = None, {}
 
 
 def clocked(progress: Progress) -> StageClock:

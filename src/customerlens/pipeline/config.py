@@ -81,8 +81,13 @@ class EngineConfig:
     #: DuckDB's memory limit (e.g. "3GB"); beyond it DuckDB spills to disk (half of it from the
     #: segmentation on, while pandas holds the customers). Default: DuckDB's (80 % of RAM)
     memory_limit: str | None = None
+    #: processes a run may use: 2 fits the recommender in a process of its own while the other stages
+    #: run (same results, a second core); 1 keeps everything in this one. None: 2 when two cores are free
+    workers: int | None = None
 
     def __post_init__(self):
+        if self.workers is not None and self.workers not in (1, 2):
+            raise ConfigError(f"engine.workers must be 1 or 2, got {self.workers!r}", parameter="engine.workers")
         if self.name not in ENGINES:
             raise ConfigError(f"engine.name must be one of {', '.join(ENGINES)}, not {self.name!r}",
                               parameter="engine.name")
@@ -288,6 +293,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "spark_kmeans_above": ("engine", "spark_kmeans_above"),
     "spark_als_above": ("engine", "spark_als_above"),
     "memory_limit": ("engine", "memory_limit"),
+    "workers": ("engine", "workers"),
     "method": ("segmentation", "method"),
     "k": ("segmentation", "k"),
     "k_range": ("segmentation", "k_range"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from customerlens.pipeline.analysis import Analysis, analyze
+from customerlens.pipeline.analysis import Analysis, settings, start_analysis
 from customerlens.pipeline.config import RunConfig
 from customerlens.pipeline.ingestion import Progress, no_progress
 
@@ -31,7 +31,8 @@ def run(
     progress
         Called with each stage's name as it starts.
     **options
-        Flat settings, e.g. ``k=5``, ``as_of="2011-09-09"``.
+        Flat settings, e.g. ``k=5``, ``as_of="2011-09-09"``; and ``campaigns``, ``campaign_options``
+        as :func:`analyze` takes them.
 
     Returns
     -------
@@ -46,7 +47,10 @@ def run(
     # the folder's lock for the whole run (it also refuses an --out that is a file): a second run into it
     # fails at once, not after its analysis
     with folder_lock(out_dir):
-        analysis = analyze(data, config, progress=progress, **options)
+        # the recommender may still be fitting in its worker process: saving draws the charts before it waits
+        campaigns, campaign_options = options.pop("campaigns", None), options.pop("campaign_options", None)
+        analysis = start_analysis(data, settings(config, options), progress=progress, campaigns=campaigns,
+                                  campaign_options=campaign_options)
         try:
             analysis.save(out_dir, progress=progress)
         except BaseException:

@@ -35,6 +35,7 @@ from customerlens.pipeline.config import RunConfig
 from customerlens.pipeline.ingestion import Ingested, half_memory
 
 if TYPE_CHECKING:
+    from customerlens.core.worker import Worker
     from customerlens.models.recommend.service import Recommendations
 
 #: the columns of the clean lines that the segment insights read (top products, trends, cohorts)
@@ -230,6 +231,7 @@ class RecommendStage:
     table: pd.DataFrame | None = None
     fitted: Recommendations | None = None
     skipped: str | None = None
+    worker: dict | None = None  # seconds and peak memory of the worker process that fitted it, if one did
 
 
 def recommend_stage(table: CustomerTable, lines: pd.DataFrame | None, segmentation: Segmentation,
@@ -247,11 +249,51 @@ def recommend_stage(table: CustomerTable, lines: pd.DataFrame | None, segmentati
         return RecommendStage(table=_named(frame.toPandas(), table.transactions, con))
     from customerlens.models.recommend.service import fit_recommendations
 
-    assigned = segmentation.assigned
-    segments = dict(zip(assigned["customer_id"], assigned["segment_name"], strict=True))
-    fitted = fit_recommendations(lines, table.as_of, model=rec.model, segments=segments)
+    fitted = fit_recommendations(lines, table.as_of, model=rec.model, segments=_segment_labels(segmentation))
     lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
     return RecommendStage(table=lists, fitted=fitted)
+
+
+def _segment_labels(segmentation: Segmentation) -> dict:
+    assigned = segmentation.assigned
+    return dict(zip(assigned["customer_id"], assigned["segment_name"], strict=True))
+
+
+def worker_recommends(table: CustomerTable, config: RunConfig, has_products: bool) -> bool:
+    """Whether the recommender fits in a process of its own while the other stages run.
+
+    With ``engine.workers`` 2, or unset and two cores free; not on Spark's ALS path, and not for
+    ``segment_popularity``, which learns from the segments.
+    """
+    from customerlens.core.worker import usable_cores
+
+    rec, workers = config.recommend, config.engine.workers
+    if rec is None or not has_products or uses_spark_als(table, config) or rec.model == "segment_popularity":
+        return False
+    return workers == 2 or (workers is None and usable_cores() >= 2)
+
+
+def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, config: RunConfig) -> None:
+    """Send the recommender's fit to ``worker`` (it stays there until :func:`finish_recommendations`)."""
+    from customerlens.models.recommend.service import fit_recommendations
+
+    worker.submit(fit_recommendations, lines, table.as_of, config.recommend.model, keep="recommendations")
+
+
+def finish_recommendations(worker: Worker, segmentation: Segmentation, config: RunConfig) -> RecommendStage:
+    """Both lists from the model ``worker`` fitted, now that the segments are known; the model comes back too."""
+    from customerlens.core.worker import Kept
+    from customerlens.models.recommend.service import segment_lists
+
+    rec = config.recommend
+    worker.submit(segment_lists, Kept("recommendations"), _segment_labels(segmentation), rec.top_n,
+                  rec.exclude_bought, rec.discovery_slots)
+    worker.result()  # the fit (its model kept in the worker): its exception, if any, is raised here
+    fit_seconds = worker.stats["seconds"]
+    lists, fitted = worker.result()
+    return RecommendStage(table=lists, fitted=fitted,
+                          worker={"seconds": round(fit_seconds + worker.stats["seconds"], 3),
+                                  "peak_memory_mb": worker.stats["peak_memory_mb"]})
 
 
 def _named(ranked: pd.DataFrame, transactions: Any, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

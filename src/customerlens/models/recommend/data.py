@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,27 @@ class Interactions:
     def n_products(self) -> int:
         """Number of products (columns of the matrices)."""
         return len(self.products)
+
+    def co_purchases(self) -> sp.csr_matrix:
+        """Customers who bought both products, for every pair (``X'X`` of :meth:`binary`, float32 CSR).
+
+        Counted once while :meth:`sharing_co_purchases` is open (item kNN and EASE both start from it).
+        """
+        shared = getattr(self, "_co_purchases", None)
+        if shared is not None:
+            return shared
+        X = self.binary().tocsc()
+        return (X.T @ X).tocsr().astype(np.float32)
+
+    @contextlib.contextmanager
+    def sharing_co_purchases(self):
+        """Within: :meth:`co_purchases` is counted once and shared (then released)."""
+        self._co_purchases = None
+        self._co_purchases = self.co_purchases()
+        try:
+            yield
+        finally:
+            self._co_purchases = None
 
     def binary(self, rows: np.ndarray | None = None) -> sp.csr_matrix:
         """A copy of ``orders`` (of its ``rows`` only, when given) with 1 wherever the customer bought the product."""

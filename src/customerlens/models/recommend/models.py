@@ -260,9 +260,8 @@ class ItemKNN(Recommender):
             self.similarity_.setdiag(0)
             self.similarity_.eliminate_zeros()
             return
-        X = data.binary().tocsc().astype(np.float32)
-        co = (X.T @ X).tocsr().astype(np.float32)
-        counts = np.asarray(X.sum(axis=0)).ravel()
+        co = data.co_purchases().copy()
+        counts = co.diagonal()  # a product's co-purchases with itself: its buyers
         co.setdiag(0)
         co.eliminate_zeros()
         co = co.tocoo()
@@ -341,7 +340,8 @@ class EASE(Recommender):
         n = X.shape[1]
         check(3 * 4 * n * n, f"EASE's {n:,} x {n:,} product weights",
               "lower the model's max_products, or leave ease out of --models")
-        G = (X.T @ X).toarray().astype(np.float32)
+        # counted once with item kNN's when both are fitted together (TwoStage)
+        G = (X.T @ X if self.kept_ is not None else data.co_purchases()).toarray().astype(np.float32)
         G[np.diag_indices_from(G)] += self.l2
         # G is symmetric positive definite: a Cholesky inverse (LAPACK potrf/potri), in place,
         # is about 4x faster than a general inverse and takes no second copy

@@ -43,7 +43,13 @@ class Recommendations:
         # what explains a discovery: the model's own co-purchase part, else EASE
         explains = type(model).contribution is not Recommender.contribution
         self._co = model if explains else EASE().fit(data)
-        self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
+        self.set_segments(self.segments)
+
+    def set_segments(self, segments: dict) -> Recommendations:
+        """Each customer's segment label (customer id -> label): short lists are filled from its popular products."""
+        self.segments = segments
+        self._fallback = make_model("segment_popularity").fit(self.data, segments=segments)
+        return self
 
     def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
                       discovery: int = 0) -> pd.DataFrame:
@@ -170,12 +176,28 @@ def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = AUTO
     products or :data:`TWO_STAGE_CELLS` customers x products; the two-stage ranker also gives way
     to the blend on a history too short to learn from. ``Recommendations.note`` says when and why.
     """
+    from threadpoolctl import threadpool_limits
+
     data = build_interactions(transactions, as_of)
     model, note = _resolve(model, data)
-    fitted = make_model(model).fit(data, segments=segments)
+    # BLAS on one thread (EASE's inverse): the same weights, to the last digit, in this process and in a
+    # run's worker process, whatever the machine's cores (two threads sum in another order)
+    with threadpool_limits(1, "blas"):
+        fitted = make_model(model).fit(data, segments=segments)
     if getattr(fitted, "fallback_", None) is not None:  # the two-stage ranker had too little to learn from
         fitted, note = fitted.fallback_, fitted.note_
     return Recommendations(fitted, data, segments, note=note)
+
+
+def segment_lists(fitted: Recommendations, segments: dict, n: int = 10, exclude_seen: bool = False,
+                  discovery: int = 0) -> tuple[pd.DataFrame, Recommendations]:
+    """Both lists of a model fitted before the segments were known, and the model (a run's worker's second call).
+
+    Neither list's model reads the segments (``segment_popularity`` does: fit it with them); they
+    fill short lists and name the reason of a filled place.
+    """
+    fitted.set_segments(segments)
+    return fitted.lists(n=n, exclude_seen=exclude_seen, discovery=discovery), fitted
 
 
 def _resolve(model: str, data: Interactions) -> tuple[str, str]:

@@ -93,7 +93,8 @@ class TwoStage(Recommender):
         self.ranker_ = lgb.LGBMRanker(
             objective=self.objective, n_estimators=self.n_estimators, learning_rate=self.learning_rate,
             num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, max_bin=self.max_bin,
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.random_state, n_jobs=2,
+            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.random_state,
+            n_jobs=1,  # one thread: the same trees on every machine and in a run's worker process
             verbose=-1, **({"lambdarank_truncation_level": 20} if self.objective == "lambdarank" else {}),
         )
         self.ranker_.fit(self._columns(X), y, group=group, feature_name=list(self.features))
@@ -149,7 +150,10 @@ class TwoStage(Recommender):
 
     @staticmethod
     def _weights(data: Interactions) -> dict:
-        return {"knn": ItemKNN().fit(data), "ease": EASE().fit(data)}
+        if data.n_products > EASE().max_products:  # each starts from a matrix of its own
+            return {"knn": ItemKNN().fit(data), "ease": EASE().fit(data)}
+        with data.sharing_co_purchases():  # both start from the co-purchase counts: counted once
+            return {"knn": ItemKNN().fit(data), "ease": EASE().fit(data)}
 
     def _candidates(self, data: Interactions, helpers: dict, rows: np.ndarray):
         """Candidate (row, product) pairs of ``rows`` and their feature matrix, in batches of rows.

@@ -1,0 +1,90 @@
+"""The worker process a run fits its recommender in (customerlens.core.worker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from customerlens.core.worker import Kept, Worker, usable_cores
+from customerlens.errors import ConfigError, CustomerLensError
+
+
+def test_calls_answer_in_order_and_a_kept_result_stays_in_the_worker():
+    with Worker(preload=("json",)) as worker:
+        worker.submit(os.getpid)
+        worker.submit(dict, [("a", 1)], keep="kept")  # stays there: None comes back
+        worker.submit(sorted, Kept("kept"))
+        pid, kept, keys = worker.result(), worker.result(), worker.result()
+        assert pid != os.getpid() and kept is None and keys == ["a"]
+        assert worker.stats["seconds"] >= 0 and worker.stats["peak_memory_mb"] > 5
+    assert usable_cores() >= 1
+
+
+def test_exceptions_come_back_as_raised_and_bugs_say_where():
+    with Worker() as worker:
+        worker.submit(_raise_config)  # module-level: importable in the worker
+        with pytest.raises(ConfigError, match="k must be"):
+            worker.result()
+        worker.submit(int, "not a number")  # a bug's exception keeps the worker's traceback as a note
+        with pytest.raises(ValueError) as info:
+            worker.result()
+        assert "in customerlens's worker process" in "".join(info.value.__notes__)
+        worker.submit(abs, 3)  # the worker goes on after a failed call
+        assert worker.result() == 3
+
+
+def test_a_worker_that_dies_is_a_clear_error():
+    worker = Worker()
+    worker.submit(os.getpid)
+    pid = worker.result()
+    os.kill(pid, signal.SIGKILL)
+    worker.submit(abs, 1)
+    with pytest.raises(CustomerLensError, match=r"worker process running abs stopped .*killed.*--workers 1"):
+        worker.result()
+    worker.close()
+
+
+def test_the_worker_ignores_ctrl_c_and_dies_with_its_caller(tmp_path):
+    """A caller killed outright (no clean-up) leaves no worker behind (Linux: PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    script = tmp_path / "caller.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal, time
+        from customerlens.core.worker import Worker
+        worker = Worker()
+        worker.submit(os.getpid)
+        pid = worker.result()
+        os.kill(pid, signal.SIGINT)  # ignored: the caller decides when the worker stops
+        time.sleep(0.3)
+        worker.submit(abs, -2)
+        print(pid, worker.result(), flush=True)
+        time.sleep(60)
+    """))
+    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pid, answer = caller.stdout.readline().split()
+    assert answer == "2"
+    caller.kill()
+    caller.wait()
+    deadline = time.monotonic() + 10
+    while _alive(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _raise_config():
+    raise ConfigError("k must be at least 1", parameter="k")
