@@ -290,3 +290,17 @@ def test_names_keep_their_promises_on_the_shared_data(shape, request):
             planted = seg.assigned.merge(truth, on="customer_id").groupby("segment_name")["true_type"]
             majority = planted.agg(lambda types: types.value_counts().index[0])
             assert majority["At-Risk"] == "at_risk" and majority["High-Value"] == "high_value", majority
+
+
+def test_silhouette_is_scikit_learns():
+    """The elbow search's silhouette (one matrix product per k) equals scikit-learn's, singletons included."""
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from customerlens.models.segment.segmenter import silhouette
+
+    rng = np.random.default_rng(3)
+    for n, k in [(60, 3), (400, 8), (40, 35)]:  # the last has segments of one customer
+        distances = pairwise_distances(rng.normal(size=(n, 4)))
+        labels = rng.integers(0, k, n)
+        assert silhouette(distances, labels) == pytest.approx(
+            silhouette_score(distances, labels, metric="precomputed"), abs=1e-12)

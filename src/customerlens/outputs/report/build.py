@@ -524,11 +524,18 @@ def _about(record: dict, created: Any, store_path: Path) -> dict:
     timing = None
     if stages:
         total = sum(float(s["seconds"]) for s in stages)
+        rows = [[_text(s["stage"]), _num(s["seconds"], 2), _pct(float(s["seconds"]) / total if total else None),
+                 _num(s.get("peak_memory_mb"), 0)] for s in stages]
+        beside = [s for s in stages if s.get("worker")]
+        rows += [[_text(f"{s['stage']}, in its worker process"), _num(s["worker"]["seconds"], 2), _text("beside"),
+                  _num(s["worker"].get("peak_memory_mb"), 0)] for s in beside]
         timing = Table(columns=[("stage", False), ("seconds", True), ("share", True), ("peak memory (MB)", True)],
-                       rows=[[_text(s["stage"]), _num(s["seconds"], 2), _pct(float(s["seconds"]) / total if total else None),
-                              _num(s.get("peak_memory_mb"), 0)] for s in stages],
+                       rows=rows,
                        caption="Each stage's seconds and the process's peak memory by its end; the store and the "
-                               "report are written after this record and are not in it.")
+                               "report are written after this record and are not in it."
+                               + (" The recommender fitted in a worker process of its own while the stages "
+                                  "before it ran: its own seconds and memory are the last row (not in the shares; "
+                                  "the stage's seconds here are the wait for it)." if beside else ""))
     return {"items": items, "timing": timing}
 
 
