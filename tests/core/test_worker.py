@@ -11,17 +11,16 @@ import time
 
 import pytest
 
-from customerlens.core.worker import Kept, Worker, usable_cores
+from customerlens.core.worker import Worker, usable_cores
 from customerlens.errors import ConfigError, CustomerLensError
 
 
-def test_calls_answer_in_order_and_a_kept_result_stays_in_the_worker():
+def test_calls_answer_in_order():
     with Worker(preload=("json",)) as worker:
         worker.submit(os.getpid)
-        worker.submit(dict, [("a", 1)], keep="kept")  # stays there: None comes back
-        worker.submit(sorted, Kept("kept"))
-        pid, kept, keys = worker.result(), worker.result(), worker.result()
-        assert pid != os.getpid() and kept is None and keys == ["a"]
+        worker.submit(sorted, {"b": 1, "a": 2})
+        pid, keys = worker.result(), worker.result()
+        assert pid != os.getpid() and keys == ["a", "b"]
         assert worker.stats["seconds"] >= 0 and worker.stats["peak_memory_mb"] > 5
     assert usable_cores() >= 1
 

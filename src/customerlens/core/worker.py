@@ -3,8 +3,7 @@
 :class:`Worker` starts ``python -m customerlens.core.worker`` at once (its imports overlap the
 caller's work), then runs the calls it is sent one after another, in order, and answers each
 with its result, or the exception it raised, with the seconds the call took and the worker's peak
-memory by its end. A call's result can stay in the worker (``keep``) and be handed to a later
-call (:class:`Kept`): a fitted model need not travel back and forth.
+memory by its end.
 
 Not :mod:`multiprocessing`: its ``spawn`` start re-imports the caller's ``__main__``, which runs a
 user's script without a ``__main__`` guard a second time, and ``fork`` after DuckDB's and OpenMP's
@@ -20,7 +19,6 @@ import pickle
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -29,13 +27,6 @@ from customerlens.errors import CustomerLensError
 
 #: the settings that bound the threads of OpenMP (LightGBM, scikit-learn) and of the BLAS libraries
 THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@dataclass(frozen=True)
-class Kept:
-    """Stands, in a call's arguments, for a result kept in the worker under ``key``."""
-
-    key: str
 
 
 def usable_cores() -> int:
@@ -51,8 +42,8 @@ class Worker:
 
     ``preload``: modules the worker imports before its first call, while the caller works on;
     ``threads``: OpenMP and BLAS threads in the worker (default: as in the caller).
-    ``submit(fn, *args, keep=None)`` sends a call and returns at once; ``result()`` waits for the
-    oldest unanswered call: its value, or its exception raised here. ``stats`` has the last
+    ``submit(fn, *args)`` sends a call and returns at once; ``result()`` waits for the oldest
+    unanswered call: its value, or its exception raised here. ``stats`` has the last
     answered call's ``seconds`` and the worker's ``peak_memory_mb``.
     """
 
@@ -71,13 +62,13 @@ class Worker:
         self._pending: list[str] = []
         self.stats: dict = {}
 
-    def submit(self, fn: Any, *args: Any, keep: str | None = None) -> None:
-        """Send ``fn(*args)`` (``fn`` a module-level function); with ``keep`` its result stays in the worker."""
-        self._send.send((fn.__module__, fn.__qualname__, args, keep))
+    def submit(self, fn: Any, *args: Any) -> None:
+        """Send ``fn(*args)`` (``fn`` a module-level function)."""
+        self._send.send((fn.__module__, fn.__qualname__, args))
         self._pending.append(fn.__qualname__)
 
     def result(self) -> Any:
-        """The oldest unanswered call's result (``None`` when kept), or its exception, raised here."""
+        """The oldest unanswered call's result, or its exception, raised here."""
         name = self._pending.pop(0)
         try:
             ok, value, self.stats = self._receive.recv()
@@ -144,10 +135,9 @@ def main(read_fd: int, write_fd: int, preload: list[str]) -> None:
         except ImportError:  # the call that needs it says so
             pass
     receive, send = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
-    kept: dict[str, Any] = {}
     while True:
         try:
-            module, name, args, keep = receive.recv()
+            module, name, args = receive.recv()
         except EOFError:
             return
         start = time.perf_counter()
@@ -155,17 +145,14 @@ def main(read_fd: int, write_fd: int, preload: list[str]) -> None:
             fn = importlib.import_module(module)
             for part in name.split("."):
                 fn = getattr(fn, part)
-            value = fn(*(kept[a.key] if isinstance(a, Kept) else a for a in args))
-            if keep is not None:
-                kept[keep], value = value, None
-            answer = _answer(value, None, time.perf_counter() - start)
+            answer = _answer(fn(*args), None, time.perf_counter() - start)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             answer = _answer(None, exc, time.perf_counter() - start)
         send.send(answer)
 
 
 if __name__ == "__main__":
-    # the loop runs in the module under its own name, so that the Kept it is sent is this Kept
+    # the loop runs in the module under its own name (pickled classes of it are the same classes)
     from customerlens.core.worker import main as _main
 
     _main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])

@@ -392,14 +392,13 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options) -> Ana
                                           ingested.loaded.mapping.has_products, ingested.con)
         else:
             recs = stages.RecommendStage()
-        del lines
         plan = stages.plan_stage(segmentation, value.result)
         analysis = Analysis(config=config, ingested=ingested, table=table, segmentation=segmentation,
                             value=value.result, value_record=value.record, recommendations=recs.table,
                             recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped,
                             clock=progress)
-        if worker is not None:
-            analysis._pending = functools.partial(_take_recommendations, worker)
+        if worker is not None:  # the lines stay until the recommender is taken (it recommends from them)
+            analysis._pending = functools.partial(_take_recommendations, worker, lines)
         if campaigns is not None:
             _add_campaigns(analysis, campaigns, campaign_options or {})
         return analysis
@@ -411,11 +410,11 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options) -> Ana
         raise
 
 
-def _take_recommendations(worker, analysis: Analysis) -> None:
-    """Wait for the worker's recommender, then both lists (the segments are known now); the worker ends."""
+def _take_recommendations(worker, lines: pd.DataFrame, analysis: Analysis) -> None:
+    """The recommender's final weights here, its ranker from the worker, then both lists; the worker ends."""
     try:
         analysis.clock("recommend")
-        recs = stages.finish_recommendations(worker, analysis.segmentation, analysis.config)
+        recs = stages.finish_recommendations(worker, lines, analysis.table, analysis.segmentation, analysis.config)
         analysis.clock.annotate(worker=recs.worker)
     finally:
         worker.close()

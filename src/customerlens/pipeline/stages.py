@@ -183,7 +183,8 @@ def uses_spark_als(table: CustomerTable, config: RunConfig) -> bool:
 def insight_lines(table: CustomerTable, config: RunConfig) -> pd.DataFrame | None:
     """The clean lines in pandas, as far as the insights and the recommender need them (None: neither)."""
     if config.recommend is not None and not uses_spark_als(table, config):
-        return table.transactions.df()
+        # the recommender reads the quantity too (returns are not purchases); seven columns of fourteen
+        return table.transactions.select(*INSIGHT_COLUMNS, "quantity").df()
     if config.insights is not None:
         return table.transactions.select(*INSIGHT_COLUMNS).df()  # six columns, not all
     return None
@@ -274,26 +275,23 @@ def worker_recommends(table: CustomerTable, config: RunConfig, has_products: boo
 
 
 def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, config: RunConfig) -> None:
-    """Send the recommender's fit to ``worker`` (it stays there until :func:`finish_recommendations`)."""
-    from customerlens.models.recommend.service import fit_recommendations
+    """Send the recommender's learning to ``worker`` (:func:`finish_recommendations` takes it)."""
+    from customerlens.models.recommend.service import learn_recommender
 
-    worker.submit(fit_recommendations, lines, table.as_of, config.recommend.model, keep="recommendations")
+    worker.submit(learn_recommender, lines, table.as_of, config.recommend.model)
 
 
-def finish_recommendations(worker: Worker, segmentation: Segmentation, config: RunConfig) -> RecommendStage:
-    """Both lists from the model ``worker`` fitted, now that the segments are known; the model comes back too."""
-    from customerlens.core.worker import Kept
-    from customerlens.models.recommend.service import segment_lists
+def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, segmentation: Segmentation,
+                           config: RunConfig) -> RecommendStage:
+    """The final weights here while the worker learns, then its model with them, and both lists."""
+    from customerlens.models.recommend.service import final_weights, joined
 
     rec = config.recommend
-    worker.submit(segment_lists, Kept("recommendations"), _segment_labels(segmentation), rec.top_n,
-                  rec.exclude_bought, rec.discovery_slots)
-    worker.result()  # the fit (its model kept in the worker): its exception, if any, is raised here
-    fit_seconds = worker.stats["seconds"]
-    lists, fitted = worker.result()
-    return RecommendStage(table=lists, fitted=fitted,
-                          worker={"seconds": round(fit_seconds + worker.stats["seconds"], 3),
-                                  "peak_memory_mb": worker.stats["peak_memory_mb"]})
+    data, weights = final_weights(lines, table.as_of, rec.model)
+    learned, note = worker.result()  # its exception, if any, is raised here
+    fitted = joined(learned, note, data, weights, _segment_labels(segmentation))
+    lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
+    return RecommendStage(table=lists, fitted=fitted, worker=dict(worker.stats))
 
 
 def _named(ranked: pd.DataFrame, transactions: Any, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

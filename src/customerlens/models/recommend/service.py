@@ -11,6 +11,7 @@ import pandas as pd
 from customerlens.models.recommend.data import Interactions, build_interactions
 from customerlens.models.recommend.models import EASE, Recommender
 from customerlens.models.recommend.registry import make_model
+from customerlens.models.recommend.twostage import TwoStage
 
 DEFAULT_MODEL = "two_stage"
 #: what ``run`` uses unless told otherwise: the default model where it runs in bounded time, else the blend
@@ -43,13 +44,7 @@ class Recommendations:
         # what explains a discovery: the model's own co-purchase part, else EASE
         explains = type(model).contribution is not Recommender.contribution
         self._co = model if explains else EASE().fit(data)
-        self.set_segments(self.segments)
-
-    def set_segments(self, segments: dict) -> Recommendations:
-        """Each customer's segment label (customer id -> label): short lists are filled from its popular products."""
-        self.segments = segments
-        self._fallback = make_model("segment_popularity").fit(self.data, segments=segments)
-        return self
+        self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
 
     def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
                       discovery: int = 0) -> pd.DataFrame:
@@ -189,15 +184,45 @@ def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = AUTO
     return Recommendations(fitted, data, segments, note=note)
 
 
-def segment_lists(fitted: Recommendations, segments: dict, n: int = 10, exclude_seen: bool = False,
-                  discovery: int = 0) -> tuple[pd.DataFrame, Recommendations]:
-    """Both lists of a model fitted before the segments were known, and the model (a run's worker's second call).
+def learn_recommender(transactions: Any, as_of: dt.datetime, model: str = AUTO) -> tuple[Recommender, str]:
+    """A run's worker process's half of :func:`fit_recommendations`: the model ``model`` stands for, learned.
 
-    Neither list's model reads the segments (``segment_popularity`` does: fit it with them); they
-    fill short lists and name the reason of a filled place.
+    The two-stage ranker learns its ranker on the inner cuts only; the caller computes the final
+    weights meanwhile (:func:`final_weights`) and joins both (:func:`joined`). Any other model is
+    fitted whole here. Returns the model and the note :func:`fit_recommendations` would give.
     """
-    fitted.set_segments(segments)
-    return fitted.lists(n=n, exclude_seen=exclude_seen, discovery=discovery), fitted
+    from threadpoolctl import threadpool_limits
+
+    data = build_interactions(transactions, as_of)
+    name, note = _resolve(model, data)
+    recommender = make_model(name)
+    with threadpool_limits(1, "blas"):  # as in fit_recommendations: the same numbers
+        if isinstance(recommender, TwoStage):
+            recommender.learn(data)
+        else:
+            recommender.fit(data)
+    return recommender, note
+
+
+def final_weights(transactions: Any, as_of: dt.datetime, model: str = AUTO) -> tuple[Interactions, dict | None]:
+    """The caller's half: the interactions and, for the two-stage ranker, its final weights (else None)."""
+    from threadpoolctl import threadpool_limits
+
+    data = build_interactions(transactions, as_of)
+    if _resolve(model, data)[0] != TwoStage.name:
+        return data, None
+    with threadpool_limits(1, "blas"):
+        return data, TwoStage.final_weights(data)
+
+
+def joined(learned: Recommender, note: str, data: Interactions, weights: dict | None,
+           segments: dict | None = None) -> Recommendations:
+    """:func:`learn_recommender`'s model and :func:`final_weights`' weights as :func:`fit_recommendations`' result."""
+    if isinstance(learned, TwoStage):
+        if learned.fallback_ is not None:  # the history was too short to learn from
+            return Recommendations(learned.fallback_, data, segments, note=learned.note_)
+        learned.use(data, weights)
+    return Recommendations(learned, data, segments, note=note)
 
 
 def _resolve(model: str, data: Interactions) -> tuple[str, str]:

@@ -66,6 +66,16 @@ class TwoStage(Recommender):
 
     # -- learning
     def _fit(self, data: Interactions, segments):
+        self.learn(data)
+        if self.fallback_ is None:
+            self.use(data, self.final_weights(data))
+
+    def learn(self, data: Interactions) -> TwoStage:
+        """The ranker, learned on the inner cuts of ``data``: :meth:`fit` without the final weights.
+
+        :meth:`use` adds them (from :meth:`final_weights`, which may be computed elsewhere meanwhile:
+        a run does it in its own process while a worker process learns); returns self.
+        """
         if data.lines is None:
             raise ValueError("two_stage needs the purchase lines (build_interactions keeps them)")
         # who bought in each inner window, first: a history too short to learn from is known before any work
@@ -73,7 +83,7 @@ class TwoStage(Recommender):
         self.fallback_ = None
         buyers = sum(len(rows) for _, rows, _ in windows.values())
         if not windows or buyers < self.min_queries:
-            return self._fall_back(data, segments, buyers)
+            return self._fall_back(data, buyers)
         # the co-purchase and EASE weights of the inner cuts are learned once, at the earliest cut
         # (before every label window), and score each cut's histories: one fit instead of five
         earliest = data.as_of - dt.timedelta(days=max(windows))
@@ -84,7 +94,7 @@ class TwoStage(Recommender):
         parts = [parts[days] for days in cuts]
         queries = sum(len(p[2]) for p in parts)
         if queries < self.min_queries:
-            return self._fall_back(data, segments, queries)
+            return self._fall_back(data, queries)
         import lightgbm as lgb  # here, not above: a short history never pays for the import (about 1.5 s)
 
         X = np.concatenate([p[0] for p in parts])
@@ -100,14 +110,25 @@ class TwoStage(Recommender):
         self.ranker_.fit(self._columns(X), y, group=group, feature_name=list(self.features))
         self.training_ = {"cuts_days_before": cuts, "label_days": self.label_days, "queries": int(len(group)),
                           "candidates": int(len(y)), "positives": int(y.sum())}
-        self.helpers_ = self._helpers(data)
+        return self
 
-    def _fall_back(self, data: Interactions, segments, queries: int) -> None:
+    @classmethod
+    def final_weights(cls, data: Interactions) -> dict:
+        """The co-purchase and EASE weights and the history facts of ``data``, that candidates are scored with."""
+        return {**cls._weights(data), "facts": _history_facts(data)}
+
+    def use(self, data: Interactions, weights: dict) -> TwoStage:
+        """Recommend for ``data``'s customers with ``weights`` (:meth:`final_weights` of ``data``); returns self."""
+        self.data_, self.helpers_ = data, weights
+        return self
+
+    def _fall_back(self, data: Interactions, queries: int) -> TwoStage:
         from customerlens.models.recommend.blend import Blend
 
-        self.fallback_ = Blend().fit(data, segments=segments)
+        self.fallback_ = Blend().fit(data)  # the blend reads no segments
         self.note_ = (f"the history is too short for the two-stage ranker to learn from ({queries} customers "
                       f"bought in its inner windows, it needs {self.min_queries}): the blend recommends instead")
+        return self
 
     def _window(self, data: Interactions, days: int):
         """The history as of ``days`` before the snapshot, the customers who bought in the next ``label_days``, and what.
@@ -144,9 +165,6 @@ class TwoStage(Recommender):
         keep = np.isin(pairs[:, 0], np.unique(pairs[y > 0, 0]))
         pairs, X, y = pairs[keep], X[keep], y[keep]
         return X, y, np.unique(pairs[:, 0], return_counts=True)[1]
-
-    def _helpers(self, data: Interactions) -> dict:
-        return {**self._weights(data), "facts": _history_facts(data)}
 
     @staticmethod
     def _weights(data: Interactions) -> dict:
