@@ -45,8 +45,11 @@ run: $(STAMP)
 ## than cores was measured slower on a fresh clone: 8m50s against 7m19s on 2 cores.)
 ## Each worker's numpy/scikit-learn BLAS on one thread: two workers with a BLAS thread per core each
 ## fought over 2 cores (measured: pytest 472.6 s with the default threads, 385.0 s with one; same results).
+## And each run in one process (CUSTOMERLENS_WORKERS=1): the test workers fill the cores already, a
+## recommender worker process per run would only add its start-up; the tests that are about the
+## worker process ask for it (workers=2).
 WORKERS ?= auto
-ONE_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+ONE_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 CUSTOMERLENS_WORKERS=1
 test: $(STAMP) chromium java
 	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --durations=15 $(ARGS)
 

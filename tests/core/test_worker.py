@@ -87,3 +87,18 @@ def _alive(pid: int) -> bool:
 
 def _raise_config():
     raise ConfigError("k must be at least 1", parameter="k")
+
+
+def test_how_many_processes_a_run_uses(monkeypatch):
+    """``engine.workers``, else $CUSTOMERLENS_WORKERS, else two on two free cores; anything else is refused."""
+    from customerlens.pipeline.config import EngineConfig
+
+    monkeypatch.delenv("CUSTOMERLENS_WORKERS", raising=False)
+    assert EngineConfig().processes() == (2 if usable_cores() >= 2 else 1)
+    monkeypatch.setenv("CUSTOMERLENS_WORKERS", "1")
+    assert EngineConfig().processes() == 1 and EngineConfig(workers=2).processes() == 2
+    monkeypatch.setenv("CUSTOMERLENS_WORKERS", "4")
+    with pytest.raises(ConfigError, match="CUSTOMERLENS_WORKERS must be 1 or 2, got '4'"):
+        EngineConfig().processes()
+    with pytest.raises(ConfigError, match="engine.workers must be 1 or 2, got 3"):
+        EngineConfig(workers=3)

@@ -336,10 +336,9 @@ def start_analysis(data: Any, config: RunConfig, *, progress: StageClock, campai
 
 def _worker(config: RunConfig):
     """A worker process for the recommender when the run may use one (:func:`stages.worker_recommends`)."""
-    from customerlens.core.worker import Worker, usable_cores
+    from customerlens.core.worker import Worker
 
-    wanted = config.engine.workers == 2 or (config.engine.workers is None and usable_cores() >= 2)
-    if config.recommend is None or config.engine.name != "duckdb" or not wanted:
+    if config.recommend is None or config.engine.name != "duckdb" or config.engine.processes() < 2:
         return None
     # one thread there and one here (:func:`_one_thread_beside`): two processes of two threads
     # each on two cores stall each other's OpenMP and BLAS (the run took longer than on one)

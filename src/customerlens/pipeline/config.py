@@ -70,6 +70,10 @@ class InputConfig:
             object.__setattr__(self, "sheet", int(self.sheet))
 
 
+#: the environment variable that sets ``engine.workers`` when a run does not
+WORKERS_ENV = "CUSTOMERLENS_WORKERS"
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Where loading, cleaning and features run, and DuckDB's memory."""
@@ -82,7 +86,8 @@ class EngineConfig:
     #: segmentation on, while pandas holds the customers). Default: DuckDB's (80 % of RAM)
     memory_limit: str | None = None
     #: processes a run may use: 2 fits the recommender in a process of its own while the other stages
-    #: run (same results, a second core); 1 keeps everything in this one. None: 2 when two cores are free
+    #: run (same results, a second core); 1 keeps everything in this one. None: $CUSTOMERLENS_WORKERS
+    #: when set, else 2 when two cores are free (:meth:`processes`)
     workers: int | None = None
 
     def __post_init__(self):
@@ -97,6 +102,21 @@ class EngineConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"engine.{name} must be 0 or more, got {getattr(self, name)}",
                                   parameter=f"engine.{name}")
+
+    def processes(self) -> int:
+        """The processes a run uses: ``workers``, else ``$CUSTOMERLENS_WORKERS``, else 2 on two free cores or more."""
+        import os
+
+        from customerlens.core.worker import usable_cores
+
+        if self.workers is not None:
+            return self.workers
+        setting = os.environ.get(WORKERS_ENV, "").strip()
+        if setting:
+            if setting not in ("1", "2"):
+                raise ConfigError(f"{WORKERS_ENV} must be 1 or 2, got {setting!r}", parameter="engine.workers")
+            return int(setting)
+        return 2 if usable_cores() >= 2 else 1
 
 
 @dataclass(frozen=True)

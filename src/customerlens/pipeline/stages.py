@@ -263,15 +263,13 @@ def _segment_labels(segmentation: Segmentation) -> dict:
 def worker_recommends(table: CustomerTable, config: RunConfig, has_products: bool) -> bool:
     """Whether the recommender fits in a process of its own while the other stages run.
 
-    With ``engine.workers`` 2, or unset and two cores free; not on Spark's ALS path, and not for
-    ``segment_popularity``, which learns from the segments.
+    With two processes (:meth:`EngineConfig.processes <customerlens.pipeline.config.EngineConfig.processes>`);
+    not on Spark's ALS path, and not for ``segment_popularity``, which learns from the segments.
     """
-    from customerlens.core.worker import usable_cores
-
-    rec, workers = config.recommend, config.engine.workers
+    rec = config.recommend
     if rec is None or not has_products or uses_spark_als(table, config) or rec.model == "segment_popularity":
         return False
-    return workers == 2 or (workers is None and usable_cores() >= 2)
+    return config.engine.processes() == 2
 
 
 def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, config: RunConfig) -> None:
