@@ -63,7 +63,29 @@ def test_health(client, store):
     body = client.get("/api/health").json()
     n = rows(store, "SELECT count(*) AS n FROM segments")[0]["n"]
     assert body["status"] == "ok" and body["customers"] == n and body["segmenter"] is True
-    assert body["recommendations"] > 0
+    assert body["recommendations"] == rows(store, "SELECT count(DISTINCT customer_id) AS n FROM recommendations")[0]["n"]
+
+
+def test_the_first_page_waits_for_neither_the_segmenter_nor_the_recommendation_cache(store):
+    """Issue 22: the dashboard's first page within 2 s of `serve`. The segmenter (scikit-learn) loads on first
+    use and the recommendation cache fills in a thread of its own; a lookup waits for the full cache.
+    """
+    from customerlens.api.data import StoreData
+
+    with TestClient(create_app(Settings(store=store))) as c:
+        assert c.get("/").status_code == 200 and c.get("/api/health").json()["segmenter"] is True
+        state = c.app.state.customerlens
+        assert state._segmenter is None  # nothing has scored yet
+        customer = rows(store, "SELECT customer_id FROM recommendations ORDER BY 1 LIMIT 1")[0]["customer_id"]
+        listed = c.get(f"/api/customers/{customer}/recommendations").json()
+        assert len(listed["recommendations"]) == len(rows(store, "SELECT 1 FROM recommendations WHERE customer_id = ? "
+                                                      "AND list = 'top'", [customer]))
+        assert state.segmenter is state.segmenter is not None  # loaded once, then kept
+    opened = StoreData.open(store)
+    try:
+        assert opened.recommendations and not opened._filler.is_alive()  # waited for, and the thread has ended
+    finally:
+        opened.close()
 
 
 def test_segments_match_the_profiles(client, store):

@@ -1,7 +1,7 @@
 """The FastAPI app: JSON API under ``/api``, server-rendered pages elsewhere.
 
 ``create_app(settings)`` builds it; its lifespan opens the store read-only, reads the
-recommendations into memory and loads the saved segmenter when there is one.
+recommendations into memory (in a thread of its own) and loads the saved segmenter on first use.
 Endpoints get them through ``Depends``. Two pure-ASGI middlewares guard every
 request: the token check (when a token is set) and the request-body size limit.
 """
@@ -14,9 +14,10 @@ import hmac
 import io
 import math
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, unquote
@@ -64,11 +65,30 @@ MAX_ERRORS = 10
 
 @dataclass
 class State:
-    """What the lifespan opens, shared by all requests."""
+    """What the lifespan opens, shared by all requests; the saved segmenter is loaded on first use."""
 
     settings: Settings
     store: StoreData
-    segmenter: Any = None
+    _segmenter: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def has_segmenter(self) -> bool:
+        """Whether a saved segmenter is beside the store (``POST /api/score`` needs it)."""
+        return self.settings.segmenter_path.is_file()
+
+    @property
+    def segmenter(self) -> Any:
+        """The saved segmenter (None without one), loaded on first use.
+
+        Loading imports scikit-learn (about a second), which the dashboard's first page should not wait for.
+        """
+        with self._lock:
+            if self._segmenter is None and self.has_segmenter:
+                from customerlens.models.segment.segmenter import CustomerSegmenter
+
+                self._segmenter = CustomerSegmenter.load(self.settings.segmenter_path)
+            return self._segmenter
 
 
 # -- dependencies
@@ -283,12 +303,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store = StoreData.open(settings.store)
-        segmenter = None
-        if settings.segmenter_path.is_file():
-            from customerlens.models.segment.segmenter import CustomerSegmenter
-
-            segmenter = CustomerSegmenter.load(settings.segmenter_path)
-        app.state.customerlens = State(settings, store, segmenter)
+        app.state.customerlens = State(settings, store)
         try:
             yield
         finally:
@@ -393,7 +408,7 @@ def _api_routes(app: FastAPI) -> None:
         store = state.store
         return {"status": "ok", "version": __version__, "store": store.path.name, "customers": len(store.customers),
                 "segments": store.has("segments"), "value": store.has("customer_value"),
-                "recommendations": store.recommended_customers, "segmenter": state.segmenter is not None}
+                "recommendations": store.recommended_customers, "segmenter": state.has_segmenter}
 
     @app.get("/api/segments", tags=["segments"])
     def segments(state: StateDep, cur: CursorDep) -> list[dict[str, Any]]:
