@@ -112,3 +112,22 @@ def test_pca_chart(segmented, tmp_path):
     assert w > 2 * charts.WIDTH and h > 2 * charts.HEIGHT
     data = chart.to_dict()["datasets"]
     assert len(next(iter(data.values()))) == 300
+
+
+def test_typed_channels_give_altairs_own_specification():
+    """charts.Chart builds shorthand channels typed (issue 22: Altair parsed each against the whole schema):
+    the specification is the one plain Altair writes.
+    """
+    import altair as alt
+
+    from customerlens.outputs.charts import Chart
+
+    data = pd.DataFrame({"amount": [3.0, 1.0], "segment_name": ["A", "B"], "month": ["2024-01-01", "2024-02-01"]})
+    for build in (
+        lambda c: c(data).mark_bar().encode(x="amount:Q", y=alt.Y("segment_name:N", sort="-x"),
+                                           tooltip=["segment_name", alt.Tooltip("amount:Q", format=",.0f")]),
+        lambda c: c(data).mark_line().encode(x="yearmonth(month):T", y="sum(amount):Q", color="segment_name",
+                                            tooltip=["amount", "month:T"], opacity=alt.value(0.5)),
+        lambda c: c(data).mark_text().encode(text="segment_name:N", xOffset="amount:Q"),
+    ):
+        assert build(Chart).to_dict() == build(alt.Chart).to_dict()  # validated against the schema too
