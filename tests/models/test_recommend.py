@@ -294,3 +294,34 @@ def test_two_stage_gives_way_to_the_blend_on_a_short_history(data, monkeypatch):
     assert recs.model.name == "blend" and "customers x 6 products: above" in recs.note
     recs = service.fit_recommendations(tiny_lines(), AS_OF, model="ease")  # asked for: no note
     assert recs.model.name == "ease" and recs.note == ""
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_the_split_fit_gives_the_one_process_lists(short):
+    """A run's worker learns the ranker (learn_recommender) while the caller makes the final weights, the
+    discover list and the top list's candidates (final_weights, prepared_lists); joined, the lists are
+    fit_recommendations' to the last digit: the two-stage ranker, and the blend on a short history.
+    """
+    from customerlens.io import demo
+    from customerlens.models.recommend import service
+
+    if short:
+        lines, as_of = tiny_lines(), AS_OF
+    else:
+        lines = demo.generate(250, seed=3).to_pandas().rename(columns={"CustomerID": "customer_id", "StockCode": "product_id",
+                                                          "InvoiceNo": "order_id", "InvoiceDate": "order_date",
+                                                          "Quantity": "quantity", "Description": "product_name"})
+        lines["order_date"] = pd.to_datetime(lines["order_date"])
+        lines = lines[lines["customer_id"].notna() & (lines["quantity"] > 0)].astype({"customer_id": str})
+        as_of = lines["order_date"].max() + pd.Timedelta(days=1)
+    segments = {c: "All" for c in lines["customer_id"].unique()}
+    whole = service.fit_recommendations(lines, as_of, segments=segments)
+    learned, note = service.learn_recommender(lines, as_of)
+    data, weights = service.final_weights(lines, as_of)
+    prepared = service.prepared_lists(data, weights, segments)
+    joined = service.joined(learned, note, data, weights, segments, prepared)
+    assert joined.model.name == whole.model.name == ("blend" if short else "two_stage") and joined.note == whole.note
+    discover = prepared.get("discover") if joined.model is learned else None
+    pd.testing.assert_frame_equal(joined.lists(discover=discover), whole.lists())
+    if not short:
+        assert joined.model.prepared_ is not None  # the top list was scored from the prepared candidates

@@ -82,7 +82,9 @@ def _check_stage_times(result, out) -> None:
     assert sorted(names, key=STAGES.index) == list(STAGES)
     recommend = stages[names.index("recommend")]
     assert names.index("charts") < names.index("recommend")  # the run asked for a worker process
-    assert recommend["worker"]["seconds"] > 0 and recommend["worker"]["peak_memory_mb"] > 50
+    # the worker learned the ranker: its own seconds and memory, on the recommend stage
+    [task] = recommend["worker"]
+    assert task["task"] == "recommender" and task["seconds"] > 0 and task["peak_memory_mb"] > 50
     assert all(s["seconds"] >= 0 for s in stages) and stages[-1]["peak_memory_mb"] > 50
     peaks = [s["peak_memory_mb"] for s in stages]
     assert peaks == sorted(peaks)  # the process's peak so far: it never falls
@@ -90,7 +92,7 @@ def _check_stage_times(result, out) -> None:
     assert [s["stage"] for s in record["stages"]] == [s["stage"] for s in stages[:-2]]  # up to the store
     about = (out / "report.html").read_text()
     about = about[about.index('<section id="about">'):]
-    assert "Seconds and peak memory by stage" in about and "recommend, in its worker process" in about
+    assert "Seconds and peak memory by stage" in about and "recommender, in the worker process" in about
 
 
 @pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast

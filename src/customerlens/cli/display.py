@@ -69,10 +69,10 @@ def print_stage_seconds(stages: list[dict]) -> None:
         table.add_row(s["stage"], f"{s['seconds']:.2f}", f"{s['seconds'] / total:.0%}" if total else "",
                       f"{s['peak_memory_mb']:,.0f}")
     table.add_row("all", f"{total:.2f}", "", f"{max(s['peak_memory_mb'] for s in stages):,.0f}")
-    for s in stages:  # work done in a worker process, beside the stages above: not in their sum
-        if s.get("worker"):
-            table.add_row(f"{s['stage']}, in its worker process", f"{s['worker']['seconds']:.2f}", "beside",
-                          f"{s['worker']['peak_memory_mb']:,.0f}")
+    for s in stages:  # work done in the worker process, beside the stages above: not in their sum
+        for task in s.get("worker") or ():
+            table.add_row(f"{task['task']}, in the worker process", f"{task['seconds']:.2f}", "beside",
+                          f"{task['peak_memory_mb']:,.0f}")
     err.print(table)
 
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import queue
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -61,11 +63,23 @@ class Worker:
         self._receive = Connection(to_parent, writable=False)
         self._pending: list[str] = []
         self.stats: dict = {}
+        # calls go out through a thread of their own: a pipe takes 64 KB at a time, and a worker busy
+        # with the call before would hold the caller until it reads the next one (charts' data)
+        self._outbox: queue.Queue[bytes | None] = queue.Queue()
+        self._sender = threading.Thread(target=self._send_all, name="customerlens-worker-sender", daemon=True)
+        self._sender.start()
 
     def submit(self, fn: Any, *args: Any) -> None:
-        """Send ``fn(*args)`` (``fn`` a module-level function)."""
-        self._send.send((fn.__module__, fn.__qualname__, args))
+        """Send ``fn(*args)`` (``fn`` a module-level function); returns at once (the arguments are pickled now)."""
+        self._outbox.put(pickle.dumps((fn.__module__, fn.__qualname__, args), protocol=pickle.HIGHEST_PROTOCOL))
         self._pending.append(fn.__qualname__)
+
+    def _send_all(self) -> None:
+        while (payload := self._outbox.get()) is not None:
+            try:
+                self._send.send_bytes(payload)
+            except OSError:  # the worker is gone: result() says so
+                return
 
     def result(self) -> Any:
         """The oldest unanswered call's result, or its exception, raised here."""
@@ -84,11 +98,13 @@ class Worker:
 
     def close(self) -> None:
         """Stop the worker (at once, whatever it is doing) and wait for it to end."""
-        for connection in (self._send, self._receive):
-            connection.close()
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait()
+        self._outbox.put(None)
+        self._sender.join()  # its write fails at once: the reading end is gone
+        for connection in (self._send, self._receive):
+            connection.close()
 
     def __enter__(self) -> Worker:
         return self

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import html
 import platform
 from dataclasses import dataclass, field
@@ -197,13 +196,13 @@ class Analysis:
         """
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending(self)
+            pending.take(self)
         return self
 
     def close(self) -> None:
         """Close the DuckDB connection (and its spill folder) and remove Spark's hand-off folder."""
         if self._pending is not None:  # the worker process stops with it
-            self._pending.args[0].close()
+            self._pending.worker.close()
             self._pending = None
         self.table.cleanup()
         self.ingested.con.close()
@@ -427,8 +426,8 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
                             value=value.result, value_record=value.record, recommendations=recs.table,
                             recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped,
                             clock=progress)
-        if worker is not None:  # the lines stay until the recommender is taken (it recommends from them)
-            analysis._pending = functools.partial(_take_recommendations, worker, lines)
+        if worker is not None:
+            analysis._pending = _Pending(worker, lines)
         if campaigns is not None:
             _add_campaigns(analysis, campaigns, campaign_options or {})
         return analysis
@@ -440,15 +439,22 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
         raise
 
 
-def _take_recommendations(worker, lines: pd.DataFrame, analysis: Analysis) -> None:
-    """The recommender's final weights here, its ranker from the worker, then both lists; the worker ends."""
-    try:
-        analysis.clock("recommend")
-        recs = stages.finish_recommendations(worker, lines, analysis.table, analysis.segmentation, analysis.config)
-        analysis.clock.annotate(worker=recs.worker)
-    finally:
-        worker.close()
-    analysis.recommendations, analysis.recommender = recs.table, recs.fitted
+class _Pending:
+    """What a run's worker process still owes: the recommender it learns (the lines stay until it is taken)."""
+
+    def __init__(self, worker: Any, lines: pd.DataFrame):
+        self.worker, self.lines = worker, lines
+
+    def take(self, analysis: Analysis) -> None:
+        """The recommender's final weights here, its ranker from the worker, then both lists; the worker ends."""
+        try:
+            analysis.clock("recommend")
+            recs = stages.finish_recommendations(self.worker, self.lines, analysis.table, analysis.segmentation,
+                                                 analysis.config)
+            analysis.clock.annotate(worker=[{"task": "recommender", **recs.worker}])
+        finally:
+            self.worker.close()
+        analysis.recommendations, analysis.recommender = recs.table, recs.fitted
 
 
 def _add_campaigns(analysis: Analysis, table: Any, options: dict) -> None:

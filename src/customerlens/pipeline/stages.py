@@ -282,14 +282,21 @@ def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTa
 def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, segmentation: Segmentation,
                            config: RunConfig) -> RecommendStage:
     """The final weights here while the worker learns, then its model with them, and both lists."""
-    from customerlens.models.recommend.service import final_weights, joined
+    from customerlens.models.recommend.service import final_weights, joined, prepared_lists
 
     rec = config.recommend
+    segments = _segment_labels(segmentation)
     data, weights = final_weights(lines, table.as_of, rec.model)
+    # the discover list and the top list's candidates need the final weights, not the ranker: made meanwhile
+    prepared = prepared_lists(data, weights, segments, rec.top_n)
     learned, note = worker.result()  # its exception, if any, is raised here
-    fitted = joined(learned, note, data, weights, _segment_labels(segmentation))
-    lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
-    return RecommendStage(table=lists, fitted=fitted, worker=dict(worker.stats))
+    fitted = joined(learned, note, data, weights, segments, prepared)
+    discover = prepared.get("discover") if fitted.model is learned else None  # not the blend's, on a short history
+    lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots,
+                         discover=discover)
+    if isinstance(getattr(fitted.model, "prepared_", None), tuple):
+        fitted.model.prepared_ = None  # the candidates' features: their memory goes
+    return RecommendStage(table=lists, fitted=fitted, worker=dict(worker.stats))  # the learning's
 
 
 def _named(ranked: pd.DataFrame, transactions: Any, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

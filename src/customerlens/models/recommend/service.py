@@ -68,13 +68,14 @@ class Recommendations:
         return self._table(rows, *self._filled(rows, items, scores, n))
 
     def lists(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
-              discovery: int = 0) -> pd.DataFrame:
+              discovery: int = 0, discover: pd.DataFrame | None = None) -> pd.DataFrame:
         """Both lists, ``customer_id, list, rank, product_id, product_name, score, reason``: ``top`` then ``discover``.
 
-        ``exclude_seen`` and ``discovery`` shape the ``top`` list (see :meth:`for_customers`).
+        ``exclude_seen`` and ``discovery`` shape the ``top`` list (see :meth:`for_customers`);
+        ``discover``: the ``discover`` list of the same customers, already made (:func:`prepared_lists`).
         """
         top = self.for_customers(customer_ids, n, exclude_seen=exclude_seen, discovery=discovery)
-        new = self.discover(customer_ids, n)
+        new = self.discover(customer_ids, n) if discover is None else discover
         both = pd.concat([top.assign(list=LISTS[0]), new.assign(list=LISTS[1])], ignore_index=True)
         order = both["list"].map({name: i for i, name in enumerate(LISTS)})
         both = both.assign(_order=order).sort_values(["customer_id", "_order", "rank"], kind="stable")
@@ -163,6 +164,19 @@ def _lookup(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.where(keys[pos] == query, values[pos], 0.0)
 
 
+def one_blas_thread():
+    """BLAS on one thread while a recommender learns (EASE's inverse).
+
+    The same weights to the last digit in any process (a run's worker too) and on any machine: two
+    threads sum in another order. threadpoolctl limits the libraries loaded when the limit starts: scipy's own BLAS, which EASE uses,
+    is loaded first (it was not, in a fresh process, and the first fit's weights differed by 1e-7).
+    """
+    import scipy.linalg  # noqa: F401 - loads scipy's BLAS before the limit
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, "blas")
+
+
 def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = AUTO,
                         segments: dict | None = None) -> Recommendations:
     """Fit ``model`` on the purchases before ``as_of``.
@@ -171,13 +185,9 @@ def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = AUTO
     products or :data:`TWO_STAGE_CELLS` customers x products; the two-stage ranker also gives way
     to the blend on a history too short to learn from. ``Recommendations.note`` says when and why.
     """
-    from threadpoolctl import threadpool_limits
-
     data = build_interactions(transactions, as_of)
     model, note = _resolve(model, data)
-    # BLAS on one thread (EASE's inverse): the same weights, to the last digit, in this process and in a
-    # run's worker process, whatever the machine's cores (two threads sum in another order)
-    with threadpool_limits(1, "blas"):
+    with one_blas_thread():
         fitted = make_model(model).fit(data, segments=segments)
     if getattr(fitted, "fallback_", None) is not None:  # the two-stage ranker had too little to learn from
         fitted, note = fitted.fallback_, fitted.note_
@@ -191,12 +201,10 @@ def learn_recommender(transactions: Any, as_of: dt.datetime, model: str = AUTO) 
     weights meanwhile (:func:`final_weights`) and joins both (:func:`joined`). Any other model is
     fitted whole here. Returns the model and the note :func:`fit_recommendations` would give.
     """
-    from threadpoolctl import threadpool_limits
-
     data = build_interactions(transactions, as_of)
     name, note = _resolve(model, data)
     recommender = make_model(name)
-    with threadpool_limits(1, "blas"):  # as in fit_recommendations: the same numbers
+    with one_blas_thread():
         if isinstance(recommender, TwoStage):
             recommender.learn(data)
         else:
@@ -206,22 +214,46 @@ def learn_recommender(transactions: Any, as_of: dt.datetime, model: str = AUTO) 
 
 def final_weights(transactions: Any, as_of: dt.datetime, model: str = AUTO) -> tuple[Interactions, dict | None]:
     """The caller's half: the interactions and, for the two-stage ranker, its final weights (else None)."""
-    from threadpoolctl import threadpool_limits
-
     data = build_interactions(transactions, as_of)
     if _resolve(model, data)[0] != TwoStage.name:
         return data, None
-    with threadpool_limits(1, "blas"):
+    with one_blas_thread():
         return data, TwoStage.final_weights(data)
 
 
+#: candidates' features prepared ahead (:func:`prepared_lists`) up to this size; beyond, scored as usual
+PREPARED_BYTES = 256 * 2**20
+
+
+def prepared_lists(data: Interactions, weights: dict | None, segments: dict | None, n: int = 10) -> dict:
+    """What both lists need of the two-stage ranker's final weights but not of its ranker, made now.
+
+    The ``discover`` list (from the EASE part), and the top list's candidates with their features
+    (when they fit in :data:`PREPARED_BYTES`): a run makes them while its worker process is still
+    learning the ranker. Empty for other models. :func:`joined` and ``Recommendations.lists`` take it.
+    """
+    if weights is None:
+        return {}
+    shell = TwoStage().use(data, weights)  # the final weights, no ranker yet
+    out = {"discover": Recommendations(shell, data, segments).discover(n=n)}
+    per_customer = TwoStage().knn_candidates + TwoStage().ease_candidates + TwoStage().popular_candidates
+    expected = data.n_customers * (per_customer + data.orders.nnz / max(1, data.n_customers)) * len(shell.features) * 4
+    if expected <= PREPARED_BYTES:
+        out["candidates"] = shell.prepare(np.arange(data.n_customers)).prepared_
+    return out
+
+
 def joined(learned: Recommender, note: str, data: Interactions, weights: dict | None,
-           segments: dict | None = None) -> Recommendations:
-    """:func:`learn_recommender`'s model and :func:`final_weights`' weights as :func:`fit_recommendations`' result."""
+           segments: dict | None = None, prepared: dict | None = None) -> Recommendations:
+    """:func:`learn_recommender`'s model and :func:`final_weights`' weights as :func:`fit_recommendations`' result.
+
+    ``prepared``: :func:`prepared_lists` of the same weights, whose candidates the ranker then scores.
+    """
     if isinstance(learned, TwoStage):
         if learned.fallback_ is not None:  # the history was too short to learn from
             return Recommendations(learned.fallback_, data, segments, note=learned.note_)
         learned.use(data, weights)
+        learned.prepared_ = (prepared or {}).get("candidates")
     return Recommendations(learned, data, segments, note=note)
 
 

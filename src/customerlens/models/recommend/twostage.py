@@ -120,7 +120,31 @@ class TwoStage(Recommender):
     def use(self, data: Interactions, weights: dict) -> TwoStage:
         """Recommend for ``data``'s customers with ``weights`` (:meth:`final_weights` of ``data``); returns self."""
         self.data_, self.helpers_ = data, weights
+        self.fallback_ = getattr(self, "fallback_", None)
+        self.prepared_ = None
         return self
+
+    def prepare(self, rows: np.ndarray) -> TwoStage:
+        """The candidates of ``rows`` and their features, now: :meth:`score` takes its rows' from them.
+
+        They need the final weights, not the ranker: a run computes them while its worker process
+        is still learning the ranker. A customer's candidates and features are their own (the same
+        whichever customers are scored with them), so the lists are the same. Returns self.
+        """
+        rows = np.unique(rows)
+        pairs, X = self._candidates(self.data_, self.helpers_, rows)
+        self.prepared_ = (rows, pairs, X)
+        return self
+
+    def _prepared(self, rows: np.ndarray):
+        """The prepared candidates and features of ``rows`` (None when :meth:`prepare` did not cover them)."""
+        if getattr(self, "prepared_", None) is None:
+            return None
+        ready, pairs, X = self.prepared_
+        if not np.isin(rows, ready).all():
+            return None
+        keep = np.isin(pairs[:, 0], rows)
+        return pairs[keep], X[keep]
 
     def _fall_back(self, data: Interactions, queries: int) -> TwoStage:
         from customerlens.models.recommend.blend import Blend
@@ -262,7 +286,7 @@ class TwoStage(Recommender):
         if self.fallback_ is not None:
             return self.fallback_.score(rows)
         rows = np.asarray(rows)
-        pairs, X = self._candidates(self.data_, self.helpers_, rows)
+        pairs, X = self._prepared(rows) or self._candidates(self.data_, self.helpers_, rows)
         s = np.full((len(rows), self.data_.n_products), -np.inf)
         if len(pairs):
             pred = self.ranker_.booster_.predict(self._columns(X))

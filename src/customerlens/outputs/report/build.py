@@ -526,16 +526,16 @@ def _about(record: dict, created: Any, store_path: Path) -> dict:
         total = sum(float(s["seconds"]) for s in stages)
         rows = [[_text(s["stage"]), _num(s["seconds"], 2), _pct(float(s["seconds"]) / total if total else None),
                  _num(s.get("peak_memory_mb"), 0)] for s in stages]
-        beside = [s for s in stages if s.get("worker")]
-        rows += [[_text(f"{s['stage']}, in its worker process"), _num(s["worker"]["seconds"], 2), _text("beside"),
-                  _num(s["worker"].get("peak_memory_mb"), 0)] for s in beside]
+        beside = [task for s in stages for task in s.get("worker") or ()]
+        rows += [[_text(f"{task['task']}, in the worker process"), _num(task["seconds"], 2), _text("beside"),
+                  _num(task.get("peak_memory_mb"), 0)] for task in beside]
         timing = Table(columns=[("stage", False), ("seconds", True), ("share", True), ("peak memory (MB)", True)],
                        rows=rows,
                        caption="Each stage's seconds and the process's peak memory by its end; the store and the "
                                "report are written after this record and are not in it."
-                               + (" The recommender fitted in a worker process of its own while the stages "
-                                  "before it ran: its own seconds and memory are the last row (not in the shares; "
-                                  "the stage's seconds here are the wait for it)." if beside else ""))
+                               + (" The recommender learned in a worker process of its own while the stages "
+                                  "above ran: its seconds and memory are the last row (not in the shares; the "
+                                  "recommend stage's seconds here include the wait for it)." if beside else ""))
     return {"items": items, "timing": timing}
 
 
