@@ -83,7 +83,9 @@ def test_the_first_page_waits_for_neither_the_segmenter_nor_the_recommendation_c
         assert state.segmenter is state.segmenter is not None  # loaded once, then kept
     opened = StoreData.open(store)
     try:
-        assert opened.recommendations and not opened._filler.is_alive()  # waited for, and the thread has ended
+        assert opened.recommendations  # waited for; the thread then ends
+        opened._filler.join(timeout=10)
+        assert not opened._filler.is_alive()
     finally:
         opened.close()
 
