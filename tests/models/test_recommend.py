@@ -321,7 +321,8 @@ def test_the_split_fit_gives_the_one_process_lists(short):
     prepared = service.prepared_lists(data, weights, segments)
     joined = service.joined(learned, note, data, weights, segments, prepared)
     assert joined.model.name == whole.model.name == ("blend" if short else "two_stage") and joined.note == whole.note
-    discover = prepared.get("discover") if joined.model is learned else None
-    pd.testing.assert_frame_equal(joined.lists(discover=discover), whole.lists())
-    if not short:
-        assert joined.model.prepared_ is not None  # the top list was scored from the prepared candidates
+    if not short:  # the top list is scored from the prepared candidates, the discover list made ahead
+        assert joined.model.prepared_ is not None and joined.prepared_discover is not None
+    pd.testing.assert_frame_equal(joined.lists(), whole.lists())
+    assert getattr(joined.model, "prepared_", None) is None and joined.prepared_discover is None  # used once
+    pd.testing.assert_frame_equal(joined.lists(n=3), whole.lists(n=3))

@@ -335,7 +335,7 @@ def start_analysis(data: Any, config: RunConfig, *, progress: StageClock, campai
 
 
 def _worker(config: RunConfig):
-    """A worker process for the recommender when the run may use one (:func:`stages.worker_recommends`)."""
+    """A worker process for the recommender: with two processes (``EngineConfig.processes``) on DuckDB."""
     from customerlens.core.worker import Worker
 
     if config.recommend is None or config.engine.name != "duckdb" or config.engine.processes() < 2:
@@ -409,7 +409,7 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
         if importer is not None:
             importer.join()  # before any stage imports one of them itself
         lines = stages.insight_lines(table, config)
-        if worker is not None and stages.worker_recommends(table, config, ingested.loaded.mapping.has_products):
+        if worker is not None and stages.worker_can_recommend(table, config, ingested.loaded.mapping.has_products):
             stages.start_recommendations(worker, lines, table, config)  # fits beside value, segment, insights
         else:
             worker = None

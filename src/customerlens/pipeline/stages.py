@@ -260,16 +260,15 @@ def _segment_labels(segmentation: Segmentation) -> dict:
     return dict(zip(assigned["customer_id"], assigned["segment_name"], strict=True))
 
 
-def worker_recommends(table: CustomerTable, config: RunConfig, has_products: bool) -> bool:
-    """Whether the recommender fits in a process of its own while the other stages run.
+def worker_can_recommend(table: CustomerTable, config: RunConfig, has_products: bool) -> bool:
+    """Whether a run's worker process can learn its recommender (when the run has one).
 
-    With two processes (:meth:`EngineConfig.processes <customerlens.pipeline.config.EngineConfig.processes>`);
-    not on Spark's ALS path, and not for ``segment_popularity``, which learns from the segments.
+    Not without products, not on Spark's ALS path, and not for ``segment_popularity``, which learns
+    from the segments.
     """
     rec = config.recommend
-    if rec is None or not has_products or uses_spark_als(table, config) or rec.model == "segment_popularity":
-        return False
-    return config.engine.processes() == 2
+    return (rec is not None and has_products and not uses_spark_als(table, config)
+            and rec.model != "segment_popularity")
 
 
 def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, config: RunConfig) -> None:
@@ -291,11 +290,7 @@ def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerT
     prepared = prepared_lists(data, weights, segments, rec.top_n)
     learned, note = worker.result()  # its exception, if any, is raised here
     fitted = joined(learned, note, data, weights, segments, prepared)
-    discover = prepared.get("discover") if fitted.model is learned else None  # not the blend's, on a short history
-    lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots,
-                         discover=discover)
-    if isinstance(getattr(fitted.model, "prepared_", None), tuple):
-        fitted.model.prepared_ = None  # the candidates' features: their memory goes
+    lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
     return RecommendStage(table=lists, fitted=fitted, worker=dict(worker.stats))  # the learning's
 
 

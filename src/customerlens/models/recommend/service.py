@@ -45,6 +45,7 @@ class Recommendations:
         explains = type(model).contribution is not Recommender.contribution
         self._co = model if explains else EASE().fit(data)
         self._fallback = make_model("segment_popularity").fit(data, segments=self.segments)
+        self.prepared_discover: tuple[int, pd.DataFrame] | None = None  # n and the discover list made ahead
 
     def for_customers(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
                       discovery: int = 0) -> pd.DataFrame:
@@ -68,14 +69,19 @@ class Recommendations:
         return self._table(rows, *self._filled(rows, items, scores, n))
 
     def lists(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
-              discovery: int = 0, discover: pd.DataFrame | None = None) -> pd.DataFrame:
+              discovery: int = 0) -> pd.DataFrame:
         """Both lists, ``customer_id, list, rank, product_id, product_name, score, reason``: ``top`` then ``discover``.
 
-        ``exclude_seen`` and ``discovery`` shape the ``top`` list (see :meth:`for_customers`);
-        ``discover``: the ``discover`` list of the same customers, already made (:func:`prepared_lists`).
+        ``exclude_seen`` and ``discovery`` shape the ``top`` list (see :meth:`for_customers`). A
+        discover list made ahead for every customer (:func:`joined`) is used once, then dropped, as
+        are the top list's prepared candidates.
         """
         top = self.for_customers(customer_ids, n, exclude_seen=exclude_seen, discovery=discovery)
-        new = self.discover(customer_ids, n) if discover is None else discover
+        ready, self.prepared_discover = self.prepared_discover, None
+        if getattr(self.model, "prepared_", None) is not None:
+            self.model.prepared_ = None  # the candidates' features: their memory goes
+        made_ahead = ready is not None and customer_ids is None and ready[0] == n  # (n, the list) of everyone
+        new = ready[1] if made_ahead else self.discover(customer_ids, n)
         both = pd.concat([top.assign(list=LISTS[0]), new.assign(list=LISTS[1])], ignore_index=True)
         order = both["list"].map({name: i for i, name in enumerate(LISTS)})
         both = both.assign(_order=order).sort_values(["customer_id", "_order", "rank"], kind="stable")
@@ -235,9 +241,9 @@ def prepared_lists(data: Interactions, weights: dict | None, segments: dict | No
     if weights is None:
         return {}
     shell = TwoStage().use(data, weights)  # the final weights, no ranker yet
-    out = {"discover": Recommendations(shell, data, segments).discover(n=n)}
-    per_customer = TwoStage().knn_candidates + TwoStage().ease_candidates + TwoStage().popular_candidates
-    expected = data.n_customers * (per_customer + data.orders.nnz / max(1, data.n_customers)) * len(shell.features) * 4
+    out = {"discover": (n, Recommendations(shell, data, segments).discover(n=n))}
+    new = shell.knn_candidates + shell.ease_candidates + shell.popular_candidates  # a customer's at most
+    expected = (data.n_customers * new + data.orders.nnz) * len(shell.features) * 4  # float32 features
     if expected <= PREPARED_BYTES:
         out["candidates"] = shell.prepare(np.arange(data.n_customers)).prepared_
     return out
@@ -247,14 +253,17 @@ def joined(learned: Recommender, note: str, data: Interactions, weights: dict | 
            segments: dict | None = None, prepared: dict | None = None) -> Recommendations:
     """:func:`learn_recommender`'s model and :func:`final_weights`' weights as :func:`fit_recommendations`' result.
 
-    ``prepared``: :func:`prepared_lists` of the same weights, whose candidates the ranker then scores.
+    ``prepared``: :func:`prepared_lists` of the same weights: the ranker scores its candidates, and
+    :meth:`Recommendations.lists` takes its discover list (``prepared_discover``) once.
     """
     if isinstance(learned, TwoStage):
-        if learned.fallback_ is not None:  # the history was too short to learn from
+        if learned.fallback_ is not None:  # the history was too short to learn from: the blend's own lists
             return Recommendations(learned.fallback_, data, segments, note=learned.note_)
         learned.use(data, weights)
         learned.prepared_ = (prepared or {}).get("candidates")
-    return Recommendations(learned, data, segments, note=note)
+    fitted = Recommendations(learned, data, segments, note=note)
+    fitted.prepared_discover = (prepared or {}).get("discover") if isinstance(learned, TwoStage) else None
+    return fitted
 
 
 def _resolve(model: str, data: Interactions) -> tuple[str, str]:
