@@ -129,5 +129,6 @@ def test_typed_channels_give_altairs_own_specification():
         lambda c: c(data).mark_line().encode(x="yearmonth(month):T", y="sum(amount):Q", color="segment_name",
                                             tooltip=["amount", "month:T"], opacity=alt.value(0.5)),
         lambda c: c(data).mark_text().encode(text="segment_name:N", xOffset="amount:Q"),
+        lambda c: c(data).mark_rule().encode(x=alt.datum(0), color=alt.value("#555"), size=alt.value(2)),
     ):
         assert build(Chart).to_dict() == build(alt.Chart).to_dict()  # validated against the schema too

@@ -38,11 +38,16 @@ class Chart(alt.Chart):
 
 
 def _typed(name: str, value):
-    """A shorthand channel (a string, or a list of them) as its Altair class; anything else as it is."""
+    """A shorthand channel as its Altair class: a string, the strings of a list (tooltips), a value or datum."""
+    cls = name[0].upper() + name[1:]
     if isinstance(value, str):
-        return getattr(alt, name[0].upper() + name[1:])(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return getattr(alt, cls)(value)
+    if isinstance(value, list):
         return [_typed(name, v) for v in value]
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("value", "datum"):
+        kind = next(iter(value))  # alt.value(0.5) -> alt.OpacityValue(0.5), alt.datum(0) -> alt.XDatum(0)
+        typed = getattr(alt, cls + kind.capitalize(), None)
+        return typed(value[kind]) if typed is not None else value
     return value
 
 
