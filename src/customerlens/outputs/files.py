@@ -43,7 +43,10 @@ def _text_columns(frame: Any) -> Iterator[tuple[Any, Any, np.ndarray]]:
             column = column.astype(object)
         elif not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
             continue
-        is_text = column.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        if isinstance(dtype, pd.StringDtype):  # every value a string or missing: no look at each cell
+            is_text = column.notna().to_numpy(dtype=bool)
+        else:
+            is_text = column.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
         if is_text.any():
             yield name, column, is_text
 
@@ -56,8 +59,14 @@ def neutralise_formulas(frame: Any) -> Any:
     caller's frame is not modified (a shallow copy gets the new columns).
     """
     out = None
+    import pandas as pd
+
     for name, column, is_text in _text_columns(frame):
-        risky = is_text & column.where(is_text, "").astype(str).str.match(_FORMULA_PATTERN).to_numpy(dtype=bool)
+        if isinstance(column.dtype, pd.StringDtype):
+            starts = column.str.match(_FORMULA_PATTERN, na=False)
+        else:
+            starts = column.where(is_text, "").astype(str).str.match(_FORMULA_PATTERN)
+        risky = is_text & starts.to_numpy(dtype=bool)
         if risky.any():
             if out is None:
                 out = frame.copy(deep=False)

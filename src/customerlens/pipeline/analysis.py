@@ -171,7 +171,8 @@ class Analysis:
         recs = self.recommendations
         model = self.recommender.model.name if self.recommender is not None else "als (Spark MLlib)"
         note = getattr(self.recommender, "note", "")
-        return {"model": model, "lists": [name for name in LISTS if name in set(recs["list"])],
+        present = set(recs["list"].unique())
+        return {"model": model, "lists": [name for name in LISTS if name in present],
                 "customers": int(recs["customer_id"].nunique()), "rows": int(len(recs)),
                 **({"note": note} if note else {})}
 
