@@ -296,33 +296,19 @@ def test_two_stage_gives_way_to_the_blend_on_a_short_history(data, monkeypatch):
     assert recs.model.name == "ease" and recs.note == ""
 
 
-@pytest.mark.parametrize("short", [False, True])
-def test_the_split_fit_gives_the_one_process_lists(short):
-    """A run's worker learns the ranker (learn_recommender) while the caller makes the final weights, the
-    discover list and the top list's candidates (final_weights, prepared_lists); joined, the lists are
-    fit_recommendations' to the last digit: the two-stage ranker, and the blend on a short history.
+def test_the_split_fit_on_a_short_history_gives_the_blends_lists():
+    """A run's worker learns (learn_recommender) while the caller makes the final weights and what it can of
+    the lists ahead (final_weights, prepared_lists); joined, the lists are fit_recommendations'. On a history
+    too short for the ranker: the blend's, with its note. (For the ranker itself the rerun test compares a
+    two-process run with a one-process run byte for byte: tests/pipeline/test_pipeline.py.)
     """
-    from customerlens.io import demo
     from customerlens.models.recommend import service
 
-    if short:
-        lines, as_of = tiny_lines(), AS_OF
-    else:
-        lines = demo.generate(250, seed=3).to_pandas().rename(columns={"CustomerID": "customer_id", "StockCode": "product_id",
-                                                          "InvoiceNo": "order_id", "InvoiceDate": "order_date",
-                                                          "Quantity": "quantity", "Description": "product_name"})
-        lines["order_date"] = pd.to_datetime(lines["order_date"])
-        lines = lines[lines["customer_id"].notna() & (lines["quantity"] > 0)].astype({"customer_id": str})
-        as_of = lines["order_date"].max() + pd.Timedelta(days=1)
-    segments = {c: "All" for c in lines["customer_id"].unique()}
-    whole = service.fit_recommendations(lines, as_of, segments=segments)
-    learned, note = service.learn_recommender(lines, as_of)
-    data, weights = service.final_weights(lines, as_of)
-    prepared = service.prepared_lists(data, weights, segments)
-    joined = service.joined(learned, note, data, weights, segments, prepared)
-    assert joined.model.name == whole.model.name == ("blend" if short else "two_stage") and joined.note == whole.note
-    if not short:  # the top list is scored from the prepared candidates, the discover list made ahead
-        assert joined.model.prepared_ is not None and joined.prepared_discover is not None
+    lines, segments = tiny_lines(), {}
+    whole = service.fit_recommendations(lines, AS_OF, segments=segments)
+    learned, note = service.learn_recommender(lines, AS_OF)
+    data, weights = service.final_weights(lines, AS_OF)
+    joined = service.joined(learned, note, data, weights, segments, service.prepared_lists(data, weights, segments))
+    assert joined.model.name == whole.model.name == "blend" and joined.note == whole.note and "too short" in note + joined.note
     pd.testing.assert_frame_equal(joined.lists(), whole.lists())
-    assert getattr(joined.model, "prepared_", None) is None and joined.prepared_discover is None  # used once
     pd.testing.assert_frame_equal(joined.lists(n=3), whole.lists(n=3))
