@@ -94,8 +94,9 @@ def write_json_atomic(payload: Any, target: str | os.PathLike) -> Path:
     return write_text_atomic(target, json.dumps(payload, indent=2, default=str) + "\n")
 
 
-#: from this many rows on, CSV files are written by DuckDB (same bytes as pandas, many times faster)
-FAST_CSV_ROWS = 200_000
+#: from this many rows on, CSV files are written by DuckDB (same bytes as pandas, many times faster;
+#: Online Retail's 86,760 recommendations: 0.36 -> 0.15 s)
+FAST_CSV_ROWS = 50_000
 
 
 def write_csv_atomic(frame, target: str | os.PathLike, float_format: str = "%.12g") -> Path:
