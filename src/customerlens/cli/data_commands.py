@@ -104,8 +104,8 @@ def run(
         as_of=as_of, mapping=mapping, encoding=encoding, sheet=sheet, table=table, date_format=date_format,
         skip_rule=skip_rule, non_product_codes=non_product_codes, k=k, method=method, features=features,
         k_range=k_range, top_n=top_n, recommender=recommender, top_products=top_products,
-        exclude_bought=exclude_bought, discovery_slots=discovery_slots, value=value, horizon_days=horizon_days, clv_months=clv_months,
-        discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
+        exclude_bought=exclude_bought, discovery_slots=discovery_slots, value=value, horizon_days=horizon_days,
+        clv_months=clv_months, discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
         insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
         workers=workers, record_paths=record_paths)
     if data is None:

@@ -64,7 +64,7 @@ class Worker:
         self._pending: list[str] = []
         self.stats: dict = {}
         # calls go out through a thread of their own: a pipe takes 64 KB at a time, and a worker busy
-        # with the call before would hold the caller until it reads the next one (charts' data)
+        # with the call before would hold the caller until it reads the next one's arguments
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
         self._sender = threading.Thread(target=self._send_all, name="customerlens-worker-sender", daemon=True)
         self._sender.start()

@@ -58,9 +58,9 @@ def neutralise_formulas(frame: Any) -> Any:
     cells that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return; the
     caller's frame is not modified (a shallow copy gets the new columns).
     """
-    out = None
     import pandas as pd
 
+    out = None
     for name, column, is_text in _text_columns(frame):
         if isinstance(column.dtype, pd.StringDtype):
             starts = column.str.match(_FORMULA_PATTERN, na=False)

@@ -407,8 +407,7 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
     try:
         progress("features")
         table = stages.features_stage(ingested)
-        if importer is not None:
-            importer.join()  # before any stage imports one of them itself
+        importer.join()  # before any stage imports one of them itself
         lines = stages.insight_lines(table, config)
         if worker is not None and stages.worker_can_recommend(table, config, ingested.loaded.mapping.has_products):
             stages.start_recommendations(worker, lines, table, config)  # fits beside value, segment, insights

@@ -55,14 +55,15 @@ class Interactions:
         """Number of products (columns of the matrices)."""
         return len(self.products)
 
-    def co_purchases(self) -> sp.csr_matrix:
+    def co_purchases(self, private: bool = False) -> sp.csr_matrix:
         """Customers who bought both products, for every pair (``X'X`` of :meth:`binary`, float32 CSR).
 
-        Counted once while :meth:`sharing_co_purchases` is open (item kNN and EASE both start from it).
+        Counted once while :meth:`sharing_co_purchases` is open (item kNN and EASE both start from it);
+        ``private``: the caller changes it, so the shared one comes as a copy (a new count is its own).
         """
         shared = getattr(self, "_co_purchases", None)
         if shared is not None:
-            return shared
+            return shared.copy() if private else shared
         X = self.binary().tocsc()
         return (X.T @ X).tocsr().astype(np.float32)
 

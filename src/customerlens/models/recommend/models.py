@@ -260,7 +260,7 @@ class ItemKNN(Recommender):
             self.similarity_.setdiag(0)
             self.similarity_.eliminate_zeros()
             return
-        co = data.co_purchases().copy()
+        co = data.co_purchases(private=True)  # changed below
         counts = co.diagonal()  # a product's co-purchases with itself: its buyers
         co.setdiag(0)
         co.eliminate_zeros()
