@@ -220,3 +220,56 @@ def test_products_sold_by_measure_are_quantity_outliers_on_every_engine(tmp_path
         ("quantity_outlier", "PUMP4", 24), ("quantity_outlier", "C9", 24)}
     lenient = clean(native, CleaningConfig().without("quantity_outlier"), has_products=True, has_order_ids=True)
     assert rule_counts(lenient.report)["quantity_outlier"] == 0 and lenient.report.kept_lines == n + 1
+
+
+def test_a_line_that_breaks_several_rules_gets_the_first():
+    """Rules on one line are worked out with the input copy, the joined ones (duplicates) in
+    between: the order of RULES still decides.
+    """
+    lines = pd.DataFrame({
+        "customer_id": [None, "A", "A", "B", "B"],
+        "order_id": ["1", "2", "2", "3", "4"],
+        "order_date": pd.to_datetime(["2024-01-02"] * 5),
+        "product_id": ["POST", "POST", "POST", "POST", "X1"],
+        "product_name": ["postage"] * 4 + ["mug"],
+        "quantity": [1.0, 1.0, 1.0, 0.0, 2.0],
+        "unit_price": [5.0] * 5,
+        "amount": [5.0, 5.0, 5.0, 0.0, 10.0],
+        "country": ["UK"] * 5,
+    })
+    result = clean(load(lines).relation)
+    excluded = to_pandas(result.excluded).set_index("source_row")["rule"].to_dict()
+    # missing customer before non-product; duplicate before non-product; non-product before zero quantity
+    assert excluded == {1: "missing_customer", 2: "non_product", 3: "exact_duplicate", 4: "non_product"}
+    assert list(to_pandas(result.transactions)["source_row"]) == [5]
+
+
+def test_clean_lines_stay_in_input_order():
+    """The store writes the clean lines as they come (no sort of 100M lines): after the joins
+    of duplicates, outliers and returns, on a file large enough for several DuckDB threads.
+    """
+    from customerlens.io import demo
+
+    data = demo.generate(customers=4000, seed=3).lines
+    assert data.num_rows > 250_000
+    result = clean(load(data).relation)
+    rows = result.transactions.df()["source_row"].to_numpy()
+    assert len(rows) > 200_000 and (rows[1:] > rows[:-1]).all()
+    excluded = result.excluded.df()
+    assert {"exact_duplicate", "return_netted"} <= set(excluded["rule"])
+    assert (excluded["source_row"].to_numpy()[1:] > excluded["source_row"].to_numpy()[:-1]).all()
+
+
+def test_a_copy_that_comes_out_of_order_is_sorted():
+    import duckdb
+
+    from customerlens.cleaning.rules import _materialize
+
+    con = duckdb.connect()
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    backwards = con.sql("SELECT i AS source_row, i * 2 AS x FROM range(1, 300001) t(i) ORDER BY i DESC")
+    for joined in (False, True):
+        table = _materialize(nw.from_native(backwards), f"_t_{joined}", in_input_order=True, joined=joined)
+        rows = table.to_native().df()["source_row"].to_numpy()
+        assert (rows[1:] > rows[:-1]).all() and len(rows) == 300_000
+    assert con.execute("SELECT current_setting('threads')").fetchall()[0][0] == threads

@@ -294,7 +294,8 @@ def clean(
     # computed once: the report, the clean lines and the excluded lines all read it, and
     # every later stage reads the clean lines again (features, store, insights)
     extra = [c for c in ("_rule", "_excess", "_orig_amount") if c in labelled.columns]
-    labelled = _materialize(labelled.select(*CLEAN_COLUMNS, *extra), f"_cl_labelled_{next(_RESULTS)}")
+    labelled = _materialize(labelled.select(*CLEAN_COLUMNS, *extra), f"_cl_labelled_{next(_RESULTS)}",
+                            in_input_order=True, joined=True)
     report = _report(labelled, config, has_products, has_order_ids, as_of)
     kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
     excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(
@@ -311,17 +312,18 @@ def clean(
 def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None):
     """Add ``_rule`` (first rule removing the line, or null) and netted columns."""
     col = nw.col
-    # the input may be a view that parses text on every read (see load.py):
-    # parse it once, since the duplicate check reads it twice
-    frame = _materialize(frame, "_cl_input")
-    conditions: list[tuple[str, Any]] = []
+    # The rules that look at one line only are worked out once, as the input is copied
+    # (returns netting and the labelling read them again, and the name pattern is a regular
+    # expression over every line); the two that need other lines (duplicates, outlier
+    # products) are joined in between, in the rules' order.
+    early: list[tuple[str, Any]] = []
     if config.unparseable:
-        conditions.append(("unparseable", col("parse_error").is_null().__invert__()))
+        early.append(("unparseable", col("parse_error").is_null().__invert__()))
     if config.implausible_date:
         latest = config.latest_date or (dt.date.today() + dt.timedelta(days=1))
         too_early = col("order_date") < nw.lit(dt.datetime.combine(config.earliest_date, dt.time()))
         too_late = col("order_date") >= nw.lit(dt.datetime.combine(latest + dt.timedelta(days=1), dt.time()))
-        conditions.append(("implausible_date", (too_early | too_late).fill_null(False)))
+        early.append(("implausible_date", (too_early | too_late).fill_null(False)))
     if config.implausible_value:
         # NaN and infinities fail "abs(x) <= limit" on every engine, as do absurd sizes; nulls are unparseable's
         absurd = None
@@ -329,11 +331,40 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
                             ("amount", config.max_amount)):
             bad = (col(name).abs() <= limit).__invert__().fill_null(False)
             absurd = bad if absurd is None else absurd | bad
-        conditions.append(("implausible_value", absurd))
+        early.append(("implausible_value", absurd))
     if as_of is not None:
-        conditions.append(("after_as_of", col("order_date") >= nw.lit(as_of)))
+        early.append(("after_as_of", col("order_date") >= nw.lit(as_of)))
     if config.missing_customer:
-        conditions.append(("missing_customer", col("customer_id").is_null()))
+        early.append(("missing_customer", col("customer_id").is_null()))
+    middle: list[tuple[str, Any]] = []
+    if config.non_product and has_products:
+        code = col("product_id").str.to_uppercase()
+        # equalities, not is_in: DuckDB runs a list of constants as a join, which loses the lines' order
+        is_fee = nw.lit(False)
+        for fee in config.non_product_codes:
+            is_fee = is_fee | (code == fee.upper())
+        for prefix in config.non_product_prefixes:
+            is_fee = is_fee | code.str.starts_with(prefix.upper())
+        middle.append(("non_product", is_fee.fill_null(False)))
+    if config.non_merchandise and has_products:
+        pattern = config.non_merchandise_pattern
+        by_name = col("product_name").str.to_uppercase().str.contains(pattern).fill_null(False)
+        by_code = col("product_id").str.to_uppercase().str.contains(pattern).fill_null(False)
+        middle.append(("non_merchandise", by_name | by_code))
+    late: list[tuple[str, Any]] = []
+    if config.non_positive_price:
+        # a zero price is a free item or an adjustment in product data; without
+        # products a zero amount is still a purchase occasion (CDNOW has 80)
+        zero_price = (col("unit_price") <= 0) if has_products else (col("unit_price") < 0)
+        bad_price = col("unit_price").is_null() | zero_price | (col("quantity") == 0)
+        late.append(("non_positive_price", bad_price))
+    # the input may be a view that parses text on every read (see load.py):
+    # parse it once, since the duplicate check reads it twice
+    frame = _materialize(
+        frame.with_columns(_rule_early=_first(early), _rule_middle=_first(middle), _rule_late=_first(late)),
+        "_cl_input", in_input_order=True,
+    )
+    conditions: list[tuple[str | None, Any]] = [(None, col("_rule_early"))]
     if config.exact_duplicate and has_order_ids:
         # The row numbers of the repeats (all but the first of each group of
         # equal lines): a hash aggregate and an anti-join on the row number are
@@ -347,36 +378,31 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
         )
         frame = frame.join(repeats, on="source_row", how="left")
         conditions.append(("exact_duplicate", col("_repeat").fill_null(False)))
-    if config.non_product and has_products:
-        code = col("product_id").str.to_uppercase()
-        is_fee = code.is_in([c.upper() for c in config.non_product_codes])
-        for prefix in config.non_product_prefixes:
-            is_fee = is_fee | code.str.starts_with(prefix.upper())
-        conditions.append(("non_product", is_fee.fill_null(False)))
-    if config.non_merchandise and has_products:
-        pattern = config.non_merchandise_pattern
-        by_name = col("product_name").str.to_uppercase().str.contains(pattern).fill_null(False)
-        by_code = col("product_id").str.to_uppercase().str.contains(pattern).fill_null(False)
-        conditions.append(("non_merchandise", by_name | by_code))
+    conditions.append((None, col("_rule_middle")))
     if config.quantity_outlier and has_products:
         frame = frame.join(_outlier_products(frame, config), on="product_id", how="left")
         conditions.append(("quantity_outlier", col("_outlier").fill_null(False)))
-    if config.non_positive_price:
-        # a zero price is a free item or an adjustment in product data; without
-        # products a zero amount is still a purchase occasion (CDNOW has 80)
-        zero_price = (col("unit_price") <= 0) if has_products else (col("unit_price") < 0)
-        bad_price = col("unit_price").is_null() | zero_price | (col("quantity") == 0)
-        conditions.append(("non_positive_price", bad_price))
+    conditions.append((None, col("_rule_late")))
 
     rule = nw.lit(None, dtype=nw.String())
     for name, cond in reversed(conditions):
-        rule = nw.when(cond).then(nw.lit(name)).otherwise(rule)
+        # a named rule is a condition; an unnamed one is a column of rule names, null where none applies
+        rule = (nw.when(cond).then(nw.lit(name)) if name else nw.when(cond.is_null().__invert__()).then(cond)
+                ).otherwise(rule)
     frame = frame.with_columns(_rule=rule)
     if config.net_returns:
         return _net_returns(frame, has_products)
     return frame.with_columns(
         returned_quantity=nw.lit(0.0), returned_amount=nw.lit(0.0), _excess=nw.lit(0.0)
     )
+
+
+def _first(conditions: list[tuple[str, Any]]):
+    """The name of the first condition that holds, else null."""
+    rule = nw.lit(None, dtype=nw.String())
+    for name, cond in reversed(conditions):
+        rule = nw.when(cond).then(nw.lit(name)).otherwise(rule)
+    return rule
 
 
 def _outlier_products(frame, config: CleaningConfig):
@@ -518,17 +544,23 @@ def _net_returns(frame, has_products: bool):
 # --------------------------------------------------------------------------- report
 
 
-def _materialize(frame, name: str = "_cl_labelled"):
-    """Compute a frame once; every later read reuses the result."""
+def _materialize(frame, name: str = "_cl_labelled", *, in_input_order: bool = False, joined: bool = False):
+    """Compute a frame once; every later read reuses the result.
+
+    ``in_input_order``: the table holds the lines in ``source_row`` order (the store writes
+    them as they are, without sorting 100M lines again); ``joined``: the frame joins the
+    lines to other tables. Other tables keep whatever order the engine gives.
+    """
     native = frame.to_native()
     import duckdb
 
     if isinstance(native, duckdb.DuckDBPyRelation):
         # a temp table in the relation's own connection: stays in DuckDB,
-        # spills to disk when large, never passes through Python. In input order: every
-        # later read keeps it (the store writes the lines without sorting them again)
-        order = " ORDER BY source_row" if "source_row" in native.columns else ""
-        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self{order}")
+        # spills to disk when large, never passes through Python
+        if in_input_order and "source_row" in native.columns:
+            _create_in_order(native, name, joined)
+        else:
+            native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
         return nw.from_native(native.query("_cl_self", f"SELECT * FROM {name}"))
     if type(native).__module__.startswith("pyspark."):
         # computed once on the executors and kept there (memory, spilling to
@@ -537,6 +569,37 @@ def _materialize(frame, name: str = "_cl_labelled"):
     if isinstance(frame, nw.LazyFrame):
         return frame.collect().lazy()
     return frame
+
+
+def _create_in_order(native, name: str, joined: bool) -> None:
+    """``CREATE TEMP TABLE name`` from ``native``, its rows in ``source_row`` order.
+
+    A copy of a scan keeps the scan's order, which is the input's (DuckDB keeps insertion
+    order through projections and filters). After a join DuckDB promises no order, and
+    sorting every line (wide rows, spilled to disk at 100M lines) cost more than the rest
+    of the cleaning together; copied on one thread, a join streams its input as it comes.
+    So a joined frame is copied on one thread, every copy is checked with one narrow scan,
+    and sorted only if it came out of order.
+    """
+    if joined:
+        threads = native.query("_cl_self", "SELECT current_setting('threads')").fetchall()[0][0]
+        native.query("_cl_self", "SET threads = 1")
+    try:
+        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
+    finally:
+        if joined:
+            native.query("_cl_self", f"SET threads = {int(threads)}")
+    # an empty OVER () reads the table in its stored order
+    unordered = native.query(
+        "_cl_self", f"SELECT count(*) FROM (SELECT source_row <= lag(source_row) OVER () AS back FROM {name}) "
+        "WHERE back"
+    ).fetchall()[0][0]
+    if unordered:
+        log.debug("%s: %d lines out of order after the copy; sorting", name, unordered)
+        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name}_sorted AS SELECT * FROM {name} "
+                     "ORDER BY source_row")
+        native.query("_cl_self", f"DROP TABLE {name}")
+        native.query("_cl_self", f"ALTER TABLE {name}_sorted RENAME TO {name}")
 
 
 def _report(
