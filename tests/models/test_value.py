@@ -164,6 +164,14 @@ def test_bgnbd_parameter_recovery(seed):
     g = GammaGammaModel().fit(sim["frequency"], sim["monetary_value"])
     for name, value in {"p": 6.0, "q": 4.0, "gamma": 15.0}.items():
         assert abs(g.params_[name] - value) / g.standard_errors_[name] < 3, name
+    # on a sample (how millions of customers are fitted): still the true values, within its wider errors
+    repeaters = int((sim["frequency"] > 0).sum())
+    sampled = GammaGammaModel().fit(sim["frequency"], sim["monetary_value"], at_most=repeaters // 3)
+    assert sampled.n_customers_ == repeaters // 3 < g.n_customers_ == repeaters
+    for name, value in {"p": 6.0, "q": 4.0, "gamma": 15.0}.items():
+        assert abs(sampled.params_[name] - value) / sampled.standard_errors_[name] < 3, name
+        assert sampled.standard_errors_[name] > g.standard_errors_[name]
+    assert sampled.population_mean_ == g.population_mean_  # from every repeat customer
 
 
 def test_expected_purchases_match_simulation():

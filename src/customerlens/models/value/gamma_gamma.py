@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from customerlens.errors import CustomerLensError
-from customerlens.models.value._fit import MaximumLikelihoodModel
+from customerlens.models.value._fit import MaximumLikelihoodModel, sample_rows
 
 PARAMS = ("p", "q", "gamma")
 
@@ -40,8 +40,13 @@ class GammaGammaModel(MaximumLikelihoodModel):
         grad = np.array([np.dot(w, v) for v in (g_p, g_q, g_g)])
         return -float(np.dot(w, ll)), -grad
 
-    def fit(self, frequency, monetary_value) -> GammaGammaModel:
-        """Fit p, q, gamma on the customers with repeat purchases and positive spend; returns self."""
+    def fit(self, frequency, monetary_value, at_most: int | None = None, random_state: int = 42) -> GammaGammaModel:
+        """Fit p, q, gamma on the customers with repeat purchases and positive spend; returns self.
+
+        ``at_most``: fitted on a seeded sample of that many of them when there are more (three
+        parameters are pinned down long before millions of customers); the correlation check and
+        the population mean use them all.
+        """
         x = np.asarray(frequency, dtype=float)
         m = np.asarray(monetary_value, dtype=float)
         keep = (x > 0) & (m > 0) & np.isfinite(m)
@@ -49,9 +54,11 @@ class GammaGammaModel(MaximumLikelihoodModel):
             raise CustomerLensError(f"the spend model needs repeat customers with positive spend; "
                                     f"found {int(keep.sum())} (at least 10 needed)")
         x, m = x[keep], m[keep]
-        xu, xi = np.unique(x, return_inverse=True)
-        data = (x, m, np.ones(len(x)), np.log(m), np.log(x), xu, xi.ravel())
-        self._fit_positive(lambda prm: self._neg_ll(prm, data), keep.sum(), "Gamma-Gamma")
+        rows = sample_rows(len(x), at_most or len(x), random_state)
+        xs, ms = x[rows], m[rows]
+        xu, xi = np.unique(xs, return_inverse=True)
+        data = (xs, ms, np.ones(len(xs)), np.log(ms), np.log(xs), xu, xi.ravel())
+        self._fit_positive(lambda prm: self._neg_ll(prm, data), len(xs), "Gamma-Gamma")
         self.frequency_spend_correlation_ = float(np.corrcoef(x, m)[0, 1]) if len(x) > 2 else float("nan")
         self.population_mean_ = float(m.mean())
         return self

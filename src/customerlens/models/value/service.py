@@ -138,7 +138,7 @@ def fit_value(transactions: Any, calibration_end: Any = None, config: ValueConfi
     spend = None
     spend_note = None
     try:
-        spend = GammaGammaModel().fit(x, summary["monetary_value"].to_numpy())
+        spend = GammaGammaModel().fit(x, summary["monetary_value"].to_numpy(), config.fit_sample, config.random_state)
     except CustomerLensError as exc:
         spend_note = str(exc)
 
