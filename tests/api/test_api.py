@@ -23,6 +23,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from customerlens.api import Settings, create_app  # noqa: E402
+from customerlens.api.app import customer_path  # noqa: E402
 
 TOKEN = "s3cret-token-for-tests"
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # git-ignored: screenshots to look at
@@ -288,7 +289,7 @@ def test_pages(client, store, customer):
     seg = rows(store, "SELECT segment_id FROM segments WHERE customer_id = ?", [customer])[0]["segment_id"]
     page = client.get(f"/segments/{seg}", params={"q": customer})
     assert page.status_code == 200 and f'href="/customers/{customer}"' in page.text
-    assert f"/api/segments/{seg}/targets.csv" in page.text and "top-products-chart" in page.text
+    assert f"/api/segments/{seg}/targets.csv" in page.text and 'data-chart="top_products"' in page.text
     assert client.get("/segments/99").status_code == 404
     lookup = client.get("/customers", params={"customer_id": customer}, follow_redirects=False)
     assert lookup.status_code == 303 and lookup.headers["location"] == f"/customers/{customer}"
@@ -301,6 +302,43 @@ def test_pages(client, store, customer):
     assert camp.status_code == 200 and "customerlens campaigns" in camp.text
     docs = client.get("/openapi.json").json()
     assert {"/api/segments", "/api/customers/{customer_id}/recommendations", "/api/score"} <= set(docs["paths"])
+
+
+def test_chart_data_follows_the_filters(client, store):
+    """Each chart's CSV is the data it draws, with the page's filters; bad filters are a 422 that says why."""
+    seg = rows(store, "SELECT segment_id FROM segments GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["segment_id"]
+    months = [r["m"] for r in rows(store, "SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
+                                          "ORDER BY 1")]
+    every = list(csv.DictReader(io.StringIO(client.get("/charts/trends.csv").text)))
+    some = list(csv.DictReader(io.StringIO(client.get("/charts/trends.csv", params={
+        "segment": seg, "start": months[1], "end": months[3]}).text)))
+    assert {r["segment_id"] for r in some} == {str(seg)} and len({r["segment_id"] for r in every}) > 1
+    assert sorted({r["month"][:7] for r in some}) == months[1:4]
+    expected = rows(store, """SELECT date_trunc('month', order_date) AS m, round(sum(amount), 2) AS revenue
+                              FROM transactions JOIN segments USING (customer_id)
+                              WHERE segment_id = ? GROUP BY 1 ORDER BY 1""", [seg])
+    by_month = {r["month"][:7]: float(r["revenue"]) for r in some}
+    for row in expected:
+        if row["m"].strftime("%Y-%m") in by_month:
+            assert by_month[row["m"].strftime("%Y-%m")] == pytest.approx(row["revenue"])
+    # the page draws the same numbers its CSV holds
+    page = client.get("/", params={"segment": seg, "start": months[1], "end": months[3]}).text
+    assert f'<option value="{seg}" selected>' in page and f'<option value="{months[1]}" selected>' in page
+    for bad in ({"segment": "x"}, {"start": "2011-13"}, {"start": months[3], "end": months[1]}, {"segment": "0"}):
+        answer = client.get("/", params=bad)
+        assert answer.status_code == 422 and "detail" in answer.json(), bad
+    assert client.get("/charts/nonsense.csv").status_code == 404
+    assert client.get("/charts/timeline.csv").status_code == 404  # a customer's chart needs the customer
+    assert client.get("/static/vega.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_chart_csv_is_injection_safe():
+    from customerlens.api.app import csv_response
+
+    body = csv_response(["product_name", "revenue"], [("=HYPERLINK(\"http://x\")", 1.5), ("+SUM(A1)", 2)],
+                        "x.csv").body.decode()
+    assert body.splitlines()[1].startswith("\"'=HYPERLINK") and "'+SUM(A1)" in body
 
 
 def test_campaigns_page_shows_campaign_lift(store, tmp_path):
@@ -511,15 +549,20 @@ def test_awkward_ids_over_real_http(awkward):
             assert http.get("/api/customers", params={"customer_id": cid}).json()["customer_id"] == cid, cid
 
 
-@pytest.mark.slow
-def test_dashboard_in_chromium(store, customer):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def _chromium() -> str:
     chromium = shutil.which("chromium")
     if chromium is None:
         message = "Debian's chromium is not installed (make test installs it)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    return chromium
+
+
+@pytest.mark.slow
+def test_dashboard_in_chromium(store, customer):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
     ARTEFACTS.mkdir(exist_ok=True)
     with _serving(store) as base:
         seg = rows(store, "SELECT segment_id, segment_name FROM segments WHERE customer_id = ?", [customer])[0]
@@ -545,7 +588,7 @@ def test_dashboard_in_chromium(store, customer):
                 page.click(f"#segments a[href='/segments/{seg['segment_id']}']")
                 page.wait_for_url(f"**/segments/{seg['segment_id']}")
                 assert page.locator("h1").inner_text() == seg["segment_name"]
-                assert page.locator("#top-products-chart rect").count() > 0
+                assert page.locator("#top-products tbody tr").count() > 0
                 page.screenshot(path=str(ARTEFACTS / "dashboard_segment.png"), full_page=True)
                 page.fill("input[name=q]", customer)
                 page.click("form[role=search] button")
@@ -572,3 +615,118 @@ def test_dashboard_in_chromium(store, customer):
             finally:
                 browser.close()
 
+
+
+CHARTS_DRAWN = """() => {
+  const charts = Array.from(document.querySelectorAll('div.chart[data-chart]'));
+  return charts.length > 0 && charts.every(c => c.dataset.rendered === 'true');
+}"""
+
+
+def _charts_drawn(page, at_least: int) -> dict[str, str]:
+    """Wait until every chart of the page is drawn as SVG with marks; each chart's SVG by name."""
+    page.wait_for_function(CHARTS_DRAWN, timeout=30_000)
+    drawn = {}
+    for chart in page.locator("div.chart[data-chart]").all():
+        name = chart.get_attribute("data-chart")
+        marks = chart.locator("svg [class*='mark-']")
+        assert marks.count() > 0, f"chart {name} has no marks"
+        drawn[name] = chart.locator("svg").first.inner_html()
+    assert len(drawn) >= at_least, sorted(drawn)
+    return drawn
+
+
+def _no_serious_accessibility_problems(page, where: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], (where, serious)
+
+
+@pytest.mark.slow
+def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp_path):
+    """Every page's charts drawn by the bundled Vega (offline), a filter that changes them, PNG and CSV
+    downloads, axe-core's check, and screenshots at desktop and phone width.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
+    ARTEFACTS.mkdir(exist_ok=True)
+    seg = rows(store, "SELECT segment_id, segment_name FROM segments WHERE customer_id = ?", [customer])[0]
+    months = [r["m"] for r in rows(store, "SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
+                                          "ORDER BY 1")]
+    with _serving(store) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            problems, elsewhere = [], []
+
+            def local_only(route):
+                if route.request.url.startswith(base + "/"):
+                    return route.continue_()
+                elsewhere.append(route.request.url)
+                return route.abort()
+
+            page.route("**/*", local_only)
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+
+            page.goto(base + "/")
+            before = _charts_drawn(page, at_least=4)
+            assert {"sizes", "trends", "value", "elbow"} <= set(before)
+            page.screenshot(path=str(ARTEFACTS / "dashboard_overview_charts.png"), full_page=True)
+            _no_serious_accessibility_problems(page, "overview")
+
+            # a filter: one segment and a range of months, applied from the form; the URL carries it
+            page.select_option("select[name=segment]", str(seg["segment_id"]))
+            page.select_option("select[name=start]", months[2])
+            page.select_option("select[name=end]", months[-3])
+            page.click("form.filters button[type=submit]")
+            page.wait_for_url(f"**segment={seg['segment_id']}*")
+            after = _charts_drawn(page, at_least=3)
+            assert after["trends"] != before["trends"] and after["sizes"] != before["sizes"]
+            spec = json.loads(page.locator("#spec-trends").text_content())
+            data = spec["datasets"][next(iter(spec["datasets"]))]
+            assert {d["segment_name"] for d in data} == {seg["segment_name"]}
+            assert min(d["month"] for d in data)[:7] == months[2] and max(d["month"] for d in data)[:7] == months[-3]
+            shared = page.url
+            page.goto(shared)  # the filtered page is a URL to share: the same charts again
+            assert _charts_drawn(page, at_least=3)["trends"] == after["trends"]
+
+            # downloads: the chart as PNG and SVG, its data as CSV (with the filters)
+            with page.expect_download() as png:
+                page.click("button[data-download=png][data-chart=trends]")
+            assert png.value.suggested_filename == "trends.png"
+            assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            with page.expect_download() as svg:
+                page.click("button[data-download=svg][data-chart=trends]")
+            assert b"<svg" in Path(svg.value.path()).read_bytes()[:500]
+            with page.expect_download() as table:
+                page.click("#figure-trends a:text-is('CSV')")
+            lines = Path(table.value.path()).read_text(encoding="utf-8").splitlines()
+            assert lines[0].startswith("month,segment_id,segment_name,revenue") and len(lines) > 1
+            assert all(f",{seg['segment_id']}," in line for line in lines[1:])
+
+            page.goto(f"{base}/segments/{seg['segment_id']}")
+            drawn = _charts_drawn(page, at_least=3)
+            assert {"trends", "top_products", "box_plots"} <= set(drawn)
+            page.screenshot(path=str(ARTEFACTS / "dashboard_segment_charts.png"), full_page=True)
+            _no_serious_accessibility_problems(page, "segment")
+
+            page.goto(base + customer_path(customer))
+            assert {"timeline", "outlook"} <= set(_charts_drawn(page, at_least=2))
+            page.screenshot(path=str(ARTEFACTS / "dashboard_customer_charts.png"), full_page=True)
+            _no_serious_accessibility_problems(page, "customer")
+
+            # a phone's width: the charts are still drawn and the page does not scroll sideways
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            phone.route("**/*", local_only)
+            phone.goto(base + "/")
+            _charts_drawn(phone, at_least=4)
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+            phone.screenshot(path=str(ARTEFACTS / "dashboard_overview_phone.png"), full_page=True)
+            assert problems == [] and elsewhere == [], (problems, elsewhere)
+        finally:
+            browser.close()

@@ -17,8 +17,9 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.cookies import SimpleCookie
+from importlib.resources import files
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, unquote
 
@@ -29,6 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from customerlens._version import __version__
 from customerlens.api.data import StoreData
+from customerlens.api.figures import FIGURES, Filters, page_figures
 from customerlens.api.schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
 from customerlens.api.settings import Settings
 from customerlens.outputs.files import formula_safe_cell
@@ -39,12 +41,15 @@ OBSERVATIONAL_COLUMNS = ("campaign", "segment_by", "segment_value", "outcome", "
                          "placebo_ci_low", "placebo_ci_high", "max_smd_after", "unmatched", "window_days",
                          "window_cut", "too_small")
 
+#: The page script, shipped in the package
+_STATIC = files("customerlens.api") / "static"
 #: The sign-in cookie: an HMAC of the token (never the token itself), HttpOnly and SameSite=Strict.
 COOKIE = "customerlens_session"
-#: Pages use no script and nothing from elsewhere: the policy says so to the browser.
+#: Pages run only this server's scripts (the bundled Vega and the page script; no inline script, no
+#: eval: Vega interprets its expressions) and load nothing from elsewhere: the policy says so to the browser.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+                               "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -71,6 +76,17 @@ class State:
     store: StoreData
     _segmenter: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _vega: str | None = None
+    _vega_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def vega_bundle(self) -> str:
+        """Vega, Vega-Lite and vega-embed as one script (read from the cache folder, made once per vl-convert)."""
+        with self._vega_lock:
+            if self._vega is None:
+                from customerlens.outputs.vega import bundle
+
+                self._vega = bundle()
+            return self._vega
 
     @property
     def has_segmenter(self) -> bool:
@@ -113,6 +129,26 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=1000, description="Cus
                                    "(an id with '/' is sent as %2F)")]
 Q = Annotated[str, Query(max_length=100, description="Part of a customer id (case-insensitive)")]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+
+
+def _filters(segment: Annotated[str, Query(max_length=10, description="Segment id (empty: all)")] = "",
+             start: Annotated[str, Query(max_length=7, description="First month, YYYY-MM")] = "",
+             end: Annotated[str, Query(max_length=7, description="Last month, YYYY-MM")] = "",
+             country: Annotated[str, Query(max_length=200)] = "") -> Filters:
+    """The page's filters from the query string (the filter form sends empty values for "all")."""
+    try:
+        number = int(segment) if segment.strip() else None
+        if number is not None and not 1 <= number <= 1000:
+            raise ValueError("segment must be a segment id (1-1000)")
+        if start and end and start > end:
+            raise ValueError(f"the first month ({start}) is after the last ({end})")
+        return Filters(segment=number, start=start or None, end=end or None, country=country or None)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc).replace("invalid literal for int() with base 10", "segment is not a number")
+                            ) from None
+
+
+FiltersDep = Annotated[Filters, Depends(_filters)]
 
 
 def _page_size(state: StateDep, page_size: Annotated[int, Query(ge=1, le=1000)] = 50) -> int:
@@ -303,7 +339,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store = StoreData.open(settings.store)
-        app.state.customerlens = State(settings, store)
+        state = app.state.customerlens = State(settings, store)
+        # read (or, the first time on a machine, made: about 3 s) before a browser asks for it
+        threading.Thread(target=state.vega_bundle, name="customerlens-vega", daemon=True).start()
         try:
             yield
         finally:
@@ -433,15 +471,9 @@ def _api_routes(app: FastAPI) -> None:
         """The segment's target list as CSV: customers, value, churn risk and the next best product."""
         segment = _segment_or_404(state, cur, segment_id)
         names, rows = state.store.target_rows(cur, segment_id)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([formula_safe_cell(name) for name in names])
-        writer.writerows([formula_safe_cell(value) for value in row] for row in rows)  # injection-safe
         from customerlens.core.text import slug
 
-        filename = f"{slug(segment['segment_name'])}.csv"
-        return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return csv_response(names, rows, f"{slug(segment['segment_name'])}.csv")
 
     def customer_or_404(state: State, cur, customer_id: str) -> dict[str, Any]:
         found = state.store.customer(cur, customer_id)
@@ -484,6 +516,16 @@ def _api_routes(app: FastAPI) -> None:
     def score(body: ScoreRequest, state: StateDep) -> ScoreResponse:
         """Segment new customers with the saved segmenter, from their features or their transactions."""
         return ScoreResponse(**_score(state, body))
+
+
+def csv_response(names: list[str], rows, filename: str) -> Response:
+    """A CSV download; every cell that a spreadsheet would run as a formula is made text (injection-safe)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([formula_safe_cell(name) for name in names])
+    writer.writerows([formula_safe_cell(value) for value in row] for row in rows)
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _finite(value) -> float | None:
@@ -558,24 +600,31 @@ def _page_routes(app: FastAPI) -> None:
     def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
 
+    def choices(state: State, cur) -> dict[str, list[str]]:
+        return {"months": state.store.months(cur), "countries": state.store.countries(cur)}
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def overview(request: Request, state: StateDep, cur: CursorDep):
+    def overview(request: Request, state: StateDep, cur: CursorDep, filters: FiltersDep):
         rows = state.store.segments(cur)
         total = {"customers": sum(r.get("customers") or 0 for r in rows),
                  "revenue": sum(r.get("revenue") or 0 for r in rows),
                  "clv_12m": sum(r.get("clv_12m") or 0 for r in rows) if state.store.has("segment_value") else None,
                  "value_at_risk": (sum(r.get("value_at_risk") or 0 for r in rows)
                                    if state.store.has("segment_value") else None)}
-        return render(request, "overview.html", segments=rows, total=total, record=state.store.record)
+        return render(request, "overview.html", segments=rows, total=total, record=state.store.record,
+                      filters=filters, choices=choices(state, cur),
+                      figures=page_figures("overview", state.store, cur, filters))
 
     @app.get("/segments/{segment_id}", response_class=HTMLResponse, include_in_schema=False)
     def segment_page(request: Request, segment_id: SegmentId, state: StateDep, cur: CursorDep,
-                     page_size: PageSize, q: Q = "", page: PageNo = 1):
+                     page_size: PageSize, filters: FiltersDep, q: Q = "", page: PageNo = 1):
         segment = state.store.segment(cur, segment_id)
         if segment is None:
             return render(request, "missing.html", 404, what=f"segment {segment_id}")
         listing = state.store.segment_customers(cur, segment_id, q.strip(), page, page_size)
-        return render(request, "segment.html", s=segment, listing=listing)
+        filters = replace(filters, segment=segment_id)
+        return render(request, "segment.html", s=segment, listing=listing, filters=filters,
+                      choices=choices(state, cur), figures=page_figures("segment", state.store, cur, filters))
 
     @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
     def lookup(request: Request, state: StateDep, cur: CursorDep,
@@ -595,7 +644,33 @@ def _page_routes(app: FastAPI) -> None:
         if found is None:
             return render(request, "missing.html", 404, what=f"customer {customer_id}")
         lists = {which: state.store.recommendations_for(customer_id, 50, which) for which in ("top", "discover")}
-        return render(request, "customer.html", c=found, lists=lists, has_recs=state.store.has("recommendations"))
+        figures = page_figures("customer", state.store, cur, Filters(customer=customer_id))
+        return render(request, "customer.html", c=found, lists=lists, has_recs=state.store.has("recommendations"),
+                      figures=figures)
+
+    @app.get("/charts/{name}.csv", include_in_schema=False)
+    def chart_data(name: str, state: StateDep, cur: CursorDep, filters: FiltersDep,
+                   customer: Annotated[str, Query(max_length=1000)] = ""):
+        """The data of a dashboard chart, with the page's filters, as CSV."""
+        if name not in FIGURES:
+            raise HTTPException(404, f"no chart {name!r}")
+        figure = FIGURES[name](state.store, cur, replace(filters, customer=customer or None))
+        if figure is None:
+            raise HTTPException(404, f"no data for the chart {name!r} in this store")
+        data = figure.data
+        return csv_response(list(data.columns), data.itertuples(index=False, name=None), f"{name}.csv")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str, state: StateDep):
+        """The page script and the bundled Vega: served from the package, cached by the browser for a day."""
+        if name == "vega.js":
+            body = state.vega_bundle()
+        elif name == "dashboard.js":
+            body = _STATIC.joinpath("dashboard.js").read_text(encoding="utf-8")
+        else:
+            raise HTTPException(404, f"no file {name!r}")
+        return Response(body, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
 
     @app.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
     def campaigns(request: Request, state: StateDep, cur: CursorDep):

@@ -113,6 +113,33 @@ class StoreData(StoreReader):
             joins += " LEFT JOIN action_plan a USING (segment_id)"
         return query(cur, f"SELECT {', '.join(cols)} FROM segment_profiles p{joins} ORDER BY p.segment_id")
 
+    def value_model(self) -> Any:
+        """The counting model the run chose (BG/NBD or Pareto/NBD), its parameters from the run record; or None."""
+        value = self.record.get("value") or {}
+        chosen = value.get("model")
+        params = (value.get("models") or {}).get(chosen)
+        if not params:
+            return None
+        from customerlens.models.value.service import COUNTING_MODELS
+
+        model = COUNTING_MODELS[chosen]()
+        model.params_ = {name: float(params[name]) for name in model.param_names}
+        return model
+
+    def countries(self, cur) -> list[str]:
+        """The countries of the lines, most lines first (the country filter's choices); none without the column."""
+        if "country" not in self.columns.get("transactions", ()):
+            return []
+        return [r[0] for r in cur.execute("SELECT country FROM transactions WHERE country IS NOT NULL "
+                                          "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 200").fetchall()]
+
+    def months(self, cur) -> list[str]:
+        """Every month of the lines, as YYYY-MM (the month filter's choices)."""
+        if not self.has("transactions"):
+            return []
+        return [r[0] for r in cur.execute("SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
+                                          "WHERE order_date IS NOT NULL ORDER BY 1").fetchall()]
+
     def segment(self, cur, segment_id: int) -> dict | None:
         """One segment's profile, value, action plan and products; None when unknown."""
         if not self.has("segment_profiles"):

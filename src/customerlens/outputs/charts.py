@@ -162,20 +162,41 @@ def _whole_months(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~frame["partial"].fillna(False).astype(bool)]
 
 
-def trend_chart(monthly: pd.DataFrame) -> alt.Chart:
-    """Monthly revenue and active customers by segment (whole months only: see ``partial``)."""
+def trend_chart(monthly: pd.DataFrame, show_partial: bool = False) -> alt.Chart:
+    """Monthly revenue and active customers by segment.
+
+    Whole months only (see ``partial``); with ``show_partial`` incomplete months are drawn too, as
+    hollow points (the dashboard, where a month filter can cut a month).
+    """
     names = _names(monthly)
-    monthly = _whole_months(monthly)
+    if show_partial:
+        monthly = monthly.assign(month_kind=np.where(monthly["partial"].fillna(False).astype(bool),
+                                                     "incomplete month", "whole month"))
+    else:
+        monthly = _whole_months(monthly)
     base = Chart(monthly).encode(x=alt.X("yearmonth(month):T", title="month"), color=_segment_color(names))
-    revenue = base.mark_line(point=True).encode(
-        y=alt.Y("revenue:Q", title="net revenue"),
-        tooltip=[alt.Tooltip("yearmonth(month):T", title="month"), "segment_name",
-                 alt.Tooltip("revenue:Q", format=",.0f"), alt.Tooltip("active_customers:Q", format=",")],
-    ).properties(width=WIDTH, height=HEIGHT // 1.5, title="Revenue by segment")
-    active = base.mark_line(point=True).encode(
-        y=alt.Y("active_customers:Q", title="active customers"),
-        tooltip=[alt.Tooltip("yearmonth(month):T", title="month"), "segment_name", "active_customers"],
-    ).properties(width=WIDTH, height=HEIGHT // 1.5, title="Active customers by segment")
+
+    def panel(y, tooltip: list, title: str):
+        if not show_partial:
+            return base.mark_line(point=True).encode(y=y, tooltip=tooltip).properties(
+                width=WIDTH, height=HEIGHT // 1.5, title=title)
+        line = base.mark_line().encode(y=y)
+        scale = alt.Scale(domain=names, range=list(PALETTE[: len(names)]))
+        points = Chart(monthly).mark_point(filled=True, size=45).encode(
+            x=alt.X("yearmonth(month):T", title="month"), y=y,
+            stroke=alt.Stroke("segment_name:N", scale=scale, sort=names, legend=None),
+            fill=alt.condition(alt.datum.month_kind == "incomplete month", alt.value("white"),
+                               alt.Fill("segment_name:N", scale=scale, sort=names, legend=None)),
+            tooltip=[*tooltip, alt.Tooltip("month_kind:N", title="month")])
+        return (line + points).properties(width=WIDTH, height=HEIGHT // 1.5, title=title)
+
+    revenue = panel(alt.Y("revenue:Q", title="net revenue"),
+                    [alt.Tooltip("yearmonth(month):T", title="month"), "segment_name",
+                     alt.Tooltip("revenue:Q", format=",.0f"), alt.Tooltip("active_customers:Q", format=",")],
+                    "Revenue by segment")
+    active = panel(alt.Y("active_customers:Q", title="active customers"),
+                   [alt.Tooltip("yearmonth(month):T", title="month"), "segment_name", "active_customers"],
+                   "Active customers by segment")
     return alt.vconcat(revenue, active).properties(title="Trends by segment")
 
 
@@ -452,3 +473,41 @@ def migration_chart(migration: pd.DataFrame, dates: tuple[str, str] | None = Non
         width=110 * len(order_to), height=40 * len(order_from),
         title=alt.Title("Segment migration", subtitle="customers moving between segments (same fitted model); "
                         "revenue between the dates in the tooltip"))
+
+
+# -- the dashboard's own views of one segment or one customer ---------------------------------------------
+
+def score_histograms(scores: pd.DataFrame, clv_title: str = "CLV") -> alt.Chart:
+    """How churn risk and customer value spread over customers (``churn_risk``, ``clv``)."""
+    risk = Chart(scores).mark_bar(color=PALETTE[3]).encode(
+        x=alt.X("churn_risk:Q", bin=alt.Bin(extent=[0, 1], step=0.05), title="churn risk",
+                axis=alt.Axis(format="%")),
+        y=alt.Y("count():Q", title="customers"),
+        tooltip=[alt.Tooltip("count():Q", title="customers", format=",")],
+    ).properties(width=WIDTH // 2, height=HEIGHT // 1.5)
+    value = Chart(scores).mark_bar(color=PALETTE[0]).encode(
+        x=alt.X("clv:Q", bin=alt.Bin(maxbins=30), title=clv_title),
+        y=alt.Y("count():Q", title="customers"),
+        tooltip=[alt.Tooltip("count():Q", title="customers", format=",")],
+    ).properties(width=WIDTH // 2, height=HEIGHT // 1.5)
+    return alt.hconcat(risk, value).properties(title="Churn risk and customer value")
+
+
+def purchase_timeline(orders: pd.DataFrame) -> alt.Chart:
+    """A customer's orders: net amount by date (``order_id, order_date, amount, lines``)."""
+    return Chart(orders).mark_bar(color=PALETTE[0], width=6).encode(
+        x=alt.X("order_date:T", title="order date"),
+        y=alt.Y("amount:Q", title="net amount"),
+        tooltip=["order_id", alt.Tooltip("order_date:T", format="%Y-%m-%d"), alt.Tooltip("amount:Q", format=",.2f"),
+                 alt.Tooltip("lines:Q", title="lines")],
+    ).properties(width=WIDTH, height=HEIGHT // 1.5, title="Purchases over time")
+
+
+def outlook_chart(outlook: pd.DataFrame, p_alive: float) -> alt.Chart:
+    """Expected purchases in the next 1..12 months (cumulative), with P(alive) in the subtitle."""
+    return Chart(outlook).mark_line(point=True, color=PALETTE[1]).encode(
+        x=alt.X("months_ahead:O", title="months ahead"),
+        y=alt.Y("expected_purchases:Q", title="expected purchases (cumulative)"),
+        tooltip=["months_ahead", alt.Tooltip("expected_purchases:Q", format=".2f")],
+    ).properties(width=WIDTH, height=HEIGHT // 1.5, title=alt.Title(
+        "Expected purchases, next 12 months", subtitle=f"P(still a customer today) = {p_alive:.0%}"))

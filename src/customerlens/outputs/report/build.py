@@ -8,7 +8,6 @@ and drawn in the browser by the vega bundle of vl-convert, inlined once.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from customerlens.core.files import cached_text, write_text_atomic
+from customerlens.core.files import write_text_atomic
 from customerlens.core.text import slug
 from customerlens.errors import CustomerLensError
 from customerlens.outputs.store import StoreReader
@@ -550,11 +549,9 @@ def _environment() -> Environment:
 
 
 def _vega_bundle() -> Markup:
-    import vl_convert as vlc
+    from customerlens.outputs.vega import bundle as vega_bundle
 
-    # the same for a given vl-convert: made once (about 3 s), then read from the cache folder
-    version = importlib.metadata.version("vl-convert-python")
-    bundle = cached_text(f"vega-bundle-{version}.js", vlc.javascript_bundle)
+    bundle = vega_bundle()
     # never let the bundle close its own <script> element early
     return Markup(bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
 

@@ -1,0 +1,343 @@
+"""The dashboard's charts: the report's chart functions over the store's tables, filtered.
+
+Each figure is a :class:`Figure`: its data (what its CSV download holds) and its Vega-Lite spec,
+drawn in the browser by the bundled Vega (``/static/vega.js``). The specs come from
+:mod:`customerlens.outputs.charts`, the same functions the report uses, so a chart looks the same
+in both. :class:`Filters` (segment, months, country) narrow the lines the figures are computed
+from; figures of per-customer scores (value, churn risk) follow the segment filter only, since a
+score belongs to the customer, not to a month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a page shows: one segment, a range of months (``YYYY-MM``, both included), one country."""
+
+    segment: int | None = None
+    start: str | None = None
+    end: str | None = None
+    country: str | None = None
+    #: the customer of a customer's page (not a filter of the lines: the page is about them)
+    customer: str | None = None
+
+    def __post_init__(self):
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and not MONTH.match(value):
+                raise ValueError(f"{name} must be a month as YYYY-MM, not {value!r}")
+
+    @property
+    def on_lines(self) -> bool:
+        """Whether the months or the country narrow the lines (not only the segment)."""
+        return any(v is not None for v in (self.start, self.end, self.country))
+
+    def query(self, **changes: Any) -> str:
+        """The filters as a query string (``segment=2&start=2011-01``), with ``changes`` applied."""
+        values = {**asdict(self), **changes}
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+    def lines_sql(self, alias: str = "t") -> tuple[str, list]:
+        """``WHERE`` conditions on the lines (months, country) and their parameters."""
+        conditions, params = ["TRUE"], []
+        if self.start:
+            conditions.append(f"{alias}.order_date >= ?")
+            params.append(dt.datetime.strptime(self.start, "%Y-%m"))
+        if self.end:
+            conditions.append(f"{alias}.order_date < ?")
+            year, month = (int(p) for p in self.end.split("-"))
+            params.append(dt.datetime(year + month // 12, month % 12 + 1, 1))
+        if self.country:
+            conditions.append(f"{alias}.country = ?")
+            params.append(self.country)
+        return " AND ".join(conditions), params
+
+
+@dataclass
+class Figure:
+    """A chart of a page: its name (the element id and file name), data and spec."""
+
+    name: str
+    title: str
+    data: pd.DataFrame
+    spec: dict
+    note: str = ""
+    csv_query: str = ""
+
+
+def _frame(cur, sql: str, params: list | None = None) -> pd.DataFrame:
+    return cur.execute(sql, params or []).df()
+
+
+def _has(store, name: str) -> bool:
+    return store.has(name)
+
+
+def _spec(chart) -> dict:
+    from customerlens.outputs.charts import spec
+
+    drawn = spec(chart)
+    drawn.pop("$schema", None)  # a URL nothing fetches (the page tells vega-embed it is Vega-Lite)
+    return drawn
+
+
+# -- lines of the store, filtered --------------------------------------------------------------
+
+def _segment_lines(filters: Filters, segment: int | None) -> tuple[str, list]:
+    where, params = filters.lines_sql("t")
+    if segment is not None:
+        where += " AND s.segment_id = ?"
+        params.append(segment)
+    return where, params
+
+
+def sizes(store, cur, filters: Filters) -> Figure | None:
+    """Customers and revenue by segment, from the lines that pass the filters."""
+    from customerlens.outputs import charts
+
+    if not (_has(store, "transactions") and _has(store, "segments")):
+        return None
+    where, params = _segment_lines(filters, filters.segment)
+    data = _frame(cur, f"""
+        SELECT s.segment_id, s.segment_name, count(DISTINCT t.customer_id) AS customers,
+               round(sum(t.amount), 2) AS revenue
+        FROM transactions t JOIN segments s USING (customer_id)
+        WHERE {where} GROUP BY ALL ORDER BY s.segment_id""", params)
+    if data.empty:
+        return None
+    data["share_customers"] = data["customers"] / data["customers"].sum()
+    data["share_revenue"] = data["revenue"] / data["revenue"].sum() if data["revenue"].sum() else 0.0
+    return Figure("sizes", "Customers and revenue by segment", data, _spec(charts.distribution_chart(data)))
+
+
+def monthly(store, cur, filters: Filters, segment: int | None = None) -> pd.DataFrame:
+    """Revenue, active customers and orders by month and segment (``partial``: an incomplete month)."""
+    from customerlens.insights.trends import partial_months
+
+    where, params = _segment_lines(filters, segment)
+    data = _frame(cur, f"""
+        SELECT date_trunc('month', t.order_date) AS month, s.segment_id, s.segment_name,
+               round(sum(t.amount), 2) AS revenue, count(DISTINCT t.customer_id) AS active_customers,
+               count(DISTINCT t.order_id) AS orders
+        FROM transactions t JOIN segments s USING (customer_id)
+        WHERE {where} GROUP BY ALL ORDER BY month, s.segment_id""", params)
+    if data.empty:
+        return data
+    # incomplete months: from the dates the filters leave (a range that cuts a month marks it)
+    bounds = cur.execute(f"""SELECT min(t.order_date), max(t.order_date) FROM transactions t
+                             JOIN segments s USING (customer_id) WHERE {where}""", params).fetchall()[0]
+    partial = partial_months(pd.Series(list(bounds)))
+    data["month"] = pd.to_datetime(data["month"])
+    data["partial"] = data["month"].isin(list(partial))
+    return data
+
+
+def trends(store, cur, filters: Filters) -> Figure | None:
+    """Revenue and active customers by month per segment; incomplete months drawn hollow."""
+    from customerlens.outputs import charts
+
+    if not (_has(store, "transactions") and _has(store, "segments")):
+        return None
+    data = monthly(store, cur, filters, filters.segment)
+    if data.empty:
+        return None
+    partial = sorted({m.strftime("%Y-%m") for m in data.loc[data["partial"], "month"]})
+    note = f"Incomplete months (hollow points): {', '.join(partial)}." if partial else ""
+    return Figure("trends", "Revenue and active customers by month", data,
+                  _spec(charts.trend_chart(data, show_partial=True)), note)
+
+
+def value(store, cur, filters: Filters) -> Figure | None:
+    """Expected value (CLV) and value at risk by segment."""
+    from customerlens.outputs import charts
+
+    if not _has(store, "segment_value"):
+        return None
+    data = _frame(cur, "SELECT * FROM segment_value ORDER BY segment_id")
+    if filters.segment is not None:
+        data = data[data["segment_id"] == filters.segment]
+    clv = next((c for c in data.columns if c.startswith("clv_")), None)
+    if data.empty or clv is None:
+        return None
+    return Figure("value", "Value and value at risk by segment", data,
+                  _spec(charts.value_by_segment_chart(data, clv)),
+                  "Scores of the snapshot: the month and country filters do not apply.")
+
+
+def elbow(store, cur, filters: Filters) -> Figure | None:
+    """The choice of k: inertia and silhouette for each k, the chosen k marked."""
+    from customerlens.outputs import charts
+
+    if not _has(store, "segment_elbow"):
+        return None
+    data = _frame(cur, "SELECT * FROM segment_elbow ORDER BY k")
+    seg = store.record.get("segmentation", {}) or {}
+    k = seg.get("k")
+    if data.empty or k is None:
+        return None
+    return Figure("elbow", "Choosing the number of segments", data,
+                  _spec(charts.elbow_chart(data, int(k), seg.get("reason"))))
+
+
+def migration(store, cur, filters: Filters) -> Figure | None:
+    """Customers moving between segments since the earlier snapshot."""
+    from customerlens.outputs import charts
+
+    if not _has(store, "segment_migration"):
+        return None
+    data = _frame(cur, "SELECT * FROM segment_migration ORDER BY from_segment_id, to_segment_id")
+    if filters.segment is not None:
+        data = data[(data["from_segment_id"] == filters.segment) | (data["to_segment_id"] == filters.segment)]
+    if data.empty:
+        return None
+    dates = (store.record.get("segmentation", {}) or {}).get("migration") or {}
+    span = (dates["from"], dates["to"]) if {"from", "to"} <= set(dates) else None
+    return Figure("migration", "Segment migration", data, _spec(charts.migration_chart(data, span)))
+
+
+# -- a segment's page --------------------------------------------------------------------------
+
+def box_plots(store, cur, filters: Filters) -> Figure | None:
+    """Recency, orders and spend of every segment, the page's segment among them."""
+    from customerlens.outputs import charts
+
+    if not _has(store, "segment_box_stats"):
+        return None
+    data = _frame(cur, "SELECT * FROM segment_box_stats ORDER BY segment_id, feature")
+    if data.empty:
+        return None
+    return Figure("box_plots", "Recency, orders and spend by segment", data, _spec(charts.box_plots(data)))
+
+
+def top_products(store, cur, filters: Filters) -> Figure | None:
+    """The segment's top products by revenue, with buyers and lift, from the filtered lines."""
+    from customerlens.outputs import charts
+
+    segment = filters.segment
+    if segment is None or not (_has(store, "transactions") and _has(store, "segments")):
+        return None
+    where, params = filters.lines_sql("t")
+    data = _frame(cur, f"""
+        WITH lines AS (
+            SELECT t.customer_id, t.product_id, t.product_name, t.amount, s.segment_id, s.segment_name
+            FROM transactions t JOIN segments s USING (customer_id)
+            WHERE {where} AND t.product_id IS NOT NULL),
+        everyone AS (SELECT count(DISTINCT customer_id) AS n FROM lines),
+        members AS (SELECT count(DISTINCT customer_id) AS n FROM lines WHERE segment_id = ?),
+        overall AS (SELECT product_id, count(DISTINCT customer_id) AS buyers_all FROM lines GROUP BY 1),
+        here AS (SELECT segment_id, any_value(segment_name) AS segment_name, product_id,
+                        any_value(product_name) AS product_name, round(sum(amount), 2) AS revenue,
+                        count(DISTINCT customer_id) AS buyers
+                 FROM lines WHERE segment_id = ? GROUP BY segment_id, product_id)
+        SELECT here.*, here.buyers / members.n AS share_of_segment,
+               (here.buyers / members.n) / (overall.buyers_all / everyone.n) AS lift,
+               row_number() OVER (ORDER BY revenue DESC, here.product_id) AS rank
+        FROM here JOIN overall USING (product_id), members, everyone
+        ORDER BY rank LIMIT 10""", [*params, segment, segment])
+    if data.empty:
+        return None
+    return Figure("top_products", "Top products", data, _spec(charts.top_products_chart(data)),
+                  "Buyers: customers of the segment who bought it; lift: how much likelier they were to buy it "
+                  "than all customers.")
+
+
+def score_spread(store, cur, filters: Filters) -> Figure | None:
+    """How churn risk and 12-month CLV spread over the segment's customers."""
+    from customerlens.outputs import charts
+
+    segment = filters.segment
+    if segment is None or not (_has(store, "customer_value") and _has(store, "segments")):
+        return None
+    clv = next((c for c in store.columns["customer_value"] if c.startswith("clv_")), None)
+    if clv is None:
+        return None
+    data = _frame(cur, f"""SELECT v.customer_id, v.churn_risk, v.{clv} AS clv
+                           FROM customer_value v JOIN segments s USING (customer_id)
+                           WHERE s.segment_id = ?""", [segment])
+    if data.empty:
+        return None
+    return Figure("scores", "Churn risk and customer value", data,
+                  _spec(charts.score_histograms(data, clv_title=clv.replace("_", " ").replace("clv", "CLV"))),
+                  "Scores of the snapshot: the month and country filters do not apply.")
+
+
+# -- a customer's page -------------------------------------------------------------------------
+
+def timeline(store, cur, filters: Filters) -> Figure | None:
+    """The customer's orders over time (net of returns)."""
+    from customerlens.outputs import charts
+
+    customer_id = filters.customer
+    if customer_id is None or not _has(store, "transactions"):
+        return None
+    where, params = filters.lines_sql("t")
+    data = _frame(cur, f"""
+        SELECT coalesce(t.order_id, strftime(t.order_date, '%Y-%m-%d')) AS order_id,
+               min(t.order_date) AS order_date, round(sum(t.amount), 2) AS amount, count(*) AS lines
+        FROM transactions t WHERE t.customer_id = ? AND {where}
+        GROUP BY 1 ORDER BY order_date""", [customer_id, *params])
+    if data.empty:
+        return None
+    return Figure("timeline", "Purchases over time", data, _spec(charts.purchase_timeline(data)))
+
+
+def outlook(store, cur, filters: Filters) -> Figure | None:
+    """Expected purchases over the next twelve months, from the fitted counting model."""
+    from customerlens.outputs import charts
+
+    customer_id = filters.customer
+    model = store.value_model()
+    if customer_id is None or model is None or not _has(store, "customer_value"):
+        return None
+    row = _frame(cur, 'SELECT frequency, recency, "T", p_alive FROM customer_value WHERE customer_id = ?',
+                 [customer_id])
+    if row.empty:
+        return None
+    from customerlens.models.value.service import DAYS_PER_MONTH, UNITS
+
+    unit = UNITS[(store.record.get("value", {}) or {}).get("time_unit", "week")]
+    months = list(range(1, 13))
+    x, t_x, T = (row[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    expected = [float(model.conditional_expected_purchases(m * DAYS_PER_MONTH / unit, x, t_x, T)[0])
+                for m in months]
+    data = pd.DataFrame({"months_ahead": months, "expected_purchases": expected})
+    p_alive = float(row["p_alive"].iloc[0])
+    return Figure("outlook", "Expected purchases, next 12 months", data,
+                  _spec(charts.outlook_chart(data, p_alive)))
+
+
+#: every figure by name (its element id, file name and CSV route)
+FIGURES: dict[str, Callable[..., Figure | None]] = {
+    "sizes": sizes, "trends": trends, "value": value, "elbow": elbow, "migration": migration,
+    "box_plots": box_plots, "top_products": top_products, "scores": score_spread,
+    "timeline": timeline, "outlook": outlook,
+}
+#: the figures of each page, in the order they are shown
+PAGES: dict[str, tuple[str, ...]] = {
+    "overview": ("sizes", "trends", "value", "migration", "elbow"),
+    "segment": ("trends", "top_products", "box_plots", "scores"),
+    "customer": ("timeline", "outlook"),
+}
+
+
+def page_figures(page: str, store, cur, filters: Filters) -> list[Figure]:
+    """The figures of ``page`` that the store has data for, each with its CSV link's query."""
+    out = []
+    for name in PAGES[page]:
+        figure = FIGURES[name](store, cur, filters)
+        if figure is not None:
+            figure.csv_query = filters.query()
+            out.append(figure)
+    return out
