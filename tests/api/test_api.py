@@ -618,7 +618,7 @@ def test_dashboard_in_chromium(store, customer):
 
 
 CHARTS_DRAWN = """() => {
-  const charts = Array.from(document.querySelectorAll('div.chart[data-chart]'));
+  const charts = Array.from(document.querySelectorAll('figure:not([hidden]) div.chart[data-chart]'));
   return charts.length > 0 && charts.every(c => c.dataset.rendered === 'true');
 }"""
 
@@ -627,7 +627,7 @@ def _charts_drawn(page, at_least: int) -> dict[str, str]:
     """Wait until every chart of the page is drawn as SVG with marks; each chart's SVG by name."""
     page.wait_for_function(CHARTS_DRAWN, timeout=30_000)
     drawn = {}
-    for chart in page.locator("div.chart[data-chart]").all():
+    for chart in page.locator("figure:not([hidden]) div.chart[data-chart]").all():
         name = chart.get_attribute("data-chart")
         marks = chart.locator("svg [class*='mark-']")
         assert marks.count() > 0, f"chart {name} has no marks"
@@ -687,8 +687,9 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
             page.wait_for_url(f"**segment={seg['segment_id']}*")
             after = _charts_drawn(page, at_least=3)
             assert after["trends"] != before["trends"] and after["sizes"] != before["sizes"]
-            spec = json.loads(page.locator("#spec-trends").text_content())
-            data = spec["datasets"][next(iter(spec["datasets"]))]
+            source = page.locator("#chart-trends").get_attribute("data-src")
+            spec = page.evaluate("url => fetch(url).then(r => r.json())", source)["spec"]
+            data = next(d["values"] for d in spec["data"] if d.get("values"))
             assert {d["segment_name"] for d in data} == {seg["segment_name"]}
             assert min(d["month"] for d in data)[:7] == months[2] and max(d["month"] for d in data)[:7] == months[-3]
             shared = page.url

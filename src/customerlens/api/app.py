@@ -12,9 +12,11 @@ import csv
 import hashlib
 import hmac
 import io
+import logging
 import math
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -30,7 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from customerlens._version import __version__
 from customerlens.api.data import StoreData
-from customerlens.api.figures import FIGURES, Filters, page_figures
+from customerlens.api.figures import FIGURES, Figure, Filters, figure, page_slots, used
 from customerlens.api.schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
 from customerlens.api.settings import Settings
 from customerlens.outputs.files import formula_safe_cell
@@ -41,15 +43,18 @@ OBSERVATIONAL_COLUMNS = ("campaign", "segment_by", "segment_value", "outcome", "
                          "placebo_ci_low", "placebo_ci_high", "max_smd_after", "unmatched", "window_days",
                          "window_cut", "too_small")
 
+log = logging.getLogger(__name__)
 #: The page script, shipped in the package
 _STATIC = files("customerlens.api") / "static"
 #: The sign-in cookie: an HMAC of the token (never the token itself), HttpOnly and SameSite=Strict.
 COOKIE = "customerlens_session"
 #: Pages run only this server's scripts (the bundled Vega and the page script; no inline script, no
-#: eval: Vega interprets its expressions) and load nothing from elsewhere: the policy says so to the browser.
+#: eval: Vega interprets its expressions), fetch their charts from it, and load nothing from elsewhere:
+#: the policy says so to the browser.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
-                               "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                               "style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+                               "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -78,6 +83,61 @@ class State:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _vega: str | None = None
     _vega_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the charts of each (page, filters) drawn so far, newest last: the store does not change while served
+    _figures: OrderedDict = field(default_factory=OrderedDict)
+    _figures_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _warming: threading.Thread | None = None
+
+    FIGURES_KEPT = 512
+
+    def figure(self, name: str, cur, filters: Filters) -> Figure | None:
+        """The chart ``name`` with ``filters`` (see :mod:`customerlens.api.figures`), None without data.
+
+        Each chart is kept once made, under the filters it depends on: a new month range redraws the
+        charts of lines, not the choice of k.
+        """
+        key = (name, used(name, filters))
+        with self._figures_lock:
+            found = self._figures.get(key, False)
+            if found is not False:
+                self._figures.move_to_end(key)
+                return found
+        made = figure(name, self.store, cur, filters)[1]
+        with self._figures_lock:
+            self._figures[key] = made
+            while len(self._figures) > self.FIGURES_KEPT:
+                self._figures.popitem(last=False)
+        return made
+
+    def warm(self) -> None:
+        """Make the Vega script and the unfiltered pages' charts before anyone asks (a thread at start)."""
+        self.vega_bundle()
+        cur = self.store.cursor()
+        try:
+            pages = [("overview", Filters())]
+            pages += [("segment", Filters(segment=int(r["segment_id"]))) for r in self.store.segments(cur)]
+            for page, filters in pages:
+                for slot in page_slots(page, self.store, filters):
+                    if self._stopping.is_set():
+                        return
+                    self.figure(slot["name"], cur, filters)
+        except Exception:  # noqa: BLE001 - warming is a convenience: a page that fails says so when asked
+            log.debug("warming the dashboard's charts failed", exc_info=True)
+        finally:
+            cur.close()
+
+    def start_warming(self) -> None:
+        """Warm (:meth:`warm`) in a thread of its own."""
+        self._warming = threading.Thread(target=self.warm, name="customerlens-warm", daemon=True)
+        self._warming.start()
+
+    def stop(self) -> None:
+        """Stop warming (after the chart in hand) before the store closes."""
+        self._stopping.set()
+        if self._warming is not None:
+            self._warming.join()
 
     def vega_bundle(self) -> str:
         """Vega, Vega-Lite and vega-embed as one script (read from the cache folder, made once per vl-convert)."""
@@ -340,11 +400,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         store = StoreData.open(settings.store)
         state = app.state.customerlens = State(settings, store)
-        # read (or, the first time on a machine, made: about 3 s) before a browser asks for it
-        threading.Thread(target=state.vega_bundle, name="customerlens-vega", daemon=True).start()
+        # the Vega script (made the first time on a machine: about 3 s) and the unfiltered pages' charts,
+        # before a browser asks for them
+        state.start_warming()
         try:
             yield
         finally:
+            state.stop()
             store.close()
 
     app = FastAPI(
@@ -613,7 +675,7 @@ def _page_routes(app: FastAPI) -> None:
                                    if state.store.has("segment_value") else None)}
         return render(request, "overview.html", segments=rows, total=total, record=state.store.record,
                       filters=filters, choices=choices(state, cur),
-                      figures=page_figures("overview", state.store, cur, filters))
+                      figures=page_slots("overview", state.store, filters))
 
     @app.get("/segments/{segment_id}", response_class=HTMLResponse, include_in_schema=False)
     def segment_page(request: Request, segment_id: SegmentId, state: StateDep, cur: CursorDep,
@@ -624,7 +686,7 @@ def _page_routes(app: FastAPI) -> None:
         listing = state.store.segment_customers(cur, segment_id, q.strip(), page, page_size)
         filters = replace(filters, segment=segment_id)
         return render(request, "segment.html", s=segment, listing=listing, filters=filters,
-                      choices=choices(state, cur), figures=page_figures("segment", state.store, cur, filters))
+                      choices=choices(state, cur), figures=page_slots("segment", state.store, filters))
 
     @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
     def lookup(request: Request, state: StateDep, cur: CursorDep,
@@ -644,20 +706,31 @@ def _page_routes(app: FastAPI) -> None:
         if found is None:
             return render(request, "missing.html", 404, what=f"customer {customer_id}")
         lists = {which: state.store.recommendations_for(customer_id, 50, which) for which in ("top", "discover")}
-        figures = page_figures("customer", state.store, cur, Filters(customer=customer_id))
+        figures = page_slots("customer", state.store, Filters(customer=customer_id))
         return render(request, "customer.html", c=found, lists=lists, has_recs=state.store.has("recommendations"),
                       figures=figures)
+
+    def chart_or_404(name: str, state: State, cur, filters: Filters, customer: str) -> Figure:
+        if name not in FIGURES:
+            raise HTTPException(404, f"no chart {name!r}")
+        made = state.figure(name, cur, replace(filters, customer=customer or None))
+        if made is None:
+            raise HTTPException(404, f"no data for the chart {name!r} in this store")
+        return made
+
+    @app.get("/charts/{name}.json", include_in_schema=False)
+    def chart_spec(name: str, state: StateDep, cur: CursorDep, filters: FiltersDep,
+                   customer: Annotated[str, Query(max_length=1000)] = ""):
+        """A dashboard chart, with the page's filters: its Vega spec and its note (the page draws it)."""
+        made = chart_or_404(name, state, cur, filters, customer)
+        return JSONResponse({"name": made.name, "title": made.title, "note": made.note, "spec": made.spec},
+                            headers={"Cache-Control": "no-store"})
 
     @app.get("/charts/{name}.csv", include_in_schema=False)
     def chart_data(name: str, state: StateDep, cur: CursorDep, filters: FiltersDep,
                    customer: Annotated[str, Query(max_length=1000)] = ""):
         """The data of a dashboard chart, with the page's filters, as CSV."""
-        if name not in FIGURES:
-            raise HTTPException(404, f"no chart {name!r}")
-        figure = FIGURES[name](state.store, cur, replace(filters, customer=customer or None))
-        if figure is None:
-            raise HTTPException(404, f"no data for the chart {name!r} in this store")
-        data = figure.data
+        data = chart_or_404(name, state, cur, filters, customer).data
         return csv_response(list(data.columns), data.itertuples(index=False, name=None), f"{name}.csv")
 
     @app.get("/static/{name}", include_in_schema=False)

@@ -37,6 +37,7 @@ class StoreData(StoreReader):
         #: (customer, list) -> JSON of each item; lists "top" and "discover"
         self._recommendations: dict[tuple[str, str], list[str]] = {}
         self.recommended_customers = 0  # customers with any list
+        self._choices: dict[str, list[str]] = {}  # the filters' months and countries (the store never changes)
         self._filled = threading.Event()
         self._failed: BaseException | None = None
         self._filler: threading.Thread | None = None
@@ -128,17 +129,19 @@ class StoreData(StoreReader):
 
     def countries(self, cur) -> list[str]:
         """The countries of the lines, most lines first (the country filter's choices); none without the column."""
-        if "country" not in self.columns.get("transactions", ()):
-            return []
-        return [r[0] for r in cur.execute("SELECT country FROM transactions WHERE country IS NOT NULL "
+        if "countries" not in self._choices:
+            self._choices["countries"] = [] if "country" not in self.columns.get("transactions", ()) else [
+                r[0] for r in cur.execute("SELECT country FROM transactions WHERE country IS NOT NULL "
                                           "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 200").fetchall()]
+        return self._choices["countries"]
 
     def months(self, cur) -> list[str]:
         """Every month of the lines, as YYYY-MM (the month filter's choices)."""
-        if not self.has("transactions"):
-            return []
-        return [r[0] for r in cur.execute("SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
+        if "months" not in self._choices:
+            self._choices["months"] = [] if not self.has("transactions") else [
+                r[0] for r in cur.execute("SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
                                           "WHERE order_date IS NOT NULL ORDER BY 1").fetchall()]
+        return self._choices["months"]
 
     def segment(self, cur, segment_id: int) -> dict | None:
         """One segment's profile, value, action plan and products; None when unknown."""

@@ -1,4 +1,4 @@
-// customerlens dashboard: draws each chart from its Vega-Lite spec with the bundled Vega (no network),
+// customerlens dashboard: fetches each chart's spec from this server and draws it with the bundled Vega,
 // and wires the PNG/SVG buttons. Filters are a plain form (Apply), so they work with the keyboard and without script.
 (function () {
   "use strict";
@@ -7,27 +7,32 @@
 
   function draw(div) {
     var name = div.getAttribute("data-chart");
-    var holder = document.getElementById("spec-" + name);
-    var spec;
-    try {
-      spec = JSON.parse(holder.textContent);
-    } catch (err) {
-      div.textContent = "This chart could not be read.";
-      console.error(err);
-      return;
-    }
-    if (typeof window.vegaEmbed !== "function") {
-      div.textContent = "Charts need JavaScript and the bundled Vega library (/static/vega.js).";
-      return;
-    }
-    // ast: expressions are interpreted, never compiled with eval (the page's policy forbids it)
-    window.vegaEmbed(div, spec, { actions: false, renderer: "svg", mode: "vega-lite", ast: true })
+    var figure = document.getElementById("figure-" + name);
+    // the page comes first; each chart's spec (drawn and kept by the server) is fetched after it
+    fetch(div.getAttribute("data-src"), { credentials: "same-origin" })
+      .then(function (answer) {
+        if (answer.status === 404) { figure.hidden = true; return null; }  // no data for it in this store
+        if (!answer.ok) { throw new Error("HTTP " + answer.status); }
+        return answer.json();
+      })
+      .then(function (chart) {
+        if (chart === null) { return null; }
+        if (chart.note) { document.getElementById("note-" + name).textContent = chart.note; }
+        if (typeof window.vegaEmbed !== "function") {
+          throw new Error("charts need the bundled Vega library (/static/vega.js)");
+        }
+        // Vega specs (compiled from the report's Vega-Lite on the server); ast: expressions are
+        // interpreted, never compiled with eval (the page's policy forbids it)
+        return window.vegaEmbed(div, chart.spec, { actions: false, renderer: "svg", mode: "vega", ast: true });
+      })
       .then(function (result) {
-        views[name] = result.view;
+        if (result) { views[name] = result.view; }
+        div.setAttribute("aria-busy", "false");
         div.setAttribute("data-rendered", "true");
       })
       .catch(function (err) {
-        div.textContent = "This chart could not be drawn: " + err;
+        div.textContent = "This chart could not be drawn: " + err.message;
+        div.setAttribute("aria-busy", "false");
         console.error(err);
       });
   }
