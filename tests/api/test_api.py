@@ -341,6 +341,44 @@ def test_chart_csv_is_injection_safe():
     assert body.splitlines()[1].startswith("\"'=HYPERLINK") and "'+SUM(A1)" in body
 
 
+def test_campaigns_page_draws_a_forest_plot(store, tmp_path):
+    """A randomised campaign's lift table beside the store: the campaigns page lists its chart, whose data is
+    the table (every row, its interval) and whose spec draws a point and an interval per row.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from customerlens.models.campaigns import campaign_lift
+
+    rng = np.random.default_rng(3)
+    n = 1200
+    group = rng.choice(["control", "email"], n)
+    region = rng.choice(["north", "south", "west"], n)
+    converted = (rng.random(n) < np.where(group == "email", 0.18, 0.10)).astype(int)
+    table = campaign_lift(pd.DataFrame({"group": group, "region": region, "conversion": converted}),
+                          outcomes=["conversion"], segment_by=["region"], bootstrap=200)
+    shutil.copy(store, tmp_path / "customerlens.duckdb")
+    table.to_csv(tmp_path / "campaign_lift.csv", index=False)
+    with TestClient(create_app(Settings(store=tmp_path / "customerlens.duckdb"))) as c:
+        page = c.get("/campaigns").text
+        assert 'data-chart="campaigns"' in page and 'id="campaign-lift"' in page
+        chart = c.get("/charts/campaigns.json").json()
+        drawn = [d for d in chart["spec"]["data"] if d.get("values")]
+        assert len(drawn[0]["values"]) == len(table) == 4  # all, then three regions
+        marks = json.dumps(chart["spec"]["marks"])
+        assert '"type": "rule"' in marks and '"type": "symbol"' in marks
+        rows_csv = list(csv.DictReader(io.StringIO(c.get("/charts/campaigns.csv").text)))
+        assert [float(r["lift"]) for r in rows_csv] == pytest.approx(table["lift"].tolist())
+    import vl_convert as vlc
+
+    assert vlc.vega_to_svg(chart["spec"]).count("<path") >= 4  # Vega draws it: intervals and points
+    # a send list's table: the naive lift is drawn beside the adjusted one
+    table.assign(naive_lift=table["lift"] * 1.5).to_csv(tmp_path / "campaign_lift.csv", index=False)
+    with TestClient(create_app(Settings(store=tmp_path / "customerlens.duckdb"))) as c:
+        marks = json.dumps(c.get("/charts/campaigns.json").json()["spec"]["marks"])
+        assert "naive_lift" in marks and "diamond" in marks
+
+
 def test_campaigns_page_shows_campaign_lift(store, tmp_path):
     shutil.copy(store, tmp_path / "customerlens.duckdb")
     (tmp_path / "campaign_lift.csv").write_text("segment,outcome,lift\nAll,conversion,0.0123\n")

@@ -751,4 +751,5 @@ def _page_routes(app: FastAPI) -> None:
         observational = bool(rows) and any(r.get("design") == "observational" for r in rows)
         columns = (list(OBSERVATIONAL_COLUMNS) if observational else list(rows[0])) if rows else []
         return render(request, "campaigns.html", rows=rows, columns=columns, observational=observational,
-                      balance=state.store.campaign_balance(cur) if observational else None)
+                      balance=state.store.campaign_balance(cur) if observational else None,
+                      figures=page_slots("campaigns", state.store, Filters()) if rows else [])

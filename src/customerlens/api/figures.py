@@ -324,17 +324,41 @@ def outlook(store, cur, filters: Filters) -> Figure | None:
                   _spec(charts.outlook_chart(data, p_alive)))
 
 
+# -- the campaigns page -------------------------------------------------------------------------
+
+def campaigns(store, cur, filters: Filters) -> Figure | None:
+    """A forest plot of every campaign's lift per segment, one panel per outcome."""
+    import altair as alt
+
+    from customerlens.outputs import charts
+
+    rows = store.campaign_lift(cur)
+    if not rows:
+        return None
+    data = pd.DataFrame(rows)
+    needed = {"outcome", "segment_by", "segment_value", "lift", "lift_ci_low", "lift_ci_high"}
+    if not needed <= set(data.columns):
+        return None  # an older or hand-made table: the page's table shows it
+    if filters.segment is not None and "segment_id" in data.columns:
+        data = data[data["segment_id"] == filters.segment]
+    panels = [charts.campaign_forest(data, outcome) for outcome in dict.fromkeys(data["outcome"])]
+    if not panels:
+        return None
+    return Figure("campaigns", TITLES["campaigns"], data, _spec(alt.vconcat(*panels)))
+
+
 #: every figure by name (its element id, file name and CSV route)
 FIGURES: dict[str, Callable[..., Figure | None]] = {
     "sizes": sizes, "trends": trends, "value": value, "elbow": elbow, "migration": migration,
     "box_plots": box_plots, "top_products": top_products, "scores": score_spread,
-    "timeline": timeline, "outlook": outlook,
+    "timeline": timeline, "outlook": outlook, "campaigns": campaigns,
 }
 #: the figures of each page, in the order they are shown
 PAGES: dict[str, tuple[str, ...]] = {
     "overview": ("sizes", "trends", "value", "migration", "elbow"),
     "segment": ("trends", "top_products", "box_plots", "scores"),
     "customer": ("timeline", "outlook"),
+    "campaigns": ("campaigns",),
 }
 
 
@@ -345,19 +369,21 @@ TITLES: dict[str, str] = {
     "migration": "Segment migration", "box_plots": "Recency, orders and spend by segment",
     "top_products": "Top products", "scores": "Churn risk and customer value",
     "timeline": "Purchases over time", "outlook": "Expected purchases, next 12 months",
+    "campaigns": "Campaign lift by segment",
 }
 NEEDS: dict[str, tuple[str, ...]] = {
     "sizes": ("transactions", "segments"), "trends": ("transactions", "segments"), "value": ("segment_value",),
     "elbow": ("segment_elbow",), "migration": ("segment_migration",), "box_plots": ("segment_box_stats",),
     "top_products": ("transactions", "segments"), "scores": ("customer_value", "segments"),
     "timeline": ("transactions",), "outlook": ("customer_value",),
+    "campaigns": (),  # the store's tables or the CSV files beside it: the chart says 404 when there are none
 }
 _LINES = ("segment", "start", "end", "country")
 #: what each figure depends on: the same figure serves every page and filter that agree on these
 DEPENDS: dict[str, tuple[str, ...]] = {
     "sizes": _LINES, "trends": _LINES, "value": ("segment",), "elbow": (), "migration": ("segment",),
     "box_plots": (), "top_products": _LINES, "scores": ("segment",),
-    "timeline": ("customer", "start", "end", "country"), "outlook": ("customer",),
+    "timeline": ("customer", "start", "end", "country"), "outlook": ("customer",), "campaigns": (),
 }
 
 

@@ -511,3 +511,38 @@ def outlook_chart(outlook: pd.DataFrame, p_alive: float) -> alt.Chart:
         tooltip=["months_ahead", alt.Tooltip("expected_purchases:Q", format=".2f")],
     ).properties(width=WIDTH, height=HEIGHT // 1.5, title=alt.Title(
         "Expected purchases, next 12 months", subtitle=f"P(still a customer today) = {p_alive:.0%}"))
+
+
+def campaign_forest(lift: pd.DataFrame, outcome: str) -> alt.Chart:
+    """A forest plot of one outcome's lifts: a row per campaign and segment, the interval as a bar.
+
+    Works for both designs: a randomised table (``arm``) and a send list's observational one, where
+    a hollow point marks the naive (unadjusted) lift beside the adjusted one. Rows flagged
+    ``too_small`` are grey.
+    """
+    data = lift[lift["outcome"] == outcome].copy()
+    arm = data["arm"].astype(str) + " · " if "arm" in data.columns and data["arm"].nunique() > 1 else ""
+    data["row"] = (data["campaign"].astype(str) + " · " if "campaign" in data.columns else "") + arm + \
+        data["segment_by"].astype(str) + " = " + data["segment_value"].astype(str)
+    data["judged"] = np.where(data.get("too_small", False).fillna(False).astype(bool), "too small to judge",
+                              "judged")
+    order = list(dict.fromkeys(data["row"]))
+    y = alt.Y("row:N", title=None, sort=order)
+    color = alt.Color("judged:N", title=None, scale=alt.Scale(domain=["judged", "too small to judge"],
+                                                              range=[PALETTE[0], "#bab0ac"]))
+    tooltip = ["row", alt.Tooltip("lift:Q", format=",.4f"), alt.Tooltip("lift_ci_low:Q", format=",.4f"),
+               alt.Tooltip("lift_ci_high:Q", format=",.4f")]
+    tooltip += [alt.Tooltip(c, format=",") for c in ("n_treatment", "n_control") if c in data.columns]
+    zero = Chart().mark_rule(color="#555", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    interval = Chart().mark_rule(strokeWidth=2).encode(
+        x=alt.X("lift_ci_low:Q", title=f"lift in {outcome}"), x2="lift_ci_high:Q", y=y, color=color, tooltip=tooltip)
+    point = Chart().mark_point(filled=True, size=60, opacity=1).encode(x="lift:Q", y=y, color=color, tooltip=tooltip)
+    layers = [zero, interval, point]
+    if "naive_lift" in data.columns:
+        layers.append(Chart().mark_point(filled=False, size=60, color="#52606d", shape="diamond").encode(
+            x="naive_lift:Q", y=y, tooltip=["row", alt.Tooltip("naive_lift:Q", format=",.4f", title="naive lift")]))
+    subtitle = "Point: lift; bar: its interval; dashed line: no effect; grey: too small to judge"
+    if "naive_lift" in data.columns:
+        subtitle += "; hollow diamond: naive lift, before adjusting for who was sent"
+    return alt.layer(*layers, data=data).properties(
+        width=WIDTH, height=alt.Step(20), title=alt.Title(f"Lift in {outcome}", subtitle=subtitle))
