@@ -304,6 +304,25 @@ def test_pages(client, store, customer):
     assert {"/api/segments", "/api/customers/{customer_id}/recommendations", "/api/score"} <= set(docs["paths"])
 
 
+def test_segment_customers_sort_by_any_column(client, store):
+    seg = rows(store, "SELECT segment_id FROM segments GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["segment_id"]
+    every = rows(store, "SELECT customer_id, v.clv_12m FROM segments JOIN customer_value v USING (customer_id) "
+                        "WHERE segment_id = ? ORDER BY v.clv_12m, customer_id", [seg])
+    low = client.get(f"/api/segments/{seg}/customers", params={"sort": "clv_12m", "order": "asc", "page_size": 5})
+    assert low.json()["sort"] == "clv_12m"
+    assert [c["clv_12m"] for c in low.json()["customers"]] == pytest.approx([r["clv_12m"] for r in every[:5]])
+    high = client.get(f"/api/segments/{seg}/customers", params={"sort": "clv_12m", "page_size": 5}).json()
+    assert [c["clv_12m"] for c in high["customers"]] == pytest.approx(sorted((r["clv_12m"] for r in every),
+                                                                            reverse=True)[:5])
+    # an unknown column is the default order (never SQL text); a column name that is not a word is a 422
+    default = client.get(f"/api/segments/{seg}/customers", params={"sort": "nonsense"}).json()
+    assert default["sort"] == "" and default["customers"] == client.get(f"/api/segments/{seg}/customers").json()[
+        "customers"]
+    assert client.get(f"/api/segments/{seg}/customers", params={"sort": "x; DROP TABLE"}).status_code == 422
+    page = client.get(f"/segments/{seg}", params={"sort": "frequency", "order": "asc"}).text
+    assert 'aria-sort="ascending"' in page and "sort=frequency&amp;order=desc" in page
+
+
 def test_chart_data_follows_the_filters(client, store):
     """Each chart's CSV is the data it draws, with the page's filters; bad filters are a 422 that says why."""
     seg = rows(store, "SELECT segment_id FROM segments GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["segment_id"]

@@ -189,6 +189,9 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=1000, description="Cus
                                    "(an id with '/' is sent as %2F)")]
 Q = Annotated[str, Query(max_length=100, description="Part of a customer id (case-insensitive)")]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+Sort = Annotated[str, Query(max_length=40, pattern=r"^[a-z0-9_]*$", description="Column to sort by, e.g. "
+                            "clv_12m (unknown columns: the default order, most value at risk first)")]
+Order = Annotated[Literal["asc", "desc"], Query(description="Sort direction")]
 
 
 def _filters(segment: Annotated[str, Query(max_length=10, description="Segment id (empty: all)")] = "",
@@ -522,10 +525,11 @@ def _api_routes(app: FastAPI) -> None:
 
     @app.get("/api/segments/{segment_id}/customers", tags=["segments"], responses=NOT_FOUND)
     def segment_customers(segment_id: SegmentId, state: StateDep, cur: CursorDep, page_size: PageSize,
-                          q: Q = "", page: PageNo = 1) -> CustomerPage:
-        """The segment's customers, most value at risk first; ``q`` searches customer ids."""
+                          q: Q = "", page: PageNo = 1, sort: Sort = "", order: Order = "desc") -> CustomerPage:
+        """The segment's customers, most value at risk first (or by ``sort``); ``q`` searches customer ids."""
         _segment_or_404(state, cur, segment_id)
-        return CustomerPage(**state.store.segment_customers(cur, segment_id, q.strip(), page, page_size))
+        return CustomerPage(**state.store.segment_customers(cur, segment_id, q.strip(), page, page_size, sort,
+                                                            order == "desc"))
 
     @app.get("/api/segments/{segment_id}/targets.csv", tags=["segments"], responses=NOT_FOUND,
              response_class=Response)
@@ -679,11 +683,12 @@ def _page_routes(app: FastAPI) -> None:
 
     @app.get("/segments/{segment_id}", response_class=HTMLResponse, include_in_schema=False)
     def segment_page(request: Request, segment_id: SegmentId, state: StateDep, cur: CursorDep,
-                     page_size: PageSize, filters: FiltersDep, q: Q = "", page: PageNo = 1):
+                     page_size: PageSize, filters: FiltersDep, q: Q = "", page: PageNo = 1, sort: Sort = "",
+                     order: Order = "desc"):
         segment = state.store.segment(cur, segment_id)
         if segment is None:
             return render(request, "missing.html", 404, what=f"segment {segment_id}")
-        listing = state.store.segment_customers(cur, segment_id, q.strip(), page, page_size)
+        listing = state.store.segment_customers(cur, segment_id, q.strip(), page, page_size, sort, order == "desc")
         filters = replace(filters, segment=segment_id)
         return render(request, "segment.html", s=segment, listing=listing, filters=filters,
                       choices=choices(state, cur), figures=page_slots("segment", state.store, filters))

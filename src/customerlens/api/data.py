@@ -176,8 +176,17 @@ class StoreData(StoreReader):
             joins = " LEFT JOIN customer_value v USING (customer_id)"
         return ", ".join(cols), joins
 
-    def segment_customers(self, cur, segment_id: int, q: str, page: int, page_size: int) -> dict:
-        """A page of a segment's customers, searched by id, with the total count."""
+    def sortable(self) -> list[str]:
+        """The columns a segment's customer list can be sorted by (those the store has)."""
+        cols, _ = self._customer_select()
+        return [c.split(".", 1)[1] for c in cols.split(", ") if not c.endswith(("segment_id", "segment_name"))]
+
+    def segment_customers(self, cur, segment_id: int, q: str, page: int, page_size: int, sort: str = "",
+                          descending: bool = True) -> dict:
+        """A page of a segment's customers, searched by id, with the total count.
+
+        ``sort``: one of :meth:`sortable` (else most value at risk first); blanks last either way.
+        """
         where = "s.segment_id = ?"
         params: list[Any] = [segment_id]
         if q:
@@ -185,13 +194,19 @@ class StoreData(StoreReader):
             params.append(q)
         total = cur.execute(f"SELECT count(*) FROM segments s WHERE {where}", params).fetchall()[0][0]
         cols, joins = self._customer_select()
-        order = "v.value_at_risk DESC NULLS LAST, " if "v.value_at_risk" in cols else ""
+        order = ""
+        if sort and sort in self.sortable():  # a known column name only: never user text in the SQL
+            column = next(c for c in cols.split(", ") if c.endswith("." + sort))
+            order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, "
+        else:
+            sort = ""
+        order += "v.value_at_risk DESC NULLS LAST, " if "v.value_at_risk" in cols else ""
         order += "s.monetary DESC, " if "s.monetary" in cols else ""
         rows = query(cur, f"SELECT {cols} FROM segments s{joins} WHERE {where} ORDER BY {order}s.customer_id "
                           f"LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size])
         pages = max(1, -(-total // page_size))
         return {"segment_id": segment_id, "q": q, "page": page, "page_size": page_size, "total": total,
-                "pages": pages, "customers": rows}
+                "pages": pages, "sort": sort, "order": "desc" if descending else "asc", "customers": rows}
 
     def target_rows(self, cur, segment_id: int) -> tuple[list[str], list[tuple]]:
         """The segment's target list: who to contact, their value and next best product (as targets/*.csv)."""

@@ -113,6 +113,8 @@ class CustomerPage(BaseModel):
     page_size: int
     total: int
     pages: int
+    sort: str = ""
+    order: str = "desc"
     customers: list[dict[str, Any]]
 
 
