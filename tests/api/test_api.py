@@ -352,6 +352,42 @@ def test_chart_data_follows_the_filters(client, store):
     assert client.get("/static/../app.py").status_code == 404
 
 
+def test_what_changed_since_the_last_run(tmp_path):
+    """A second run into the same folder keeps the first one's customers in the store: the overview shows
+    each segment then and now and who moved where, with figures that add up.
+    """
+    import customerlens
+    from customerlens.io import demo
+
+    path, _ = demo.write(demo.generate(300, seed=5), tmp_path / "d.csv")
+    options = {"charts": False, "report": False, "top_n": 0}
+    customerlens.run(path, tmp_path / "out", customerlens.RunConfig.from_options(as_of="2024-08-01", **options))
+    first = rows(tmp_path / "out" / "customerlens.duckdb", "SELECT customer_id, segment_name FROM segments")
+    customerlens.run(path, tmp_path / "out", customerlens.RunConfig.from_options(**options))
+    store = tmp_path / "out" / "customerlens.duckdb"
+    kept = rows(store, "SELECT customer_id, segment_name FROM previous_customers ORDER BY customer_id")
+    assert kept == sorted(first, key=lambda r: r["customer_id"])
+    assert rows(store, "SELECT as_of FROM previous_run")[0]["as_of"].startswith("2024-08-01")
+    now = {r["customer_id"]: r["segment_name"] for r in rows(store, "SELECT customer_id, segment_name FROM segments")}
+    with TestClient(create_app(Settings(store=store))) as c:
+        page = c.get("/").text
+        assert 'data-chart="changes"' in page and 'data-chart="moves"' in page
+        moves = list(csv.DictReader(io.StringIO(c.get("/charts/moves.csv").text)))
+        both = [r for r in first if r["customer_id"] in now]
+        assert sum(int(m["customers"]) for m in moves) == len(both)
+        moved = sum(1 for r in both if now[r["customer_id"]] != r["segment_name"])
+        assert moved == sum(int(m["customers"]) for m in moves if m["from_segment"] != m["to_segment"])
+        note = c.get("/charts/changes.json").json()["note"]
+        assert f"{len(now) - len(both):,} new customers" in note and f"{moved:,} in another segment" in note
+        table = list(csv.DictReader(io.StringIO(c.get("/charts/changes.csv").text)))
+        assert sum(int(r["customers_now"] or 0) for r in table) == len(now)
+        assert sum(int(r["customers_before"] or 0) for r in table) == len(first)
+    # a first run into a fresh folder has nothing to compare with
+    customerlens.run(path, tmp_path / "fresh", customerlens.RunConfig.from_options(**options))
+    with TestClient(create_app(Settings(store=tmp_path / "fresh" / "customerlens.duckdb"))) as c:
+        assert 'data-chart="changes"' not in c.get("/").text
+
+
 def test_chart_csv_is_injection_safe():
     from customerlens.api.app import csv_response
 

@@ -736,6 +736,7 @@ def _page_routes(app: FastAPI) -> None:
                    customer: Annotated[str, Query(max_length=1000)] = ""):
         """The data of a dashboard chart, with the page's filters, as CSV."""
         data = chart_or_404(name, state, cur, filters, customer).data
+        data = data.astype(object).where(data.notna(), None)  # a missing value is an empty cell, not "<NA>"
         return csv_response(list(data.columns), data.itertuples(index=False, name=None), f"{name}.csv")
 
     @app.get("/static/{name}", include_in_schema=False)

@@ -213,6 +213,85 @@ def migration(store, cur, filters: Filters) -> Figure | None:
     return Figure("migration", TITLES["migration"], data, _spec(charts.migration_chart(data, span)))
 
 
+def _previous(store, cur) -> tuple[str, str] | None:
+    """The snapshot dates of the last run and of this one, when the store holds the last run."""
+    if not (store.has("previous_customers") and store.has("previous_run")):
+        return None
+    rows = cur.execute("SELECT as_of FROM previous_run").fetchall()
+    before = (rows[0][0] or "")[:10] if rows else ""
+    now = str((store.record.get("parameters", {}) or {}).get("as_of_used") or "")[:10]
+    return before, now
+
+
+def changes(store, cur, filters: Filters) -> Figure | None:
+    """Each segment in the last run and in this one: customers, value at risk, mean churn risk."""
+    from customerlens.outputs import charts
+
+    dates = _previous(store, cur)
+    if dates is None or not store.has("segments"):
+        return None
+    value = store.has("customer_value")
+    now_sql = ("SELECT s.segment_name, count(*) AS customers, sum(v.value_at_risk) AS value_at_risk, "
+               "avg(v.churn_risk) AS churn_risk FROM segments s LEFT JOIN customer_value v USING (customer_id) "
+               "GROUP BY 1") if value else \
+        "SELECT segment_name, count(*) AS customers, NULL AS value_at_risk, NULL AS churn_risk FROM segments GROUP BY 1"
+    data = _frame(cur, f"""
+        WITH now AS ({now_sql}),
+        before AS (SELECT segment_name, count(*) AS customers, sum(value_at_risk) AS value_at_risk,
+                          avg(churn_risk) AS churn_risk FROM previous_customers GROUP BY 1),
+        ids AS (SELECT segment_name, min(segment_id) AS segment_id FROM segments GROUP BY 1
+                UNION ALL SELECT segment_name, 100 + min(segment_id) FROM previous_customers
+                WHERE segment_name NOT IN (SELECT segment_name FROM segments) GROUP BY 1)
+        SELECT ids.segment_id, ids.segment_name,
+               before.customers AS customers_before, now.customers AS customers_now,
+               round(before.value_at_risk, 2) AS value_at_risk_before, round(now.value_at_risk, 2) AS value_at_risk_now,
+               before.churn_risk AS churn_risk_before, now.churn_risk AS churn_risk_now
+        FROM ids LEFT JOIN now USING (segment_name) LEFT JOIN before USING (segment_name)
+        ORDER BY ids.segment_id""")
+    if filters.segment is not None:
+        data = data[data["segment_id"] == filters.segment]
+    if data.empty:
+        return None
+    long = []
+    for measure, column in (("customers", "customers"), ("value at risk", "value_at_risk"),
+                            ("mean churn risk", "churn_risk")):
+        if data[f"{column}_now"].isna().all() and data[f"{column}_before"].isna().all():
+            continue
+        for when, suffix in (("last run", "before"), ("this run", "now")):
+            long.append(data[["segment_id", "segment_name"]].assign(measure=measure, when=when,
+                                                                     value=data[f"{column}_{suffix}"]))
+    frame = pd.concat(long, ignore_index=True).fillna({"value": 0.0})
+    new, gone, moved = cur.execute("""
+        SELECT count(*) FILTER (WHERE p.customer_id IS NULL), count(*) FILTER (WHERE s.customer_id IS NULL),
+               count(*) FILTER (WHERE p.segment_name <> s.segment_name)
+        FROM segments s FULL JOIN previous_customers p USING (customer_id)""").fetchall()[0]
+    return Figure("changes", TITLES["changes"], data, _spec(charts.changes_chart(frame, dates)),
+                  f"Since the last run (snapshot {dates[0]}): {new:,} new customers, {gone:,} no longer in the "
+                  f"data, {moved:,} in another segment. Segments are matched by name.")
+
+
+def moves(store, cur, filters: Filters) -> Figure | None:
+    """Customers of both runs: their segment in the last run against their segment now."""
+    from customerlens.outputs import charts
+
+    dates = _previous(store, cur)
+    if dates is None or not store.has("segments"):
+        return None
+    data = _frame(cur, """
+        SELECT p.segment_id AS from_segment_id, p.segment_name AS from_segment, s.segment_id AS to_segment_id,
+               s.segment_name AS to_segment, count(*) AS customers, round(sum(s.monetary), 2) AS revenue
+        FROM previous_customers p JOIN segments s USING (customer_id)
+        GROUP BY ALL ORDER BY from_segment_id, to_segment_id""") if "monetary" in store.columns["segments"] else None
+    if data is None or data.empty:
+        return None
+    if filters.segment is not None:
+        data = data[(data["to_segment_id"] == filters.segment)]
+    if data.empty:
+        return None
+    return Figure("moves", TITLES["moves"], data, _spec(charts.migration_chart(data, dates)),
+                  "Customers in both runs; revenue in the tooltip: their spend as of this run.")
+
+
 # -- a segment's page --------------------------------------------------------------------------
 
 def box_plots(store, cur, filters: Filters) -> Figure | None:
@@ -351,11 +430,11 @@ def campaigns(store, cur, filters: Filters) -> Figure | None:
 FIGURES: dict[str, Callable[..., Figure | None]] = {
     "sizes": sizes, "trends": trends, "value": value, "elbow": elbow, "migration": migration,
     "box_plots": box_plots, "top_products": top_products, "scores": score_spread,
-    "timeline": timeline, "outlook": outlook, "campaigns": campaigns,
+    "timeline": timeline, "outlook": outlook, "campaigns": campaigns, "changes": changes, "moves": moves,
 }
 #: the figures of each page, in the order they are shown
 PAGES: dict[str, tuple[str, ...]] = {
-    "overview": ("sizes", "trends", "value", "migration", "elbow"),
+    "overview": ("changes", "moves", "sizes", "trends", "value", "migration", "elbow"),
     "segment": ("trends", "top_products", "box_plots", "scores"),
     "customer": ("timeline", "outlook"),
     "campaigns": ("campaigns",),
@@ -370,6 +449,7 @@ TITLES: dict[str, str] = {
     "top_products": "Top products", "scores": "Churn risk and customer value",
     "timeline": "Purchases over time", "outlook": "Expected purchases, next 12 months",
     "campaigns": "Campaign lift by segment",
+    "changes": "What changed since the last run", "moves": "Moves between segments since the last run",
 }
 NEEDS: dict[str, tuple[str, ...]] = {
     "sizes": ("transactions", "segments"), "trends": ("transactions", "segments"), "value": ("segment_value",),
@@ -377,6 +457,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "top_products": ("transactions", "segments"), "scores": ("customer_value", "segments"),
     "timeline": ("transactions",), "outlook": ("customer_value",),
     "campaigns": (),  # the store's tables or the CSV files beside it: the chart says 404 when there are none
+    "changes": ("previous_customers", "segments"), "moves": ("previous_customers", "segments"),
 }
 _LINES = ("segment", "start", "end", "country")
 #: what each figure depends on: the same figure serves every page and filter that agree on these
@@ -384,6 +465,7 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "sizes": _LINES, "trends": _LINES, "value": ("segment",), "elbow": (), "migration": ("segment",),
     "box_plots": (), "top_products": _LINES, "scores": ("segment",),
     "timeline": ("customer", "start", "end", "country"), "outlook": ("customer",), "campaigns": (),
+    "changes": ("segment",), "moves": ("segment",),
 }
 
 

@@ -546,3 +546,25 @@ def campaign_forest(lift: pd.DataFrame, outcome: str) -> alt.Chart:
         subtitle += "; hollow diamond: naive lift, before adjusting for who was sent"
     return alt.layer(*layers, data=data).properties(
         width=WIDTH, height=alt.Step(20), title=alt.Title(f"Lift in {outcome}", subtitle=subtitle))
+
+
+def changes_chart(changes: pd.DataFrame, dates: tuple[str, str] | None = None) -> alt.Chart:
+    """Each segment then and now: customers, value at risk, mean churn risk.
+
+    ``changes``: ``segment_id, segment_name, measure, when, value``; ``when`` is "last run" or "this run".
+    """
+    names = _names(changes)
+    panels = []
+    for measure in dict.fromkeys(changes["measure"]):
+        part = changes[changes["measure"] == measure]
+        fmt = ".0%" if "risk" in measure and "value" not in measure else ",.0f"
+        panels.append(Chart(part).mark_bar().encode(
+            x=alt.X("value:Q", title=measure, axis=alt.Axis(format=fmt)),
+            y=alt.Y("segment_name:N", title=None, sort=names),
+            yOffset=alt.YOffset("when:N", sort=["last run", "this run"]),
+            color=alt.Color("when:N", title=None, sort=["last run", "this run"],
+                            scale=alt.Scale(domain=["last run", "this run"], range=["#bab0ac", PALETTE[0]])),
+            tooltip=["segment_name", "when", alt.Tooltip("value:Q", format=fmt, title=measure)],
+        ).properties(width=WIDTH // 3, height=alt.Step(12)))
+    subtitle = f"last run: snapshot {dates[0]}; this run: {dates[1]}" if dates else ""
+    return alt.hconcat(*panels).properties(title=alt.Title("What changed since the last run", subtitle=subtitle))

@@ -168,8 +168,9 @@ def write_run(analysis: Any, out_dir: Path, *, progress: Callable[[str], None] =
     """
     out_dir = Path(out_dir)
     with folder_lock(out_dir), staged_folder(out_dir) as staging:
+        previous = out_dir / STORE_NAME
         try:
-            written = _write_files(analysis, staging, progress)
+            written = _write_files(analysis, staging, progress, previous if previous.is_file() else None)
         except Exception as exc:
             problem = disk_problem(exc)
             if problem is None:
@@ -180,8 +181,44 @@ def write_run(analysis: Any, out_dir: Path, *, progress: Callable[[str], None] =
     return {name: out_dir / path.relative_to(staging) for name, path in written.items()}
 
 
-def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) -> dict[str, Path]:
-    """Every file of the run into ``out_dir`` (the staging folder)."""
+def _previous_tables(con, previous: Path | None) -> dict[str, Any]:
+    """The previous run's customers (segment, spend, churn risk, value) and its date, for "what changed".
+
+    ``previous``: the store the last run into the same folder wrote (about to be replaced). Read
+    inside DuckDB (attached read-only, never through pandas: millions of customers at scale). An
+    unreadable or older store without segments is skipped: it only feeds a comparison.
+    """
+    if previous is None:
+        return {}
+    import duckdb
+
+    try:
+        run_sql(con, f"ATTACH '{str(previous).replace(chr(39), chr(39) * 2)}' AS _cl_previous (READ_ONLY)")
+    except duckdb.Error:
+        return {}
+    tables = {r[0]: {c[0] for c in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = '_cl_previous' "
+        "AND table_name = ?", [r[0]]).fetchall()} for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = '_cl_previous'").fetchall()}
+    if not {"customer_id", "segment_id", "segment_name"} <= tables.get("segments", set()) or "run" not in tables:
+        run_sql(con, "DETACH _cl_previous")
+        return {}
+    value = tables.get("customer_value", set())
+    scores = ", ".join(f"v.{c}" if c in value else f"CAST(NULL AS DOUBLE) AS {c}"
+                       for c in ("churn_risk", "value_at_risk", "clv_12m"))
+    spend = "s.monetary" if "monetary" in tables["segments"] else "CAST(NULL AS DOUBLE) AS monetary"
+    joins = " LEFT JOIN _cl_previous.customer_value v USING (customer_id)" if value else ""
+    return {
+        "previous_customers": con.sql(f"SELECT s.customer_id, s.segment_id, s.segment_name, {spend}, {scores} "
+                                      f"FROM _cl_previous.segments s{joins}"),
+        "previous_run": con.sql("SELECT created_at, json_extract_string(record, '$.parameters.as_of_used') AS as_of "
+                                "FROM _cl_previous.run"),
+    }
+
+
+def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
+                 previous: Path | None = None) -> dict[str, Path]:
+    """Every file of the run into ``out_dir`` (the staging folder); ``previous``: the last run's store."""
     from customerlens.outputs.figures import save_charts
 
     config = analysis.config
@@ -218,7 +255,13 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None]) 
     }
     # DuckDB's lines are in input order since the cleaning (Spark's Parquet files are not), the features by customer
     presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_work is None else ())
-    outputs["store"] = write_store(out_dir / STORE_NAME, con, tables, analysis.record(), presorted=presorted)
+    before = _previous_tables(con, previous)
+    try:
+        outputs["store"] = write_store(out_dir / STORE_NAME, con, {**tables, **before}, analysis.record(),
+                                       presorted=presorted)
+    finally:
+        if before:
+            run_sql(con, "DETACH _cl_previous")
     outputs["customer_features"] = write_relation_csv(con, table.features, out_dir / "customer_features.csv")
     outputs["quality_report"] = write_json_atomic(ingested.quality_report(config.output.record_paths),
                                                    out_dir / "quality_report.json")

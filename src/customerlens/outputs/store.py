@@ -8,6 +8,9 @@ Tables (later stages add theirs):
 ``quality_report``     lines and revenue per cleaning rule
 ``run``                one row: input file and its SHA-256, parameters, versions,
                        schema mapping, quality summary, time
+``previous_customers`` when the folder held an earlier run: its customers' segment, spend,
+                       churn risk and value (what the dashboard compares: "what changed")
+``previous_run``       that run's time and snapshot date
 
 The file is built under a temporary name beside the target and renamed over
 it only when complete, so a reader never sees half a store and a failed run
@@ -41,6 +44,7 @@ ORDER = {
     "customer_features": "customer_id",
     "quality_report": "position",
     "recommendations": "customer_id, list DESC, rank",  # the top list, then discover
+    "previous_customers": "customer_id",
 }
 
 
