@@ -81,10 +81,6 @@ def _frame(cur, sql: str, params: list | None = None) -> pd.DataFrame:
     return cur.execute(sql, params or []).df()
 
 
-def _has(store, name: str) -> bool:
-    return store.has(name)
-
-
 def _spec(chart) -> dict:
     """The chart's Vega spec: the report's Vega-Lite, compiled here by vl-convert.
 
@@ -113,7 +109,7 @@ def sizes(store, cur, filters: Filters) -> Figure | None:
     """Customers and revenue by segment, from the lines that pass the filters."""
     from customerlens.outputs import charts
 
-    if not (_has(store, "transactions") and _has(store, "segments")):
+    if not (store.has("transactions") and store.has("segments")):
         return None
     where, params = _segment_lines(filters, filters.segment)
     data = _frame(cur, f"""
@@ -154,7 +150,7 @@ def trends(store, cur, filters: Filters) -> Figure | None:
     """Revenue and active customers by month per segment; incomplete months drawn hollow."""
     from customerlens.outputs import charts
 
-    if not (_has(store, "transactions") and _has(store, "segments")):
+    if not (store.has("transactions") and store.has("segments")):
         return None
     data = monthly(store, cur, filters, filters.segment)
     if data.empty:
@@ -169,7 +165,7 @@ def value(store, cur, filters: Filters) -> Figure | None:
     """Expected value (CLV) and value at risk by segment."""
     from customerlens.outputs import charts
 
-    if not _has(store, "segment_value"):
+    if not store.has("segment_value"):
         return None
     data = _frame(cur, "SELECT * FROM segment_value ORDER BY segment_id")
     if filters.segment is not None:
@@ -186,7 +182,7 @@ def elbow(store, cur, filters: Filters) -> Figure | None:
     """The choice of k: inertia and silhouette for each k, the chosen k marked."""
     from customerlens.outputs import charts
 
-    if not _has(store, "segment_elbow"):
+    if not store.has("segment_elbow"):
         return None
     data = _frame(cur, "SELECT * FROM segment_elbow ORDER BY k")
     seg = store.record.get("segmentation", {}) or {}
@@ -201,7 +197,7 @@ def migration(store, cur, filters: Filters) -> Figure | None:
     """Customers moving between segments since the earlier snapshot."""
     from customerlens.outputs import charts
 
-    if not _has(store, "segment_migration"):
+    if not store.has("segment_migration"):
         return None
     data = _frame(cur, "SELECT * FROM segment_migration ORDER BY from_segment_id, to_segment_id")
     if filters.segment is not None:
@@ -298,7 +294,7 @@ def box_plots(store, cur, filters: Filters) -> Figure | None:
     """Recency, orders and spend of every segment, the page's segment among them."""
     from customerlens.outputs import charts
 
-    if not _has(store, "segment_box_stats"):
+    if not store.has("segment_box_stats"):
         return None
     data = _frame(cur, "SELECT * FROM segment_box_stats ORDER BY segment_id, feature")
     if data.empty:
@@ -311,7 +307,7 @@ def top_products(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     segment = filters.segment
-    if segment is None or not (_has(store, "transactions") and _has(store, "segments")):
+    if segment is None or not (store.has("transactions") and store.has("segments")):
         return None
     where, params = filters.lines_sql("t")
     data = _frame(cur, f"""
@@ -343,7 +339,7 @@ def score_spread(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     segment = filters.segment
-    if segment is None or not (_has(store, "customer_value") and _has(store, "segments")):
+    if segment is None or not (store.has("customer_value") and store.has("segments")):
         return None
     clv = next((c for c in store.columns["customer_value"] if c.startswith("clv_")), None)
     if clv is None:
@@ -365,7 +361,7 @@ def timeline(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     customer_id = filters.customer
-    if customer_id is None or not _has(store, "transactions"):
+    if customer_id is None or not store.has("transactions"):
         return None
     where, params = filters.lines_sql("t")
     data = _frame(cur, f"""
@@ -384,7 +380,7 @@ def outlook(store, cur, filters: Filters) -> Figure | None:
 
     customer_id = filters.customer
     model = store.value_model()
-    if customer_id is None or model is None or not _has(store, "customer_value"):
+    if customer_id is None or model is None or not store.has("customer_value"):
         return None
     row = _frame(cur, 'SELECT frequency, recency, "T", p_alive FROM customer_value WHERE customer_id = ?',
                  [customer_id])
