@@ -396,10 +396,8 @@ def test_chart_csv_is_injection_safe():
     assert body.splitlines()[1].startswith("\"'=HYPERLINK") and "'+SUM(A1)" in body
 
 
-def test_campaigns_page_draws_a_forest_plot(store, tmp_path):
-    """A randomised campaign's lift table beside the store: the campaigns page lists its chart, whose data is
-    the table (every row, its interval) and whose spec draws a point and an interval per row.
-    """
+def _randomised_campaign():
+    """A randomised e-mail test's lift table (campaign_lift), overall and by region."""
     import numpy as np
     import pandas as pd
 
@@ -410,8 +408,15 @@ def test_campaigns_page_draws_a_forest_plot(store, tmp_path):
     group = rng.choice(["control", "email"], n)
     region = rng.choice(["north", "south", "west"], n)
     converted = (rng.random(n) < np.where(group == "email", 0.18, 0.10)).astype(int)
-    table = campaign_lift(pd.DataFrame({"group": group, "region": region, "conversion": converted}),
-                          outcomes=["conversion"], segment_by=["region"], bootstrap=200)
+    return campaign_lift(pd.DataFrame({"group": group, "region": region, "conversion": converted}),
+                         outcomes=["conversion"], segment_by=["region"], bootstrap=200)
+
+
+def test_campaigns_page_draws_a_forest_plot(store, tmp_path):
+    """A randomised campaign's lift table beside the store: the campaigns page lists its chart, whose data is
+    the table (every row, its interval) and whose spec draws a point and an interval per row.
+    """
+    table = _randomised_campaign()
     shutil.copy(store, tmp_path / "customerlens.duckdb")
     table.to_csv(tmp_path / "campaign_lift.csv", index=False)
     with TestClient(create_app(Settings(store=tmp_path / "customerlens.duckdb"))) as c:
@@ -749,6 +754,10 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
     seg = rows(store, "SELECT segment_id, segment_name FROM segments WHERE customer_id = ?", [customer])[0]
     months = [r["m"] for r in rows(store, "SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
                                           "ORDER BY 1")]
+    # the same store with a campaign's results beside it: the campaigns page draws its forest plot too
+    shutil.copy(store, tmp_path / "customerlens.duckdb")
+    _randomised_campaign().to_csv(tmp_path / "campaign_lift.csv", index=False)
+    store = tmp_path / "customerlens.duckdb"
     with _serving(store) as base, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
@@ -804,8 +813,8 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
             assert all(f",{seg['segment_id']}," in line for line in lines[1:])
 
             page.goto(f"{base}/segments/{seg['segment_id']}")
-            drawn = _charts_drawn(page, at_least=3)
-            assert {"trends", "top_products", "box_plots"} <= set(drawn)
+            drawn = _charts_drawn(page, at_least=4)
+            assert {"trends", "top_products", "distinctive", "box_plots", "scores"} <= set(drawn)
             page.screenshot(path=str(ARTEFACTS / "dashboard_segment_charts.png"), full_page=True)
             _no_serious_accessibility_problems(page, "segment")
 
@@ -813,6 +822,13 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
             assert {"timeline", "outlook"} <= set(_charts_drawn(page, at_least=2))
             page.screenshot(path=str(ARTEFACTS / "dashboard_customer_charts.png"), full_page=True)
             _no_serious_accessibility_problems(page, "customer")
+
+            page.goto(base + "/campaigns")
+            assert set(_charts_drawn(page, at_least=1)) == {"campaigns"}
+            assert page.locator("#chart-campaigns svg .mark-rule path, #chart-campaigns svg .mark-rule line"
+                                ).count() >= 4  # an interval per row
+            page.screenshot(path=str(ARTEFACTS / "dashboard_campaigns_charts.png"), full_page=True)
+            _no_serious_accessibility_problems(page, "campaigns")
 
             # a phone's width: the charts are still drawn and the page does not scroll sideways
             phone = browser.new_page(viewport={"width": 390, "height": 844})

@@ -334,6 +334,20 @@ def top_products(store, cur, filters: Filters) -> Figure | None:
                   "than all customers.")
 
 
+def distinctive(store, cur, filters: Filters) -> Figure | None:
+    """The products the segment buys far more often than everyone (lift, with its support: buyers)."""
+    from customerlens.outputs import charts
+
+    if filters.segment is None or not store.has("distinctive_products"):
+        return None
+    data = _frame(cur, "SELECT * FROM distinctive_products WHERE segment_id = ? ORDER BY rank", [filters.segment])
+    if data.empty:
+        return None
+    return Figure("distinctive", TITLES["distinctive"], data, _spec(charts.top_products_chart(data, value="lift")),
+                  "Lift: how much likelier the segment's customers were to buy it than all customers, over the "
+                  "whole period (only products with enough buyers to say so).")
+
+
 def score_spread(store, cur, filters: Filters) -> Figure | None:
     """How churn risk and 12-month CLV spread over the segment's customers."""
     from customerlens.outputs import charts
@@ -425,13 +439,13 @@ def campaigns(store, cur, filters: Filters) -> Figure | None:
 #: every figure by name (its element id, file name and CSV route)
 FIGURES: dict[str, Callable[..., Figure | None]] = {
     "sizes": sizes, "trends": trends, "value": value, "elbow": elbow, "migration": migration,
-    "box_plots": box_plots, "top_products": top_products, "scores": score_spread,
+    "box_plots": box_plots, "top_products": top_products, "distinctive": distinctive, "scores": score_spread,
     "timeline": timeline, "outlook": outlook, "campaigns": campaigns, "changes": changes, "moves": moves,
 }
 #: the figures of each page, in the order they are shown
 PAGES: dict[str, tuple[str, ...]] = {
     "overview": ("changes", "moves", "sizes", "trends", "value", "migration", "elbow"),
-    "segment": ("trends", "top_products", "box_plots", "scores"),
+    "segment": ("trends", "top_products", "distinctive", "box_plots", "scores"),
     "customer": ("timeline", "outlook"),
     "campaigns": ("campaigns",),
 }
@@ -442,7 +456,7 @@ TITLES: dict[str, str] = {
     "sizes": "Customers and revenue by segment", "trends": "Revenue and active customers by month",
     "value": "Value and value at risk by segment", "elbow": "Choosing the number of segments",
     "migration": "Segment migration", "box_plots": "Recency, orders and spend by segment",
-    "top_products": "Top products", "scores": "Churn risk and customer value",
+    "top_products": "Top products", "distinctive": "Distinctive products", "scores": "Churn risk and customer value",
     "timeline": "Purchases over time", "outlook": "Expected purchases, next 12 months",
     "campaigns": "Campaign lift by segment",
     "changes": "What changed since the last run", "moves": "Moves between segments since the last run",
@@ -450,7 +464,8 @@ TITLES: dict[str, str] = {
 NEEDS: dict[str, tuple[str, ...]] = {
     "sizes": ("transactions", "segments"), "trends": ("transactions", "segments"), "value": ("segment_value",),
     "elbow": ("segment_elbow",), "migration": ("segment_migration",), "box_plots": ("segment_box_stats",),
-    "top_products": ("transactions", "segments"), "scores": ("customer_value", "segments"),
+    "top_products": ("transactions", "segments"), "distinctive": ("distinctive_products",),
+    "scores": ("customer_value", "segments"),
     "timeline": ("transactions",), "outlook": ("customer_value",),
     "campaigns": (),  # the store's tables or the CSV files beside it: the chart says 404 when there are none
     "changes": ("previous_customers", "segments"), "moves": ("previous_customers", "segments"),
@@ -459,7 +474,7 @@ _LINES = ("segment", "start", "end", "country")
 #: what each figure depends on: the same figure serves every page and filter that agree on these
 DEPENDS: dict[str, tuple[str, ...]] = {
     "sizes": _LINES, "trends": _LINES, "value": ("segment",), "elbow": (), "migration": ("segment",),
-    "box_plots": (), "top_products": _LINES, "scores": ("segment",),
+    "box_plots": (), "top_products": _LINES, "distinctive": ("segment",), "scores": ("segment",),
     "timeline": ("customer", "start", "end", "country"), "outlook": ("customer",), "campaigns": (),
     "changes": ("segment",), "moves": ("segment",),
 }

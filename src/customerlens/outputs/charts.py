@@ -533,7 +533,7 @@ def campaign_forest(lift: pd.DataFrame, outcome: str) -> alt.Chart:
     tooltip = ["row", alt.Tooltip("lift:Q", format=",.4f"), alt.Tooltip("lift_ci_low:Q", format=",.4f"),
                alt.Tooltip("lift_ci_high:Q", format=",.4f")]
     tooltip += [alt.Tooltip(c, format=",") for c in ("n_treatment", "n_control") if c in data.columns]
-    zero = Chart().mark_rule(color="#555", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    zero = Chart().mark_rule(color="#555", strokeDash=[4, 3], aria=False).encode(x=alt.datum(0))  # decoration
     interval = Chart().mark_rule(strokeWidth=2).encode(
         x=alt.X("lift_ci_low:Q", title=f"lift in {outcome}"), x2="lift_ci_high:Q", y=y, color=color, tooltip=tooltip)
     point = Chart().mark_point(filled=True, size=60, opacity=1).encode(x="lift:Q", y=y, color=color, tooltip=tooltip)
