@@ -840,3 +840,37 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
             assert problems == [] and elsewhere == [], (problems, elsewhere)
         finally:
             browser.close()
+
+
+def test_store_or_channel_filter(tmp_path):
+    """A store/channel column (a grocery chain's shops, web against app) is a filter like the country."""
+    from customerlens.api.data import StoreData
+    from customerlens.api.figures import Filters, figure
+
+    path = tmp_path / "customerlens.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("""CREATE TABLE transactions AS SELECT 'c' || (i % 40) AS customer_id, 'o' || i AS order_id,
+                       TIMESTAMP '2024-01-03' + INTERVAL (i % 150) DAY AS order_date, 'p' || (i % 7) AS product_id,
+                       'product ' || (i % 7) AS product_name, 10.0 + i % 5 AS amount, 'UK' AS country,
+                       CASE WHEN i % 3 = 0 THEN 'web' ELSE 'shop 12' END AS channel FROM range(600) t(i)""")
+        con.execute("""CREATE TABLE segments AS SELECT DISTINCT customer_id, 1 + hash(customer_id) % 2 AS segment_id,
+                       CASE WHEN hash(customer_id) % 2 = 0 THEN 'High-Value' ELSE 'At-Risk' END AS segment_name
+                       FROM transactions""")
+        con.execute("""CREATE TABLE segment_profiles AS SELECT segment_id, segment_name, count(*) AS customers,
+                       0.0 AS revenue, 0.5 AS share_customers, 0.5 AS share_revenue FROM segments GROUP BY ALL""")
+    store = StoreData.open(path)
+    try:
+        cur = store.cursor()
+        assert store.values_of(cur, "channel") == ["shop 12", "web"]
+        assert store.values_of(cur, "country") == []  # one country: nothing to choose
+        web = figure("trends", store, cur, Filters(channel="web"))[1]
+        expected = cur.execute("SELECT sum(amount) FROM transactions WHERE channel = 'web'").fetchall()[0][0]
+        assert web.data["revenue"].sum() == pytest.approx(expected) and web.csv_query == "channel=web"
+        every = figure("trends", store, cur, Filters())[1]
+        assert every.data["revenue"].sum() == pytest.approx(6 * 100 * 12.0)
+    finally:
+        store.close()
+    with TestClient(create_app(Settings(store=path))) as c:
+        page = c.get("/", params={"channel": "web"}).text
+        assert '<select name="channel">' in page and '<option value="web" selected>' in page
+        assert 'name="country"' not in page

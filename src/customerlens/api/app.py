@@ -187,7 +187,8 @@ Order = Annotated[Literal["asc", "desc"], Query(description="Sort direction")]
 def _filters(segment: Annotated[str, Query(max_length=10, description="Segment id (empty: all)")] = "",
              start: Annotated[str, Query(max_length=7, description="First month, YYYY-MM")] = "",
              end: Annotated[str, Query(max_length=7, description="Last month, YYYY-MM")] = "",
-             country: Annotated[str, Query(max_length=200)] = "") -> Filters:
+             country: Annotated[str, Query(max_length=200)] = "",
+             channel: Annotated[str, Query(max_length=200, description="Store or sales channel")] = "") -> Filters:
     """The page's filters from the query string (the filter form sends empty values for "all")."""
     try:
         number = int(segment) if segment.strip() else None
@@ -195,7 +196,8 @@ def _filters(segment: Annotated[str, Query(max_length=10, description="Segment i
             raise ValueError("segment must be a segment id (1-1000)")
         if start and end and start > end:
             raise ValueError(f"the first month ({start}) is after the last ({end})")
-        return Filters(segment=number, start=start or None, end=end or None, country=country or None)
+        return Filters(segment=number, start=start or None, end=end or None, country=country or None,
+                       channel=channel or None)
     except ValueError as exc:
         raise HTTPException(422, str(exc).replace("invalid literal for int() with base 10", "segment is not a number")
                             ) from None
@@ -657,7 +659,8 @@ def _page_routes(app: FastAPI) -> None:
         return templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
 
     def choices(state: State, cur) -> dict[str, list[str]]:
-        return {"months": state.store.months(cur), "countries": state.store.countries(cur)}
+        return {"months": state.store.months(cur), "countries": state.store.values_of(cur, "country"),
+                "channels": state.store.values_of(cur, "channel")}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, state: StateDep, cur: CursorDep, filters: FiltersDep):

@@ -127,13 +127,17 @@ class StoreData(StoreReader):
         model.params_ = {name: float(params[name]) for name in model.param_names}
         return model
 
-    def countries(self, cur) -> list[str]:
-        """The countries of the lines, most lines first (the country filter's choices); none without the column."""
-        if "countries" not in self._choices:
-            self._choices["countries"] = [] if "country" not in self.columns.get("transactions", ()) else [
-                r[0] for r in cur.execute("SELECT country FROM transactions WHERE country IS NOT NULL "
+    def values_of(self, cur, column: str) -> list[str]:
+        """The values of ``country`` or ``channel`` in the lines, most lines first (a filter's choices).
+
+        None when the column is missing or holds one value only (nothing to choose).
+        """
+        if column not in self._choices:
+            found = [] if column not in self.columns.get("transactions", ()) else [
+                r[0] for r in cur.execute(f"SELECT {column} FROM transactions WHERE {column} IS NOT NULL "
                                           "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 200").fetchall()]
-        return self._choices["countries"]
+            self._choices[column] = found if len(found) > 1 else []
+        return self._choices[column]
 
     def months(self, cur) -> list[str]:
         """Every month of the lines, as YYYY-MM (the month filter's choices)."""

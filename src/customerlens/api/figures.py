@@ -24,12 +24,14 @@ MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 @dataclass(frozen=True)
 class Filters:
-    """What a page shows: one segment, a range of months (``YYYY-MM``, both included), one country."""
+    """What a page shows: one segment, a range of months (``YYYY-MM``, both included), one country, one channel."""
 
     segment: int | None = None
     start: str | None = None
     end: str | None = None
     country: str | None = None
+    #: the ``channel`` column: a store, a sales channel (web, app, shop)
+    channel: str | None = None
     #: the customer of a customer's page (not a filter of the lines: the page is about them)
     customer: str | None = None
 
@@ -42,7 +44,7 @@ class Filters:
     @property
     def on_lines(self) -> bool:
         """Whether the months or the country narrow the lines (not only the segment)."""
-        return any(v is not None for v in (self.start, self.end, self.country))
+        return any(v is not None for v in (self.start, self.end, self.country, self.channel))
 
     def query(self, **changes: Any) -> str:
         """The filters as a query string (``segment=2&start=2011-01``), with ``changes`` applied."""
@@ -59,9 +61,10 @@ class Filters:
             conditions.append(f"{alias}.order_date < ?")
             year, month = (int(p) for p in self.end.split("-"))
             params.append(dt.datetime(year + month // 12, month % 12 + 1, 1))
-        if self.country:
-            conditions.append(f"{alias}.country = ?")
-            params.append(self.country)
+        for column in ("country", "channel"):
+            if getattr(self, column):
+                conditions.append(f"{alias}.{column} = ?")
+                params.append(getattr(self, column))
         return " AND ".join(conditions), params
 
 
@@ -470,12 +473,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "campaigns": (),  # the store's tables or the CSV files beside it: the chart says 404 when there are none
     "changes": ("previous_customers", "segments"), "moves": ("previous_customers", "segments"),
 }
-_LINES = ("segment", "start", "end", "country")
+_LINES = ("segment", "start", "end", "country", "channel")
 #: what each figure depends on: the same figure serves every page and filter that agree on these
 DEPENDS: dict[str, tuple[str, ...]] = {
     "sizes": _LINES, "trends": _LINES, "value": ("segment",), "elbow": (), "migration": ("segment",),
     "box_plots": (), "top_products": _LINES, "distinctive": ("segment",), "scores": ("segment",),
-    "timeline": ("customer", "start", "end", "country"), "outlook": ("customer",), "campaigns": (),
+    "timeline": ("customer", "start", "end", "country", "channel"), "outlook": ("customer",), "campaigns": (),
     "changes": ("segment",), "moves": ("segment",),
 }
 
