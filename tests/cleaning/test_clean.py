@@ -244,11 +244,16 @@ def test_a_line_that_breaks_several_rules_gets_the_first():
     assert list(to_pandas(result.transactions)["source_row"]) == [5]
 
 
-def test_clean_lines_stay_in_input_order():
+@pytest.mark.parametrize("sorted_in_memory", [True, False])
+def test_clean_lines_stay_in_input_order(sorted_in_memory, monkeypatch):
     """The store writes the clean lines as they come (no sort of 100M lines): after the joins
-    of duplicates, outliers and returns, on a file large enough for several DuckDB threads.
+    of duplicates, outliers and returns, on a file large enough for several DuckDB threads;
+    sorted in memory (small data) or copied on one thread (large data).
     """
+    from customerlens.cleaning import rules
     from customerlens.io import demo
+
+    monkeypatch.setattr(rules, "SORT_IN_MEMORY", 10**9 if sorted_in_memory else 0)
 
     data = demo.generate(customers=4000, seed=3).lines
     assert data.num_rows > 250_000
