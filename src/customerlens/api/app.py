@@ -721,8 +721,7 @@ def _page_routes(app: FastAPI) -> None:
                    customer: Annotated[str, Query(max_length=1000)] = ""):
         """A dashboard chart, with the page's filters: its Vega spec and its note (the page draws it)."""
         made = chart_or_404(name, state, cur, filters, customer)
-        return JSONResponse({"name": made.name, "title": made.title, "note": made.note, "spec": made.spec},
-                            headers={"Cache-Control": "no-store"})
+        return Response(made.payload(), media_type="application/json", headers={"Cache-Control": "no-store"})
 
     @app.get("/charts/{name}.csv", include_in_schema=False)
     def chart_data(name: str, state: StateDep, cur: CursorDep, filters: FiltersDep,

@@ -78,6 +78,16 @@ class Figure:
     spec: dict
     note: str = ""
     csv_query: str = ""
+    _payload: bytes | None = None
+
+    def payload(self) -> bytes:
+        """What ``/charts/NAME.json`` answers: name, title, note and spec, serialised once."""
+        if self._payload is None:
+            import json
+
+            self._payload = json.dumps({"name": self.name, "title": self.title, "note": self.note,
+                                        "spec": self.spec}, separators=(",", ":"), allow_nan=False).encode()
+        return self._payload
 
 
 def _frame(cur, sql: str, params: list | None = None) -> pd.DataFrame:

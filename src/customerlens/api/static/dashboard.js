@@ -5,18 +5,24 @@
 
   var views = {};
 
+  // The specs are asked for as soon as this script runs (it comes before the Vega script, both
+  // deferred), so the server answers while the browser reads Vega; they are drawn once the page is ready.
+  var specs = {};
+  Array.prototype.forEach.call(document.querySelectorAll("div.chart[data-chart]"), function (div) {
+    specs[div.getAttribute("data-chart")] = fetch(div.getAttribute("data-src"), { credentials: "same-origin" })
+      .then(function (answer) {
+        if (answer.status === 404) { return null; }  // no data for this chart in this store
+        if (!answer.ok) { throw new Error("HTTP " + answer.status); }
+        return answer.json();
+      });
+  });
+
   function draw(div) {
     var name = div.getAttribute("data-chart");
     var figure = document.getElementById("figure-" + name);
-    // the page comes first; each chart's spec (drawn and kept by the server) is fetched after it
-    fetch(div.getAttribute("data-src"), { credentials: "same-origin" })
-      .then(function (answer) {
-        if (answer.status === 404) { figure.hidden = true; return null; }  // no data for it in this store
-        if (!answer.ok) { throw new Error("HTTP " + answer.status); }
-        return answer.json();
-      })
+    specs[name]
       .then(function (chart) {
-        if (chart === null) { return null; }
+        if (chart === null) { figure.hidden = true; return null; }
         if (chart.note) { document.getElementById("note-" + name).textContent = chart.note; }
         if (typeof window.vegaEmbed !== "function") {
           throw new Error("charts need the bundled Vega library (/static/vega.js)");
