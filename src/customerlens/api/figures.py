@@ -41,18 +41,13 @@ class Filters:
             if value is not None and not MONTH.match(value):
                 raise ValueError(f"{name} must be a month as YYYY-MM, not {value!r}")
 
-    @property
-    def on_lines(self) -> bool:
-        """Whether the months or the country narrow the lines (not only the segment)."""
-        return any(v is not None for v in (self.start, self.end, self.country, self.channel))
-
     def query(self, **changes: Any) -> str:
         """The filters as a query string (``segment=2&start=2011-01``), with ``changes`` applied."""
         values = {**asdict(self), **changes}
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
     def lines_sql(self, alias: str = "t") -> tuple[str, list]:
-        """``WHERE`` conditions on the lines (months, country) and their parameters."""
+        """``WHERE`` conditions on the lines (months, country, channel) and their parameters."""
         conditions, params = ["TRUE"], []
         if self.start:
             conditions.append(f"{alias}.order_date >= ?")
