@@ -845,7 +845,7 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
 def test_store_or_channel_filter(tmp_path):
     """A store/channel column (a grocery chain's shops, web against app) is a filter like the country."""
     from customerlens.api.data import StoreData
-    from customerlens.api.figures import Filters, figure
+    from customerlens.api.figures import Filters, figure, page_slots
 
     path = tmp_path / "customerlens.duckdb"
     with duckdb.connect(str(path)) as con:
@@ -863,10 +863,11 @@ def test_store_or_channel_filter(tmp_path):
         cur = store.cursor()
         assert store.values_of(cur, "channel") == ["shop 12", "web"]
         assert store.values_of(cur, "country") == []  # one country: nothing to choose
-        web = figure("trends", store, cur, Filters(channel="web"))[1]
+        web = figure("trends", store, cur, Filters(channel="web"))
         expected = cur.execute("SELECT sum(amount) FROM transactions WHERE channel = 'web'").fetchall()[0][0]
-        assert web.data["revenue"].sum() == pytest.approx(expected) and web.csv_query == "channel=web"
-        every = figure("trends", store, cur, Filters())[1]
+        slots = {slot["name"]: slot for slot in page_slots("overview", store, Filters(channel="web"))}
+        assert web.data["revenue"].sum() == pytest.approx(expected) and slots["trends"]["query"] == "channel=web"
+        every = figure("trends", store, cur, Filters())
         assert every.data["revenue"].sum() == pytest.approx(6 * 100 * 12.0)
     finally:
         store.close()

@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from customerlens._version import __version__
 from customerlens.api.data import StoreData
-from customerlens.api.figures import FIGURES, Figure, Filters, figure, page_slots, used
+from customerlens.api.figures import KINDS, Figure, Filters, figure, page_slots, used
 from customerlens.api.schemas import CustomerPage, Error, RecommendationsResponse, ScoreRequest, ScoreResponse
 from customerlens.api.settings import Settings
 from customerlens.outputs.files import formula_safe_cell
@@ -83,7 +83,8 @@ class State:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _vega: str | None = None
     _vega_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: the charts of each (page, filters) drawn so far, newest last: the store does not change while served
+    #: the charts made so far, by name and the filters each depends on, newest last (the store does not
+    #: change while it is served)
     _figures: OrderedDict = field(default_factory=OrderedDict)
     _figures_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,25 +104,21 @@ class State:
             if found is not False:
                 self._figures.move_to_end(key)
                 return found
-        made = figure(name, self.store, cur, filters)[1]
+        made = figure(name, self.store, cur, filters)
         with self._figures_lock:
             self._figures[key] = made
             while len(self._figures) > self.FIGURES_KEPT:
                 self._figures.popitem(last=False)
         return made
 
-    def warm(self) -> None:
-        """Read the Vega script before a browser asks for it (a thread at start).
+    def start_warming(self) -> None:
+        """Read the Vega script in a thread of its own, before a browser asks for it.
 
         Only that: the charts are made when a page first asks for them. Making the overview's here
         held Python's lock for about two seconds after start (Altair), and an API client that starts
         with the server (a CRM's lookups) saw its p99 go from 25 to 84 ms.
         """
-        self.vega_bundle()
-
-    def start_warming(self) -> None:
-        """Warm (:meth:`warm`) in a thread of its own."""
-        self._warming = threading.Thread(target=self.warm, name="customerlens-warm", daemon=True)
+        self._warming = threading.Thread(target=self.vega_bundle, name="customerlens-warm", daemon=True)
         self._warming.start()
 
     def stop(self) -> None:
@@ -395,8 +392,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         store = StoreData.open(settings.store)
         state = app.state.customerlens = State(settings, store)
-        # the Vega script (made the first time on a machine: about 3 s) and the unfiltered pages' charts,
-        # before a browser asks for them
+        # the Vega script (made the first time on a machine: about 3 s), before a browser asks for it
         state.start_warming()
         try:
             yield
@@ -709,7 +705,7 @@ def _page_routes(app: FastAPI) -> None:
                       figures=figures)
 
     def chart_or_404(name: str, state: State, cur, filters: Filters, customer: str) -> Figure:
-        if name not in FIGURES:
+        if name not in KINDS:
             raise HTTPException(404, f"no chart {name!r}")
         made = state.figure(name, cur, replace(filters, customer=customer or None))
         if made is None:

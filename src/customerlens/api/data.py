@@ -37,7 +37,7 @@ class StoreData(StoreReader):
         #: (customer, list) -> JSON of each item; lists "top" and "discover"
         self._recommendations: dict[tuple[str, str], list[str]] = {}
         self.recommended_customers = 0  # customers with any list
-        self._choices: dict[str, list[str]] = {}  # the filters' months and countries (the store never changes)
+        self._choices: dict[str, list[str]] = {}  # the filters' months, countries, channels (the store never changes)
         self._filled = threading.Event()
         self._failed: BaseException | None = None
         self._filler: threading.Thread | None = None
@@ -130,7 +130,7 @@ class StoreData(StoreReader):
     def values_of(self, cur, column: str) -> list[str]:
         """The values of ``country`` or ``channel`` in the lines, most lines first (a filter's choices).
 
-        None when the column is missing or holds one value only (nothing to choose).
+        Empty when the column is missing or holds one value only (nothing to choose).
         """
         if column not in self._choices:
             found = [] if column not in self.columns.get("transactions", ()) else [

@@ -1,11 +1,12 @@
 """The dashboard's charts: the report's chart functions over the store's tables, filtered.
 
-Each figure is a :class:`Figure`: its data (what its CSV download holds) and its Vega-Lite spec,
-drawn in the browser by the bundled Vega (``/static/vega.js``). The specs come from
-:mod:`customerlens.outputs.charts`, the same functions the report uses, so a chart looks the same
-in both. :class:`Filters` (segment, months, country) narrow the lines the figures are computed
-from; figures of per-customer scores (value, churn risk) follow the segment filter only, since a
-score belongs to the customer, not to a month.
+Each figure is a :class:`Figure`: its data (what its CSV download holds), its Vega spec (the
+report's Vega-Lite from :mod:`customerlens.outputs.charts`, compiled by vl-convert, so a chart
+looks the same in both) and a note; the page fetches the spec and draws it with the bundled Vega
+(``/static/vega.js``). :data:`KINDS` says, for each figure, how it is made, its title, the store
+tables it needs and the filters it depends on. :class:`Filters` (segment, months, country,
+channel) narrow the lines the figures are computed from; figures of per-customer scores (value,
+churn risk) follow the segment filter only, since a score belongs to the customer, not to a month.
 """
 
 from __future__ import annotations
@@ -65,14 +66,13 @@ class Filters:
 
 @dataclass
 class Figure:
-    """A chart of a page: its name (the element id and file name), data and spec."""
+    """A chart of a page: its data and spec, with its name (the element id and file name) and title."""
 
-    name: str
-    title: str
     data: pd.DataFrame
     spec: dict
     note: str = ""
-    csv_query: str = ""
+    name: str = ""
+    title: str = ""
     _payload: bytes | None = None
 
     def payload(self) -> bytes:
@@ -105,11 +105,12 @@ def _spec(chart) -> dict:
 
 # -- lines of the store, filtered --------------------------------------------------------------
 
-def _segment_lines(filters: Filters, segment: int | None) -> tuple[str, list]:
+def _segment_lines(filters: Filters) -> tuple[str, list]:
+    """``WHERE`` conditions on the lines (``t``) joined to their segments (``s``): every filter."""
     where, params = filters.lines_sql("t")
-    if segment is not None:
+    if filters.segment is not None:
         where += " AND s.segment_id = ?"
-        params.append(segment)
+        params.append(filters.segment)
     return where, params
 
 
@@ -117,9 +118,7 @@ def sizes(store, cur, filters: Filters) -> Figure | None:
     """Customers and revenue by segment, from the lines that pass the filters."""
     from customerlens.outputs import charts
 
-    if not (store.has("transactions") and store.has("segments")):
-        return None
-    where, params = _segment_lines(filters, filters.segment)
+    where, params = _segment_lines(filters)
     data = _frame(cur, f"""
         SELECT s.segment_id, s.segment_name, count(DISTINCT t.customer_id) AS customers,
                round(sum(t.amount), 2) AS revenue
@@ -129,14 +128,14 @@ def sizes(store, cur, filters: Filters) -> Figure | None:
         return None
     data["share_customers"] = data["customers"] / data["customers"].sum()
     data["share_revenue"] = data["revenue"] / data["revenue"].sum() if data["revenue"].sum() else 0.0
-    return Figure("sizes", TITLES["sizes"], data, _spec(charts.distribution_chart(data)))
+    return Figure(data, _spec(charts.distribution_chart(data)))
 
 
-def monthly(store, cur, filters: Filters, segment: int | None = None) -> pd.DataFrame:
+def monthly(cur, filters: Filters) -> pd.DataFrame:
     """Revenue, active customers and orders by month and segment (``partial``: an incomplete month)."""
     from customerlens.insights.trends import partial_months
 
-    where, params = _segment_lines(filters, segment)
+    where, params = _segment_lines(filters)
     data = _frame(cur, f"""
         SELECT date_trunc('month', t.order_date) AS month, s.segment_id, s.segment_name,
                round(sum(t.amount), 2) AS revenue, count(DISTINCT t.customer_id) AS active_customers,
@@ -158,14 +157,12 @@ def trends(store, cur, filters: Filters) -> Figure | None:
     """Revenue and active customers by month per segment; incomplete months drawn hollow."""
     from customerlens.outputs import charts
 
-    if not (store.has("transactions") and store.has("segments")):
-        return None
-    data = monthly(store, cur, filters, filters.segment)
+    data = monthly(cur, filters)
     if data.empty:
         return None
     partial = sorted({m.strftime("%Y-%m") for m in data.loc[data["partial"], "month"]})
     note = f"Incomplete months (hollow points): {', '.join(partial)}." if partial else ""
-    return Figure("trends", TITLES["trends"], data,
+    return Figure(data,
                   _spec(charts.trend_chart(data, show_partial=True)), note)
 
 
@@ -173,15 +170,13 @@ def value(store, cur, filters: Filters) -> Figure | None:
     """Expected value (CLV) and value at risk by segment."""
     from customerlens.outputs import charts
 
-    if not store.has("segment_value"):
-        return None
     data = _frame(cur, "SELECT * FROM segment_value ORDER BY segment_id")
     if filters.segment is not None:
         data = data[data["segment_id"] == filters.segment]
     clv = next((c for c in data.columns if c.startswith("clv_")), None)
     if data.empty or clv is None:
         return None
-    return Figure("value", TITLES["value"], data,
+    return Figure(data,
                   _spec(charts.value_by_segment_chart(data, clv)),
                   "Scores of the snapshot: the month and country filters do not apply.")
 
@@ -190,14 +185,12 @@ def elbow(store, cur, filters: Filters) -> Figure | None:
     """The choice of k: inertia and silhouette for each k, the chosen k marked."""
     from customerlens.outputs import charts
 
-    if not store.has("segment_elbow"):
-        return None
     data = _frame(cur, "SELECT * FROM segment_elbow ORDER BY k")
     seg = store.record.get("segmentation", {}) or {}
     k = seg.get("k")
     if data.empty or k is None:
         return None
-    return Figure("elbow", TITLES["elbow"], data,
+    return Figure(data,
                   _spec(charts.elbow_chart(data, int(k), seg.get("reason"))))
 
 
@@ -205,8 +198,6 @@ def migration(store, cur, filters: Filters) -> Figure | None:
     """Customers moving between segments since the earlier snapshot."""
     from customerlens.outputs import charts
 
-    if not store.has("segment_migration"):
-        return None
     data = _frame(cur, "SELECT * FROM segment_migration ORDER BY from_segment_id, to_segment_id")
     if filters.segment is not None:
         data = data[(data["from_segment_id"] == filters.segment) | (data["to_segment_id"] == filters.segment)]
@@ -214,13 +205,11 @@ def migration(store, cur, filters: Filters) -> Figure | None:
         return None
     dates = (store.record.get("segmentation", {}) or {}).get("migration") or {}
     span = (dates["from"], dates["to"]) if {"from", "to"} <= set(dates) else None
-    return Figure("migration", TITLES["migration"], data, _spec(charts.migration_chart(data, span)))
+    return Figure(data, _spec(charts.migration_chart(data, span)))
 
 
-def _previous(store, cur) -> tuple[str, str] | None:
-    """The snapshot dates of the last run and of this one, when the store holds the last run."""
-    if not (store.has("previous_customers") and store.has("previous_run")):
-        return None
+def _previous(store, cur) -> tuple[str, str]:
+    """The snapshot dates of the last run (the store holds its customers) and of this one."""
     rows = cur.execute("SELECT as_of FROM previous_run").fetchall()
     before = (rows[0][0] or "")[:10] if rows else ""
     now = str((store.record.get("parameters", {}) or {}).get("as_of_used") or "")[:10]
@@ -232,8 +221,6 @@ def changes(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     dates = _previous(store, cur)
-    if dates is None or not store.has("segments"):
-        return None
     value = store.has("customer_value")
     now_sql = ("SELECT s.segment_name, count(*) AS customers, sum(v.value_at_risk) AS value_at_risk, "
                "avg(v.churn_risk) AS churn_risk FROM segments s LEFT JOIN customer_value v USING (customer_id) "
@@ -269,7 +256,7 @@ def changes(store, cur, filters: Filters) -> Figure | None:
         SELECT count(*) FILTER (WHERE p.customer_id IS NULL), count(*) FILTER (WHERE s.customer_id IS NULL),
                count(*) FILTER (WHERE p.segment_name <> s.segment_name)
         FROM segments s FULL JOIN previous_customers p USING (customer_id)""").fetchall()[0]
-    return Figure("changes", TITLES["changes"], data, _spec(charts.changes_chart(frame, dates)),
+    return Figure(data, _spec(charts.changes_chart(frame, dates)),
                   f"Since the last run (snapshot {dates[0]}): {new:,} new customers, {gone:,} no longer in the "
                   f"data, {moved:,} in another segment. Segments are matched by name.")
 
@@ -278,21 +265,20 @@ def moves(store, cur, filters: Filters) -> Figure | None:
     """Customers of both runs: their segment in the last run against their segment now."""
     from customerlens.outputs import charts
 
-    dates = _previous(store, cur)
-    if dates is None or not store.has("segments"):
+    if "monetary" not in store.columns["segments"]:
         return None
     data = _frame(cur, """
         SELECT p.segment_id AS from_segment_id, p.segment_name AS from_segment, s.segment_id AS to_segment_id,
                s.segment_name AS to_segment, count(*) AS customers, round(sum(s.monetary), 2) AS revenue
         FROM previous_customers p JOIN segments s USING (customer_id)
-        GROUP BY ALL ORDER BY from_segment_id, to_segment_id""") if "monetary" in store.columns["segments"] else None
-    if data is None or data.empty:
+        GROUP BY ALL ORDER BY from_segment_id, to_segment_id""")
+    if data.empty:
         return None
     if filters.segment is not None:
         data = data[(data["to_segment_id"] == filters.segment)]
     if data.empty:
         return None
-    return Figure("moves", TITLES["moves"], data, _spec(charts.migration_chart(data, dates)),
+    return Figure(data, _spec(charts.migration_chart(data, _previous(store, cur))),
                   "Customers in both runs; revenue in the tooltip: their spend as of this run.")
 
 
@@ -302,12 +288,10 @@ def box_plots(store, cur, filters: Filters) -> Figure | None:
     """Recency, orders and spend of every segment, the page's segment among them."""
     from customerlens.outputs import charts
 
-    if not store.has("segment_box_stats"):
-        return None
     data = _frame(cur, "SELECT * FROM segment_box_stats ORDER BY segment_id, feature")
     if data.empty:
         return None
-    return Figure("box_plots", TITLES["box_plots"], data, _spec(charts.box_plots(data)))
+    return Figure(data, _spec(charts.box_plots(data)))
 
 
 def top_products(store, cur, filters: Filters) -> Figure | None:
@@ -315,7 +299,7 @@ def top_products(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     segment = filters.segment
-    if segment is None or not (store.has("transactions") and store.has("segments")):
+    if segment is None:
         return None
     where, params = filters.lines_sql("t")
     data = _frame(cur, f"""
@@ -337,7 +321,7 @@ def top_products(store, cur, filters: Filters) -> Figure | None:
         ORDER BY rank LIMIT 10""", [*params, segment, segment])
     if data.empty:
         return None
-    return Figure("top_products", TITLES["top_products"], data, _spec(charts.top_products_chart(data)),
+    return Figure(data, _spec(charts.top_products_chart(data)),
                   "Buyers: customers of the segment who bought it; lift: how much likelier they were to buy it "
                   "than all customers.")
 
@@ -346,12 +330,12 @@ def distinctive(store, cur, filters: Filters) -> Figure | None:
     """The products the segment buys far more often than everyone (lift, with its support: buyers)."""
     from customerlens.outputs import charts
 
-    if filters.segment is None or not store.has("distinctive_products"):
+    if filters.segment is None:
         return None
     data = _frame(cur, "SELECT * FROM distinctive_products WHERE segment_id = ? ORDER BY rank", [filters.segment])
     if data.empty:
         return None
-    return Figure("distinctive", TITLES["distinctive"], data, _spec(charts.top_products_chart(data, value="lift")),
+    return Figure(data, _spec(charts.top_products_chart(data, value="lift")),
                   "Lift: how much likelier the segment's customers were to buy it than all customers, over the "
                   "whole period (only products with enough buyers to say so).")
 
@@ -361,7 +345,7 @@ def score_spread(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     segment = filters.segment
-    if segment is None or not (store.has("customer_value") and store.has("segments")):
+    if segment is None:
         return None
     clv = next((c for c in store.columns["customer_value"] if c.startswith("clv_")), None)
     if clv is None:
@@ -372,7 +356,7 @@ def score_spread(store, cur, filters: Filters) -> Figure | None:
     if data.empty:
         return None
     drawn = charts.score_histograms(data[["churn_risk", "clv"]], clv_title=clv.replace("_", " ").replace("clv", "CLV"))
-    return Figure("scores", TITLES["scores"], data, _spec(drawn),
+    return Figure(data, _spec(drawn),
                   "Scores of the snapshot: the month and country filters do not apply.")
 
 
@@ -383,7 +367,7 @@ def timeline(store, cur, filters: Filters) -> Figure | None:
     from customerlens.outputs import charts
 
     customer_id = filters.customer
-    if customer_id is None or not store.has("transactions"):
+    if customer_id is None:
         return None
     where, params = filters.lines_sql("t")
     data = _frame(cur, f"""
@@ -393,7 +377,7 @@ def timeline(store, cur, filters: Filters) -> Figure | None:
         GROUP BY 1 ORDER BY order_date""", [customer_id, *params])
     if data.empty:
         return None
-    return Figure("timeline", TITLES["timeline"], data, _spec(charts.purchase_timeline(data)))
+    return Figure(data, _spec(charts.purchase_timeline(data)))
 
 
 def outlook(store, cur, filters: Filters) -> Figure | None:
@@ -402,7 +386,7 @@ def outlook(store, cur, filters: Filters) -> Figure | None:
 
     customer_id = filters.customer
     model = store.value_model()
-    if customer_id is None or model is None or not store.has("customer_value"):
+    if customer_id is None or model is None:
         return None
     row = _frame(cur, 'SELECT frequency, recency, "T", p_alive FROM customer_value WHERE customer_id = ?',
                  [customer_id])
@@ -417,7 +401,7 @@ def outlook(store, cur, filters: Filters) -> Figure | None:
                 for m in months]
     data = pd.DataFrame({"months_ahead": months, "expected_purchases": expected})
     p_alive = float(row["p_alive"].iloc[0])
-    return Figure("outlook", TITLES["outlook"], data,
+    return Figure(data,
                   _spec(charts.outlook_chart(data, p_alive)))
 
 
@@ -441,14 +425,44 @@ def campaigns(store, cur, filters: Filters) -> Figure | None:
     panels = [charts.campaign_forest(data, outcome) for outcome in dict.fromkeys(data["outcome"])]
     if not panels:
         return None
-    return Figure("campaigns", TITLES["campaigns"], data, _spec(alt.vconcat(*panels)))
+    return Figure(data, _spec(alt.vconcat(*panels)))
 
 
-#: every figure by name (its element id, file name and CSV route)
-FIGURES: dict[str, Callable[..., Figure | None]] = {
-    "sizes": sizes, "trends": trends, "value": value, "elbow": elbow, "migration": migration,
-    "box_plots": box_plots, "top_products": top_products, "distinctive": distinctive, "scores": score_spread,
-    "timeline": timeline, "outlook": outlook, "campaigns": campaigns, "changes": changes, "moves": moves,
+@dataclass(frozen=True)
+class Kind:
+    """How a figure is made, its title, the store tables it needs and the filters it depends on.
+
+    ``build(store, cur, filters)`` gives the figure, or None without data. The same figure serves
+    every page and filter that agree on ``depends``: its cache key and its CSV link's query.
+    """
+
+    build: Callable[..., Figure | None]
+    title: str
+    needs: tuple[str, ...] = ()
+    depends: tuple[str, ...] = ()
+
+
+_LINES = ("segment", "start", "end", "country", "channel")
+_SEGMENTED = ("transactions", "segments")
+_PREVIOUS = ("previous_customers", "previous_run", "segments")
+#: every figure by name (its element id, file name and routes)
+KINDS: dict[str, Kind] = {
+    "sizes": Kind(sizes, "Customers and revenue by segment", _SEGMENTED, _LINES),
+    "trends": Kind(trends, "Revenue and active customers by month", _SEGMENTED, _LINES),
+    "value": Kind(value, "Value and value at risk by segment", ("segment_value",), ("segment",)),
+    "elbow": Kind(elbow, "Choosing the number of segments", ("segment_elbow",)),
+    "migration": Kind(migration, "Segment migration", ("segment_migration",), ("segment",)),
+    "changes": Kind(changes, "What changed since the last run", _PREVIOUS, ("segment",)),
+    "moves": Kind(moves, "Moves between segments since the last run", _PREVIOUS, ("segment",)),
+    "box_plots": Kind(box_plots, "Recency, orders and spend by segment", ("segment_box_stats",)),
+    "top_products": Kind(top_products, "Top products", _SEGMENTED, _LINES),
+    "distinctive": Kind(distinctive, "Distinctive products", ("distinctive_products",), ("segment",)),
+    "scores": Kind(score_spread, "Churn risk and customer value", ("customer_value", "segments"), ("segment",)),
+    "timeline": Kind(timeline, "Purchases over time", ("transactions",),
+                     ("customer", "start", "end", "country", "channel")),
+    "outlook": Kind(outlook, "Expected purchases, next 12 months", ("customer_value",), ("customer",)),
+    # the store's tables or the CSV files beside it: the chart says 404 when there are none
+    "campaigns": Kind(campaigns, "Campaign lift by segment"),
 }
 #: the figures of each page, in the order they are shown
 PAGES: dict[str, tuple[str, ...]] = {
@@ -459,50 +473,27 @@ PAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-#: each figure's title and the store tables it needs (a page shows the figures whose tables exist)
-TITLES: dict[str, str] = {
-    "sizes": "Customers and revenue by segment", "trends": "Revenue and active customers by month",
-    "value": "Value and value at risk by segment", "elbow": "Choosing the number of segments",
-    "migration": "Segment migration", "box_plots": "Recency, orders and spend by segment",
-    "top_products": "Top products", "distinctive": "Distinctive products", "scores": "Churn risk and customer value",
-    "timeline": "Purchases over time", "outlook": "Expected purchases, next 12 months",
-    "campaigns": "Campaign lift by segment",
-    "changes": "What changed since the last run", "moves": "Moves between segments since the last run",
-}
-NEEDS: dict[str, tuple[str, ...]] = {
-    "sizes": ("transactions", "segments"), "trends": ("transactions", "segments"), "value": ("segment_value",),
-    "elbow": ("segment_elbow",), "migration": ("segment_migration",), "box_plots": ("segment_box_stats",),
-    "top_products": ("transactions", "segments"), "distinctive": ("distinctive_products",),
-    "scores": ("customer_value", "segments"),
-    "timeline": ("transactions",), "outlook": ("customer_value",),
-    "campaigns": (),  # the store's tables or the CSV files beside it: the chart says 404 when there are none
-    "changes": ("previous_customers", "segments"), "moves": ("previous_customers", "segments"),
-}
-_LINES = ("segment", "start", "end", "country", "channel")
-#: what each figure depends on: the same figure serves every page and filter that agree on these
-DEPENDS: dict[str, tuple[str, ...]] = {
-    "sizes": _LINES, "trends": _LINES, "value": ("segment",), "elbow": (), "migration": ("segment",),
-    "box_plots": (), "top_products": _LINES, "distinctive": ("segment",), "scores": ("segment",),
-    "timeline": ("customer", "start", "end", "country", "channel"), "outlook": ("customer",), "campaigns": (),
-    "changes": ("segment",), "moves": ("segment",),
-}
+def available(name: str, store) -> bool:
+    """Whether the store has the tables figure ``name`` is made from."""
+    return all(store.has(table) for table in KINDS[name].needs)
 
 
 def page_slots(page: str, store, filters: Filters) -> list[dict[str, str]]:
     """The figures a page shows, without drawing them: name, title and the query of their data."""
-    return [{"name": name, "title": TITLES[name], "query": used(name, filters).query()} for name in PAGES[page]
-            if all(store.has(table) for table in NEEDS[name])]
+    return [{"name": name, "title": KINDS[name].title, "query": used(name, filters).query()}
+            for name in PAGES[page] if available(name, store)]
 
 
 def used(name: str, filters: Filters) -> Filters:
     """The part of ``filters`` that figure ``name`` depends on (its cache key)."""
-    return Filters(**{k: getattr(filters, k) for k in DEPENDS[name]})
+    return Filters(**{k: getattr(filters, k) for k in KINDS[name].depends})
 
 
-def figure(name: str, store, cur, filters: Filters) -> tuple[Filters, Figure | None]:
-    """The figure ``name`` for ``filters``, and the filters it depends on (its cache key, its CSV link's query)."""
-    key = used(name, filters)
-    made = FIGURES[name](store, cur, key)
+def figure(name: str, store, cur, filters: Filters) -> Figure | None:
+    """The figure ``name`` for the part of ``filters`` it depends on; None when the store has no data for it."""
+    if not available(name, store):
+        return None
+    made = KINDS[name].build(store, cur, used(name, filters))
     if made is not None:
-        made.csv_query = key.query()
-    return key, made
+        made.name, made.title = name, KINDS[name].title
+    return made
