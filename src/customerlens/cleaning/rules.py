@@ -320,14 +320,14 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
     # (returns netting and the labelling read them again, and the name pattern is a regular
     # expression over every line); the two that need other lines (duplicates, outlier
     # products) are joined in between, in the rules' order.
-    early: list[tuple[str, Any]] = []
+    early: list[Any] = []
     if config.unparseable:
-        early.append(("unparseable", col("parse_error").is_null().__invert__()))
+        early.append(_named("unparseable", col("parse_error").is_null().__invert__()))
     if config.implausible_date:
         latest = config.latest_date or (dt.date.today() + dt.timedelta(days=1))
         too_early = col("order_date") < nw.lit(dt.datetime.combine(config.earliest_date, dt.time()))
         too_late = col("order_date") >= nw.lit(dt.datetime.combine(latest + dt.timedelta(days=1), dt.time()))
-        early.append(("implausible_date", (too_early | too_late).fill_null(False)))
+        early.append(_named("implausible_date", (too_early | too_late).fill_null(False)))
     if config.implausible_value:
         # NaN and infinities fail "abs(x) <= limit" on every engine, as do absurd sizes; nulls are unparseable's
         absurd = None
@@ -335,12 +335,12 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
                             ("amount", config.max_amount)):
             bad = (col(name).abs() <= limit).__invert__().fill_null(False)
             absurd = bad if absurd is None else absurd | bad
-        early.append(("implausible_value", absurd))
+        early.append(_named("implausible_value", absurd))
     if as_of is not None:
-        early.append(("after_as_of", col("order_date") >= nw.lit(as_of)))
+        early.append(_named("after_as_of", col("order_date") >= nw.lit(as_of)))
     if config.missing_customer:
-        early.append(("missing_customer", col("customer_id").is_null()))
-    middle: list[tuple[str, Any]] = []
+        early.append(_named("missing_customer", col("customer_id").is_null()))
+    middle: list[Any] = []
     if config.non_product and has_products:
         code = col("product_id").str.to_uppercase()
         # equalities, not is_in: DuckDB runs a list of constants as a join, which loses the lines' order
@@ -349,26 +349,26 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
             is_fee = is_fee | (code == fee.upper())
         for prefix in config.non_product_prefixes:
             is_fee = is_fee | code.str.starts_with(prefix.upper())
-        middle.append(("non_product", is_fee.fill_null(False)))
+        middle.append(_named("non_product", is_fee.fill_null(False)))
     if config.non_merchandise and has_products:
         pattern = config.non_merchandise_pattern
         by_name = col("product_name").str.to_uppercase().str.contains(pattern).fill_null(False)
         by_code = col("product_id").str.to_uppercase().str.contains(pattern).fill_null(False)
-        middle.append(("non_merchandise", by_name | by_code))
-    late: list[tuple[str, Any]] = []
+        middle.append(_named("non_merchandise", by_name | by_code))
+    late: list[Any] = []
     if config.non_positive_price:
         # a zero price is a free item or an adjustment in product data; without
         # products a zero amount is still a purchase occasion (CDNOW has 80)
         zero_price = (col("unit_price") <= 0) if has_products else (col("unit_price") < 0)
         bad_price = col("unit_price").is_null() | zero_price | (col("quantity") == 0)
-        late.append(("non_positive_price", bad_price))
+        late.append(_named("non_positive_price", bad_price))
     # the input may be a view that parses text on every read (see load.py):
     # parse it once, since the duplicate check reads it twice
     frame = _materialize(
         frame.with_columns(_rule_early=_first(early), _rule_middle=_first(middle), _rule_late=_first(late)),
         "_cl_input", in_input_order=True,
     )
-    conditions: list[tuple[str | None, Any]] = [(None, col("_rule_early"))]
+    rules: list[Any] = [col("_rule_early")]
     if config.exact_duplicate and has_order_ids:
         # The row numbers of the repeats (all but the first of each group of
         # equal lines): a hash aggregate and an anti-join on the row number are
@@ -381,19 +381,14 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
             "_cl_repeats",
         )
         frame = frame.join(repeats, on="source_row", how="left")
-        conditions.append(("exact_duplicate", col("_repeat").fill_null(False)))
-    conditions.append((None, col("_rule_middle")))
+        rules.append(_named("exact_duplicate", col("_repeat").fill_null(False)))
+    rules.append(col("_rule_middle"))
     if config.quantity_outlier and has_products:
         frame = frame.join(_outlier_products(frame, config), on="product_id", how="left")
-        conditions.append(("quantity_outlier", col("_outlier").fill_null(False)))
-    conditions.append((None, col("_rule_late")))
+        rules.append(_named("quantity_outlier", col("_outlier").fill_null(False)))
+    rules.append(col("_rule_late"))
 
-    rule = nw.lit(None, dtype=nw.String())
-    for name, cond in reversed(conditions):
-        # a named rule is a condition; an unnamed one is a column of rule names, null where none applies
-        rule = (nw.when(cond).then(nw.lit(name)) if name else nw.when(cond.is_null().__invert__()).then(cond)
-                ).otherwise(rule)
-    frame = frame.with_columns(_rule=rule)
+    frame = frame.with_columns(_rule=_first(rules))
     if config.net_returns:
         return _net_returns(frame, has_products)
     return frame.with_columns(
@@ -411,12 +406,14 @@ def _input_lines(frame) -> int | None:
     return native.query("_cl_self", "SELECT count(*) FROM _cl_input").fetchall()[0][0]
 
 
-def _first(conditions: list[tuple[str, Any]]):
-    """The name of the first condition that holds, else null."""
-    rule = nw.lit(None, dtype=nw.String())
-    for name, cond in reversed(conditions):
-        rule = nw.when(cond).then(nw.lit(name)).otherwise(rule)
-    return rule
+def _named(name: str, condition):
+    """The rule ``name`` where ``condition`` holds, else null."""
+    return nw.when(condition).then(nw.lit(name))
+
+
+def _first(rules: list):
+    """The first of ``rules`` (rule names, null where a rule does not apply) that applies, else null."""
+    return nw.coalesce(*rules, nw.lit(None, dtype=nw.String()))
 
 
 def _outlier_products(frame, config: CleaningConfig):
