@@ -51,10 +51,13 @@ def _typed(name: str, value):
     return value
 
 
+def _segment_scale(names: list[str]) -> alt.Scale:
+    """Each segment's colour, by segment order: the same in every chart."""
+    return alt.Scale(domain=names, range=list(PALETTE[: len(names)]))
+
+
 def _segment_color(names: list[str], title: str = "Segment") -> alt.Color:
-    return alt.Color("segment_name:N", title=title,
-                     scale=alt.Scale(domain=names, range=list(PALETTE[: len(names)])),
-                     sort=names)
+    return alt.Color("segment_name:N", title=title, scale=_segment_scale(names), sort=names)
 
 
 def _names(frame: pd.DataFrame) -> list[str]:
@@ -181,7 +184,7 @@ def trend_chart(monthly: pd.DataFrame, show_partial: bool = False) -> alt.Chart:
             return base.mark_line(point=True).encode(y=y, tooltip=tooltip).properties(
                 width=WIDTH, height=HEIGHT // 1.5, title=title)
         line = base.mark_line().encode(y=y)
-        scale = alt.Scale(domain=names, range=list(PALETTE[: len(names)]))
+        scale = _segment_scale(names)
         points = Chart(monthly).mark_point(filled=True, size=45).encode(
             x=alt.X("yearmonth(month):T", title="month"), y=y,
             stroke=alt.Stroke("segment_name:N", scale=scale, sort=names, legend=None),
