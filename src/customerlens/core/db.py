@@ -28,7 +28,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     # what DuckDB frees (e.g. when the run lowers its limit) leaves the process, not just its pool
     run(con, "SET allocator_background_threads = true")
     spill = os.path.join(tempfile.gettempdir(), f"customerlens-spill-{os.getpid()}-{next(_CONNECTIONS)}")
-    run(con, f"SET temp_directory = '{spill.replace(chr(39), chr(39) * 2)}'")
+    run(con, f"SET temp_directory = {literal(spill)}")
     return con
 
 
@@ -55,6 +55,11 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> None:
 def quote(name: str) -> str:
     """Quote an identifier for SQL."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A DuckDB string literal (a path, a format): in single quotes, each quote doubled."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def fetch_pandas(con: duckdb.DuckDBPyConnection, sql: str, rows: int | None = None, chunk_vectors: int = 128):

@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from customerlens.core.db import connect, fetch_all, fetch_one, run
+from customerlens.core.db import connect, fetch_all, fetch_one, literal, run
 from customerlens.core.db import quote as _q
 from customerlens.core.files import sha256_file
 from customerlens.errors import ConfigError, DataQualityError, InputError, SchemaError
@@ -485,7 +485,7 @@ def _read_excel(path: Path, con, sheet, source: SourceInfo):
 
 
 def _read_duckdb(path: Path, con, table, source: SourceInfo):
-    run(con, f"ATTACH '{_sql_str(str(path))}' AS _cl_src (READ_ONLY)")
+    run(con, f"ATTACH {literal(path)} AS _cl_src (READ_ONLY)")
     tables = [r[0] for r in fetch_all(
         con, "SELECT table_name FROM information_schema.tables WHERE table_catalog = '_cl_src'"
     )]
@@ -502,10 +502,6 @@ def _read_duckdb(path: Path, con, table, source: SourceInfo):
 
 
 # --------------------------------------------------------------------------- parsing
-
-
-def _sql_str(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def _is_text(dtype: str) -> bool:

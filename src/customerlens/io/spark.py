@@ -214,8 +214,7 @@ def read_parquet(con, path: Path, view: str):
 
     The folder is read out of core.
     """
-    from customerlens.core.db import run
+    from customerlens.core.db import literal, run
 
-    target = str(Path(path) / "*.parquet").replace("'", "''")
-    run(con, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{target}')")
+    run(con, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({literal(Path(path) / '*.parquet')})")
     return con.table(view)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from customerlens.core.db import connect, run
+from customerlens.core.db import connect, literal, quote, run
 from customerlens.core.files import atomic_path, write_text_atomic
 
 #: the first characters that make a spreadsheet read a cell as a formula
@@ -128,13 +128,12 @@ def _duckdb_csv(frame, path: Path, float_format: str) -> None:
         select = []
         for position, (name, dtype) in enumerate(frame.dtypes.items()):
             ref = f"#{position + 1}"  # by position: column names may be anything
-            label = '"' + str(name).replace('"', '""') + '"'
+            label = quote(name)
             if pd.api.types.is_bool_dtype(dtype):
                 expr = f"CASE WHEN {ref} THEN 'True' WHEN NOT {ref} THEN 'False' END"
             elif pd.api.types.is_float_dtype(dtype):
-                fmt = float_format.replace("'", "''")
                 expr = f"CASE WHEN isinf({ref}) THEN CASE WHEN {ref} > 0 THEN 'inf' ELSE '-inf' END " \
-                       f"WHEN NOT isnan({ref}) THEN printf('{fmt}', {ref}) END"
+                       f"WHEN NOT isnan({ref}) THEN printf({literal(float_format)}, {ref}) END"
             elif pd.api.types.is_datetime64_any_dtype(dtype):
                 expr = f"strftime({ref}, '%Y-%m-%d')"
             elif pd.api.types.is_numeric_dtype(dtype):
@@ -142,9 +141,8 @@ def _duckdb_csv(frame, path: Path, float_format: str) -> None:
             else:  # text: an empty string is written as nothing, as pandas does (DuckDB would quote it)
                 expr = formula_safe_sql(f"NULLIF(CAST({ref} AS VARCHAR), '')")
             select.append(f"{expr} AS {label}")
-        target = str(path).replace("'", "''")
         query = f"SELECT {', '.join(select)} FROM _cl_frame"
-        run(con, f"COPY ({query}) TO '{target}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
+        run(con, f"COPY ({query}) TO {literal(path)} (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
                  f"ESCAPE '\"', NULLSTR '', PRESERVE_ORDER true)")
     finally:
         con.close()

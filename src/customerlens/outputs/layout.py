@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customerlens.core.db import quote
+from customerlens.core.db import literal, quote
 from customerlens.core.db import run as run_sql
 from customerlens.core.files import atomic_path, write_text_atomic
 from customerlens.core.text import slug
@@ -106,9 +106,8 @@ def write_relation_csv(con: Any, relation: Any, path: Path, order_by: str | None
     with atomic_path(path) as tmp:
         con.register("_cl_csv", relation)
         try:
-            target = str(tmp).replace("'", "''")
             order = f" ORDER BY {order_by}" if order_by else ""
-            run_sql(con, f"COPY (SELECT {select} FROM _cl_csv{order}) TO '{target}' (HEADER, DELIMITER ',')")
+            run_sql(con, f"COPY (SELECT {select} FROM _cl_csv{order}) TO {literal(tmp)} (HEADER, DELIMITER ',')")
         finally:
             con.unregister("_cl_csv")
     return path
@@ -193,7 +192,7 @@ def _previous_tables(con, previous: Path | None) -> dict[str, Any]:
     import duckdb
 
     try:
-        run_sql(con, f"ATTACH '{str(previous).replace(chr(39), chr(39) * 2)}' AS _cl_previous (READ_ONLY)")
+        run_sql(con, f"ATTACH {literal(previous)} AS _cl_previous (READ_ONLY)")
     except duckdb.Error:
         return {}
     tables = {r[0]: {c[0] for c in con.execute(

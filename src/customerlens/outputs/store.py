@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from customerlens.core.db import fetch_all, quote, run
+from customerlens.core.db import fetch_all, literal, quote, run
 from customerlens.core.files import atomic_path
 from customerlens.errors import InputError
 
@@ -75,7 +75,7 @@ def write_store(
     path = Path(path)
     with atomic_path(path) as tmp:
         alias = "_cl_store"
-        run(con, f"ATTACH '{str(tmp).replace(chr(39), chr(39) * 2)}' AS {alias}")
+        run(con, f"ATTACH {literal(tmp)} AS {alias}")
         try:
             for name, data in tables.items():
                 view = f"_cl_write_{name}"
