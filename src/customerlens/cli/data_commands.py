@@ -32,6 +32,10 @@ from customerlens.cli.options import (
     RecordPathsOpt,
     SheetOpt,
     SkipOpt,
+    SparkALSAboveOpt,
+    SparkCheckpointOpt,
+    SparkConfOpt,
+    SparkKMeansAboveOpt,
     SparkMasterOpt,
     TableOpt,
     TopNOpt,
@@ -40,6 +44,14 @@ from customerlens.cli.options import (
     build_config,
 )
 from customerlens.errors import ConfigError
+
+
+def spark_flags(conf: list[str] | None, checkpoint_dir: str | None, kmeans_above: int | None,
+                als_above: int | None) -> dict:
+    """The Spark flags a command was given, as options of :func:`build_config` (the ones not given left out)."""
+    flags = {"spark_conf": tuple(conf) if conf else None, "spark_checkpoint_dir": checkpoint_dir,
+             "spark_kmeans_above": kmeans_above, "spark_als_above": als_above}
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 @app.command()
@@ -80,6 +92,10 @@ def run(
     insights: InsightsOpt = True,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    spark_checkpoint_dir: SparkCheckpointOpt = None,
+    spark_kmeans_above: SparkKMeansAboveOpt = None,
+    spark_als_above: SparkALSAboveOpt = None,
     memory_limit: MemoryLimitOpt = None,
     workers: WorkersOpt = None,
     record_paths: RecordPathsOpt = False,
@@ -94,7 +110,9 @@ def run(
     Without a file, generates the synthetic demo data set first (see `customerlens demo`).
 
     Examples: `customerlens run online_retail.csv.gz --out out/retail --as-of 2011-09-09`;
-    on Spark: `customerlens run sales.parquet --engine spark --spark-master local[4]`;
+    on Spark: `customerlens run sales.parquet --engine spark --spark-master local[4]`, a lake's partitioned
+    table: `customerlens run s3a://lake/sales/ --engine spark --spark-master spark://host:7077
+    --spark-conf spark.executor.memory=8g --spark-checkpoint-dir s3a://lake/tmp/checkpoints` (docs/scale.md);
     a file larger than memory: `customerlens run big.parquet --memory-limit 3GB --no-insights --top-n 0`
     """
     from customerlens.pipeline import STAGES
@@ -107,8 +125,9 @@ def run(
         exclude_bought=exclude_bought, discovery_slots=discovery_slots, value=value, horizon_days=horizon_days,
         clv_months=clv_months, discount_rate=discount_rate, migration_from=migration_from, report=report, charts=charts,
         insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
-        workers=workers, record_paths=record_paths)
-    if data is None:
+        workers=workers, record_paths=record_paths, **spark_flags(spark_conf, spark_checkpoint_dir,
+                                                                  spark_kmeans_above, spark_als_above))
+    if data is None and not (table and engine == "spark"):  # no file, no Spark table: the demo data
         data = out_dir / "demo" / "demo_transactions.csv"
         err.print(f"No file given: generating demo data for {demo_customers:,} customers -> {data}")
         from customerlens.io import demo
@@ -128,7 +147,9 @@ def run(
 
 @app.command()
 def segment(
-    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    data: Annotated[Optional[str], typer.Argument(  # noqa: UP045 - text: a URI keeps its //
+        help="Transactions: a file, folder, glob or (Spark) URI, as for `run`; none with --table on Spark.",
+        show_default=False)] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/segments"),
     k: KOpt = None,
     method: MethodOpt = "kmeans",
@@ -147,6 +168,9 @@ def segment(
     insights: InsightsOpt = True,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    spark_checkpoint_dir: SparkCheckpointOpt = None,
+    spark_kmeans_above: SparkKMeansAboveOpt = None,
     memory_limit: MemoryLimitOpt = None,
     record_paths: RecordPathsOpt = False,
 ) -> None:
@@ -169,7 +193,10 @@ def segment(
         skip_rule=skip_rule, non_product_codes=non_product_codes, k=k, method=method, features=features,
         k_range=k_range, top_n=0, top_products=top_products, value=False, report=False, charts=charts,
         insights=insights, engine=engine, spark_master=spark_master, memory_limit=memory_limit,
-        record_paths=record_paths)
+        record_paths=record_paths, **spark_flags(spark_conf, spark_checkpoint_dir, spark_kmeans_above, None))
+    if data is None and not (table and engine == "spark"):
+        raise typer.BadParameter("give the transactions (a file, folder, glob or URI), or --table with "
+                                 "--engine spark", param_hint="DATA")
     with display.progress() as bar:
         result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
     display.print_segments(result.segmentation)

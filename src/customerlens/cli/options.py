@@ -21,10 +21,12 @@ SWITCHES = ("unparseable", "implausible_date", "implausible_value", "missing_cus
             "non_product", "non_merchandise", "quantity_outlier", "non_positive_price", "returns")
 
 DataArg = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional here
+    Optional[str],  # noqa: UP045 - typer needs Optional here; text, not a Path: Path("s3a://x") drops a slash
     typer.Argument(
-        help="Transactions file: CSV (also .gz, any delimiter or whitespace), Parquet, "
-        ".xlsx, or a DuckDB file with --table.",
+        help="Transactions: a CSV (also .gz, any delimiter or whitespace), Parquet or .xlsx file, a DuckDB file "
+        "with --table, or a folder or glob of Parquet or CSV files (Hive partitions such as month=2011-01/ "
+        "become columns). With --engine spark also any URI Spark reads (s3a://, gs://, abfss://, hdfs://, "
+        "file://), or none with --table db.sales (Spark's catalog).",
         show_default=False,
     ),
 ]
@@ -39,7 +41,9 @@ MapOpt = Annotated[
 ]
 EncodingOpt = Annotated[str, typer.Option(help="Text encoding of a CSV file, e.g. latin-1.")]
 SheetOpt = Annotated[Optional[str], typer.Option(help="Excel sheet name (default: the first).")]  # noqa: UP045
-TableOpt = Annotated[Optional[str], typer.Option(help="Table to read from a DuckDB file.")]  # noqa: UP045
+TableOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Table to read from a DuckDB file; with --engine spark and no file, a table of Spark's catalog "
+         "(db.sales).")]
 DateFormatOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(help="strptime format of the date column, e.g. '%d/%m/%Y %H:%M' (default: detected)."),
@@ -110,6 +114,27 @@ SparkMasterOpt = Annotated[
     typer.Option("--spark-master", help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 "
                  "(default: the active session, else local[*]).")
 ]
+SparkConfOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--spark-conf", metavar="KEY=VALUE", help="A Spark setting for the session customerlens starts "
+                 "(repeatable), e.g. --spark-conf spark.executor.memory=8g --spark-conf spark.executor.cores=4.")
+]
+SparkCheckpointOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--spark-checkpoint-dir", help="Where MLlib's ALS checkpoints; on a cluster, storage every "
+                 "executor reaches (hdfs://..., s3a://...). Default: Spark's spark.checkpoint.dir when set, else "
+                 "a temporary folder removed after the run.")
+]
+SparkKMeansAboveOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--spark-kmeans-above", min=0, help="With --engine spark, MLlib's K-means above this many "
+                 "customers (default 2,000,000; 0 always).", show_default=False)
+]
+SparkALSAboveOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--spark-als-above", min=0, help="With --engine spark, recommendations from MLlib's ALS above "
+                 "this many customers (default 1,000,000; 0 always).", show_default=False)
+]
 MemoryLimitOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 3GB: larger work spills to disk, in "
@@ -140,7 +165,9 @@ FLAGS = {
     "as_of": "--as-of", "mapping": "--map", "input.mapping": "--map", "input.encoding": "--encoding",
     "input.sheet": "--sheet", "input.table": "--table", "input.date_format": "--date-format",
     "engine.name": "--engine", "engine.spark_master": "--spark-master", "engine.memory_limit": "--memory-limit",
-    "engine.workers": "--workers",
+    "engine.workers": "--workers", "engine.spark_conf": "--spark-conf",
+    "engine.spark_checkpoint_dir": "--spark-checkpoint-dir", "engine.spark_kmeans_above": "--spark-kmeans-above",
+    "engine.spark_als_above": "--spark-als-above",
     "segmentation.method": "--method", "method": "--method", "segmentation.k": "--k", "k": "--k",
     "segmentation.k_range": "--k-range", "k_range": "--k-range", "segmentation.features": "--features",
     "insights.top_products": "--top-products", "insights.migration_from": "--migration-from",

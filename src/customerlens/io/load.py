@@ -84,10 +84,22 @@ class SourceInfo:
     table: str | None = None
     malformed_lines: int | None = None  # lines that could not be split into the header's fields
     malformed_examples: list[int] | None = None  # their first few line numbers in the file
+    files: int | None = None  # a folder or glob: how many files it stood for
+    #: a folder or glob: each file (named from the folder given) and the number of its first row
+    #: (rows are numbered across the files, in path order)
+    parts: list[tuple[str, int]] | None = field(default=None, repr=False)
+    label: str | None = field(default=None, repr=False)  # a folder or glob named from the folder's own name on
 
     def where(self, source_row: int | None = None, column: str | None = None) -> str:
         """Human description of a place in the input: file, column, row."""
         parts = [self.name]
+        if source_row is not None and self.parts:
+            import bisect
+
+            at = max(0, bisect.bisect_right([start for _, start in self.parts], source_row) - 1)
+            part, start = self.parts[at]
+            parts = [f"{self.name} ({part})"]
+            source_row = source_row - start + 1
         if column:
             parts.append(f"column {column!r}")
         if source_row is not None:
@@ -103,11 +115,11 @@ class SourceInfo:
         With ``paths=False`` (what files written for others keep) the input is named
         by its file name alone: no folder of the user's machine.
         """
-        facts = {k: v for k, v in self.__dict__.items() if v is not None}
+        facts = {k: v for k, v in self.__dict__.items() if v is not None and k not in ("parts", "label")}
         if not paths:
             facts.pop("path", None)
             if self.kind != "frame":
-                facts["name"] = Path(self.name).name
+                facts["name"] = self.label or Path(self.name).name
         return facts
 
 
@@ -205,8 +217,66 @@ def _read_raw(
     data: Any, con: duckdb.DuckDBPyConnection, *, encoding: str, sheet, table
 ) -> tuple[duckdb.DuckDBPyRelation, SourceInfo]:
     if isinstance(data, str | os.PathLike):
-        return _read_path(Path(data), con, encoding=encoding, sheet=sheet, table=table)
+        from customerlens.io.sources import file_set, local_path
+
+        files = file_set(data)
+        if files is not None:
+            return _read_file_set(files, con, encoding=encoding)
+        return _read_path(local_path(data), con, encoding=encoding, sheet=sheet, table=table)
     return _read_frame(data, con)
+
+
+def _read_file_set(files, con: duckdb.DuckDBPyConnection, *, encoding: str):
+    """The lines of every file of a folder or glob (:class:`customerlens.io.sources.FileSet`), numbered across them.
+
+    Hive partition folders (``month=2011-01``) become columns. Parquet files are streamed by DuckDB (rows counted
+    from the files' metadata); CSV files are read one by one as a single file is, and put together.
+    """
+    names = [str(f.relative_to(files.base)) for f in files.files]
+    source = SourceInfo(name=files.name, kind=files.kind, path=str(files.base.resolve()),
+                        header_lines=0 if files.kind == "parquet" else 1, files=len(files.files),
+                        label=files.label)
+    hive = any(files.partitions(f) for f in files.files)
+    try:
+        if files.kind == "parquet":
+            listed = "[" + ", ".join(literal(str(f)) for f in files.files) + "]"
+            counts = dict(fetch_all(con, f"SELECT file_name, num_rows FROM parquet_file_metadata({listed})"))
+            starts, total = [], 0
+            for f in files.files:
+                starts.append(total + 1)
+                total += int(counts.get(str(f), 0))
+            source.parts = list(zip(names, starts, strict=True))
+            con.execute("CREATE OR REPLACE TEMP TABLE _cl_file_starts (filename VARCHAR, start BIGINT)")
+            con.executemany("INSERT INTO _cl_file_starts VALUES (?, ?)",
+                            [(str(f), s) for f, s in zip(files.files, starts, strict=True)])
+            run(con, f"CREATE OR REPLACE TEMP VIEW _cl_parquet_files AS SELECT * FROM read_parquet({listed}, "
+                     f"hive_partitioning = {str(hive).lower()}, union_by_name = true, filename = true, "
+                     "file_row_number = true)")
+            cols = ", ".join(f"r.{_q(c)}" for c in con.table("_cl_parquet_files").columns
+                             if c not in ("filename", "file_row_number"))
+            return con.sql(f"SELECT s.start + r.file_row_number AS source_row, {cols} FROM _cl_parquet_files r "
+                           "JOIN _cl_file_starts s USING (filename)"), source
+    except duckdb.Error as exc:
+        raise InputError(f"{files.name}: cannot be read as Parquet: {_first_line(exc)}") from None
+    import pyarrow as pa
+
+    tables, starts, total, malformed = [], [], 0, []
+    for f in files.files:
+        rel, one = _read_path(f, con, encoding=encoding, sheet=None, table=None)
+        table = rel.to_arrow_table()
+        starts.append(total + 1)
+        table = table.set_column(0, "source_row", pa.compute.add(table.column(0), total))
+        for key, value in files.partitions(f).items():
+            if key not in table.column_names:
+                table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
+        malformed += [total + row for row in one.malformed_examples or []]
+        source.malformed_lines = (source.malformed_lines or 0) + (one.malformed_lines or 0) or None
+        total += table.num_rows
+        tables.append(table)
+    source.parts = list(zip(names, starts, strict=True))
+    source.malformed_examples = malformed[:5] or None
+    source.encoding = encoding
+    return con.from_arrow(pa.concat_tables(tables, promote_options="permissive")), source
 
 
 def _numbered(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:

@@ -8,9 +8,11 @@ are the engine-agnostic ones of :mod:`customerlens.cleaning` and
 only the reading differs: the canonical columns come from the same SQL
 statement (:func:`customerlens.io.load.canonical_sql`) in Spark's dialect.
 
-What leaves Spark: the clean lines and the features, written by Spark as
-Parquet (:func:`write_parquet`) and read from there, out of core, by DuckDB for
-the stages that follow (value, insights, the store). The MLlib models for the
+What leaves Spark: the clean and the excluded lines and the per-customer
+features, as Arrow batches taken by the driver one partition at a time
+(:func:`to_duckdb`) into DuckDB for the stages that follow (value, insights,
+the store): nothing is written to a disk that the driver and the executors
+would have to share. The MLlib models for the
 largest customer bases are in :mod:`customerlens.models.segment.mllib` and
 :mod:`customerlens.models.recommend.mllib`.
 
@@ -21,14 +23,12 @@ Java 17 or newer.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from customerlens.errors import CustomerLensError, InputError
-
-_TEXT = {".csv", ".txt", ".tsv", ".psv", ".dat"}
-_PARQUET = {".parquet", ".pq"}
 
 
 def is_spark_frame(data: Any) -> bool:
@@ -72,6 +72,10 @@ def session(master: str | None = None, *, app_name: str = "customerlens", config
     }
     if master.startswith("local"):
         settings["spark.sql.shuffle.partitions"] = str(4 * (os.cpu_count() or 2))
+        # Python on the executors (the hand-off's Arrow batches): this one, with its packages (PySpark reads
+        # PYSPARK_PYTHON when the context starts; its default is whichever python3 is on PATH). On a cluster:
+        # PYSPARK_PYTHON names the executors' Python, one with pyarrow as PySpark's Arrow needs (docs/scale.md)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings.update(config or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
@@ -80,7 +84,7 @@ def session(master: str | None = None, *, app_name: str = "customerlens", config
     except Exception as exc:  # Java missing or too old: say so, not a Py4J traceback
         raise CustomerLensError(f"Spark could not start on {master!r}: {str(exc).strip().splitlines()[0]} "
                                 "(the Spark engine needs Java 17 or newer on PATH or JAVA_HOME)") from None
-    spark.sparkContext.setLogLevel("ERROR")
+    _quiet_logs(spark)
     return spark
 
 
@@ -125,46 +129,126 @@ def _duckdb_type(spark_type) -> str:
     }.get(name, name.upper())
 
 
-def _read(data: Any, spark, encoding: str):
-    """The raw Spark frame of ``data`` and where it came from."""
-    from customerlens.io.load import SourceInfo, _head_text, _split_header
+def spark_message(exc: BaseException) -> str:
+    """Spark's error in one line: the Java exception's own message, without the Py4J call and stack."""
+    import re
+
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    for line in lines:
+        found = re.match(r"^:?\s*(?:[\w$]+\.)+[\w$]*(?:Exception|Error):\s*(.+)$", line)
+        if found:
+            return found.group(1)
+    first = lines[0] if lines else type(exc).__name__
+    return re.sub(r"\s*SQLSTATE: \w+\.?$", "", first)
+
+
+def _spark_read(name: str, read):
+    """``read()`` with Spark's failure (no such path, no file system for a scheme) as one line naming ``name``."""
+    try:
+        return read()
+    except Exception as exc:  # Py4JJavaError, AnalysisException, ...: never a JVM stack trace
+        raise InputError(f"{name}: Spark cannot read it: {spark_message(exc)}") from None
+
+
+def _remote_kind(spark, uri: str) -> str:
+    """``parquet`` or ``csv`` for a URI: by its suffix, else by the data files Hadoop lists under it."""
+    from customerlens.io.sources import kind_of
+
+    kind = kind_of(uri.rstrip("/").rsplit("/", 1)[-1])
+    if kind in ("parquet", "csv") or "*" in uri:
+        return kind if kind in ("parquet", "csv") else "parquet"
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+
+    def listed():
+        files = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).listFiles(path, True)
+        kinds, seen = set(), 0
+        while files.hasNext() and seen < 1000:
+            name = files.next().getPath().getName()
+            seen += 1
+            if not name.startswith(("_", ".")):
+                kinds.add(kind_of(name))
+        return kinds
+
+    kinds = _spark_read(uri, listed)
+    return "csv" if kinds == {"csv"} else "parquet"
+
+
+def _read(data: Any, spark, encoding: str, table: str | None = None):
+    """The raw Spark frame of ``data`` and where it came from.
+
+    ``data``: a PySpark frame; a local file, folder or glob; any URI Spark can read (``s3a://``,
+    ``hdfs://``, ``file://``, handed to Spark untouched); or None with ``table``, a table of Spark's catalog.
+    """
+    from customerlens.io.load import SourceInfo
+    from customerlens.io.sources import file_set, is_uri, kind_of
 
     if is_spark_frame(data):
         return data, SourceInfo(name="pyspark frame", kind="frame", header_lines=0)
-    path = Path(data)
-    name = str(path)
-    if not path.exists():
+    if data is None:
+        if not table:
+            raise InputError("no input: give a file, folder or URI, or a table of Spark's catalog with --table")
+        return (_spark_read(f"table {table}", lambda: spark.table(table)),
+                SourceInfo(name=table, kind="table", header_lines=0, table=table))
+    name = str(data)
+    if is_uri(name):
+        kind = _remote_kind(spark, name)
+        source = SourceInfo(name=name, kind=kind, path=name, header_lines=0)
+        if kind == "parquet":
+            return _spark_read(name, lambda: spark.read.parquet(name)), source
+        first = _spark_read(name, lambda: spark.read.text(name).first())
+        return _read_csv(spark, name, first[0] if first else "", encoding, source), source
+    files = file_set(name)
+    path = Path(name)
+    if files is None and not path.exists():
         raise InputError(f"{name}: no such file")
-    suffixes = [s.lower() for s in path.suffixes]
-    compressed = bool(suffixes) and suffixes[-1] in (".gz", ".gzip")
-    kind = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
-    source = SourceInfo(name=name, kind="parquet", path=str(path.resolve()), header_lines=0)
-    if path.is_dir() or kind in _PARQUET:
-        # a Parquet file or a folder of them (a data-lake table)
-        return spark.read.parquet(str(path)), source
-    if kind not in _TEXT and kind != "":
+    kind = files.kind if files is not None else kind_of(path.name)
+    source = SourceInfo(name=name, kind="parquet", path=str(path.resolve()) if files is None else str(
+        files.base.resolve()), header_lines=0, files=None if files is None else len(files.files),
+        label=None if files is None else files.label)
+    # a glob keeps its partition columns when Spark is told where the partitions start
+    reader = spark.read.option("basePath", str(files.base)) if files is not None and files.base != path \
+        else spark.read
+    if kind == "parquet":
+        return _spark_read(name, lambda: reader.parquet(name)), source
+    if kind not in ("csv", ""):
         raise InputError(f"{name}: the Spark engine reads delimited text (CSV) and Parquet; "
                          "convert the file, or run without --engine spark")
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: the file is empty")
-    first = _head_text(path, compressed, encoding)[0]
+    first_file = files.files[0] if files is not None else path
+    if first_file.stat().st_size == 0:
+        raise InputError(f"{first_file}: the file is empty")
+    from customerlens.io.load import _head_text
+
+    compressed = first_file.name.lower().endswith((".gz", ".gzip"))
+    first = _head_text(first_file, compressed, encoding)[0]
+    return _read_csv(reader, name, first, encoding, source), source
+
+
+def _read_csv(reader, name: str, first: str, encoding: str, source):
+    """Delimited text with a header (its first line ``first``), every column read as text."""
+    from customerlens.io.load import _split_header
+
+    if not hasattr(reader, "option"):  # a session: its reader
+        reader = reader.read
     delim = next((d for d in (",", ";", "\t", "|") if d in first), None)
     if delim is None:
         raise InputError(f"{name}: no delimiter (, ; tab |) in the header line; the Spark engine reads "
                          "delimited text with a header (whitespace-separated files: run without --engine spark)")
     source.kind, source.header_lines, source.encoding = "csv", 1, encoding
-    names = _split_header(first, delim)
     from pyspark.sql.types import StringType, StructField, StructType
 
-    schema = StructType([StructField(n, StringType()) for n in names])
-    frame = (spark.read.option("header", "true").option("sep", delim).option("quote", '"')
-             .option("escape", '"').option("encoding", encoding).option("mode", "PERMISSIVE")
-             .schema(schema).csv(str(path)))
-    return frame, source
+    schema = StructType([StructField(n, StringType()) for n in _split_header(first, delim)])
+    return _spark_read(name, lambda: reader.option("header", "true").option("sep", delim).option("quote", '"')
+                       .option("escape", '"').option("encoding", encoding).option("mode", "PERMISSIVE")
+                       .schema(schema).csv(name))
 
 
-def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_format: str | None = None):
-    """Read ``data`` (CSV or Parquet path, Parquet folder, PySpark DataFrame) into canonical transactions in Spark.
+def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_format: str | None = None,
+         table: str | None = None):
+    """Read ``data`` into canonical transactions in Spark.
+
+    ``data``: a CSV or Parquet file, a folder or glob of them (Hive partitions included), any URI Spark
+    can read, a PySpark DataFrame, or None with ``table`` (a table of Spark's catalog, e.g. ``db.sales``).
 
     Returns a :class:`customerlens.io.load.LoadResult` whose ``spark`` attribute holds the Spark
     frame. The date format is detected on the first rows, as on DuckDB.
@@ -174,7 +258,7 @@ def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_f
     from customerlens.io.schema import resolve_mapping
 
     spark = spark or session()
-    raw, source = _read(data, spark, encoding)
+    raw, source = _read(data, spark, encoding, table)
     columns = list(raw.columns)
     colmap = resolve_mapping(columns, mapping, source=source.name)
     numbered, rows = number_rows(raw)
@@ -203,18 +287,114 @@ def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_f
 # --------------------------------------------------------------------------- hand-off
 
 
-def write_parquet(frame, path: Path) -> Path:
-    """Write a Spark frame as a Parquet folder (replacing an older one), for DuckDB to read."""
-    frame.write.mode("overwrite").parquet(str(path))
-    return path
+def to_duckdb(frame, con, name: str) -> int:
+    """Copy a Spark frame into the DuckDB table ``name`` on the driver, through Arrow; returns its rows.
 
-
-def read_parquet(con, path: Path, view: str):
-    """A DuckDB view named ``view`` over a Parquet folder written by :func:`write_parquet`, as a relation.
-
-    The folder is read out of core.
+    Nothing is written to a disk the driver and the executors would have to share: the executors turn
+    each partition into Arrow batches and the driver takes them one partition at a time
+    (``toLocalIterator``), so it holds one partition in memory, not the frame; DuckDB spills beyond its
+    own memory limit. The table keeps Spark's column types (timestamps without time zone).
     """
-    from customerlens.core.db import literal, run
+    import pyarrow as pa
 
-    run(con, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({literal(Path(path) / '*.parquet')})")
-    return con.table(view)
+    from customerlens.core.db import quote, run
+
+    def ipc_batches(batches):
+        # on the executors, which need not have customerlens installed (a local function travels by value):
+        # each Arrow batch of a partition as one Arrow IPC stream, a row of bytes
+        import pyarrow as pa
+
+        for batch in batches:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch)
+            yield pa.RecordBatch.from_arrays([pa.array([sink.getvalue().to_pybytes()], pa.binary())], names=["ipc"])
+
+    empty = frame.limit(0).toArrow()
+    con.register("_cl_spark_batch", empty)
+    run(con, f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS SELECT * FROM _cl_spark_batch")
+    con.unregister("_cl_spark_batch")
+    rows = 0
+    for row in frame.mapInArrow(ipc_batches, "ipc binary").toLocalIterator(prefetchPartitions=True):
+        batch = pa.ipc.open_stream(row["ipc"]).read_all()
+        con.register("_cl_spark_batch", batch)
+        run(con, f"INSERT INTO {quote(name)} SELECT * FROM _cl_spark_batch")
+        con.unregister("_cl_spark_batch")
+        rows += batch.num_rows
+    return rows
+
+
+# --------------------------------------------------------------------------- checkpoints and logs
+
+#: checkpoint folders this process made (temporary ones are removed after use and must not be reused)
+_MADE: set[str] = set()
+
+
+class Checkpoints:
+    """The checkpoint folder MLlib's ALS needs, for the length of a ``with`` block, and nothing left after it.
+
+    ``folder``: where to checkpoint (``--spark-checkpoint-dir``); Spark makes a folder of its own in it, which is
+    removed afterwards. Without it: the folder the session already has (``spark.checkpoint.dir``, or the user's
+    ``setCheckpointDir``), untouched; else a temporary ``customerlens-spark-*`` folder, removed afterwards. On a
+    cluster, a folder on the driver's own disk is one the executors cannot share: a warning says so.
+    """
+
+    def __init__(self, spark, folder: str | None = None):
+        self.spark, self.folder, self.made, self.temporary = spark, folder, None, False
+
+    def __enter__(self) -> str:
+        import tempfile
+
+        context = self.spark.sparkContext
+        if self.folder:
+            context.setCheckpointDir(self.folder)
+            self.made = context.getCheckpointDir()  # Spark's own folder inside the one given
+        elif context.getCheckpointDir() is None or context.getCheckpointDir() in _MADE:
+            context.setCheckpointDir(tempfile.mkdtemp(prefix="customerlens-spark-"))
+            self.made, self.temporary = context.getCheckpointDir(), True
+        if self.made:
+            _MADE.add(self.made)
+        where = context.getCheckpointDir()
+        if not context.master.startswith("local") and _on_driver_disk(where):
+            import warnings
+
+            warnings.warn(f"Spark checkpoints to {where}, on the driver's own disk: executors on other machines "
+                          "cannot read it back; set --spark-checkpoint-dir (or spark.checkpoint.dir) to storage "
+                          "every executor reaches, e.g. hdfs:// or s3a://", stacklevel=2)
+        return where
+
+    def __exit__(self, *exc: object) -> None:
+        if self.made:
+            _delete(self.spark, self.made.rsplit("/", 1)[0] if self.temporary else self.made)
+
+
+def _on_driver_disk(where: str) -> bool:
+    """True for a local folder (``file:`` or no scheme)."""
+    return where.startswith("file:") or ":" not in where.split("/", 1)[0]
+
+
+def _delete(spark, where: str) -> None:
+    """Remove a folder on any file system Spark reaches (Hadoop's FileSystem), quietly."""
+    try:
+        jvm = spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(where)
+        path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+    except Exception:  # a folder that cannot be removed is left; the run's results stand
+        pass
+
+
+#: Spark's loggers whose warnings a user should see (executors lost, tasks failing on them); the rest: errors only
+LOUD_LOGGERS = ("org.apache.spark.scheduler.TaskSchedulerImpl", "org.apache.spark.scheduler.TaskSetManager",
+                "org.apache.spark.scheduler.cluster.StandaloneSchedulerBackend",
+                "org.apache.spark.storage.BlockManagerMasterEndpoint")
+
+
+def _quiet_logs(spark) -> None:
+    """Spark's log at errors only, except the warnings of :data:`LOUD_LOGGERS`."""
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+        for name in LOUD_LOGGERS:
+            log4j.core.config.Configurator.setLevel(name, log4j.Level.WARN)
+    except Exception:  # Spark Connect or another logger: errors only
+        pass

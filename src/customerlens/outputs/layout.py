@@ -13,7 +13,6 @@ not import the pipeline).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -252,8 +251,9 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
         **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
         **({"campaign_balance": analysis.campaign_balance} if analysis.campaign_balance is not None else {}),
     }
-    # DuckDB's lines are in input order since the cleaning (Spark's Parquet files are not), the features by customer
-    presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_work is None else ())
+    # DuckDB's lines are in input order since the cleaning (Spark's, taken partition by partition, are not),
+    # the features by customer
+    presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_lines is None else ())
     before = _previous_tables(con, previous)
     try:
         outputs["store"] = write_store(out_dir / STORE_NAME, con, {**tables, **before}, analysis.record(),
@@ -278,10 +278,6 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     if analysis.campaigns is not None:
         outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or [],
                                        balance=analysis.campaign_balance))
-    if table.spark_work is not None:
-        target = out_dir / "parquet"
-        shutil.rmtree(target, ignore_errors=True)
-        outputs["parquet"] = Path(shutil.copytree(table.spark_work, target))
     if config.output.report:
         progress("report")
         from customerlens.outputs.report import write_report

@@ -201,11 +201,10 @@ class Analysis:
         return self
 
     def close(self) -> None:
-        """Close the DuckDB connection (and its spill folder) and remove Spark's hand-off folder."""
+        """Close the DuckDB connection (and its spill folder)."""
         if self._pending is not None:  # the worker process stops with it
             self._pending.worker.close()
             self._pending = None
-        self.table.cleanup()
         self.ingested.con.close()
 
     def __enter__(self) -> Analysis:
@@ -433,8 +432,6 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
         return analysis
     except BaseException:
         # a failed analysis leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
-        if table is not None:
-            table.cleanup()
         ingested.con.close()
         raise
 

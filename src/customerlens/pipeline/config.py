@@ -82,6 +82,11 @@ class EngineConfig:
     spark_master: str | None = None  # e.g. "local[2]" or "spark://host:7077"; default: active session or local[*]
     spark_kmeans_above: int = KMEANS_ABOVE  # MLlib K-means above this many customers
     spark_als_above: int = ALS_ABOVE  # MLlib ALS recommendations above this many customers
+    #: where MLlib's ALS checkpoints (storage every executor reaches on a cluster: hdfs://, s3a://); default:
+    #: Spark's ``spark.checkpoint.dir`` when set, else a temporary folder removed after the run
+    spark_checkpoint_dir: str | None = None
+    #: Spark settings for a session customerlens starts, e.g. {"spark.executor.memory": "8g"}
+    spark_conf: tuple[tuple[str, str], ...] = ()
     #: DuckDB's memory limit (e.g. "3GB"); beyond it DuckDB spills to disk (half of it from the
     #: segmentation on, while pandas holds the customers). Default: DuckDB's (80 % of RAM)
     memory_limit: str | None = None
@@ -98,6 +103,20 @@ class EngineConfig:
                               parameter="engine.name")
         if self.memory_limit is not None:
             object.__setattr__(self, "memory_limit", memory_setting(self.memory_limit))
+        conf = self.spark_conf
+        if isinstance(conf, Mapping):
+            conf = tuple(conf.items())
+        elif isinstance(conf, str) or not isinstance(conf, Sequence):
+            raise ConfigError("engine.spark_conf takes KEY=VALUE strings or a dict", parameter="engine.spark_conf")
+        pairs = []
+        for item in conf:
+            key, value = item.split("=", 1) if isinstance(item, str) and "=" in item else (
+                item if isinstance(item, tuple | list) and len(item) == 2 else (None, None))
+            if not key or not str(key).strip():
+                raise ConfigError(f"engine.spark_conf: {item!r} is not KEY=VALUE, e.g. spark.executor.memory=8g",
+                                  parameter="engine.spark_conf")
+            pairs.append((str(key).strip(), str(value).strip()))
+        object.__setattr__(self, "spark_conf", tuple(pairs))
         for name in ("spark_kmeans_above", "spark_als_above"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"engine.{name} must be 0 or more, got {getattr(self, name)}",
@@ -312,6 +331,8 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "spark_master": ("engine", "spark_master"),
     "spark_kmeans_above": ("engine", "spark_kmeans_above"),
     "spark_als_above": ("engine", "spark_als_above"),
+    "spark_checkpoint_dir": ("engine", "spark_checkpoint_dir"),
+    "spark_conf": ("engine", "spark_conf"),
     "memory_limit": ("engine", "memory_limit"),
     "workers": ("engine", "workers"),
     "method": ("segmentation", "method"),

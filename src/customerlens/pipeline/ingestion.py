@@ -57,7 +57,8 @@ def ingest(
     Parameters
     ----------
     data
-        A file (CSV, Parquet, Excel, DuckDB) or a frame.
+        A file (CSV, Parquet, Excel, DuckDB), a folder or glob of Parquet or CSV files (Hive partitions
+        included), a frame; on Spark also any URI Spark reads, or None with ``input.table`` (Spark's catalog).
     config
         The settings (``input``, ``cleaning``, ``engine`` and ``as_of`` are used).
     con
@@ -71,8 +72,9 @@ def ingest(
     source = config.input
     progress("load")
     if config.engine.name == "spark" or spark.is_spark_frame(data):
-        loaded = spark.load(data, spark.session(config.engine.spark_master), mapping=source.mapping,
-                            encoding=source.encoding, date_format=source.date_format)
+        loaded = spark.load(data, spark.session(config.engine.spark_master, config=dict(config.engine.spark_conf)),
+                            mapping=source.mapping, encoding=source.encoding, date_format=source.date_format,
+                            table=source.table)
         lines = loaded.spark
     else:
         loaded = load(data, mapping=source.mapping, con=con, encoding=source.encoding, sheet=source.sheet,

@@ -5,18 +5,15 @@
 :func:`insights_stage` -> :func:`recommend_stage` -> :func:`plan_stage`.
 The value models run before the segmentation: their summaries are DuckDB's last
 heavy work on the lines, done while pandas holds little. Nothing here writes a
-file (the Spark engine's hand-off folder is a temporary one, see
+file (the Spark engine hands its results over through Arrow, see
 :class:`CustomerTable`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -47,9 +44,9 @@ class CustomerTable:
     """The per-customer features (one row per customer, by customer id) and the lines they came from.
 
     ``transactions`` and ``features`` are DuckDB relations on the run's connection.
-    On the Spark engine, Spark wrote both as Parquet into ``spark_work`` (a
-    temporary folder, removed by :meth:`cleanup`) and DuckDB reads them from
-    there; ``spark_lines`` and ``spark_features`` are Spark's own frames.
+    On the Spark engine the driver took both from Spark as Arrow batches
+    (:func:`customerlens.io.spark.to_duckdb`; the lines are then not in input
+    order); ``spark_lines`` and ``spark_features`` are Spark's own frames.
     """
 
     transactions: Any
@@ -58,12 +55,6 @@ class CustomerTable:
     as_of: dt.datetime
     spark_lines: Any = None
     spark_features: Any = None
-    spark_work: Path | None = None
-
-    def cleanup(self) -> None:
-        """Remove the Spark hand-off folder, if any."""
-        if self.spark_work is not None:
-            shutil.rmtree(self.spark_work, ignore_errors=True)
 
 
 def features_stage(ingested: Ingested) -> CustomerTable:
@@ -88,26 +79,25 @@ def features_stage(ingested: Ingested) -> CustomerTable:
 
 
 def _from_spark(ingested: Ingested, spark_features: Any, as_of: dt.datetime) -> CustomerTable:
-    """Hand Spark's results to DuckDB through Parquet files in a temporary folder.
+    """Bring Spark's clean lines, excluded lines and features to DuckDB on the driver, through Arrow.
 
-    Spark writes the clean lines, excluded lines and features; the later stages read
-    them from there through DuckDB, out of core, as on the default engine.
+    The later stages read them there, out of core, as on the default engine; no file is written.
     """
     from customerlens.io import spark as spark_engine
 
     con = ingested.con
     cleaned = ingested.cleaned
     spark_lines = cleaned.transactions
-    work = Path(tempfile.mkdtemp(prefix="customerlens-spark-"))
-    paths = {name: spark_engine.write_parquet(frame, work / name) for name, frame in
-             (("transactions", spark_lines), ("excluded_lines", cleaned.excluded), ("features", spark_features))}
-    relations = {name: spark_engine.read_parquet(con, path, f"_cl_spark_{name}") for name, path in paths.items()}
+    for name, frame in (("transactions", spark_lines), ("excluded_lines", cleaned.excluded),
+                        ("features", spark_features)):
+        spark_engine.to_duckdb(frame, con, f"_cl_spark_{name}")
     run_sql(con, "CREATE OR REPLACE TEMP TABLE _cl_features_t AS SELECT * FROM _cl_spark_features "
                  "ORDER BY customer_id")
-    cleaned.transactions, cleaned.excluded = relations["transactions"], relations["excluded_lines"]
+    run_sql(con, "DROP TABLE _cl_spark_features")
+    cleaned.transactions, cleaned.excluded = con.table("_cl_spark_transactions"), con.table("_cl_spark_excluded_lines")
     table = con.table("_cl_features_t")
-    return CustomerTable(transactions=relations["transactions"], features=table, customers=count_rows(table),
-                         as_of=as_of, spark_lines=spark_lines, spark_features=spark_features, spark_work=work)
+    return CustomerTable(transactions=cleaned.transactions, features=table, customers=count_rows(table),
+                         as_of=as_of, spark_lines=spark_lines, spark_features=spark_features)
 
 
 @dataclass
@@ -244,10 +234,13 @@ def recommend_stage(table: CustomerTable, lines: pd.DataFrame | None, segmentati
     if not has_products:
         return RecommendStage(skipped="the data has no product column")
     if uses_spark_als(table, config):
+        from customerlens.io.spark import Checkpoints, to_duckdb
         from customerlens.models.recommend.mllib import als_recommendations
 
-        frame = als_recommendations(table.spark_lines, table.as_of, rec.top_n, exclude_seen=rec.exclude_bought)
-        return RecommendStage(table=_named(frame.toPandas(), table.transactions, con))
+        with Checkpoints(table.spark_lines.sparkSession, config.engine.spark_checkpoint_dir):
+            frame = als_recommendations(table.spark_lines, table.as_of, rec.top_n, exclude_seen=rec.exclude_bought)
+            to_duckdb(frame, con, "_cl_spark_recommendations")
+        return RecommendStage(table=_named(con, table.transactions))
     from customerlens.models.recommend.service import fit_recommendations
 
     fitted = fit_recommendations(lines, table.as_of, model=rec.model, segments=_segment_labels(segmentation))
@@ -294,17 +287,18 @@ def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerT
     return RecommendStage(table=lists, fitted=fitted, worker=dict(worker.stats))  # the learning's
 
 
-def _named(ranked: pd.DataFrame, transactions: Any, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """MLlib's lists with product names, in the columns of ``recommendations.csv``."""
+def _named(con: duckdb.DuckDBPyConnection, transactions: Any) -> pd.DataFrame:
+    """MLlib's lists (DuckDB table ``_cl_spark_recommendations``) named, in ``recommendations.csv``'s columns."""
     con.register("_cl_lines", transactions)
     try:
-        names = con.sql("SELECT product_id, any_value(product_name) AS product_name FROM _cl_lines "
-                        "WHERE product_id IS NOT NULL GROUP BY product_id").df()
+        return con.sql(
+            "WITH names AS (SELECT product_id, any_value(product_name) AS product_name FROM _cl_lines "
+            "WHERE product_id IS NOT NULL GROUP BY product_id) "
+            "SELECT r.customer_id, 'top' AS list, r.rank, r.product_id, n.product_name, r.score, r.reason "
+            "FROM _cl_spark_recommendations r LEFT JOIN names n USING (product_id) "
+            "ORDER BY r.customer_id, r.rank").df()
     finally:
         con.unregister("_cl_lines")
-    out = ranked.merge(names, on="product_id", how="left").assign(list="top")
-    return out[["customer_id", "list", "rank", "product_id", "product_name", "score", "reason"]].sort_values(
-        ["customer_id", "rank"], kind="stable").reset_index(drop=True)
 
 
 def segment_value(value: ValueResult | None, segmentation: Segmentation) -> None:

@@ -13,7 +13,8 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
     rest of the list from MLlib's implicit ALS.
 
     ``lines``: clean transactions (Spark frame). Returns a Spark frame
-    ``customer_id, rank, product_id, score, reason``.
+    ``customer_id, rank, product_id, score, reason``. Run it, and use its result, inside
+    :class:`customerlens.io.spark.Checkpoints` (ALS needs a checkpoint folder).
     """
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import Window
@@ -28,12 +29,8 @@ def als_recommendations(lines, as_of: dt.datetime, n: int = 10, *, rank: int = 6
     indexed = (pairs.join(customers, "customer_id").join(products, "product_id")
                .withColumn("orders", F.col("orders").cast("float")).localCheckpoint())
     context = lines.sparkSession.sparkContext
-    if context.getCheckpointDir() is None:
-        # ALS cuts its lineage every checkpointInterval iterations, but only with a
-        # checkpoint folder; without one the plan grows until the JVM's stack overflows
-        import tempfile
-
-        context.setCheckpointDir(tempfile.mkdtemp(prefix="customerlens-spark-"))
+    # ALS cuts its lineage every checkpointInterval iterations, but only with a checkpoint folder (without
+    # one the plan grows until the JVM's stack overflows): the caller sets it (customerlens.io.spark.Checkpoints)
     # one block of customers and of products per core Spark has (MLlib's fixed default is 10: on a
     # laptop most of ALS's time is then spent scheduling tasks, on a cluster it leaves cores idle)
     blocks = max(2, min(int(context.defaultParallelism), 200))

@@ -1,0 +1,180 @@
+"""The Spark engine on a real standalone cluster: a master and a worker on loopback, as a data engineer runs it.
+
+The master and the worker are started with the ``spark-class`` launcher shipped in the pyspark package and
+stopped by PID at the end. ``customerlens run`` is the user's command in a subprocess (its own driver JVM),
+given the input as a ``file://`` URI to a Hive-partitioned Parquet folder, with the checkpoint folder and
+executor settings on the command line. After each run: no ``customerlens-*`` folder in the temp directory
+and nothing under ``--out`` written by an executor.
+
+Slow (a minute or two): run alone with ``-m slow``; CI runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from customerlens.pipeline import analyze
+from tests.conftest import CLI, DATA_DIR
+
+pytestmark = pytest.mark.slow
+
+#: what customerlens writes itself; an executor writes part-*, _SUCCESS, .crc files or Parquet folders
+EXECUTOR_FILES = ("part-", "_SUCCESS", ".crc", ".parquet")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spark_class() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "bin" / "spark-class"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, spark):
+    """``spark://127.0.0.1:PORT``: a standalone master and one worker (2 cores, 2 GB), stopped by PID after."""
+    del spark  # asked for so that a missing PySpark or Java skips (fails in CI) as the other Spark tests do
+    home = tmp_path_factory.mktemp("spark-cluster")
+    port, ui = _free_port(), _free_port()
+    env = {**os.environ, "SPARK_HOME": str(_spark_class().parents[1]), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable}
+    logs = [open(home / name, "w") for name in ("master.log", "worker.log")]  # noqa: SIM115 - closed below
+    processes = [subprocess.Popen(
+        [str(_spark_class()), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+         "--webui-port", str(ui)], env=env, stdout=logs[0], stderr=subprocess.STDOUT, start_new_session=True)]
+    master = f"spark://127.0.0.1:{port}"
+    try:
+        processes.append(subprocess.Popen(
+            [str(_spark_class()), "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1",
+             "--cores", "2", "--memory", "2g", "--webui-port", str(_free_port()), "--work-dir", str(home / "work")],
+            env=env, stdout=logs[1], stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + 90
+        while True:  # the master's own status page: the worker has registered
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as answer:
+                    if json.load(answer).get("aliveworkers", 0) >= 1:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                pytest.fail("the standalone cluster did not start:\n" + "\n".join(
+                    (home / name).read_text()[-2000:] for name in ("master.log", "worker.log")))
+            time.sleep(0.5)
+        yield master
+    finally:
+        for process in reversed(processes):  # by PID (its process group: the JVM spark-class started)
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def partitioned_retail(tmp_path_factory) -> Path:
+    """Online Retail as a Hive-partitioned Parquet folder (``month=2011-01/data_0.parquet``), as a lake holds it."""
+    import duckdb
+
+    source = DATA_DIR / "online_retail" / "online_retail.csv.gz"
+    if not source.exists():
+        message = f"shared data {source} is missing (set CUSTOMERLENS_DATA)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    folder = tmp_path_factory.mktemp("lake") / "sales"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT *, strftime(InvoiceDate, '%Y-%m') AS month FROM read_csv('{source}', header = true)) "
+                f"TO '{folder}' (FORMAT parquet, PARTITION_BY (month))")
+    con.close()
+    return folder
+
+
+def _run_on_cluster(master: str, data: str, out: Path, tmp: Path, *options: str) -> subprocess.CompletedProcess:
+    """``customerlens run DATA --engine spark --spark-master MASTER ...`` in a subprocess whose temp dir is ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp), "COLUMNS": "160", "NO_COLOR": "1", "PYSPARK_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1"}
+    return subprocess.run([*CLI, "run", data, "--engine", "spark", "--spark-master", master, "--out", str(out),
+                           "--spark-conf", "spark.executor.memory=1g", "--spark-conf", f"spark.local.dir={tmp}",
+                           *options], capture_output=True, text=True, env=env, timeout=600)
+
+
+def _nothing_left(tmp: Path, out: Path) -> None:
+    left = sorted(p.name for p in tmp.iterdir() if p.name.startswith("customerlens-"))
+    assert left == [], f"left in the temp dir: {left}"
+    written = [p.relative_to(out) for p in out.rglob("*")]
+    assert not [p for p in written if any(mark in p.name for mark in EXECUTOR_FILES)], written
+    assert not (out / "parquet").exists()
+
+
+def test_partitioned_lake_folder_on_a_standalone_cluster(cluster, partitioned_retail, tmp_path):
+    """The issue's check: same customers, frequency and monetary to the cent, ARI >= 0.99 against DuckDB."""
+    uri = partitioned_retail.as_uri()  # file:///.../sales: handed to Spark untouched
+    checkpoints = tmp_path / "checkpoints"
+    result = _run_on_cluster(cluster, uri, tmp_path / "out", tmp_path / "tmp", "--spark-checkpoint-dir",
+                             checkpoints.as_uri(), "--no-value", "--top-n", "0", "--no-charts", "--no-report",
+                             "--no-insights")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    _nothing_left(tmp_path / "tmp", tmp_path / "out")
+    on_cluster = pd.read_csv(tmp_path / "out" / "customer_features.csv").sort_values("customer_id")
+    segments = pd.read_csv(tmp_path / "out" / "segments.csv").sort_values("customer_id")
+    # the DuckDB engine on the same folder (a folder of partitions reads the same on both engines)
+    with analyze(partitioned_retail, value=False, report=False, charts=False, top_n=0, insights=False) as duck:
+        local = duck.features.sort_values("customer_id").reset_index(drop=True)
+        local_segments = duck.segmentation.assigned.sort_values("customer_id")
+        assert duck.ingested.loaded.source.files == 13
+    assert len(local) == 4324
+    assert on_cluster["customer_id"].tolist() == local["customer_id"].astype(on_cluster["customer_id"].dtype).tolist()
+    assert (on_cluster["frequency"].to_numpy() == local["frequency"].to_numpy()).all()
+    assert (np.round(on_cluster["monetary"].to_numpy(), 2) == np.round(local["monetary"].to_numpy(), 2)).all()
+    assert adjusted_rand_score(local_segments["segment_id"], segments["segment_id"]) >= 0.99
+
+
+def test_mllib_kmeans_and_als_forced_on_the_cluster(cluster, tmp_path):
+    """MLlib's K-means and ALS on the cluster (thresholds 0), the ALS checkpoints in a folder of the user's,
+    left as it was given (Spark's own folder inside it removed)."""
+    from customerlens.io import demo
+
+    data = tmp_path / "demo.csv"
+    demo.write(demo.generate(300, seed=11), data)
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    result = _run_on_cluster(cluster, data.as_uri(), tmp_path / "out", tmp_path / "tmp", "--spark-checkpoint-dir",
+                             str(checkpoints), "--spark-kmeans-above", "0", "--spark-als-above", "0", "--k", "4",
+                             "--top-n", "5", "--no-value", "--no-charts", "--no-report", "--verbose")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    _nothing_left(tmp_path / "tmp", tmp_path / "out")
+    # a plain folder is on the driver's own disk: on a cluster the user is told (here the worker shares it)
+    assert "on the driver's own disk" in result.stderr
+    assert list(checkpoints.iterdir()) == []  # ALS checkpointed there; Spark's folder went after the run
+    recs = pd.read_csv(tmp_path / "out" / "recommendations.csv")
+    segments = pd.read_csv(tmp_path / "out" / "segments.csv")
+    assert set(recs["list"]) == {"top"} and recs.groupby("customer_id")["rank"].max().max() == 5
+    assert recs["product_name"].notna().all()
+    assert segments["segment_id"].nunique() == 4
+    assert set(recs["customer_id"]) <= set(segments["customer_id"])
+    shutil.rmtree(tmp_path / "out")
