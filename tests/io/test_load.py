@@ -158,7 +158,7 @@ def test_non_utf8_file_names_the_line_and_the_fix(tmp_path):
 
 
 def test_directory_and_missing_file(tmp_path):
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(InputError, match="the folder holds no data file"):
         load(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         load(tmp_path / "nope.csv")
@@ -226,3 +226,62 @@ def test_a_date_and_a_time_column_make_one_order_date(tmp_path):
     path.write_text(DAY_AND_TIME_CSV.replace("2024-01-05,", "2024-01-05 08:00,").replace("2024-01-06,", "2024-01-06 08:00,")
                     .replace("2024-01-07,", "2024-01-07 08:00,").replace("2024-01-08,", "2024-01-08 08:00,"))
     assert {str(t)[11:] for t in load(path).relation.df()["order_date"]} == {"08:00:00"}
+
+
+# --------------------------------------------------------------------------- folders, globs, partitions
+
+
+def _partitioned(tmp_path, kind: str):
+    """TINY_CSV as a Hive-partitioned folder ``sales/day=.../data_0.EXT`` written by DuckDB, as a lake holds it."""
+    source = tmp_path / "tiny.csv"
+    source.write_text(TINY_CSV)
+    folder = tmp_path / f"sales_{kind}"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT *, left(InvoiceDate, 10) AS day FROM read_csv('{source}', "
+                f"all_varchar = true)) TO '{folder}' (FORMAT {kind}, PARTITION_BY (day))")
+    con.close()
+    (folder / "_SUCCESS").write_text("")  # a marker a Spark job leaves: not data
+    return source, folder
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_a_hive_partitioned_folder_reads_as_one_table(tmp_path, kind):
+    source, folder = _partitioned(tmp_path, kind)
+    single, together = load(source), load(folder)
+    assert together.rows == single.rows == 12 and together.source.files == 9  # days
+    columns = ["customer_id", "order_id", "order_date", "product_id", "quantity", "unit_price", "amount"]
+    key = ["order_date", "order_id", "product_id", "quantity"]
+    a = rows(single)[columns].sort_values(key).reset_index(drop=True)
+    b = rows(together)[columns].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    frame = rows(together)
+    # rows numbered across the files in path order, each file's rows in file order
+    assert frame["source_row"].tolist() == list(range(1, 13))
+    assert "day" in together.mapping.as_dict()["columns_found"]  # the partition folder is a column
+    # a row is named by its file and its row in that file
+    last = together.source.where(11, "quantity")
+    assert "day=2024-01-27" in last and "column 'quantity'" in last
+    assert "row 1" in last
+    assert together.source.as_dict(paths=False)["name"] == folder.name
+
+
+def test_a_glob_and_a_file_uri_name_the_same_files(tmp_path):
+    _, folder = _partitioned(tmp_path, "parquet")
+    january_tail = load(f"{folder.as_uri()}/day=2024-01-2*/*.parquet")
+    assert january_tail.rows == 6 and january_tail.source.files == 5
+    assert january_tail.source.as_dict(paths=False)["name"] == f"{folder.name}/day=2024-01-2*/*.parquet"
+    assert sorted(rows(january_tail)["order_id"]) == ["1005", "1006", "1006", "1009", "C1007", "C1008"]
+
+
+def test_folders_and_uris_that_cannot_be_read_say_why(tmp_path):
+    _, folder = _partitioned(tmp_path, "parquet")
+    (folder / "notes.txt").write_text("order_id\n1\n")
+    with pytest.raises(InputError, match="both Parquet and CSV files; name one kind with a glob"):
+        load(folder)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty: the folder holds no data file"):
+        load(tmp_path / "empty")
+    with pytest.raises(InputError, match="no file matches"):
+        load(str(tmp_path / "nothing" / "*.parquet"))
+    with pytest.raises(InputError, match=r"s3a:// storage run with --engine spark"):
+        load("s3a://lake/sales/")

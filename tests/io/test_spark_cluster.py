@@ -155,7 +155,8 @@ def test_partitioned_lake_folder_on_a_standalone_cluster(cluster, partitioned_re
 
 def test_mllib_kmeans_and_als_forced_on_the_cluster(cluster, tmp_path):
     """MLlib's K-means and ALS on the cluster (thresholds 0), the ALS checkpoints in a folder of the user's,
-    left as it was given (Spark's own folder inside it removed)."""
+    left as it was given (Spark's own folder inside it removed).
+    """
     from customerlens.io import demo
 
     data = tmp_path / "demo.csv"

@@ -40,6 +40,7 @@ from customerlens.cli.options import (
     TableOpt,
     TopNOpt,
     TopProductsOpt,
+    TransactionsArg,
     WorkersOpt,
     build_config,
 )
@@ -205,7 +206,7 @@ def segment(
 
 @app.command()
 def ingest(
-    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    data: TransactionsArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     as_of: AsOfOpt = None,
     mapping: MapOpt = None,
@@ -238,7 +239,7 @@ def ingest(
 
 @app.command()
 def features(
-    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    data: TransactionsArg,
     output: Annotated[Path, typer.Option("--out", help="CSV file to write.")] = Path("customer_features.csv"),
     as_of: AsOfOpt = None,
     mapping: MapOpt = None,

@@ -20,6 +20,7 @@ from customerlens.cli.options import (
     MapOpt,
     SheetOpt,
     TableOpt,
+    TransactionsArg,
     build_config,
     names_list,
 )
@@ -28,7 +29,7 @@ from customerlens.errors import ConfigError
 
 @app.command()
 def backtest(
-    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    data: TransactionsArg,
     as_of: Annotated[str, typer.Option("--as-of", help="Split date YYYY-MM-DD: train before, test after.")],
     k: Annotated[int, typer.Option("--k", help="Length of the recommendation lists scored.")] = 10,
     models: Annotated[
@@ -289,7 +290,7 @@ def _print_sends(result, out_dir: Path, charts: bool, as_json: bool, currency: s
 
 @app.command()
 def value(
-    data: Annotated[Path, typer.Argument(help="Transactions file (as for `run`).", show_default=False)],
+    data: TransactionsArg,
     calibration_end: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--calibration-end", help="Last day the models learn from, YYYY-MM-DD (default: the last "

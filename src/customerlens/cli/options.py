@@ -30,6 +30,11 @@ DataArg = Annotated[
         show_default=False,
     ),
 ]
+TransactionsArg = Annotated[
+    str,  # text, not a Path: a file:// URI keeps its //
+    typer.Argument(help="Transactions: a file, or a folder or glob of Parquet or CSV files (as for `run`).",
+                   show_default=False),
+]
 MapOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(

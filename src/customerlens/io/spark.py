@@ -45,6 +45,10 @@ def _require_pyspark():
         ) from None
 
 
+#: Spark's log profile for the sessions customerlens starts: errors only, the warnings that matter kept
+_LOG_PROFILE = Path(__file__).with_name("spark-log4j2.properties")
+
+
 def session(master: str | None = None, *, app_name: str = "customerlens", config: dict | None = None):
     """The active SparkSession, or a new one on ``master`` (default ``local[*]``).
 
@@ -61,13 +65,14 @@ def session(master: str | None = None, *, app_name: str = "customerlens", config
         return active
     master = master or os.environ.get("CUSTOMERLENS_SPARK_MASTER", "local[*]")
     builder = SparkSession.builder.master(master).appName(app_name)
+    java = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={_LOG_PROFILE.as_uri()}"
     settings = {
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": java,
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if master.startswith("local"):
@@ -147,7 +152,11 @@ def _spark_read(name: str, read):
     try:
         return read()
     except Exception as exc:  # Py4JJavaError, AnalysisException, ...: never a JVM stack trace
-        raise InputError(f"{name}: Spark cannot read it: {spark_message(exc)}") from None
+        message = spark_message(exc)
+        if "FileSystem not found" in message or "No FileSystem for scheme" in message:
+            message += (" (this Spark has no connector for that storage: add it, e.g. --spark-conf "
+                        "spark.jars.packages=org.apache.hadoop:hadoop-aws:VERSION for s3a://; docs/scale.md)")
+        raise InputError(f"{name}: Spark cannot read it: {message}") from None
 
 
 def _remote_kind(spark, uri: str) -> str:
