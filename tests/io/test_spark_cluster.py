@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -36,62 +31,14 @@ pytestmark = pytest.mark.slow
 EXECUTOR_FILES = ("part-", "_SUCCESS", ".crc", ".parquet")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spark_class() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, spark):
     """``spark://127.0.0.1:PORT``: a standalone master and one worker (2 cores, 2 GB), stopped by PID after."""
+    from customerlens.io.spark import standalone_cluster
+
     del spark  # asked for so that a missing PySpark or Java skips (fails in CI) as the other Spark tests do
-    home = tmp_path_factory.mktemp("spark-cluster")
-    port, ui = _free_port(), _free_port()
-    env = {**os.environ, "SPARK_HOME": str(_spark_class().parents[1]), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable}
-    logs = [open(home / name, "w") for name in ("master.log", "worker.log")]  # noqa: SIM115 - closed below
-    processes = [subprocess.Popen(
-        [str(_spark_class()), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-         "--webui-port", str(ui)], env=env, stdout=logs[0], stderr=subprocess.STDOUT, start_new_session=True)]
-    master = f"spark://127.0.0.1:{port}"
-    try:
-        processes.append(subprocess.Popen(
-            [str(_spark_class()), "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1",
-             "--cores", "2", "--memory", "2g", "--webui-port", str(_free_port()), "--work-dir", str(home / "work")],
-            env=env, stdout=logs[1], stderr=subprocess.STDOUT, start_new_session=True))
-        deadline = time.monotonic() + 90
-        while True:  # the master's own status page: the worker has registered
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as answer:
-                    if json.load(answer).get("aliveworkers", 0) >= 1:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                pytest.fail("the standalone cluster did not start:\n" + "\n".join(
-                    (home / name).read_text()[-2000:] for name in ("master.log", "worker.log")))
-            time.sleep(0.5)
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as master:
         yield master
-    finally:
-        for process in reversed(processes):  # by PID (its process group: the JVM spark-class started)
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        for log in logs:
-            log.close()
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +93,16 @@ def test_partitioned_lake_folder_on_a_standalone_cluster(cluster, partitioned_re
         local = duck.features.sort_values("customer_id").reset_index(drop=True)
         local_segments = duck.segmentation.assigned.sort_values("customer_id")
         assert duck.ingested.loaded.source.files == 13
+        kept = duck.quality.kept_lines
+    quality = json.loads((tmp_path / "out" / "quality_report.json").read_text())
+    assert quality["quality"]["kept_lines"] == kept
     assert len(local) == 4324
     assert on_cluster["customer_id"].tolist() == local["customer_id"].astype(on_cluster["customer_id"].dtype).tolist()
     assert (on_cluster["frequency"].to_numpy() == local["frequency"].to_numpy()).all()
     assert (np.round(on_cluster["monetary"].to_numpy(), 2) == np.round(local["monetary"].to_numpy(), 2)).all()
+    for column in ("recency_days", "tenure_days", "distinct_products", "return_rate", "spend_90d"):
+        np.testing.assert_allclose(on_cluster[column].astype(float), local[column].astype(float), rtol=1e-6,
+                                   atol=1e-9, err_msg=column)
     assert adjusted_rand_score(local_segments["segment_id"], segments["segment_id"]) >= 0.99
 
 
@@ -178,4 +131,3 @@ def test_mllib_kmeans_and_als_forced_on_the_cluster(cluster, tmp_path):
     assert recs["product_name"].notna().all()
     assert segments["segment_id"].nunique() == 4
     assert set(recs["customer_id"]) <= set(segments["customer_id"])
-    shutil.rmtree(tmp_path / "out")

@@ -22,6 +22,7 @@ Java 17 or newer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import uuid
@@ -50,7 +51,10 @@ _LOG_PROFILE = Path(__file__).with_name("spark-log4j2.properties")
 
 
 def session(master: str | None = None, *, app_name: str = "customerlens", config: dict | None = None):
-    """The active SparkSession, or a new one on ``master`` (default ``local[*]``).
+    """The active SparkSession, or a new one on ``master``.
+
+    ``master`` defaults to ``$CUSTOMERLENS_SPARK_MASTER``, else the master ``spark-submit`` was given
+    when it started this program, else ``local[*]``.
 
     Settings customerlens relies on: UTC session time zone and timestamps
     without time zone (dates mean the same on every machine), no console
@@ -63,8 +67,14 @@ def session(master: str | None = None, *, app_name: str = "customerlens", config
     if active is not None and master is None:
         _configure(active)
         return active
-    master = master or os.environ.get("CUSTOMERLENS_SPARK_MASTER", "local[*]")
-    builder = SparkSession.builder.master(master).appName(app_name)
+    master = master or os.environ.get("CUSTOMERLENS_SPARK_MASTER")
+    builder = SparkSession.builder.appName(app_name)
+    if master is None and "PYSPARK_GATEWAY_PORT" in os.environ:
+        # started by spark-submit (its JVM is running): its --master and settings stand
+        master = os.environ.get("MASTER", "")
+    else:
+        master = master or "local[*]"
+        builder = builder.master(master)
     java = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={_LOG_PROFILE.as_uri()}"
     settings = {
         "spark.ui.enabled": "false",
@@ -407,3 +417,70 @@ def _quiet_logs(spark) -> None:
             log4j.core.config.Configurator.setLevel(name, log4j.Level.WARN)
     except Exception:  # Spark Connect or another logger: errors only
         pass
+
+
+# --------------------------------------------------------------------------- a cluster on this machine
+
+
+@contextlib.contextmanager
+def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", timeout: float = 90.0):
+    """A Spark standalone master and one worker on loopback, for trying the cluster path on one machine.
+
+    Started with the ``spark-class`` launcher shipped in the pyspark package (what docs/scale.md's commands
+    run by hand), logs and the worker's folder under ``folder``; yields the master's URL
+    (``spark://127.0.0.1:PORT``) once the worker has registered, and stops both by PID afterwards.
+    """
+    import json
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    _require_pyspark()
+    import pyspark
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    launcher = Path(pyspark.__file__).parent / "bin" / "spark-class"
+    folder.mkdir(parents=True, exist_ok=True)
+    port, ui = free_port(), free_port()
+    env = {**os.environ, "SPARK_HOME": str(launcher.parents[1]), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+    master = f"spark://127.0.0.1:{port}"
+    commands = {"master": ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+                           "--webui-port", str(ui)],
+                "worker": ["org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1", "--cores",
+                           str(cores), "--memory", memory, "--webui-port", str(free_port()), "--work-dir",
+                           str(folder / "work")]}
+    processes = []
+    try:
+        for name, arguments in commands.items():
+            with open(folder / f"{name}.log", "w") as log:
+                processes.append(subprocess.Popen([str(launcher), *arguments], env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + timeout
+        while True:  # the master's status page: the worker has registered
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as answer:
+                    if json.load(answer).get("aliveworkers", 0) >= 1:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                logs = "\n".join((folder / f"{n}.log").read_text()[-2000:] for n in commands)
+                raise CustomerLensError(f"the standalone cluster did not start within {timeout:.0f} s:\n{logs}")
+            time.sleep(0.5)
+        yield master
+    finally:
+        for process in reversed(processes):  # by PID: the process group spark-class started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
