@@ -64,7 +64,7 @@ def _run_on_cluster(master: str, data: str, out: Path, tmp: Path, *options: str)
     env = {**os.environ, "TMPDIR": str(tmp), "COLUMNS": "160", "NO_COLOR": "1", "PYSPARK_PYTHON": sys.executable,
            "SPARK_LOCAL_IP": "127.0.0.1"}
     return subprocess.run([*CLI, "run", data, "--engine", "spark", "--spark-master", master, "--out", str(out),
-                           "--spark-conf", "spark.executor.memory=1g", "--spark-conf", f"spark.local.dir={tmp}",
+                           "--spark-conf", "spark.executor.memory=1g", "--spark-conf", "spark.sql.shuffle.partitions=4",
                            *options], capture_output=True, text=True, env=env, timeout=600)
 
 
