@@ -87,12 +87,15 @@ def _bad_inputs(tmp_path):
     garbage.write_text("CustomerID,InvoiceDate,Amount\na,hello,1\nb,world,2\n")
     latin = tmp_path / "latin.csv"
     latin.write_bytes("CustomerID,InvoiceDate,Amount,Description\na,2024-01-01,1,caf\xe9\n".encode("latin-1"))
+    folder = tmp_path / "folder"
+    folder.mkdir(exist_ok=True)
+    (folder / "notes.md").write_text("not transactions\n")
     return {
         "empty file": ([empty], "empty"),
         "no customer column": ([nocust], "customer_id"),
         "garbage dates": ([garbage], "not a date"),
         "non-UTF-8": ([latin], "--encoding"),
-        "directory": ([tmp_path], "is a directory"),
+        "folder of other files": ([folder], "is read as Parquet or CSV files; it also holds .md files"),
         "missing file": ([tmp_path / "nope.csv"], "no such file"),
         "bad --as-of": ([nocust, "--as-of", "yesterday"], "--as-of"),
         "bad --map": ([nocust, "--map", "date"], "--map"),
@@ -127,6 +130,8 @@ def test_segment_command(tiny_csv, tmp_path):
     (["--k-range", "6,2"], "--k-range"),
     (["--k", "0"], "--k must be"),
     (["--features", "recency_days,nope"], "nope"),
+    (["--spark-conf", "spark.executor.memory"], "--spark-conf: 'spark.executor.memory' is not KEY=VALUE"),
+    (["--spark-kmeans-above", "-1"], "--spark-kmeans-above"),
 ])
 def test_segment_bad_options(tiny_csv, tmp_path, args, expected):
     result = cli_in_process("segment", tiny_csv, "--out", tmp_path / "o", "--no-charts", *args)
@@ -185,6 +190,21 @@ def test_out_of_memory_under_memory_limit_is_one_line(tmp_path):
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "out of memory" in lines[0] and "--memory-limit" in lines[0], result.stderr
     assert not (tmp_path / "o" / "customerlens.duckdb").exists()
+
+
+def test_spark_settings_reach_the_run_config():
+    from customerlens.cli.data_commands import spark_flags
+    from customerlens.cli.options import build_config
+
+    config = build_config(engine="spark", **spark_flags(["spark.executor.memory=8g", "spark.sql.shuffle.partitions = 64"],
+                                                        "s3a://lake/tmp/cp", 0, 5))
+    engine = config.engine
+    assert engine.spark_conf == (("spark.executor.memory", "8g"), ("spark.sql.shuffle.partitions", "64"))
+    assert (engine.spark_checkpoint_dir, engine.spark_kmeans_above, engine.spark_als_above) == ("s3a://lake/tmp/cp", 0, 5)
+    from customerlens.pipeline import RunConfig
+
+    assert RunConfig.from_options(spark_conf={"spark.executor.cores": 4}).engine.spark_conf == (
+        ("spark.executor.cores", "4"),)
 
 
 def test_help_lists_the_cleaning_rules_the_library_has():

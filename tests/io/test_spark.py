@@ -138,3 +138,15 @@ def test_cli_engine_spark(spark, tmp_path):
     assert not (tmp_path / "no").exists()
     missing = cli_in_process("segment", "--engine", "spark", "--out", tmp_path / "no")
     assert missing.returncode == 2 and "--table" in missing.stderr
+
+
+def test_spark_log_keeps_only_the_warnings_that_matter(spark):
+    """Errors only (customerlens's log profile, or setLogLevel on a session it joins), but an executor lost or a
+    task failing on one is still shown.
+    """
+    from customerlens.io.spark import LOUD_LOGGERS
+
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    assert str(log4j.LogManager.getRootLogger().getLevel()) == "ERROR"
+    for name in LOUD_LOGGERS:
+        assert str(log4j.LogManager.getLogger(name).getLevel()) == "WARN", name

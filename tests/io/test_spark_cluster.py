@@ -58,14 +58,56 @@ def partitioned_retail(tmp_path_factory) -> Path:
     return folder
 
 
-def _run_on_cluster(master: str, data: str, out: Path, tmp: Path, *options: str) -> subprocess.CompletedProcess:
-    """``customerlens run DATA --engine spark --spark-master MASTER ...`` in a subprocess whose temp dir is ``tmp``."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TMPDIR": str(tmp), "COLUMNS": "160", "NO_COLOR": "1", "PYSPARK_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1"}
-    return subprocess.run([*CLI, "run", data, "--engine", "spark", "--spark-master", master, "--out", str(out),
-                           "--spark-conf", "spark.executor.memory=1g", "--spark-conf", "spark.sql.shuffle.partitions=4",
-                           *options], capture_output=True, text=True, env=env, timeout=600)
+class _Run:
+    """``customerlens run DATA --engine spark --spark-master MASTER ...`` started in a subprocess (its own driver)
+    whose temp dir is ``tmp``; :meth:`result` waits for it.
+    """
+
+    def __init__(self, master: str, data: str, out: Path, tmp: Path, *options: str):
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.out, self.tmp = out, tmp
+        env = {**os.environ, "TMPDIR": str(tmp), "COLUMNS": "160", "NO_COLOR": "1", "PYSPARK_PYTHON": sys.executable,
+               "SPARK_LOCAL_IP": "127.0.0.1"}
+        # one core each: both applications run on the worker at once (standalone gives an app every free core)
+        self.process = subprocess.Popen(
+            [*CLI, "run", data, "--engine", "spark", "--spark-master", master, "--out", str(out), "--spark-conf",
+             "spark.cores.max=1", "--spark-conf", "spark.executor.memory=900m", "--spark-conf",
+             "spark.sql.shuffle.partitions=4", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env)
+
+    def result(self) -> subprocess.CompletedProcess:
+        stdout, stderr = self.process.communicate(timeout=900)
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, partitioned_retail, tmp_path_factory):
+    """The two runs of this module, started together: on a small cluster most of a run is Spark scheduling
+    jobs and starting processes, which two drivers do side by side.
+
+    ``lake``: Online Retail as a ``file://`` URI to the partitioned folder, checkpoint folder set, segments only.
+    ``mllib``: demo data with MLlib's K-means and ALS forced on (thresholds 0), ALS checkpointing into a folder
+    of the user's (a plain path: on the driver's disk).
+    """
+    from customerlens.io import demo
+
+    lake, mllib = tmp_path_factory.mktemp("lake_run"), tmp_path_factory.mktemp("mllib_run")
+    data = mllib / "demo.csv"
+    demo.write(demo.generate(300, seed=11), data)
+    (mllib / "checkpoints").mkdir()
+    started = {
+        "lake": _Run(cluster, partitioned_retail.as_uri(), lake / "out", lake / "tmp", "--spark-checkpoint-dir",
+                     (lake / "checkpoints").as_uri(), "--no-value", "--top-n", "0", "--no-charts", "--no-report",
+                     "--no-insights"),
+        "mllib": _Run(cluster, data.as_uri(), mllib / "out", mllib / "tmp", "--spark-checkpoint-dir",
+                      str(mllib / "checkpoints"), "--spark-kmeans-above", "0", "--spark-als-above", "0", "--k", "4",
+                      "--top-n", "5", "--no-value", "--no-charts", "--no-report", "--no-insights"),
+    }
+    yield started
+    for run in started.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
 
 
 def _nothing_left(tmp: Path, out: Path) -> None:
@@ -76,25 +118,22 @@ def _nothing_left(tmp: Path, out: Path) -> None:
     assert not (out / "parquet").exists()
 
 
-def test_partitioned_lake_folder_on_a_standalone_cluster(cluster, partitioned_retail, tmp_path):
+def test_partitioned_lake_folder_on_a_standalone_cluster(runs, partitioned_retail):
     """The issue's check: same customers, frequency and monetary to the cent, ARI >= 0.99 against DuckDB."""
-    uri = partitioned_retail.as_uri()  # file:///.../sales: handed to Spark untouched
-    checkpoints = tmp_path / "checkpoints"
-    result = _run_on_cluster(cluster, uri, tmp_path / "out", tmp_path / "tmp", "--spark-checkpoint-dir",
-                             checkpoints.as_uri(), "--no-value", "--top-n", "0", "--no-charts", "--no-report",
-                             "--no-insights")
+    run = runs["lake"]
+    result = run.result()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    _nothing_left(tmp_path / "tmp", tmp_path / "out")
-    on_cluster = pd.read_csv(tmp_path / "out" / "customer_features.csv").sort_values("customer_id")
-    segments = pd.read_csv(tmp_path / "out" / "segments.csv").sort_values("customer_id")
+    _nothing_left(run.tmp, run.out)
+    on_cluster = pd.read_csv(run.out / "customer_features.csv").sort_values("customer_id")
+    segments = pd.read_csv(run.out / "segments.csv").sort_values("customer_id")
     # the DuckDB engine on the same folder (a folder of partitions reads the same on both engines)
     with analyze(partitioned_retail, value=False, report=False, charts=False, top_n=0, insights=False) as duck:
         local = duck.features.sort_values("customer_id").reset_index(drop=True)
         local_segments = duck.segmentation.assigned.sort_values("customer_id")
         assert duck.ingested.loaded.source.files == 13
         kept = duck.quality.kept_lines
-    quality = json.loads((tmp_path / "out" / "quality_report.json").read_text())
+    quality = json.loads((run.out / "quality_report.json").read_text())
     assert quality["quality"]["kept_lines"] == kept
     assert len(local) == 4324
     assert on_cluster["customer_id"].tolist() == local["customer_id"].astype(on_cluster["customer_id"].dtype).tolist()
@@ -106,27 +145,20 @@ def test_partitioned_lake_folder_on_a_standalone_cluster(cluster, partitioned_re
     assert adjusted_rand_score(local_segments["segment_id"], segments["segment_id"]) >= 0.99
 
 
-def test_mllib_kmeans_and_als_forced_on_the_cluster(cluster, tmp_path):
+def test_mllib_kmeans_and_als_forced_on_the_cluster(runs):
     """MLlib's K-means and ALS on the cluster (thresholds 0), the ALS checkpoints in a folder of the user's,
     left as it was given (Spark's own folder inside it removed).
     """
-    from customerlens.io import demo
-
-    data = tmp_path / "demo.csv"
-    demo.write(demo.generate(300, seed=11), data)
-    checkpoints = tmp_path / "checkpoints"
-    checkpoints.mkdir()
-    result = _run_on_cluster(cluster, data.as_uri(), tmp_path / "out", tmp_path / "tmp", "--spark-checkpoint-dir",
-                             str(checkpoints), "--spark-kmeans-above", "0", "--spark-als-above", "0", "--k", "4",
-                             "--top-n", "5", "--no-value", "--no-charts", "--no-report", "--verbose")
+    run = runs["mllib"]
+    result = run.result()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    _nothing_left(tmp_path / "tmp", tmp_path / "out")
+    _nothing_left(run.tmp, run.out)
     # a plain folder is on the driver's own disk: on a cluster the user is told (here the worker shares it)
     assert "on the driver's own disk" in result.stderr
-    assert list(checkpoints.iterdir()) == []  # ALS checkpointed there; Spark's folder went after the run
-    recs = pd.read_csv(tmp_path / "out" / "recommendations.csv")
-    segments = pd.read_csv(tmp_path / "out" / "segments.csv")
+    assert list((run.out.parent / "checkpoints").iterdir()) == []  # ALS checkpointed there; Spark's folder went
+    recs = pd.read_csv(run.out / "recommendations.csv")
+    segments = pd.read_csv(run.out / "segments.csv")
     assert set(recs["list"]) == {"top"} and recs.groupby("customer_id")["rank"].max().max() == 5
     assert recs["product_name"].notna().all()
     assert segments["segment_id"].nunique() == 4

@@ -76,23 +76,21 @@ def test_als_recommends_what_similar_customers_bought(spark):
 
 
 def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
-    """A PySpark DataFrame in the Python API: read, cleaned and aggregated in Spark, MLlib K-means and
-    ALS forced on (thresholds 0), every output written.
+    """A PySpark DataFrame in the Python API: read, cleaned and aggregated in Spark, every output written.
+
+    (MLlib's K-means and ALS forced on, end to end, are tests/io/test_spark_cluster.py's, on a real cluster.)
     """
     from customerlens.io import demo
 
     data = tmp_path / "demo.csv"
     demo.write(demo.generate(250, seed=3), data)
     raw = spark.read.option("header", "true").csv(str(data))
-    # k given: the elbow on MLlib is test_mllib_kmeans_agrees_with_scikit_learn's; here the final fit is MLlib's
-    result = run(raw, tmp_path / "out", RunConfig.from_options(spark_kmeans_above=0, spark_als_above=0, report=False,
-                                                               charts=False, top_n=5, value=False, k=4))
+    result = run(raw, tmp_path / "out", RunConfig.from_options(report=False, charts=False, top_n=5, value=False, k=4))
     with analyze(data, report=False, charts=False, top_n=0, value=False, insights=False) as duck:
         assert result.customers == duck.customers
     assert result.ingested.loaded.source.kind == "frame"
     recs = pd.read_csv(tmp_path / "out" / "recommendations.csv")
-    assert recs.groupby("customer_id")["rank"].max().max() == 5 and set(recs["list"]) == {"top"}  # ALS: top only
+    assert recs.groupby("customer_id")["rank"].max().max() == 5 and set(recs["list"]) == {"top", "discover"}
     assert recs["product_name"].notna().all()
     segments = pd.read_csv(tmp_path / "out" / "segments.csv")
     assert segments["customer_id"].nunique() == result.customers
-

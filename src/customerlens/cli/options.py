@@ -132,12 +132,12 @@ SparkCheckpointOpt = Annotated[
 ]
 SparkKMeansAboveOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--spark-kmeans-above", min=0, help="With --engine spark, MLlib's K-means above this many "
+    typer.Option("--spark-kmeans-above", help="With --engine spark, MLlib's K-means above this many "
                  "customers (default 2,000,000; 0 always).", show_default=False)
 ]
 SparkALSAboveOpt = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option("--spark-als-above", min=0, help="With --engine spark, recommendations from MLlib's ALS above "
+    typer.Option("--spark-als-above", help="With --engine spark, recommendations from MLlib's ALS above "
                  "this many customers (default 1,000,000; 0 always).", show_default=False)
 ]
 MemoryLimitOpt = Annotated[
