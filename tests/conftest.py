@@ -146,9 +146,8 @@ def hillstrom() -> Path:
     return shared_data("hillstrom/hillstrom.csv.gz")
 
 
-@pytest.fixture(scope="module")
-def spark():
-    """A local Spark session (``local[2]``); fails in CI, skips elsewhere, when PySpark or Java is missing."""
+def spark_missing() -> None:
+    """Fail (in CI) or skip (elsewhere) the test when PySpark or Java is missing."""
     problem = None
     try:
         import pyspark  # noqa: F401
@@ -160,14 +159,20 @@ def spark():
         if os.environ.get("CI"):
             pytest.fail(problem)
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session (``local[2]``); fails in CI, skips elsewhere, when PySpark or Java is missing."""
+    spark_missing()
     from customerlens.io.spark import session
 
     return session("local[2]")
 
 
 #: the longest modules start first, so that with ``-n 2 --dist loadscope`` none is left running alone at the end
-LONGEST_FIRST = ("spark", "test_output_folder", "test_recommend", "test_pipeline", "test_cli", "test_demo", "test_sends",
-                 "test_analysis")
+LONGEST_FIRST = ("test_cluster", "spark", "test_output_folder", "test_recommend", "test_pipeline", "test_cli",
+                 "test_demo", "test_sends", "test_analysis")
 
 
 def pytest_xdist_make_scheduler(config, log):

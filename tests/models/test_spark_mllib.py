@@ -78,7 +78,7 @@ def test_als_recommends_what_similar_customers_bought(spark):
 def test_pyspark_frame_runs_the_whole_pipeline(spark, tmp_path):
     """A PySpark DataFrame in the Python API: read, cleaned and aggregated in Spark, every output written.
 
-    (MLlib's K-means and ALS forced on, end to end, are tests/io/test_spark_cluster.py's, on a real cluster.)
+    (MLlib's K-means and ALS forced on, end to end, are tests/io/test_cluster.py's, on a real cluster.)
     """
     from customerlens.io import demo
 

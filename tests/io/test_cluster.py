@@ -23,7 +23,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from customerlens.pipeline import analyze
-from tests.conftest import CLI, DATA_DIR
+from tests.conftest import CLI, DATA_DIR, spark_missing
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,15 @@ EXECUTOR_FILES = ("part-", "_SUCCESS", ".crc", ".parquet")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, spark):
-    """``spark://127.0.0.1:PORT``: a standalone master and one worker (2 cores, 2 GB), stopped by PID after."""
+def cluster(tmp_path_factory):
+    """``spark://127.0.0.1:PORT``: a standalone master and one worker (2 cores, 2 GB), stopped by PID after.
+
+    No Spark session in this process: the drivers are the runs' own processes, so this module need not share a
+    pytest-xdist worker with the local-mode tests' session (tests/conftest.py schedules it on its own).
+    """
     from customerlens.io.spark import standalone_cluster
 
-    del spark  # asked for so that a missing PySpark or Java skips (fails in CI) as the other Spark tests do
+    spark_missing()
     with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as master:
         yield master
 
