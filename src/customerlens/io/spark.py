@@ -288,7 +288,10 @@ def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_f
     con = connect()
     fmt = date_format
     if fmt is None:
-        sample = numbered.orderBy("source_row").limit(_SAMPLE_ROWS).toArrow()
+        # the first rows by number, without sorting every row to find them
+        from pyspark.sql import functions as F
+
+        sample = numbered.filter(F.col("source_row") <= _SAMPLE_ROWS).toArrow()
         con.register(_RAW, sample)
         types_sample = dict(zip(sample.column_names, (str(t) for t in con.table(_RAW).dtypes), strict=True))
         fmt = _detect_date_format(con, colmap, {**types_sample, **{k: v for k, v in types.items()
