@@ -62,7 +62,7 @@ def measure(data: Path, master: str, out: Path, tmp: Path) -> dict:
            "--spark-conf", "spark.executor.memory=3g"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": str(tmp)})
+                            env={**os.environ, "TMPDIR": str(tmp), "PYSPARK_PYTHON": sys.executable})
     peaks = {"python_mb": 0.0, "jvm_mb": 0.0, "both_mb": 0.0}
 
     def watch() -> None:

@@ -150,3 +150,27 @@ def test_spark_log_keeps_only_the_warnings_that_matter(spark):
     assert str(log4j.LogManager.getRootLogger().getLevel()) == "ERROR"
     for name in LOUD_LOGGERS:
         assert str(log4j.LogManager.getLogger(name).getLevel()) == "WARN", name
+
+
+def test_a_job_failing_on_the_executors_is_one_line(spark):
+    """What the CLI prints (customerlens.cli.entry) when a Spark job fails on the executors, e.g. a cluster whose
+    Python has no pyarrow: one line with the reason and what to do, not a JVM stack.
+    """
+    from customerlens.io.spark import spark_failure
+
+    def no_pyarrow(batches):
+        raise ModuleNotFoundError("No module named 'pyarrow'")
+        yield from batches
+
+    def bad_row(batches):
+        raise ValueError("bad row 7")
+        yield from batches
+
+    with pytest.raises(Exception) as missing:
+        spark.range(10).mapInArrow(no_pyarrow, "id long").collect()
+    assert spark_failure(missing.value).startswith(
+        "Spark failed: the executors' Python cannot import pyarrow: set PYSPARK_PYTHON")
+    with pytest.raises(Exception) as failed:
+        spark.range(3).mapInArrow(bad_row, "id long").collect()
+    assert spark_failure(failed.value) == "Spark failed: ValueError: bad row 7"
+    assert spark_failure(ValueError("not Spark's")) is None

@@ -85,6 +85,13 @@ def main() -> None:
             sys.exit(128 + _SIGNALLED[0])
         raise
     except Exception as exc:
+        if "pyspark" in sys.modules:  # a Spark job that failed on the executors: one line, not a JVM stack
+            from customerlens.io.spark import spark_failure
+
+            failure = spark_failure(exc)
+            if failure:
+                err.print(f"[bold red]error:[/] {failure}", highlight=False, soft_wrap=True)
+                sys.exit(2)
         duckdb = sys.modules.get("duckdb")  # imported by the work itself; --help never loads it
         if duckdb is None or not isinstance(exc, duckdb.OutOfMemoryException):
             raise

@@ -85,7 +85,7 @@ def _data_file(path: Path) -> bool:
 def _static_prefix(pattern: str) -> Path:
     """The folders of a glob before its first wildcard."""
     parts = Path(pattern).parts
-    head = [p for p in parts[:next(i for i, p in enumerate(parts) if _GLOB.search(p))]]
+    head = parts[:next(i for i, p in enumerate(parts) if _GLOB.search(p))]
     return Path(*head) if head else Path(".")
 
 

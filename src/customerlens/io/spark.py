@@ -70,8 +70,9 @@ def session(master: str | None = None, *, app_name: str = "customerlens", config
     master = master or os.environ.get("CUSTOMERLENS_SPARK_MASTER")
     builder = SparkSession.builder.appName(app_name)
     if master is None and "PYSPARK_GATEWAY_PORT" in os.environ:
-        # started by spark-submit (its JVM is running): its --master and settings stand
-        master = os.environ.get("MASTER", "")
+        # started by spark-submit (its JVM is running): its --master and settings stand (not known here,
+        # so none of the local-mode settings below)
+        master = ""
     else:
         master = master or "local[*]"
         builder = builder.master(master)
@@ -155,6 +156,25 @@ def spark_message(exc: BaseException) -> str:
             return found.group(1)
     first = lines[0] if lines else type(exc).__name__
     return re.sub(r"\s*SQLSTATE: \w+\.?$", "", first)
+
+
+def spark_failure(exc: BaseException) -> str | None:
+    """One line for a Spark failure that reached the caller (a job that failed on the executors), else None."""
+    import re
+
+    if not type(exc).__module__.startswith(("py4j", "pyspark")):
+        return None
+    text = str(exc)
+    missing = re.search(r"No module named '([^']+)'", text)
+    if missing and ("PythonException" in text or type(exc).__name__ == "PythonException"):
+        return (f"Spark failed: the executors' Python cannot import {missing.group(1)}: set PYSPARK_PYTHON (or "
+                "spark.pyspark.python) to a Python with pyarrow and pandas, on every worker (docs/scale.md)")
+    # a Python function failing on the executors: the last line of its traceback; else the deepest Java cause
+    python = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*\w+(?:Error|Exception): \S", ln)]
+    causes = re.findall(r"Caused by: (?:[\w$]+\.)+[\w$]*(?:Exception|Error): ?(.*)", text)
+    reason = (python[-1] if "Traceback (most recent call last)" in text and python else None) or next(
+        (c.strip() for c in reversed(causes) if c.strip()), None) or spark_message(exc)
+    return f"Spark failed: {reason}"
 
 
 def _spark_read(name: str, read):
