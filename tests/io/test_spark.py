@@ -174,3 +174,17 @@ def test_a_job_failing_on_the_executors_is_one_line(spark):
         spark.range(3).mapInArrow(bad_row, "id long").collect()
     assert spark_failure(failed.value) == "Spark failed: ValueError: bad row 7"
     assert spark_failure(ValueError("not Spark's")) is None
+
+
+def test_the_driver_takes_large_partitions_in_pieces(spark, monkeypatch):
+    """A partition bigger than the piece size is split before the driver takes it: the same rows, in pieces."""
+    import customerlens.io.spark as engine
+
+    frame = spark.range(0, 1000, numPartitions=2).selectExpr("id", "cast(id * 1.5 AS double) AS value")
+    con = duckdb.connect()
+    monkeypatch.setattr(engine, "ROWS_PER_PIECE", 100)
+    assert engine.to_duckdb(frame, con, "pieces") == 1000
+    taken = con.execute("SELECT count(*), count(DISTINCT id), sum(value) FROM pieces").fetchall()[0]
+    assert taken == (1000, 1000, 1.5 * sum(range(1000)))
+    assert engine.to_duckdb(frame.limit(0), con, "empty") == 0  # an empty frame keeps its columns
+    assert [c[0] for c in con.execute("DESCRIBE empty").fetchall()] == ["id", "value"]

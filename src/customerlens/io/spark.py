@@ -329,17 +329,30 @@ def load(data: Any, spark=None, *, mapping=None, encoding: str = "utf-8", date_f
 # --------------------------------------------------------------------------- hand-off
 
 
+#: the most rows the driver takes from Spark in one piece (a partition): about 30-40 MB of Arrow for a line
+ROWS_PER_PIECE = 250_000
+
+
 def to_duckdb(frame, con, name: str) -> int:
     """Copy a Spark frame into the DuckDB table ``name`` on the driver, through Arrow; returns its rows.
 
     Nothing is written to a disk the driver and the executors would have to share: the executors turn
     each partition into Arrow batches and the driver takes them one partition at a time
     (``toLocalIterator``), so it holds one partition in memory, not the frame; DuckDB spills beyond its
-    own memory limit. The table keeps Spark's column types (timestamps without time zone).
+    own memory limit. Partitions of more than :data:`ROWS_PER_PIECE` rows are split first (a task's result
+    is held whole by the driver's JVM: a 2-million-line partition did not come back on a 1 GB driver).
+    The table keeps Spark's column types (timestamps without time zone).
     """
+    import math
+
     import pyarrow as pa
 
     from customerlens.core.db import quote, run
+
+    partitions = frame.rdd.getNumPartitions()
+    pieces = math.ceil(frame.count() / ROWS_PER_PIECE)
+    if pieces > partitions:
+        frame = frame.repartition(pieces)
 
     def ipc_batches(batches):
         # on the executors, which need not have customerlens installed (a local function travels by value):
