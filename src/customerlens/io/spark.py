@@ -92,7 +92,8 @@ def session(master: str | None = None, *, app_name: str = "customerlens", config
         # PYSPARK_PYTHON when the context starts; its default is whichever python3 is on PATH). On a cluster:
         # PYSPARK_PYTHON names the executors' Python, one with pyarrow as PySpark's Arrow needs (docs/scale.md)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    settings.update(config or {})
+    for key, value in (config or {}).items():  # the user's settings win; Java options are added to ours
+        settings[key] = f"{settings[key]} {value}" if key.endswith("extraJavaOptions") and key in settings else value
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
