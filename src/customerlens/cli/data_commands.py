@@ -148,9 +148,7 @@ def run(
 
 @app.command()
 def segment(
-    data: Annotated[Optional[str], typer.Argument(  # noqa: UP045 - text: a URI keeps its //
-        help="Transactions: a file, folder, glob or (Spark) URI, as for `run`; none with --table on Spark.",
-        show_default=False)] = None,
+    data: DataArg = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/segments"),
     k: KOpt = None,
     method: MethodOpt = "kmeans",
