@@ -460,12 +460,14 @@ def _quiet_logs(spark) -> None:
 
 
 @contextlib.contextmanager
-def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", timeout: float = 90.0):
+def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", timeout: float = 90.0,
+                       java_options: str = ""):
     """A Spark standalone master and one worker on loopback, for trying the cluster path on one machine.
 
     Started with the ``spark-class`` launcher shipped in the pyspark package (what docs/scale.md's commands
     run by hand), logs and the worker's folder under ``folder``; yields the master's URL
     (``spark://127.0.0.1:PORT``) once the worker has registered, and stops both by PID afterwards.
+    ``java_options``: for the master's and the worker's own JVMs (``SPARK_DAEMON_JAVA_OPTS``).
     """
     import json
     import signal
@@ -486,7 +488,8 @@ def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", time
     folder.mkdir(parents=True, exist_ok=True)
     port, ui = free_port(), free_port()
     env = {**os.environ, "SPARK_HOME": str(launcher.parents[1]), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+           "SPARK_DAEMON_JAVA_OPTS": java_options}
     master = f"spark://127.0.0.1:{port}"
     commands = {"master": ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
                            "--webui-port", str(ui)],
