@@ -14,11 +14,7 @@ import pandas as pd
 from customerlens.core.frames import as_pandas
 from customerlens.errors import InputError
 from customerlens.io.load import SourceInfo
-
-_TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".psv", ".dat"}
-
-
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
+from customerlens.io.sources import PARQUET_SUFFIXES
 
 
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
@@ -60,7 +56,7 @@ def read_campaign_table(
     kind_suffix = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     source = SourceInfo(name=name, kind="csv", path=str(path.resolve()))
     try:
-        if kind_suffix in _PARQUET_SUFFIXES:
+        if kind_suffix in PARQUET_SUFFIXES:
             source.kind, source.header_lines = "parquet", 0
             return pd.read_parquet(path), source
         if kind_suffix in _EXCEL_SUFFIXES:

@@ -33,6 +33,7 @@ from customerlens.core.db import quote as _q
 from customerlens.core.files import sha256_file
 from customerlens.errors import ConfigError, DataQualityError, InputError, SchemaError
 from customerlens.io.schema import HEADERLESS_NAMES, ColumnMapping, resolve_mapping
+from customerlens.io.sources import PARQUET_SUFFIXES, TEXT_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,6 @@ DATE_FORMATS = (
     "%d-%m-%Y",
 )
 _ISO = "ISO 8601"
-_TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".psv"}
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 _DUCKDB_SUFFIXES = {".duckdb", ".db", ".ddb"}
 _SAMPLE_ROWS = 2_000
@@ -323,7 +322,7 @@ def _read_path(path: Path, con, *, encoding: str, sheet, table):
     kind_suffix = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     source = SourceInfo(name=name, kind="csv", path=str(path.resolve()), sha256=sha256_file(path))
     try:
-        if kind_suffix in _PARQUET_SUFFIXES:
+        if kind_suffix in PARQUET_SUFFIXES:
             source.kind = "parquet"
             source.header_lines = 0
             rel = con.read_parquet(str(path), file_row_number=True)
@@ -336,7 +335,7 @@ def _read_path(path: Path, con, *, encoding: str, sheet, table):
             source.kind = "duckdb"
             source.header_lines = 0
             return _read_duckdb(path, con, table, source), source
-        if kind_suffix not in _TEXT_SUFFIXES and kind_suffix != "":
+        if kind_suffix not in TEXT_SUFFIXES and kind_suffix != "":
             log.info("unknown suffix %s: reading %s as delimited text", kind_suffix, name)
         source.encoding = encoding
         return _read_text(path, con, encoding, compressed, source), source
