@@ -88,6 +88,8 @@ def _from_spark(ingested: Ingested, spark_features: Any, as_of: dt.datetime) -> 
     con = ingested.con
     cleaned = ingested.cleaned
     spark_lines = cleaned.transactions
+    # computed once: the hand-off counts and streams them, MLlib's K-means reads them again
+    spark_features = spark_features.localCheckpoint()
     for name, frame in (("transactions", spark_lines), ("excluded_lines", cleaned.excluded),
                         ("features", spark_features)):
         spark_engine.to_duckdb(frame, con, f"_cl_spark_{name}")
