@@ -16,7 +16,6 @@ from customerlens.errors import InputError
 from customerlens.io.load import SourceInfo
 from customerlens.io.sources import PARQUET_SUFFIXES
 
-
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 
 
