@@ -171,8 +171,9 @@ def spark():
 
 
 #: the longest modules start first, so that with ``-n 2 --dist loadscope`` none is left running alone at the end
-LONGEST_FIRST = ("test_cluster", "spark", "test_output_folder", "test_recommend", "test_pipeline", "test_cli",
-                 "test_demo", "test_sends", "test_analysis")
+LONGEST_FIRST = ("test_cluster", "spark", "test_output_folder", "test_pipeline", "test_api", "test_recommend_retail",
+                 "test_cli", "test_recommend", "test_report", "test_features", "test_analysis", "test_campaigns",
+                 "test_segment", "test_value", "test_clean", "test_demo", "test_decisions")
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -182,6 +183,9 @@ def pytest_xdist_make_scheduler(config, log):
     """
     if config.getoption("dist", None) != "loadscope":
         return None
+    # pytest-xdist >= 3.7 hands out the scopes with the most tests first, not in collection order,
+    # which put the longest module (the cluster run, 2 tests) last: 85 s with one worker idle
+    config.option.loadscopereorder = False
     from xdist.scheduler import LoadScopeScheduling
 
     class SparkTogether(LoadScopeScheduling):

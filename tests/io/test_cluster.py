@@ -52,7 +52,10 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def partitioned_retail(tmp_path_factory) -> Path:
-    """Online Retail as a Hive-partitioned Parquet folder (``month=2011-01/data_0.parquet``), as a lake holds it."""
+    """Online Retail's first four months (142,083 lines) as a Hive-partitioned Parquet folder
+    (``month=2011-01/data_0.parquet``), as a lake holds it. On a small cluster a run's time is mostly Spark
+    scheduling its jobs and starting processes: the whole year took 10 s more.
+    """
     import duckdb
 
     source = DATA_DIR / "online_retail" / "online_retail.csv.gz"
@@ -61,8 +64,8 @@ def partitioned_retail(tmp_path_factory) -> Path:
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     folder = tmp_path_factory.mktemp("lake") / "sales"
     con = duckdb.connect()
-    con.execute(f"COPY (SELECT *, strftime(InvoiceDate, '%Y-%m') AS month FROM read_csv('{source}', header = true)) "
-                f"TO '{folder}' (FORMAT parquet, PARTITION_BY (month))")
+    con.execute(f"COPY (SELECT *, strftime(InvoiceDate, '%Y-%m') AS month FROM read_csv('{source}', header = true) "
+                f"WHERE InvoiceDate < '2011-04-01') TO '{folder}' (FORMAT parquet, PARTITION_BY (month))")
     con.close()
     return folder
 
@@ -95,7 +98,7 @@ def runs(cluster, partitioned_retail, tmp_path_factory):
     """The two runs of this module, started together: on a small cluster most of a run is Spark scheduling
     jobs and starting processes, which two drivers do side by side.
 
-    ``lake``: Online Retail as a ``file://`` URI to the partitioned folder, checkpoint folder set, segments only.
+    ``lake``: Online Retail's first months as a ``file://`` URI to the partitioned folder, checkpoint folder set, segments only.
     ``mllib``: demo data with MLlib's K-means and ALS forced on (thresholds 0), ALS checkpointing into a folder
     of the user's (a plain path: on the driver's disk).
     """
@@ -135,7 +138,8 @@ def test_partitioned_lake_folder_on_a_standalone_cluster(runs, partitioned_retai
     with analyze(partitioned_retail, value=False, report=False, charts=False, top_n=0, insights=False) as duck:
         local = duck.features.sort_values("customer_id").reset_index(drop=True)
         local_segments = duck.segmentation.assigned.sort_values("customer_id")
-        assert duck.ingested.loaded.source.files == 13
+        assert duck.ingested.loaded.source.files == 4
+        assert duck.ingested.loaded.rows == 142_083
         kept = duck.quality.kept_lines
     run = runs["lake"]
     result = run.result()
@@ -146,7 +150,7 @@ def test_partitioned_lake_folder_on_a_standalone_cluster(runs, partitioned_retai
     segments = pd.read_csv(run.out / "segments.csv").sort_values("customer_id")
     quality = json.loads((run.out / "quality_report.json").read_text())
     assert quality["quality"]["kept_lines"] == kept
-    assert len(local) == 4324
+    assert len(local) > 2000
     assert on_cluster["customer_id"].tolist() == local["customer_id"].astype(on_cluster["customer_id"].dtype).tolist()
     assert (on_cluster["frequency"].to_numpy() == local["frequency"].to_numpy()).all()
     assert (np.round(on_cluster["monetary"].to_numpy(), 2) == np.round(local["monetary"].to_numpy(), 2)).all()
