@@ -23,14 +23,10 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from customerlens.pipeline import analyze
-from tests.conftest import CLI, DATA_DIR, spark_missing
+from tests.conftest import CLI, DATA_DIR, SHORT_JVM, spark_missing
 
 pytestmark = pytest.mark.slow
 
-#: JVM options for short runs on a busy 2-core machine: the quick JIT only and one GC thread (a third less CPU
-#: for the same run: 103 against 149 CPU-seconds on Online Retail, measured; the JVMs' compiler threads
-#: otherwise compete with the test suite's other worker)
-SHORT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 #: what customerlens writes itself; an executor writes part-*, _SUCCESS, .crc files or Parquet folders
 EXECUTOR_FILES = ("part-", "_SUCCESS", ".crc", ".parquet")
