@@ -439,10 +439,19 @@ def _delete(spark, where: str) -> None:
         pass
 
 
-#: Spark's loggers whose warnings a user should see (executors lost, tasks failing on them); the rest: errors only
-LOUD_LOGGERS = ("org.apache.spark.scheduler.TaskSchedulerImpl", "org.apache.spark.scheduler.TaskSetManager",
-                "org.apache.spark.scheduler.cluster.StandaloneSchedulerBackend",
-                "org.apache.spark.storage.BlockManagerMasterEndpoint")
+def _loggers_at(level: str) -> tuple[str, ...]:
+    """The loggers the log profile (``spark-log4j2.properties``) sets to ``level``, in its order."""
+    settings = {key.strip(): value.strip() for key, value in (
+        line.split("=", 1) for line in _LOG_PROFILE.read_text(encoding="utf-8").splitlines()
+        if line.startswith("logger.") and "=" in line)}
+    return tuple(value for key, value in settings.items()
+                 if key.endswith(".name") and settings.get(key.removesuffix(".name") + ".level", "").lower() == level)
+
+
+#: Spark's loggers whose warnings a user should see (executors lost, tasks failing on them, where checkpoints
+#: go); the rest: errors only. Read from the log profile, so a session customerlens joins (setLogLevel) and one
+#: it starts (the profile) keep the same ones
+LOUD_LOGGERS = _loggers_at("warn")
 
 
 def _quiet_logs(spark) -> None:
