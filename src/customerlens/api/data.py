@@ -276,5 +276,8 @@ class StoreData(StoreReader):
             return query(cur, f"SELECT * FROM {name}")  # noqa: S608 - one of two fixed names
         csv = self.path.parent / f"{name}.csv"
         if csv.is_file():
-            return query(cur, "SELECT * FROM read_csv_auto(?)", [str(csv)])
+            # numbers, flags and text only: DuckDB's sniffer would read a column of "inf" (a normal
+            # approximation's degrees of freedom) as the date 9999-12-31
+            return query(cur, "SELECT * FROM read_csv(?, auto_type_candidates = ['BOOLEAN', 'BIGINT', 'DOUBLE', "
+                              "'VARCHAR'])", [str(csv)])
         return None
