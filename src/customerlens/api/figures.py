@@ -408,7 +408,7 @@ def outlook(store, cur, filters: Filters) -> Figure | None:
 # -- the campaigns page -------------------------------------------------------------------------
 
 def campaigns(store, cur, filters: Filters) -> Figure | None:
-    """A forest plot of every campaign's lift per segment, one panel per outcome."""
+    """A forest plot of every campaign's lift per segment, one panel per outcome (the report's chart)."""
     import altair as alt
 
     from customerlens.outputs import charts
@@ -422,7 +422,7 @@ def campaigns(store, cur, filters: Filters) -> Figure | None:
         return None  # an older or hand-made table: the page's table shows it
     if filters.segment is not None and "segment_id" in data.columns:
         data = data[data["segment_id"] == filters.segment]
-    panels = [charts.campaign_forest(data, outcome) for outcome in dict.fromkeys(data["outcome"])]
+    panels = [charts.campaign_lift_chart(data, outcome) for outcome in dict.fromkeys(data["outcome"])]
     if not panels:
         return None
     return Figure(data, _spec(alt.vconcat(*panels)))

@@ -277,26 +277,37 @@ def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -
 
 
 def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None = None) -> alt.Chart:
-    """Lift of each arm over control per segment value, with its interval; too-small segments in grey.
+    """A forest plot of one outcome's lifts: each arm over control per segment value, with its interval.
 
-    Takes the table of :func:`customerlens.models.campaigns.campaign_lift`: one panel per
-    segment column (``all`` first), a point at the lift and a bar over its
-    interval, a dashed rule at zero. Rows flagged ``too_small`` are drawn in grey
-    so they are seen but not read as a ranking.
+    Takes the table of :func:`customerlens.models.campaigns.campaign_lift` (randomised) or of
+    :func:`customerlens.models.observational.send_lift` (a send list): one panel per segment column
+    (``all`` first), a point at the lift and a bar over its interval, a dashed rule at zero; for a send
+    list a hollow diamond at the naive (unadjusted) lift beside the adjusted one. Rows flagged
+    ``too_small`` are drawn in grey so they are seen but not read as a ranking. The report, the output
+    folder's charts and the dashboard's campaigns page all draw this one. Columns beyond the outcome,
+    segment and lift with its interval are optional (a hand-made table draws too).
     """
     data = lift_frame[lift_frame["outcome"] == outcome]
-    if arm is not None:
+    if arm is not None and "arm" in data.columns:
         data = data[data["arm"] == arm]
     if data.empty:
         note = f"no rows for outcome {outcome!r}" + (f" and arm {arm!r}" if arm is not None else "")
         return Chart(pd.DataFrame({"note": [note]})).mark_text().encode(text="note:N")
     columns = ["campaign", "arm", "segment_by", "segment_value", "n_treatment", "n_control", "mean_treatment",
-               "mean_control", "lift", "lift_ci_low", "lift_ci_high", "p_adjusted", "too_small", "too_small_reason"]
-    data = data[columns].copy()
+               "mean_control", "lift", "lift_ci_low", "lift_ci_high", "naive_lift", "p_adjusted", "too_small",
+               "too_small_reason"]
+    data = data[[c for c in columns if c in data.columns]].copy()
+    defaults = {"campaign": "campaign", "arm": "treatment", "too_small": False, "too_small_reason": ""}
+    for column, default in defaults.items():
+        data[column] = data[column].fillna(default) if column in data.columns else default
+    data["too_small"] = data["too_small"].astype(bool)
     several_campaigns = data["campaign"].nunique() > 1
-    data["series"] = (data["campaign"] + ": " + data["arm"]) if several_campaigns else data["arm"]
+    data["series"] = (data["campaign"].astype(str) + ": " + data["arm"].astype(str)) if several_campaigns \
+        else data["arm"].astype(str)
     series = list(dict.fromkeys(data["series"]))
-    binary = bool(lift_frame.loc[lift_frame["outcome"] == outcome, "outcome_type"].eq("binary").all())
+    types = lift_frame.loc[lift_frame["outcome"] == outcome, "outcome_type"] if "outcome_type" in lift_frame \
+        else pd.Series(dtype=str)
+    binary = bool(len(types)) and bool(types.eq("binary").all())
     fmt = "+.2%" if binary else "+,.2f"
     x_title = f"lift in {outcome} rate (percentage points)" if binary else f"lift in mean {outcome} per customer"
     panels = list(dict.fromkeys(data["segment_by"]))
@@ -305,28 +316,41 @@ def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None 
                                     scale=alt.Scale(domain=series, range=list(PALETTE[: len(series)]))))
     y = alt.Y("segment_value:N", title=None, sort=None)
     tooltip = ["arm", "segment_by", "segment_value", alt.Tooltip("lift:Q", format=fmt),
-               alt.Tooltip("lift_ci_low:Q", format=fmt), alt.Tooltip("lift_ci_high:Q", format=fmt),
-               alt.Tooltip("n_treatment:Q", format=","), alt.Tooltip("n_control:Q", format=","),
-               alt.Tooltip("p_adjusted:Q", format=".3g"), "too_small_reason"]
+               alt.Tooltip("lift_ci_low:Q", format=fmt), alt.Tooltip("lift_ci_high:Q", format=fmt)]
+    tooltip += [alt.Tooltip(f"{c}:Q", format=",") for c in ("n_treatment", "n_control") if c in data.columns]
+    tooltip += [alt.Tooltip("p_adjusted:Q", format=".3g")] if "p_adjusted" in data.columns else []
+    tooltip += ["too_small_reason"]
     offset = {"yOffset": alt.YOffset("series:N", sort=series)} if len(series) > 1 else {}
-    zero = Chart().mark_rule(color="#555", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    zero = Chart().mark_rule(color="#555", strokeDash=[4, 3], aria=False).encode(x=alt.datum(0))  # decoration
     interval = Chart().mark_rule(strokeWidth=2).encode(
         x=alt.X("lift_ci_low:Q", title=x_title, axis=alt.Axis(format=fmt.lstrip("+"))), x2="lift_ci_high:Q",
         y=y, color=color, tooltip=tooltip, **offset)
     point = Chart().mark_point(filled=True, size=55, opacity=1).encode(
         x="lift:Q", y=y, color=color, tooltip=tooltip, **offset)
-    layered = alt.layer(zero, interval, point, data=data).properties(
+    layers = [zero, interval, point]
+    if "naive_lift" in data.columns:  # a randomised row's naive lift is its lift: only a send list's differs
+        naive_lift = pd.to_numeric(data["naive_lift"], errors="coerce")
+        data["naive_lift"] = naive_lift.where(~np.isclose(naive_lift, data["lift"], rtol=1e-9, atol=0.0))
+    naive = "naive_lift" in data.columns and data["naive_lift"].notna().any()
+    if naive:
+        layers.append(Chart().mark_point(filled=False, size=55, color="#52606d", shape="diamond").encode(
+            x="naive_lift:Q", y=y, tooltip=["arm", "segment_by", "segment_value",
+                                            alt.Tooltip("naive_lift:Q", format=fmt, title="naive lift")],
+            **offset))
+    layered = alt.layer(*layers, data=data).properties(
         width=WIDTH, height=alt.Step(14 if len(series) > 1 else 18))
     chart = layered.facet(
         row=alt.Row("segment_by:N", sort=panels, title=None,
                     header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
     ).resolve_scale(y="independent")
-    who = arm if arm is not None else " and ".join(dict.fromkeys(data["arm"]))
+    who = arm if arm is not None else " and ".join(dict.fromkeys(data["arm"].astype(str)))
     control = lift_frame["control"].iloc[0] if "control" in lift_frame.columns else "control"
-    return chart.properties(title=alt.Title(
-        f"Lift in {outcome}: {who} against {control}, by segment",
-        subtitle=f"Point: lift; bar: {lift_frame.attrs.get('confidence', 0.95):.0%} interval; dashed line: no "
-                 "effect. Grey: too small to judge (flagged, not ranked)."))
+    subtitle = (f"Point: lift; bar: {lift_frame.attrs.get('confidence', 0.95):.0%} interval; dashed line: no "
+                "effect. Grey: too small to judge (flagged, not ranked).")
+    if naive:
+        subtitle += " Hollow diamond: the naive lift, before adjusting for who was sent."
+    return chart.properties(title=alt.Title(f"Lift in {outcome}: {who} against {control}, by segment",
+                                            subtitle=subtitle))
 
 
 # -- customer value (customerlens.models.value) ---------------------------------------------------------
@@ -514,41 +538,6 @@ def outlook_chart(outlook: pd.DataFrame, p_alive: float) -> alt.Chart:
         tooltip=["months_ahead", alt.Tooltip("expected_purchases:Q", format=".2f")],
     ).properties(width=WIDTH, height=HEIGHT // 1.5, title=alt.Title(
         "Expected purchases, next 12 months", subtitle=f"P(still a customer today) = {p_alive:.0%}"))
-
-
-def campaign_forest(lift: pd.DataFrame, outcome: str) -> alt.Chart:
-    """A forest plot of one outcome's lifts: a row per campaign and segment, the interval as a bar.
-
-    Works for both designs: a randomised table (``arm``) and a send list's observational one, where
-    a hollow point marks the naive (unadjusted) lift beside the adjusted one. Rows flagged
-    ``too_small`` are grey.
-    """
-    data = lift[lift["outcome"] == outcome].copy()
-    arm = data["arm"].astype(str) + " · " if "arm" in data.columns and data["arm"].nunique() > 1 else ""
-    data["row"] = (data["campaign"].astype(str) + " · " if "campaign" in data.columns else "") + arm + \
-        data["segment_by"].astype(str) + " = " + data["segment_value"].astype(str)
-    data["judged"] = np.where(data.get("too_small", False).fillna(False).astype(bool), "too small to judge",
-                              "judged")
-    order = list(dict.fromkeys(data["row"]))
-    y = alt.Y("row:N", title=None, sort=order)
-    color = alt.Color("judged:N", title=None, scale=alt.Scale(domain=["judged", "too small to judge"],
-                                                              range=[PALETTE[0], "#bab0ac"]))
-    tooltip = ["row", alt.Tooltip("lift:Q", format=",.4f"), alt.Tooltip("lift_ci_low:Q", format=",.4f"),
-               alt.Tooltip("lift_ci_high:Q", format=",.4f")]
-    tooltip += [alt.Tooltip(c, format=",") for c in ("n_treatment", "n_control") if c in data.columns]
-    zero = Chart().mark_rule(color="#555", strokeDash=[4, 3], aria=False).encode(x=alt.datum(0))  # decoration
-    interval = Chart().mark_rule(strokeWidth=2).encode(
-        x=alt.X("lift_ci_low:Q", title=f"lift in {outcome}"), x2="lift_ci_high:Q", y=y, color=color, tooltip=tooltip)
-    point = Chart().mark_point(filled=True, size=60, opacity=1).encode(x="lift:Q", y=y, color=color, tooltip=tooltip)
-    layers = [zero, interval, point]
-    if "naive_lift" in data.columns:
-        layers.append(Chart().mark_point(filled=False, size=60, color="#52606d", shape="diamond").encode(
-            x="naive_lift:Q", y=y, tooltip=["row", alt.Tooltip("naive_lift:Q", format=",.4f", title="naive lift")]))
-    subtitle = "Point: lift; bar: its interval; dashed line: no effect; grey: too small to judge"
-    if "naive_lift" in data.columns:
-        subtitle += "; hollow diamond: naive lift, before adjusting for who was sent"
-    return alt.layer(*layers, data=data).properties(
-        width=WIDTH, height=alt.Step(20), title=alt.Title(f"Lift in {outcome}", subtitle=subtitle))
 
 
 def changes_chart(changes: pd.DataFrame, dates: tuple[str, str] | None = None) -> alt.Chart:
