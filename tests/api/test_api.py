@@ -428,6 +428,9 @@ def test_campaigns_page_draws_a_forest_plot(store, tmp_path):
         marks = json.dumps(chart["spec"]["marks"])
         assert '"type": "rule"' in marks and '"type": "symbol"' in marks
         assert "diamond" not in marks  # randomised: the naive lift is the lift, no second mark for it
+        # the columns a marketer reads, the rest in the CSV
+        assert "<th>lift ci low</th>" in page and "<th>lift boot ci low</th>" not in page
+        assert f"Showing 18 of {len(table.columns)} columns" in page
         # the normal approximation's degrees of freedom (inf) stay a number, not DuckDB's date 9999-12-31
         assert "9999" not in page and ">inf<" not in page.lower()
         rows_csv = list(csv.DictReader(io.StringIO(c.get("/charts/campaigns.csv").text)))
@@ -832,6 +835,9 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
                                 ).count() >= 4  # an interval per row
             page.screenshot(path=str(ARTEFACTS / "dashboard_campaigns_charts.png"), full_page=True)
             _no_serious_accessibility_problems(page, "campaigns")
+            # at 1280 px the page does not scroll sideways: the lift table scrolls inside its own box
+            assert page.viewport_size["width"] == 1280
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
 
             # a phone's width: the charts are still drawn and the page does not scroll sideways
             phone = browser.new_page(viewport={"width": 390, "height": 844})
