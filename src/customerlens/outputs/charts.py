@@ -323,7 +323,7 @@ def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None 
     offset = {"yOffset": alt.YOffset("series:N", sort=series)} if len(series) > 1 else {}
     zero = Chart().mark_rule(color="#555", strokeDash=[4, 3], aria=False).encode(x=alt.datum(0))  # decoration
     interval = Chart().mark_rule(strokeWidth=2).encode(
-        x=alt.X("lift_ci_low:Q", title=x_title, axis=alt.Axis(format=fmt.lstrip("+"))), x2="lift_ci_high:Q",
+        x=alt.X("lift_ci_low:Q", title=x_title, axis=alt.Axis(format=fmt.lstrip("+").replace(".2", ".2~"))), x2="lift_ci_high:Q",
         y=y, color=color, tooltip=tooltip, **offset)
     point = Chart().mark_point(filled=True, size=55, opacity=1).encode(
         x="lift:Q", y=y, color=color, tooltip=tooltip, **offset)
