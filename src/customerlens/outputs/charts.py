@@ -301,6 +301,10 @@ def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None 
     for column, default in defaults.items():
         data[column] = data[column].fillna(default) if column in data.columns else default
     data["too_small"] = data["too_small"].astype(bool)
+    if "naive_lift" in data.columns:  # a randomised row's naive lift is its lift: only a send list's differs
+        naive_lift = pd.to_numeric(data["naive_lift"], errors="coerce")
+        data["naive_lift"] = naive_lift.where(~np.isclose(naive_lift, data["lift"], rtol=1e-9, atol=0.0))
+    naive = "naive_lift" in data.columns and data["naive_lift"].notna().any()
     several_campaigns = data["campaign"].nunique() > 1
     data["series"] = (data["campaign"].astype(str) + ": " + data["arm"].astype(str)) if several_campaigns \
         else data["arm"].astype(str)
@@ -309,6 +313,7 @@ def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None 
         else pd.Series(dtype=str)
     binary = bool(len(types)) and bool(types.eq("binary").all())
     fmt = "+.2%" if binary else "+,.2f"
+    axis_format = ".2~%" if binary else ",.2~f"  # ticks without trailing zeros: -6% ... 14%
     x_title = f"lift in {outcome} rate (percentage points)" if binary else f"lift in mean {outcome} per customer"
     panels = list(dict.fromkeys(data["segment_by"]))
     color = alt.condition("datum.too_small", alt.value("#bab0ac"),
@@ -323,15 +328,11 @@ def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None 
     offset = {"yOffset": alt.YOffset("series:N", sort=series)} if len(series) > 1 else {}
     zero = Chart().mark_rule(color="#555", strokeDash=[4, 3], aria=False).encode(x=alt.datum(0))  # decoration
     interval = Chart().mark_rule(strokeWidth=2).encode(
-        x=alt.X("lift_ci_low:Q", title=x_title, axis=alt.Axis(format=fmt.lstrip("+").replace(".2", ".2~"))), x2="lift_ci_high:Q",
+        x=alt.X("lift_ci_low:Q", title=x_title, axis=alt.Axis(format=axis_format)), x2="lift_ci_high:Q",
         y=y, color=color, tooltip=tooltip, **offset)
     point = Chart().mark_point(filled=True, size=55, opacity=1).encode(
         x="lift:Q", y=y, color=color, tooltip=tooltip, **offset)
     layers = [zero, interval, point]
-    if "naive_lift" in data.columns:  # a randomised row's naive lift is its lift: only a send list's differs
-        naive_lift = pd.to_numeric(data["naive_lift"], errors="coerce")
-        data["naive_lift"] = naive_lift.where(~np.isclose(naive_lift, data["lift"], rtol=1e-9, atol=0.0))
-    naive = "naive_lift" in data.columns and data["naive_lift"].notna().any()
     if naive:
         layers.append(Chart().mark_point(filled=False, size=55, color="#52606d", shape="diamond").encode(
             x="naive_lift:Q", y=y, tooltip=["arm", "segment_by", "segment_value",
