@@ -352,6 +352,65 @@ def test_chart_data_follows_the_filters(client, store):
     assert client.get("/static/../app.py").status_code == 404
 
 
+def test_a_page_makes_its_charts_as_it_is_served(store):
+    """Issue 23: a page's HTML starts making its charts (one thread, one chart at a time), so a new month
+    range's charts are on their way before the browser asks; asked for, they are the ones made, not made twice.
+    """
+    from customerlens.api.figures import Filters, used
+
+    months = [r["m"] for r in rows(store, "SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
+                                          "ORDER BY 1")]
+    seg = rows(store, "SELECT segment_id FROM segments GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["segment_id"]
+    with TestClient(create_app(Settings(store=store))) as c:
+        state = c.app.state.customerlens
+        query = {"start": months[1], "end": months[-2]}
+        page = c.get(f"/segments/{seg}", params=query).text
+        state._preparing.submit(lambda: None).result(timeout=60)  # the thread is done with the page's charts
+        names = [n for n in ("trends", "top_products", "distinctive", "box_plots", "scores") if f"/charts/{n}.json" in page]
+        assert len(names) == 5
+        filters = Filters(segment=seg, **query)
+        made = {name: state._figures[(name, used(name, filters))] for name in names}  # KeyError: not made
+        for name in names:
+            answer = c.get(f"/charts/{name}.json", params={"segment": seg, **query})
+            assert state._figures[(name, used(name, filters))] is made[name]  # served, not made again
+            if made[name] is None:  # no data for it in this store
+                assert answer.status_code == 404
+            else:
+                assert answer.content == made[name].payload()
+        assert json.loads(made["trends"].payload())["spec"]["data"][0]["values"]
+
+
+def test_a_chart_is_compiled_once_whatever_its_data():
+    """The Vega of a chart drawn again with other data (months, a segment) is the kept compilation with the
+    new rows, and the same as vl-convert compiling it afresh.
+    """
+    import pandas as pd
+    import vl_convert as vlc
+
+    from customerlens.api import figures
+    from customerlens.outputs import charts
+
+    def monthly(seed):
+        months = pd.date_range("2011-01-01", periods=6, freq="MS")
+        return pd.DataFrame([{"month": m, "segment_id": s, "segment_name": name, "revenue": 100.0 * (s + i + seed),
+                              "active_customers": 10 + s + i * seed, "orders": 20, "partial": i == 5}
+                             for i, m in enumerate(months) for s, name in enumerate(["A", "B <b>"])])
+
+    kept = len(figures._COMPILED)
+    drawn = []
+    for seed in (1, 2, 3):
+        vega_lite = charts.spec(charts.trend_chart(monthly(seed), show_partial=True))
+        drawn.append(figures.compiled(vega_lite))
+        fresh = json.dumps(vlc.vegalite_to_vega(vega_lite))
+        for i, name in enumerate(vega_lite["datasets"]):
+            fresh = fresh.replace(json.dumps(name), json.dumps(f"customerlens-data-{i}"))
+        expected = json.loads(fresh)
+        expected.pop("$schema", None)
+        assert drawn[-1] == expected
+    assert len(figures._COMPILED) == kept + 1  # compiled once
+    assert drawn[0]["data"][0]["values"] != drawn[1]["data"][0]["values"]  # each with its own rows
+
+
 def test_what_changed_since_the_last_run(tmp_path):
     """A second run into the same folder keeps the first one's customers in the store: the overview shows
     each segment then and now and who moved where, with figures that add up.

@@ -18,6 +18,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from http.cookies import SimpleCookie
@@ -91,8 +92,16 @@ class State:
     #: change while it is served)
     _figures: OrderedDict = field(default_factory=OrderedDict)
     _figures_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: held while a chart is made: a page's charts are made one after another, so its first is ready
+    #: (and drawn by the browser) while the server makes the next, not all of them together at the end
+    _making: threading.Lock = field(default_factory=threading.Lock)
 
     _warming: threading.Thread | None = None
+    #: makes the charts of the page served last (see :meth:`prepare`); one thread
+    _preparing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="customerlens-charts"))
+    #: the number of the page served last: charts of an older page are not made ahead any more
+    _page: int = 0
 
     FIGURES_KEPT = 512
 
@@ -103,17 +112,55 @@ class State:
         charts of lines, not the choice of k.
         """
         key = (name, used(name, filters))
+        found = self._kept(key)
+        if found is not False:
+            return found
+        with self._making:  # one chart at a time: the first is drawn while the next is made
+            found = self._kept(key)  # made while this request waited (by :meth:`prepare`'s thread)
+            if found is not False:
+                return found
+            made = figure(name, self.store, cur, filters)
+            with self._figures_lock:
+                self._figures[key] = made
+                while len(self._figures) > self.FIGURES_KEPT:
+                    self._figures.popitem(last=False)
+        return made
+
+    def _kept(self, key) -> Figure | None | bool:
+        """The chart kept under ``key`` (None: no data for it), False when it was not made yet."""
         with self._figures_lock:
             found = self._figures.get(key, False)
             if found is not False:
                 self._figures.move_to_end(key)
-                return found
-        made = figure(name, self.store, cur, filters)
+            return found
+
+    def prepare(self, slots: list[dict[str, str]], filters: Filters) -> list[dict[str, str]]:
+        """Begin making a page's charts as its HTML is served; returns ``slots`` (the page's charts).
+
+        The browser asks for them once it has read the page (50-100 ms later): a new month range's
+        charts are made meanwhile, one after another, by one thread. A chart asked for before its turn
+        is made by the request (never twice: see :meth:`figure`); the charts of a page left before
+        they were made are not made once another page is served.
+        """
+        wanted = [s["name"] for s in slots if self._kept((s["name"], used(s["name"], filters))) is False]
         with self._figures_lock:
-            self._figures[key] = made
-            while len(self._figures) > self.FIGURES_KEPT:
-                self._figures.popitem(last=False)
-        return made
+            self._page += 1
+            page = self._page
+        if wanted:
+            self._preparing.submit(self._make_ahead, wanted, filters, page)
+        return slots
+
+    def _make_ahead(self, names: list[str], filters: Filters, page: int) -> None:
+        cur = self.store.cursor()
+        try:
+            for name in names:
+                if self._page != page:  # another page was served since: its charts come first
+                    return
+                self.figure(name, cur, filters)
+        except Exception:  # noqa: BLE001 - the page's own request makes the chart again and reports the error
+            log.debug("making a chart ahead failed", exc_info=True)
+        finally:
+            cur.close()
 
     def start_warming(self) -> None:
         """Read the Vega script in a thread of its own, before a browser asks for it.
@@ -126,9 +173,11 @@ class State:
         self._warming.start()
 
     def stop(self) -> None:
-        """Wait for the warming thread before the store closes."""
+        """Wait for the warming thread and the charts being made before the store closes."""
         if self._warming is not None:
             self._warming.join()
+        self._page += 1  # nothing more is made ahead
+        self._preparing.shutdown(wait=True, cancel_futures=True)
 
     def vega_bundle(self) -> str:
         """Vega, Vega-Lite and vega-embed as one script (read from the cache folder, made once per vl-convert)."""
@@ -672,7 +721,7 @@ def _page_routes(app: FastAPI) -> None:
                                    if state.store.has("segment_value") else None)}
         return render(request, "overview.html", segments=rows, total=total, record=state.store.record,
                       filters=filters, choices=choices(state, cur),
-                      figures=page_slots("overview", state.store, filters))
+                      figures=state.prepare(page_slots("overview", state.store, filters), filters))
 
     @app.get("/segments/{segment_id}", response_class=HTMLResponse, include_in_schema=False)
     def segment_page(request: Request, segment_id: SegmentId, state: StateDep, cur: CursorDep,
@@ -684,7 +733,8 @@ def _page_routes(app: FastAPI) -> None:
         listing = state.store.segment_customers(cur, segment_id, q.strip(), page, page_size, sort, order == "desc")
         filters = replace(filters, segment=segment_id)
         return render(request, "segment.html", s=segment, listing=listing, filters=filters,
-                      choices=choices(state, cur), figures=page_slots("segment", state.store, filters))
+                      choices=choices(state, cur),
+                      figures=state.prepare(page_slots("segment", state.store, filters), filters))
 
     @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
     def lookup(request: Request, state: StateDep, cur: CursorDep,
@@ -704,7 +754,8 @@ def _page_routes(app: FastAPI) -> None:
         if found is None:
             return render(request, "missing.html", 404, what=f"customer {customer_id}")
         lists = {which: state.store.recommendations_for(customer_id, 50, which) for which in ("top", "discover")}
-        figures = page_slots("customer", state.store, Filters(customer=customer_id))
+        figures = state.prepare(page_slots("customer", state.store, Filters(customer=customer_id)),
+                                Filters(customer=customer_id))
         return render(request, "customer.html", c=found, lists=lists, has_recs=state.store.has("recommendations"),
                       figures=figures)
 
