@@ -843,6 +843,10 @@ def test_dashboard_charts_filters_and_downloads_in_chromium(store, customer, tmp
             page.goto(base + "/")
             before = _charts_drawn(page, at_least=4)
             assert {"sizes", "trends", "value", "elbow"} <= set(before)
+            # each spec asked for once, from the page's head (preloaded, and the page script used that answer)
+            specs = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/charts/'))"
+                                  ".map(e => [new URL(e.name).pathname, e.initiatorType])")
+            assert sorted(map(tuple, specs)) == sorted((f"/charts/{name}.json", "link") for name in before), specs
             page.screenshot(path=str(ARTEFACTS / "dashboard_overview_charts.png"), full_page=True)
             _no_serious_accessibility_problems(page, "overview")
 
