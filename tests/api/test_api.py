@@ -380,6 +380,46 @@ def test_a_page_makes_its_charts_as_it_is_served(store):
         assert json.loads(made["trends"].payload())["spec"]["data"][0]["values"]
 
 
+def test_a_chart_asked_for_twice_at_once_is_made_once(store, monkeypatch):
+    """Requests for the same chart wait for the one making it; other charts are made beside it."""
+    import threading
+
+    from customerlens.api import app as app_module
+    from customerlens.api.figures import Filters
+
+    made, started, elbow_made, beside = [], threading.Event(), threading.Event(), []
+    real = app_module.figure
+
+    def slow(name, *args):
+        made.append(name)
+        if name == "sizes":
+            started.set()
+            beside.append(elbow_made.wait(timeout=20))  # "elbow" is made while "sizes" is being made
+        result = real(name, *args)
+        if name == "elbow":
+            elbow_made.set()
+        return result
+
+    monkeypatch.setattr(app_module, "figure", slow)
+    with TestClient(create_app(Settings(store=store))) as c:
+        state = c.app.state.customerlens
+        got = {}
+
+        def ask(name, i):
+            cur = state.store.cursor()
+            got[(name, i)] = state.figure(name, cur, Filters(start="2024-02"))
+            cur.close()
+
+        threads = [threading.Thread(target=ask, args=("sizes", i)) for i in range(3)]
+        threads.append(threading.Thread(target=lambda: (started.wait(timeout=20), ask("elbow", 0))))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert sorted(made) == ["elbow", "sizes"] and beside == [True]
+    assert got[("sizes", 0)] is got[("sizes", 1)] is got[("sizes", 2)] is not None
+
+
 def test_a_chart_is_compiled_once_whatever_its_data():
     """The Vega of a chart drawn again with other data (months, a segment) is the kept compilation with the
     new rows, and the same as vl-convert compiling it afresh.

@@ -92,9 +92,8 @@ class State:
     #: change while it is served)
     _figures: OrderedDict = field(default_factory=OrderedDict)
     _figures_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: held while a chart is made: a page's charts are made one after another, so its first is ready
-    #: (and drawn by the browser) while the server makes the next, not all of them together at the end
-    _making: threading.Lock = field(default_factory=threading.Lock)
+    #: the charts being made (set once made): a chart asked for again meanwhile waits, it is not made twice
+    _making: dict = field(default_factory=dict)
 
     _warming: threading.Thread | None = None
     #: makes the charts of the page served last (see :meth:`prepare`); one thread
@@ -112,38 +111,39 @@ class State:
         charts of lines, not the choice of k.
         """
         key = (name, used(name, filters))
-        found = self._kept(key)
-        if found is not False:
-            return found
-        with self._making:  # one chart at a time: the first is drawn while the next is made
-            found = self._kept(key)  # made while this request waited (by :meth:`prepare`'s thread)
-            if found is not False:
-                return found
+        while True:
+            with self._figures_lock:
+                found = self._figures.get(key, False)
+                if found is not False:
+                    self._figures.move_to_end(key)
+                    return found
+                making = self._making.get(key)
+                if making is None:  # this thread makes it
+                    making = self._making[key] = threading.Event()
+                    break
+            making.wait()  # being made by another request or by :meth:`prepare`'s thread: kept once made
+        try:
             made = figure(name, self.store, cur, filters)
             with self._figures_lock:
                 self._figures[key] = made
                 while len(self._figures) > self.FIGURES_KEPT:
                     self._figures.popitem(last=False)
+        finally:
+            with self._figures_lock:
+                del self._making[key]
+            making.set()  # a thread that waited finds it kept, or (it failed) makes it itself
         return made
-
-    def _kept(self, key) -> Figure | None | bool:
-        """The chart kept under ``key`` (None: no data for it), False when it was not made yet."""
-        with self._figures_lock:
-            found = self._figures.get(key, False)
-            if found is not False:
-                self._figures.move_to_end(key)
-            return found
 
     def prepare(self, slots: list[dict[str, str]], filters: Filters) -> list[dict[str, str]]:
         """Begin making a page's charts as its HTML is served; returns ``slots`` (the page's charts).
 
-        The browser asks for them once it has read the page (50-100 ms later): a new month range's
-        charts are made meanwhile, one after another, by one thread. A chart asked for before its turn
-        is made by the request (never twice: see :meth:`figure`); the charts of a page left before
-        they were made are not made once another page is served.
+        The browser asks for them once it reads the page's head (its preloads, 20-50 ms later): a
+        new month range's charts are begun meanwhile, by one thread. A chart asked for before this
+        thread comes to it is made by the request, beside it (never twice: see :meth:`figure`);
+        the charts of a page left before they were made are not made once another page is served.
         """
-        wanted = [s["name"] for s in slots if self._kept((s["name"], used(s["name"], filters))) is False]
         with self._figures_lock:
+            wanted = [s["name"] for s in slots if (s["name"], used(s["name"], filters)) not in self._figures]
             self._page += 1
             page = self._page
         if wanted:
