@@ -352,34 +352,6 @@ def test_chart_data_follows_the_filters(client, store):
     assert client.get("/static/../app.py").status_code == 404
 
 
-def test_a_page_makes_its_charts_as_it_is_served(store):
-    """Issue 23: a page's HTML starts making its charts (one thread, one chart at a time), so a new month
-    range's charts are on their way before the browser asks; asked for, they are the ones made, not made twice.
-    """
-    from customerlens.api.figures import Filters, used
-
-    months = [r["m"] for r in rows(store, "SELECT DISTINCT strftime(order_date, '%Y-%m') AS m FROM transactions "
-                                          "ORDER BY 1")]
-    seg = rows(store, "SELECT segment_id FROM segments GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]["segment_id"]
-    with TestClient(create_app(Settings(store=store))) as c:
-        state = c.app.state.customerlens
-        query = {"start": months[1], "end": months[-2]}
-        page = c.get(f"/segments/{seg}", params=query).text
-        state._preparing.submit(lambda: None).result(timeout=60)  # the thread is done with the page's charts
-        names = [n for n in ("trends", "top_products", "distinctive", "box_plots", "scores") if f"/charts/{n}.json" in page]
-        assert len(names) == 5
-        filters = Filters(segment=seg, **query)
-        made = {name: state._figures[(name, used(name, filters))] for name in names}  # KeyError: not made
-        for name in names:
-            answer = c.get(f"/charts/{name}.json", params={"segment": seg, **query})
-            assert state._figures[(name, used(name, filters))] is made[name]  # served, not made again
-            if made[name] is None:  # no data for it in this store
-                assert answer.status_code == 404
-            else:
-                assert answer.content == made[name].payload()
-        assert json.loads(made["trends"].payload())["spec"]["data"][0]["values"]
-
-
 def test_a_chart_asked_for_twice_at_once_is_made_once(store, monkeypatch):
     """Requests for the same chart wait for the one making it; other charts are made beside it."""
     import threading

@@ -18,7 +18,6 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from http.cookies import SimpleCookie
@@ -96,11 +95,6 @@ class State:
     _making: dict = field(default_factory=dict)
 
     _warming: threading.Thread | None = None
-    #: makes the charts of the page served last (see :meth:`prepare`); one thread
-    _preparing: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="customerlens-charts"))
-    #: the number of the page served last: charts of an older page are not made ahead any more
-    _page: int = 0
 
     FIGURES_KEPT = 512
 
@@ -121,7 +115,7 @@ class State:
                 if making is None:  # this thread makes it
                     making = self._making[key] = threading.Event()
                     break
-            making.wait()  # being made by another request or by :meth:`prepare`'s thread: kept once made
+            making.wait()  # being made for another request: kept once made
         try:
             made = figure(name, self.store, cur, filters)
             with self._figures_lock:
@@ -134,34 +128,6 @@ class State:
             making.set()  # a thread that waited finds it kept, or (it failed) makes it itself
         return made
 
-    def prepare(self, slots: list[dict[str, str]], filters: Filters) -> list[dict[str, str]]:
-        """Begin making a page's charts as its HTML is served; returns ``slots`` (the page's charts).
-
-        The browser asks for them once it reads the page's head (its preloads, 20-50 ms later): a
-        new month range's charts are begun meanwhile, by one thread. A chart asked for before this
-        thread comes to it is made by the request, beside it (never twice: see :meth:`figure`);
-        the charts of a page left before they were made are not made once another page is served.
-        """
-        with self._figures_lock:
-            wanted = [s["name"] for s in slots if (s["name"], used(s["name"], filters)) not in self._figures]
-            self._page += 1
-            page = self._page
-        if wanted:
-            self._preparing.submit(self._make_ahead, wanted, filters, page)
-        return slots
-
-    def _make_ahead(self, names: list[str], filters: Filters, page: int) -> None:
-        cur = self.store.cursor()
-        try:
-            for name in names:
-                if self._page != page:  # another page was served since: its charts come first
-                    return
-                self.figure(name, cur, filters)
-        except Exception:  # noqa: BLE001 - the page's own request makes the chart again and reports the error
-            log.debug("making a chart ahead failed", exc_info=True)
-        finally:
-            cur.close()
-
     def start_warming(self) -> None:
         """Read the Vega script in a thread of its own, before a browser asks for it.
 
@@ -173,11 +139,9 @@ class State:
         self._warming.start()
 
     def stop(self) -> None:
-        """Wait for the warming thread and the charts being made before the store closes."""
+        """Wait for the warming thread before the store closes."""
         if self._warming is not None:
             self._warming.join()
-        self._page += 1  # nothing more is made ahead
-        self._preparing.shutdown(wait=True, cancel_futures=True)
 
     def vega_bundle(self) -> str:
         """Vega, Vega-Lite and vega-embed as one script (read from the cache folder, made once per vl-convert)."""
@@ -721,7 +685,7 @@ def _page_routes(app: FastAPI) -> None:
                                    if state.store.has("segment_value") else None)}
         return render(request, "overview.html", segments=rows, total=total, record=state.store.record,
                       filters=filters, choices=choices(state, cur),
-                      figures=state.prepare(page_slots("overview", state.store, filters), filters))
+                      figures=page_slots("overview", state.store, filters))
 
     @app.get("/segments/{segment_id}", response_class=HTMLResponse, include_in_schema=False)
     def segment_page(request: Request, segment_id: SegmentId, state: StateDep, cur: CursorDep,
@@ -733,8 +697,7 @@ def _page_routes(app: FastAPI) -> None:
         listing = state.store.segment_customers(cur, segment_id, q.strip(), page, page_size, sort, order == "desc")
         filters = replace(filters, segment=segment_id)
         return render(request, "segment.html", s=segment, listing=listing, filters=filters,
-                      choices=choices(state, cur),
-                      figures=state.prepare(page_slots("segment", state.store, filters), filters))
+                      choices=choices(state, cur), figures=page_slots("segment", state.store, filters))
 
     @app.get("/customers", response_class=HTMLResponse, include_in_schema=False)
     def lookup(request: Request, state: StateDep, cur: CursorDep,
@@ -754,8 +717,7 @@ def _page_routes(app: FastAPI) -> None:
         if found is None:
             return render(request, "missing.html", 404, what=f"customer {customer_id}")
         lists = {which: state.store.recommendations_for(customer_id, 50, which) for which in ("top", "discover")}
-        figures = state.prepare(page_slots("customer", state.store, Filters(customer=customer_id)),
-                                Filters(customer=customer_id))
+        figures = page_slots("customer", state.store, Filters(customer=customer_id))
         return render(request, "customer.html", c=found, lists=lists, has_recs=state.store.has("recommendations"),
                       figures=figures)
 
