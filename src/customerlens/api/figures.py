@@ -126,6 +126,10 @@ def compiled(vega_lite: dict) -> dict:
     places = {name: f"customerlens-data-{i}" for i, name in enumerate(datasets)}
     shape = _renamed_data(vega_lite, places)
     key = json.dumps(shape, sort_keys=True, separators=(",", ":"))
+    if any(json.dumps(name) in key for name in datasets):  # read elsewhere than "data": {"name": ...}
+        drawn = vlc.vegalite_to_vega({**vega_lite, "datasets": datasets})
+        drawn.pop("$schema", None)
+        return drawn
     with _COMPILED_LOCK:
         kept = _COMPILED.get(key)
         if kept is not None:
