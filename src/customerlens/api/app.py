@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -172,8 +173,12 @@ class State:
 
 
 # -- dependencies
-def get_state(request: Request) -> State:
-    """The app's state (store, settings, segmenter), injected with Depends."""
+async def get_state(request: Request) -> State:
+    """The app's state (store, settings, segmenter), injected with Depends.
+
+    A coroutine: FastAPI runs it on the event loop, where a plain function would take a trip
+    through the thread pool on every request.
+    """
     return request.app.state.customerlens
 
 
@@ -562,20 +567,36 @@ def _api_routes(app: FastAPI) -> None:
     # path shows the id itself ends in '%2Frecommendations'
     @app.get("/api/customers/{customer_id:path}/recommendations", tags=["customers"], responses=NOT_FOUND,
              response_model=RecommendationsResponse)
-    def recommendations(customer_id: CustomerId, request: Request, state: StateDep, cur: CursorDep,
-                        n: Annotated[int, Query(ge=1, le=50, description="How many (1-50)")] = 10,
-                        which: Annotated[Literal["top", "discover"], Query(
-                            alias="list", description="top: the most likely next purchases, repeats "
-                            "included; discover: products the customer has never bought")] = "top") -> Response:
-        """The customer's precomputed ``top`` or ``discover`` list with reasons (served from memory)."""
+    async def recommendations(customer_id: CustomerId, request: Request, state: StateDep,
+                              n: Annotated[int, Query(ge=1, le=50, description="How many (1-50)")] = 10,
+                              which: Annotated[Literal["top", "discover"], Query(
+                                  alias="list", description="top: the most likely next purchases, repeats "
+                                  "included; discover: products the customer has never bought")] = "top"
+                              ) -> Response:
+        """The customer's precomputed ``top`` or ``discover`` list with reasons (served from memory).
+
+        On the event loop: a dict access needs neither the thread pool nor a DuckDB cursor (a third
+        more requests a second). What does, a customer whose id ends in '%2Frecommendations' and a
+        list asked for while the cache is still filling, goes to the thread pool.
+        """
         rest = _raw_rest(request, "/api/customers")
         if rest is not None:
             if not rest.endswith("/recommendations"):  # '%2Frecommendations': the id itself ends so
-                return JSONResponse(jsonable_encoder(customer_or_404(state, cur, unquote(rest))))
+                return await run_in_threadpool(customer_json, state, unquote(rest))
             customer_id = unquote(rest.removesuffix("/recommendations"))
         if customer_id not in state.store.customers:
             raise HTTPException(404, f"no customer {customer_id!r} in the store")
+        if not state.store.recommendations_ready:  # waits for the cache: not on the event loop
+            return Response(await run_in_threadpool(state.store.recommendations_json, customer_id, n, which),
+                            media_type="application/json")
         return Response(state.store.recommendations_json(customer_id, n, which), media_type="application/json")
+
+    def customer_json(state: State, customer_id: str) -> JSONResponse:
+        cur = state.store.cursor()
+        try:
+            return JSONResponse(jsonable_encoder(customer_or_404(state, cur, customer_id)))
+        finally:
+            cur.close()
 
     @app.get("/api/customers/{customer_id:path}", tags=["customers"], responses=NOT_FOUND)
     def customer(customer_id: CustomerId, request: Request, state: StateDep, cur: CursorDep) -> dict[str, Any]:

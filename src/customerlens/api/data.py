@@ -53,6 +53,11 @@ class StoreData(StoreReader):
         return cls(path)
 
     @property
+    def recommendations_ready(self) -> bool:
+        """Whether the recommendation cache is full (reading it does not wait)."""
+        return self._filled.is_set()
+
+    @property
     def recommendations(self) -> dict[tuple[str, str], list[str]]:
         """(customer, list) -> the JSON of each item, once the cache is full."""
         self._filled.wait()
