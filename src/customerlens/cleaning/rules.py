@@ -269,6 +269,7 @@ def clean(
     has_products: bool | None = None,
     has_order_ids: bool | None = None,
     as_of: dt.datetime | None = None,
+    con: Any = None,
 ) -> CleanResult:
     """Apply the cleaning rules to canonical transactions.
 
@@ -285,6 +286,10 @@ def clean(
     as_of
         Snapshot: lines on or after it are removed (rule ``after_as_of``)
         before returns are netted.
+    con
+        The DuckDB connection a relation ``transactions`` belongs to (optional). The steps the
+        cleaning computes once are then read back as that connection's tables, so the steps after
+        them do not bind every step before them again (a third of the binding on Online Retail).
     """
     config = config or CleaningConfig()
     frame = nw.from_native(transactions)
@@ -294,12 +299,12 @@ def clean(
         has_products = count_rows(frame.filter(nw.col("product_id").is_null().__invert__())) > 0
     if has_order_ids is None:
         has_order_ids = has_products
-    labelled = _label(frame, config, has_products, has_order_ids, as_of)
+    labelled = _label(frame, config, has_products, has_order_ids, as_of, con)
     # computed once: the report, the clean lines and the excluded lines all read it, and
     # every later stage reads the clean lines again (features, store, insights)
     extra = [c for c in ("_rule", "_excess", "_orig_amount") if c in labelled.columns]
     labelled = _materialize(labelled.select(*CLEAN_COLUMNS, *extra), f"_cl_labelled_{next(_RESULTS)}",
-                            in_input_order=True, joined=True, lines=_input_lines(labelled))
+                            in_input_order=True, joined=True, lines=_input_lines(labelled), con=con)
     report = _report(labelled, config, has_products, has_order_ids, as_of)
     kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
     excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(
@@ -313,7 +318,7 @@ def clean(
 # --------------------------------------------------------------------------- rules
 
 
-def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None):
+def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: bool, as_of=None, con=None):
     """Add ``_rule`` (first rule removing the line, or null) and netted columns."""
     col = nw.col
     # The rules that look at one line only are worked out once, as the input is copied
@@ -366,7 +371,7 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
     # parse it once, since the duplicate check reads it twice
     frame = _materialize(
         frame.with_columns(_rule_early=_first(early), _rule_middle=_first(middle), _rule_late=_first(late)),
-        "_cl_input", in_input_order=True,
+        "_cl_input", in_input_order=True, con=con,
     )
     rules: list[Any] = [col("_rule_early")]
     if config.exact_duplicate and has_order_ids:
@@ -378,19 +383,19 @@ def _label(frame, config: CleaningConfig, has_products: bool, has_order_ids: boo
             frame.select("source_row")
             .join(firsts, left_on="source_row", right_on="_first_row", how="anti")
             .with_columns(_repeat=nw.lit(True)),
-            "_cl_repeats",
+            "_cl_repeats", con=con,
         )
         frame = frame.join(repeats, on="source_row", how="left")
         rules.append(_named("exact_duplicate", col("_repeat").fill_null(False)))
     rules.append(col("_rule_middle"))
     if config.quantity_outlier and has_products:
-        frame = frame.join(_outlier_products(frame, config), on="product_id", how="left")
+        frame = frame.join(_outlier_products(frame, config, con), on="product_id", how="left")
         rules.append(_named("quantity_outlier", col("_outlier").fill_null(False)))
     rules.append(col("_rule_late"))
 
     frame = frame.with_columns(_rule=_first(rules))
     if config.net_returns:
-        return _net_returns(frame, has_products)
+        return _net_returns(frame, has_products, con)
     return frame.with_columns(
         returned_quantity=nw.lit(0.0), returned_amount=nw.lit(0.0), _excess=nw.lit(0.0)
     )
@@ -416,7 +421,7 @@ def _first(rules: list):
     return nw.coalesce(*rules, nw.lit(None, dtype=nw.String()))
 
 
-def _outlier_products(frame, config: CleaningConfig):
+def _outlier_products(frame, config: CleaningConfig, con=None):
     """``product_id, _outlier`` of the products whose usual quantity is out of all proportion."""
     col = nw.col
     bought = frame.filter(col("parse_error").is_null() & (col("quantity") > 0) & col("product_id").is_null().__invert__())
@@ -427,11 +432,11 @@ def _outlier_products(frame, config: CleaningConfig):
     return _materialize(
         per_product.filter((col("_median") >= limit) & (col("_lines") >= config.outlier_lines))
         .select("product_id", nw.lit(True).alias("_outlier")),
-        "_cl_outliers",
+        "_cl_outliers", con=con,
     )
 
 
-def _net_returns(frame, has_products: bool):
+def _net_returns(frame, has_products: bool, con=None):
     """Net returns against the same customer's earlier purchases, latest first.
 
     Per-key totals are group-bys joined back, and the ordered allocation runs
@@ -451,13 +456,13 @@ def _net_returns(frame, has_products: bool):
     # and work on their lines only, a small fraction of the data.
     returns = _materialize(
         frame.filter(col("_is_return")).select("source_row", *key, "order_date", "_size", "amount"),
-        "_cl_returns",
+        "_cl_returns", con=con,
     )
     buys = _materialize(
         frame.filter(col("_is_buy"))
         .select("source_row", *key, "order_date", "_size")
         .join(returns.select(*key).unique(), on=key, how="inner"),
-        "_cl_return_buys",
+        "_cl_return_buys", con=con,
     )
     first_buy = buys.group_by(*key).agg(col("order_date").min().alias("_first_buy"))
     returns = returns.join(first_buy, on=key, how="left").with_columns(
@@ -521,7 +526,7 @@ def _net_returns(frame, has_products: bool):
         "_matched",
         col("_excess").cast(nw.Float64()),
     )
-    adjustments = _materialize(nw.concat([allocations, return_marks]), "_cl_adjustments")
+    adjustments = _materialize(nw.concat([allocations, return_marks]), "_cl_adjustments", con=con)
     frame = frame.join(adjustments, on="source_row", how="left").with_columns(
         _alloc=col("_alloc").fill_null(0.0),
         _matched=col("_matched").fill_null(False),
@@ -556,12 +561,14 @@ def _net_returns(frame, has_products: bool):
 
 
 def _materialize(frame, name: str = "_cl_labelled", *, in_input_order: bool = False, joined: bool = False,
-                 lines: int | None = None):
+                 lines: int | None = None, con=None):
     """Compute a frame once; every later read reuses the result.
 
     ``in_input_order``: the table holds the lines in ``source_row`` order (the store writes
     them as they are, without sorting 100M lines again); ``joined``: the frame joins the
     lines to other tables, about ``lines`` of them. Other tables keep whatever order the engine gives.
+    ``con``: the DuckDB relation's connection, if known: the result is read back as its table (a
+    relation of one step), not as a query over the relation (which binds all its steps again).
     """
     native = frame.to_native()
     import duckdb
@@ -570,9 +577,11 @@ def _materialize(frame, name: str = "_cl_labelled", *, in_input_order: bool = Fa
         # a temp table in the relation's own connection: stays in DuckDB,
         # spills to disk when large, never passes through Python
         if in_input_order and "source_row" in native.columns:
-            _create_in_order(native, name, joined, lines)
+            _create_in_order(native, name, joined, lines, con)
         else:
             native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
+        if con is not None:
+            return nw.from_native(con.table(name))
         return nw.from_native(native.query("_cl_self", f"SELECT * FROM {name}"))
     if type(native).__module__.startswith("pyspark."):
         # computed once on the executors and kept there (memory, spilling to
@@ -583,7 +592,7 @@ def _materialize(frame, name: str = "_cl_labelled", *, in_input_order: bool = Fa
     return frame
 
 
-def _create_in_order(native, name: str, joined: bool, lines: int | None = None) -> None:
+def _create_in_order(native, name: str, joined: bool, lines: int | None = None, con=None) -> None:
     """``CREATE TEMP TABLE name`` from ``native``, its rows in ``source_row`` order.
 
     A copy of a scan keeps the scan's order, which is the input's (DuckDB keeps insertion
@@ -593,7 +602,13 @@ def _create_in_order(native, name: str, joined: bool, lines: int | None = None) 
     So a joined frame is copied on one thread, every copy is checked with one narrow scan,
     and sorted only if it came out of order. Up to :data:`SORT_IN_MEMORY` lines (``lines``) a
     joined frame is copied by every thread and sorted: faster while the sort fits in memory.
+    With ``con`` (the relation's connection) the statements after the copy run on it, not as
+    queries over the relation (which would bind all its steps again).
     """
+
+    def after(sql: str) -> list:
+        return con.execute(sql).fetchall() if con is not None else native.query("_cl_self", sql).fetchall()
+
     if joined and lines is not None and lines <= SORT_IN_MEMORY:
         # small enough to sort in memory: every thread copies, one sort puts the lines in order
         native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self ORDER BY source_row")
@@ -605,18 +620,16 @@ def _create_in_order(native, name: str, joined: bool, lines: int | None = None) 
         native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _cl_self")
     finally:
         if joined:
-            native.query("_cl_self", f"SET threads = {int(threads)}")
+            after(f"SET threads = {int(threads)}")
     # an empty OVER () reads the table in its stored order
-    unordered = native.query(
-        "_cl_self", f"SELECT count(*) FROM (SELECT source_row <= lag(source_row) OVER () AS back FROM {name}) "
-        "WHERE back"
-    ).fetchall()[0][0]
+    unordered = after(
+        f"SELECT count(*) FROM (SELECT source_row <= lag(source_row) OVER () AS back FROM {name}) WHERE back"
+    )[0][0]
     if unordered:
         log.debug("%s: %d lines out of order after the copy; sorting", name, unordered)
-        native.query("_cl_self", f"CREATE OR REPLACE TEMP TABLE {name}_sorted AS SELECT * FROM {name} "
-                     "ORDER BY source_row")
-        native.query("_cl_self", f"DROP TABLE {name}")
-        native.query("_cl_self", f"ALTER TABLE {name}_sorted RENAME TO {name}")
+        after(f"CREATE OR REPLACE TEMP TABLE {name}_sorted AS SELECT * FROM {name} ORDER BY source_row")
+        after(f"DROP TABLE {name}")
+        after(f"ALTER TABLE {name}_sorted RENAME TO {name}")
 
 
 def _report(

@@ -86,7 +86,8 @@ def ingest(
         progress("clean")
         as_of = config.as_of_date
         cleaned = clean(lines, config.cleaning, has_products=loaded.mapping.has_products,
-                        has_order_ids="order_id" in loaded.mapping.fields, as_of=as_of)
+                        has_order_ids="order_id" in loaded.mapping.fields, as_of=as_of,
+                        con=loaded.con if isinstance(lines, duckdb.DuckDBPyRelation) else None)
     except BaseException:
         if con is None:  # the connection is ours: close it, and DuckDB removes its spill folder
             loaded.con.close()
