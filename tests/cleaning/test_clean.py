@@ -278,3 +278,36 @@ def test_a_copy_that_comes_out_of_order_is_sorted():
         rows = table.to_native().df()["source_row"].to_numpy()
         assert (rows[1:] > rows[:-1]).all() and len(rows) == 300_000
     assert con.execute("SELECT current_setting('threads')").fetchall()[0][0] == threads
+
+
+def test_the_relations_connection_gives_the_same_cleaning_with_less_binding(tmp_path, monkeypatch):
+    """``clean(..., con=)`` reads the steps it computes once back as the connection's tables: the same lines,
+    exclusions and report, and the later steps no longer bind every step before them again.
+    """
+    import importlib.util
+
+    from customerlens.io import demo
+
+    path, _ = demo.write(demo.generate(300, seed=3), tmp_path / "d.csv")
+    binds = []
+    # this DuckDB binds its relations in Python (duckdb._relation): count the binds where it does
+    counted = importlib.util.find_spec("duckdb._relation") is not None
+    if counted:
+        from duckdb import _relation
+
+        real = _relation._ask
+        monkeypatch.setattr(_relation, "_ask", lambda node: (binds.append(1), real(node))[1])
+    results, counts = [], []
+    for con in (False, True):
+        loaded = load(path)
+        binds.clear()
+        result = clean(loaded.relation, as_of=dt.datetime(2024, 6, 1), con=loaded.con if con else None)
+        counts.append(len(binds))
+        results.append((to_pandas(result.transactions).sort_values("source_row").reset_index(drop=True),
+                        to_pandas(result.excluded).sort_values("source_row").reset_index(drop=True),
+                        result.report))
+    (kept_a, excluded_a, report_a), (kept_b, excluded_b, report_b) = results
+    pd.testing.assert_frame_equal(kept_a, kept_b)
+    pd.testing.assert_frame_equal(excluded_a, excluded_b)
+    assert report_a == report_b and report_a.kept_lines > 0 and rule_counts(report_a)["after_as_of"] > 0
+    assert counts[1] < counts[0] / 2 or not counted, counts
