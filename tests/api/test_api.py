@@ -201,6 +201,32 @@ def test_recommendations_are_served_on_the_event_loop_without_a_cursor(store, cu
         assert c.get(f"/api/customers/{quote(customer, safe='')}%2Frecommendations").status_code == 404
 
 
+def test_a_list_asked_for_while_the_cache_fills_waits_off_the_event_loop(store, customer, monkeypatch):
+    """The recommendations endpoint runs on the event loop; before the cache is full it waits in the thread
+    pool, where waiting holds no other request up, then answers the list.
+    """
+    import threading
+
+    import anyio.to_thread
+
+    with TestClient(create_app(Settings(store=store))) as c:
+        data = c.app.state.customerlens.store
+        data.recommendations  # noqa: B018 - full now
+        data._filled.clear()  # as if it were still filling: set again in half a second
+        threading.Timer(0.5, data._filled.set).start()
+        pooled = []
+        real_run_sync = anyio.to_thread.run_sync
+
+        async def counting(func, *args, **kwargs):
+            pooled.append(getattr(func, "__name__", repr(func)))
+            return await real_run_sync(func, *args, **kwargs)
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        answer = c.get(f"/api/customers/{customer}/recommendations")
+        assert answer.status_code == 200 and answer.json()["n"] > 0
+        assert any("recommendations_json" in name for name in pooled), pooled  # waited in the pool, not the loop
+
+
 def test_targets_csv(client, store):
     r = client.get("/api/segments/3/targets.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
