@@ -488,14 +488,20 @@ def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", time
     _require_pyspark()
     import pyspark
 
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+    def free_ports(n: int) -> list[int]:
+        """``n`` distinct free ports: held together while chosen (one at a time, the system may give one twice)."""
+        sockets = [socket.socket() for _ in range(n)]
+        try:
+            for s in sockets:
+                s.bind(("127.0.0.1", 0))
+            return [s.getsockname()[1] for s in sockets]
+        finally:
+            for s in sockets:
+                s.close()
 
     launcher = Path(pyspark.__file__).parent / "bin" / "spark-class"
     folder.mkdir(parents=True, exist_ok=True)
-    port, ui = free_port(), free_port()
+    port, ui, worker_ui = free_ports(3)
     env = {**os.environ, "SPARK_HOME": str(launcher.parents[1]), "SPARK_LOCAL_IP": "127.0.0.1",
            "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
            "SPARK_DAEMON_JAVA_OPTS": java_options}
@@ -503,7 +509,7 @@ def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", time
     commands = {"master": ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
                            "--webui-port", str(ui)],
                 "worker": ["org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1", "--cores",
-                           str(cores), "--memory", memory, "--webui-port", str(free_port()), "--work-dir",
+                           str(cores), "--memory", memory, "--webui-port", str(worker_ui), "--work-dir",
                            str(folder / "work")]}
     processes = []
     try:
@@ -517,7 +523,9 @@ def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", time
                 with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as answer:
                     if json.load(answer).get("aliveworkers", 0) >= 1:
                         break
-            except OSError:
+            except (OSError, ValueError):
+                # not up yet; or up, and answering its HTML page before its JSON one is attached (seen once
+                # in a test run, as a JSONDecodeError a moment after the page started): asked again
                 pass
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                 logs = "\n".join((folder / f"{n}.log").read_text()[-2000:] for n in commands)
