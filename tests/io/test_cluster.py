@@ -174,3 +174,34 @@ def test_mllib_kmeans_and_als_forced_on_the_cluster(runs):
     assert recs["product_name"].notna().all()
     assert segments["segment_id"].nunique() == 4
     assert set(recs["customer_id"]) <= set(segments["customer_id"])
+
+
+def test_the_masters_status_page_is_asked_again_while_it_answers_html():
+    """A master's status page answers its HTML view for a moment after it starts: not yet up, not a crash."""
+    import http.server
+    import threading
+
+    from customerlens.io.spark import alive_workers
+
+    answers = [b"<!DOCTYPE html><html><body>Spark Master</body></html>", json.dumps({"aliveworkers": 1}).encode()]
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server name
+            body = answers.pop(0) if len(answers) > 1 else answers[0]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/json/"
+        try:
+            assert alive_workers(url) is None  # HTML: not up yet
+            assert alive_workers(url) == 1
+        finally:
+            server.shutdown()
+    assert alive_workers(url) is None  # nothing there any more

@@ -468,6 +468,22 @@ def _quiet_logs(spark) -> None:
 # --------------------------------------------------------------------------- a cluster on this machine
 
 
+def alive_workers(status_url: str) -> int | None:
+    """The workers a standalone master's status page (``http://HOST:UI_PORT/json/``) counts alive.
+
+    None if it does not answer yet, or answers HTML: the page serves its HTML view for a moment after
+    it starts, before its JSON one is attached (seen once in a test run, as a JSONDecodeError).
+    """
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(status_url, timeout=2) as answer:
+            return int(json.load(answer).get("aliveworkers", 0))
+    except (OSError, ValueError):
+        return None
+
+
 @contextlib.contextmanager
 def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", timeout: float = 90.0,
                        java_options: str = ""):
@@ -478,12 +494,10 @@ def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", time
     (``spark://127.0.0.1:PORT``) once the worker has registered, and stops both by PID afterwards.
     ``java_options``: for the master's and the worker's own JVMs (``SPARK_DAEMON_JAVA_OPTS``).
     """
-    import json
     import signal
     import socket
     import subprocess
     import time
-    import urllib.request
 
     _require_pyspark()
     import pyspark
@@ -519,14 +533,8 @@ def standalone_cluster(folder: Path, *, cores: int = 2, memory: str = "2g", time
                                                   stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout
         while True:  # the master's status page: the worker has registered
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as answer:
-                    if json.load(answer).get("aliveworkers", 0) >= 1:
-                        break
-            except (OSError, ValueError):
-                # not up yet; or up, and answering its HTML page before its JSON one is attached (seen once
-                # in a test run, as a JSONDecodeError a moment after the page started): asked again
-                pass
+            if (alive_workers(f"http://127.0.0.1:{ui}/json/") or 0) >= 1:
+                break
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                 logs = "\n".join((folder / f"{n}.log").read_text()[-2000:] for n in commands)
                 raise CustomerLensError(f"the standalone cluster did not start within {timeout:.0f} s:\n{logs}")
