@@ -175,23 +175,29 @@ def test_recommendations(client, store, customer, which):
         assert client.get(f"/api/customers/{customer}/recommendations", params={"n": n}).status_code == 422
 
 
+def _thread_pool_calls(monkeypatch) -> list[str]:
+    """The names of the functions run in the thread pool from now on (anyio's, which FastAPI uses)."""
+    import anyio.to_thread
+
+    calls: list[str] = []
+    real_run_sync = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        calls.append(getattr(func, "__name__", repr(func)))
+        return await real_run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    return calls
+
+
 def test_recommendations_are_served_on_the_event_loop_without_a_cursor(store, customer, monkeypatch):
     """The hot path (issue 8's p99 < 20 ms at > 1,000/s) is a dict access: no DuckDB cursor and no trip through
     the thread pool; an id ending in '%2Frecommendations' still reaches the customer (in the pool, with a cursor).
     """
-    import anyio.to_thread
-
     with TestClient(create_app(Settings(store=store))) as c:
         state = c.app.state.customerlens
         assert c.get(f"/api/customers/{customer}/recommendations").status_code == 200  # the cache is full
-        pooled = []
-        real_run_sync = anyio.to_thread.run_sync
-
-        async def counting(func, *args, **kwargs):
-            pooled.append(getattr(func, "__name__", repr(func)))
-            return await real_run_sync(func, *args, **kwargs)
-
-        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        pooled = _thread_pool_calls(monkeypatch)
         monkeypatch.setattr(state.store, "cursor", lambda: pytest.fail("a cursor was opened"))
         body = c.get(f"/api/customers/{customer}/recommendations", params={"list": "discover", "n": 3}).json()
         assert body["customer_id"] == customer and body["list"] == "discover" and 0 < body["n"] <= 3
@@ -207,21 +213,12 @@ def test_a_list_asked_for_while_the_cache_fills_waits_off_the_event_loop(store, 
     """
     import threading
 
-    import anyio.to_thread
-
     with TestClient(create_app(Settings(store=store))) as c:
         data = c.app.state.customerlens.store
         data.recommendations  # noqa: B018 - full now
         data._filled.clear()  # as if it were still filling: set again in half a second
         threading.Timer(0.5, data._filled.set).start()
-        pooled = []
-        real_run_sync = anyio.to_thread.run_sync
-
-        async def counting(func, *args, **kwargs):
-            pooled.append(getattr(func, "__name__", repr(func)))
-            return await real_run_sync(func, *args, **kwargs)
-
-        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        pooled = _thread_pool_calls(monkeypatch)
         answer = c.get(f"/api/customers/{customer}/recommendations")
         assert answer.status_code == 200 and answer.json()["n"] > 0
         assert any("recommendations_json" in name for name in pooled), pooled  # waited in the pool, not the loop
