@@ -118,8 +118,6 @@ def compiled(vega_lite: dict) -> dict:
     """
     import json
 
-    import vl_convert as vlc
-
     vega_lite = dict(vega_lite)
     vega_lite.pop("$schema", None)  # a URL nothing fetches
     datasets = vega_lite.pop("datasets", {})
@@ -127,17 +125,13 @@ def compiled(vega_lite: dict) -> dict:
     shape = _renamed_data(vega_lite, places)
     key = json.dumps(shape, sort_keys=True, separators=(",", ":"))
     if any(json.dumps(name) in key for name in datasets):  # read elsewhere than "data": {"name": ...}
-        drawn = vlc.vegalite_to_vega({**vega_lite, "datasets": datasets})
-        drawn.pop("$schema", None)
-        return drawn
+        return _vega({**vega_lite, "datasets": datasets})
     with _COMPILED_LOCK:
         kept = _COMPILED.get(key)
         if kept is not None:
             _COMPILED.move_to_end(key)
     if kept is None:
-        drawn = vlc.vegalite_to_vega({**shape, "datasets": {places[n]: [] for n in datasets}})
-        drawn.pop("$schema", None)
-        kept = json.dumps(drawn)
+        kept = json.dumps(_vega({**shape, "datasets": {places[n]: [] for n in datasets}}))
         with _COMPILED_LOCK:
             _COMPILED[key] = kept
             while len(_COMPILED) > _COMPILED_KEPT:
@@ -147,6 +141,15 @@ def compiled(vega_lite: dict) -> dict:
     for entry in drawn.get("data", []):
         if entry.get("name") in rows:
             entry["values"] = rows[entry["name"]]
+    return drawn
+
+
+def _vega(vega_lite: dict) -> dict:
+    """``vega_lite`` compiled to Vega by vl-convert, without its ``$schema`` (a URL nothing fetches)."""
+    import vl_convert as vlc
+
+    drawn = vlc.vegalite_to_vega(vega_lite)
+    drawn.pop("$schema", None)
     return drawn
 
 

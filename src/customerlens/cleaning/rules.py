@@ -289,7 +289,7 @@ def clean(
     con
         The DuckDB connection a relation ``transactions`` belongs to (optional). The steps the
         cleaning computes once are then read back as that connection's tables, so the steps after
-        them do not bind every step before them again (a third of the binding on Online Retail).
+        them do not bind every step before them again (on Online Retail: 179 binds instead of 815).
     """
     config = config or CleaningConfig()
     frame = nw.from_native(transactions)

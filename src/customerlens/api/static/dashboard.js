@@ -5,8 +5,8 @@
 
   var views = {};
 
-  // The specs are asked for as soon as this script runs (it comes before the Vega script, both
-  // deferred), so the server answers while the browser reads Vega; they are drawn once the page is
+  // The specs are asked for by the page's head (preloads), and fetch() here takes those answers
+  // (this script comes before the Vega script, both deferred); they are drawn once the page is
   // ready and all of them have come.
   var specs = {};
   Array.prototype.forEach.call(document.querySelectorAll("div.chart[data-chart]"), function (div) {
