@@ -49,7 +49,7 @@ _EXPORTS = {
     "BetaGeoModel": "customerlens.models.value.bgnbd",
     "GammaGammaModel": "customerlens.models.value.gamma_gamma",
     "ParetoNBDModel": "customerlens.models.value.pareto",
-    "ValueConfig": "customerlens.models.value.service",
+    "ValueConfig": "customerlens.models.value.config",
     "fit_value": "customerlens.models.value.service",
     "Analysis": "customerlens.pipeline.analysis",
     "analyze": "customerlens.pipeline.analysis",
@@ -97,9 +97,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from customerlens.models.recommend.registry import make_model
     from customerlens.models.segment.segmenter import CustomerSegmenter, rfm_scores
     from customerlens.models.value.bgnbd import BetaGeoModel
+    from customerlens.models.value.config import ValueConfig
     from customerlens.models.value.gamma_gamma import GammaGammaModel
     from customerlens.models.value.pareto import ParetoNBDModel
-    from customerlens.models.value.service import ValueConfig, fit_value
+    from customerlens.models.value.service import fit_value
     from customerlens.pipeline.analysis import Analysis, analyze
     from customerlens.pipeline.config import (
         EngineConfig,

@@ -458,7 +458,7 @@ def outlook(store, cur, filters: Filters) -> Figure | None:
                  [customer_id])
     if row.empty:
         return None
-    from customerlens.models.value.service import DAYS_PER_MONTH, UNITS
+    from customerlens.models.value.config import DAYS_PER_MONTH, UNITS
 
     unit = UNITS[(store.record.get("value", {}) or {}).get("time_unit", "week")]
     months = list(range(1, 13))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from customerlens.core.frames import customer_rows
-from customerlens.models.value.service import ValueResult
+from customerlens.models.value.config import ValueResult
 
 
 def with_segment(scores: pd.DataFrame, assigned: pd.DataFrame) -> pd.DataFrame:

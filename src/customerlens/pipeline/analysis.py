@@ -27,7 +27,7 @@ from customerlens.cleaning.rules import QualityReport
 from customerlens.core.frames import as_pandas
 from customerlens.errors import ConfigError
 from customerlens.insights.segmentation import Segmentation
-from customerlens.models.value.service import ValueResult
+from customerlens.models.value.config import ValueResult
 from customerlens.pipeline import stages
 from customerlens.pipeline.config import RunConfig
 from customerlens.pipeline.ingestion import Ingested, Progress, ingest, no_progress

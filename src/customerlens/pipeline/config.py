@@ -25,7 +25,7 @@ from customerlens.cleaning.rules import CleaningConfig
 from customerlens.core.dates import parse_as_of
 from customerlens.errors import ConfigError
 from customerlens.models.segment.segmenter import DEFAULT_FEATURES
-from customerlens.models.value.service import ValueConfig
+from customerlens.models.value.config import ValueConfig
 
 #: engines for loading, cleaning and features
 ENGINES = ("duckdb", "spark")

@@ -27,7 +27,7 @@ from customerlens.errors import ConfigError, CustomerLensError, DataQualityError
 from customerlens.features.customer import customer_features, default_as_of
 from customerlens.insights import action_plan, segment_customers, value_by_segment
 from customerlens.insights.segmentation import Segmentation
-from customerlens.models.value.service import ValueResult
+from customerlens.models.value.config import ValueResult
 from customerlens.pipeline.config import RunConfig
 from customerlens.pipeline.ingestion import Ingested, half_memory
 
