@@ -7,6 +7,8 @@ flag, not the Python parameter); only bugs show a traceback.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import signal
 import sys
 import warnings
@@ -50,6 +52,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def _freeze_at_exit() -> None:
+    """At the interpreter's exit: one collection, then every object left frozen (``gc.freeze``).
+
+    The interpreter's own collections while it tears its modules down walk every object that
+    pandas, scikit-learn, scipy and DuckDB made: 0.3-0.4 s after every command's work on Online
+    Retail (0.25 s after only importing them). Cycles are collected here first, so a DuckDB
+    connection held in one still closes (and removes its spill folder); finalizers still run.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
     from customerlens.cli.options import flag_message
@@ -60,6 +74,8 @@ def main() -> None:
 
         print(__version__)
         return
+    atexit.unregister(_freeze_at_exit)  # once, however often main runs in one process (the tests)
+    atexit.register(_freeze_at_exit)
     signal.signal(signal.SIGTERM, _terminate)
     warnings.showwarning = _show_warning
     try:
