@@ -62,6 +62,49 @@ def literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def to_pandas(relation: Any):
+    """``relation.df()``, through Arrow: the same frame, dtypes included, in a tenth of the time for text.
+
+    This DuckDB's ``df()`` makes every text value a Python string on its way to pandas's Arrow-backed
+    text: 0.22-0.54 s for Online Retail's 390,000 clean lines in six columns, 0.02-0.05 s through
+    Arrow. Where the two conversions differ, the result follows ``df()``: decimals as floats, dates as
+    timestamps, integers and booleans with a NULL as pandas's nullable types. No rows (``df()`` gives
+    empty text columns as objects), other types (lists, structs, intervals, ...) and repeated column
+    names go through ``df()`` itself.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    table = relation.to_arrow_table()
+    names = table.column_names
+    if not table.num_rows or len(set(names)) != len(names) or not all(_plain(column.type) for column in table.columns):
+        return relation.df()
+    columns = {}
+    for name, column in zip(names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_decimal(kind):
+            column = column.cast(pa.float64())
+        elif pa.types.is_date(kind):
+            column = column.cast(pa.timestamp("us"))
+        if column.null_count and pa.types.is_integer(kind):
+            columns[name] = column.to_pandas(types_mapper={kind: pd.api.types.pandas_dtype(
+                str(kind).replace("u", "U").replace("int", "Int"))}.get)
+        elif column.null_count and pa.types.is_boolean(kind):
+            columns[name] = column.to_pandas(types_mapper={kind: pd.BooleanDtype()}.get)
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns, columns=names, copy=False)
+
+
+def _plain(kind: Any) -> bool:
+    """Whether :func:`to_pandas` converts an Arrow type as ``df()`` does (text, numbers, times, truth values)."""
+    import pyarrow as pa
+
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+            or pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+            or pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_decimal(kind))
+
+
 def fetch_pandas(con: duckdb.DuckDBPyConnection, sql: str, rows: int | None = None, chunk_vectors: int = 128):
     """``con.sql(sql).df()`` for tables of millions of rows, at about half the peak memory.
 

@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from customerlens.core.db import fetch_all, literal, quote, run
+from customerlens.core.db import fetch_all, literal, quote, run, to_pandas
 from customerlens.core.files import atomic_path
 from customerlens.errors import InputError
 
@@ -202,7 +202,7 @@ class StoreReader:
         if name not in self.columns:
             return None
         if name not in self._frames:
-            self._frames[name] = self.con.sql(f"SELECT * FROM {quote(name)}").df()
+            self._frames[name] = to_pandas(self.con.sql(f"SELECT * FROM {quote(name)}"))
         return self._frames[name]
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:

@@ -110,7 +110,9 @@ class Analysis:
     @property
     def features(self) -> pd.DataFrame:
         """One row of behaviour features per customer, by customer id."""
-        return self.table.features.df()
+        from customerlens.core.db import to_pandas
+
+        return to_pandas(self.table.features)
 
     @property
     def segments(self) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from customerlens.core.db import to_pandas
 from customerlens.core.frames import as_pandas
 from customerlens.errors import ConfigError
 from customerlens.models.campaigns import ALL, campaign_lift, campaign_summary, lift_heterogeneity
@@ -155,7 +156,7 @@ def analyze_sends(
                                        "send_date": send_date_col})
     ingested = ingest(transactions, config or RunConfig())
     try:
-        lines = ingested.cleaned.transactions.df()
+        lines = to_pandas(ingested.cleaned.transactions)
         segmenter = _segmenter(ingested, config or RunConfig()) if segment else None
     finally:
         ingested.con.close()

@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from customerlens.core.dates import parse_as_of
-from customerlens.core.db import fetch_pandas, release_memory
+from customerlens.core.db import fetch_pandas, release_memory, to_pandas
 from customerlens.core.db import run as run_sql
 from customerlens.core.frames import collect, count_rows
 from customerlens.errors import ConfigError, CustomerLensError, DataQualityError
@@ -176,9 +176,9 @@ def insight_lines(table: CustomerTable, config: RunConfig) -> pd.DataFrame | Non
     """The clean lines in pandas, as far as the insights and the recommender need them (None: neither)."""
     if config.recommend is not None and not uses_spark_als(table, config):
         # the recommender reads the quantity too (returns are not purchases); seven columns of fourteen
-        return table.transactions.select(*INSIGHT_COLUMNS, "quantity").df()
+        return to_pandas(table.transactions.select(*INSIGHT_COLUMNS, "quantity"))
     if config.insights is not None:
-        return table.transactions.select(*INSIGHT_COLUMNS).df()  # six columns, not all
+        return to_pandas(table.transactions.select(*INSIGHT_COLUMNS))  # six columns, not all
     return None
 
 
@@ -293,12 +293,12 @@ def _named(con: duckdb.DuckDBPyConnection, transactions: Any) -> pd.DataFrame:
     """MLlib's lists (DuckDB table ``_cl_spark_recommendations``) named, in ``recommendations.csv``'s columns."""
     con.register("_cl_lines", transactions)
     try:
-        return con.sql(
+        return to_pandas(con.sql(
             "WITH names AS (SELECT product_id, any_value(product_name) AS product_name FROM _cl_lines "
             "WHERE product_id IS NOT NULL GROUP BY product_id) "
             "SELECT r.customer_id, 'top' AS list, r.rank, r.product_id, n.product_name, r.score, r.reason "
             "FROM _cl_spark_recommendations r LEFT JOIN names n USING (product_id) "
-            "ORDER BY r.customer_id, r.rank").df()
+            "ORDER BY r.customer_id, r.rank"))
     finally:
         con.unregister("_cl_lines")
 
