@@ -108,6 +108,11 @@ def main() -> None:
     if args.warm_child:
         return warm_child(args.warm_child, data, args.repeat)
     cli = str(Path(sys.executable).with_name("customerlens"))
+    # customerlens's modules byte-compiled, as an installed package has them (`make install` does the same):
+    # where PYTHONDONTWRITEBYTECODE is set, an edited checkout would otherwise compile them at every start
+    import compileall
+
+    compileall.compile_dir(REPO / "src", quiet=1)
     jobs = {
         NOTEBOOK: lambda i: [sys.executable, str(HERE / "peers" / "notebook_rfm.py"), str(data)],
         SEGMENT: lambda i: [cli, "segment", str(data), "--out", f"{tmp}/seg{i}", "--no-charts"],
