@@ -311,3 +311,7 @@ def test_the_relations_connection_gives_the_same_cleaning_with_less_binding(tmp_
     pd.testing.assert_frame_equal(excluded_a, excluded_b)
     assert report_a == report_b and report_a.kept_lines > 0 and rule_counts(report_a)["after_as_of"] > 0
     assert counts[1] < counts[0] / 2 or not counted, counts
+    # with con, the steps that built the labelled lines are gone: one copy of the lines, not two
+    tables = {row[0] for row in loaded.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    assert tables == {name for name in tables if name.startswith("_cl_labelled_")} and tables, tables
