@@ -293,14 +293,18 @@ def test_names_keep_their_promises_on_the_shared_data(shape, request):
 
 
 def test_silhouette_is_scikit_learns():
-    """The elbow search's silhouette (one matrix product per k) equals scikit-learn's, singletons included."""
+    """The elbow search's silhouettes (every k from one matrix product) equal scikit-learn's, singletons and
+    labels that skip numbers included, each k alone or side by side.
+    """
     from sklearn.metrics import pairwise_distances, silhouette_score
 
-    from customerlens.models.segment.segmenter import silhouette
+    from customerlens.models.segment.segmenter import silhouette, silhouettes
 
     rng = np.random.default_rng(3)
-    for n, k in [(60, 3), (400, 8), (40, 35)]:  # the last has segments of one customer
+    for n, ks in [(60, (3, 2)), (400, (8, 5, 9)), (40, (35,))]:  # the last has segments of one customer
         distances = pairwise_distances(rng.normal(size=(n, 4)))
-        labels = rng.integers(0, k, n)
-        assert silhouette(distances, labels) == pytest.approx(
-            silhouette_score(distances, labels, metric="precomputed"), abs=1e-12)
+        label_sets = [rng.integers(0, k, n) * 2 for k in ks]  # 0, 2, 4, ...: codes need not be 0..k-1
+        expected = [silhouette_score(distances, labels, metric="precomputed") for labels in label_sets]
+        assert silhouettes(distances, label_sets) == pytest.approx(expected, abs=1e-12)
+        assert silhouette(distances, label_sets[0]) == pytest.approx(expected[0], abs=1e-12)
+    assert silhouettes(distances, []) == []
