@@ -72,26 +72,15 @@ def to_pandas(relation: Any):
     empty text columns as objects), other types (lists, structs, intervals, ...) and repeated column
     names go through ``df()`` itself.
     """
-    table = relation.to_arrow_table()
-    names = table.column_names
-    if not _arrow_convertible(names, table.schema.types, table.num_rows):
-        return relation.df()
-    return _frame(names, list(table.columns))
-
-
-def _arrow_convertible(names: list[str], types: list, rows: int) -> bool:
-    """Whether :func:`_frame` gives ``df()``'s frame for these columns (see :func:`to_pandas`)."""
-    return bool(rows) and len(set(names)) == len(names) and all(_plain(kind) for kind in types)
-
-
-def _frame(names: list[str], columns: list):
-    """A pandas frame of Arrow columns as ``df()`` types them; each column is let go once converted."""
     import pandas as pd
     import pyarrow as pa
 
+    table = relation.to_arrow_table()
+    names = table.column_names
+    if not table.num_rows or len(set(names)) != len(names) or not all(_plain(t) for t in table.schema.types):
+        return relation.df()
     converted = {}
-    for name in names:
-        column = columns.pop(0)
+    for name, column in zip(names, table.columns, strict=True):
         kind = column.type
         if pa.types.is_decimal(kind):
             column = column.cast(pa.float64())
@@ -104,7 +93,6 @@ def _frame(names: list[str], columns: list):
             converted[name] = column.to_pandas(types_mapper={kind: pd.BooleanDtype()}.get)
         else:
             converted[name] = column.to_pandas()
-        del column
     return pd.DataFrame(converted, columns=names, copy=False)
 
 
