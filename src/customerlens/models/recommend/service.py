@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customerlens.core.threads import one_blas_thread
 from customerlens.models.recommend.data import Interactions, build_interactions
 from customerlens.models.recommend.models import EASE, Recommender
 from customerlens.models.recommend.registry import make_model
@@ -168,19 +169,6 @@ def _lookup(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return np.zeros(len(query))
     pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
     return np.where(keys[pos] == query, values[pos], 0.0)
-
-
-def one_blas_thread():
-    """BLAS on one thread while a recommender learns (EASE's inverse).
-
-    The same weights to the last digit in any process (a run's worker too) and on any machine: two
-    threads sum in another order. threadpoolctl limits the libraries loaded when the limit starts: scipy's own BLAS, which EASE uses,
-    is loaded first (it was not, in a fresh process, and the first fit's weights differed by 1e-7).
-    """
-    import scipy.linalg  # noqa: F401 - loads scipy's BLAS before the limit
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, "blas")
 
 
 def fit_recommendations(transactions: Any, as_of: dt.datetime, model: str = AUTO,

@@ -43,6 +43,7 @@ import pandas as pd
 
 from customerlens.core.frames import as_pandas as _as_pandas
 from customerlens.core.frames import is_increasing
+from customerlens.core.threads import one_blas_thread
 from customerlens.errors import ConfigError, CustomerLensError, NotFittedError
 
 log = logging.getLogger(__name__)
@@ -436,20 +437,6 @@ class CustomerSegmenter:
         if not isinstance(model, CustomerSegmenter):
             raise CustomerLensError(f"{path}: not a saved CustomerSegmenter")
         return model
-
-
-def one_blas_thread():
-    """BLAS on one thread while K-means runs its own OpenMP threads (threadpoolctl).
-
-    K-means's Lloyd iterations run on OpenMP threads, and between them k-means++, the silhouette's
-    distances and its matrix products call BLAS, whose own threads keep spinning after each call:
-    on two cores the two pools took turns stalling each other. Online Retail's k search took
-    1.04-1.36 s with both pools at two threads, 0.68 s with BLAS on one (the same inertias; the
-    BLAS calls here are small).
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
 
 
 def silhouette(distances: np.ndarray, labels: np.ndarray) -> float:

@@ -84,7 +84,7 @@ class ValueResult:
     config: ValueConfig
     record: dict = field(default_factory=dict)
     by_segment: pd.DataFrame | None = None  # set by the run: customerlens.insights.value.value_by_segment
-    #: :func:`tracking` of the calibration period, computed by a run that draws charts before it
+    #: :func:`~customerlens.models.value.service.tracking` of the calibration period, computed by a run that draws charts before it
     #: drops the summary (the chart's table; None otherwise)
     weekly_tracking: pd.DataFrame | None = None
 

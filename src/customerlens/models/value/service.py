@@ -18,11 +18,10 @@ from customerlens.errors import ConfigError, CustomerLensError
 from customerlens.models.value._fit import sample_rows
 from customerlens.models.value.bgnbd import BetaGeoModel
 from customerlens.models.value.churn import StackedChurn
-from customerlens.models.value.config import (  # noqa: F401 - also imported from here
+from customerlens.models.value.config import (
     COUNTING_MODEL_NAMES,
     DAYS_PER_MONTH,
     MIN_CUSTOMERS,
-    UNITS,
     ValueConfig,
     ValueResult,
 )
