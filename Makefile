@@ -7,7 +7,7 @@ DATA ?=
 OUT ?= out/run
 ARGS ?=
 
-.PHONY: run test test-fast bench install clean chromium java
+.PHONY: run test test-fast bench install compile clean chromium java
 
 ## the virtual environment: uv installs into it (parallel downloads and byte-compiling: 48 s against
 ## pip's 58 s here); pip if uv cannot be had. Byte-compiled at install, so that test workers and CLI
@@ -38,14 +38,13 @@ java:
 ## PYTHONDONTWRITEBYTECODE is set, as on this machine, every process compiled 60-90 of them from
 ## source at its start (0.12-0.14 s of each `customerlens` command, its worker process and every CLI
 ## test). Up-to-date files are skipped, so this costs little before each target.
-COMPILE = $(BIN)/python -m compileall -q src
+compile: $(STAMP)
+	$(BIN)/python -m compileall -q src
 
-install: $(STAMP)
-	$(COMPILE)
+install: compile
 
 ## make run [DATA=path/to/file.csv] [OUT=out/run] [ARGS="--as-of 2011-09-09"]
-run: $(STAMP)
-	$(COMPILE)
+run: compile
 	$(BIN)/customerlens run $(DATA) --out $(OUT) $(ARGS)
 
 ## make test: everything CI runs (slow suites included), one worker per core; a test module
@@ -58,18 +57,15 @@ run: $(STAMP)
 ## worker process ask for it (workers=2).
 WORKERS ?= auto
 ONE_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 CUSTOMERLENS_WORKERS=1
-test: $(STAMP) chromium java
-	$(COMPILE)
+test: compile chromium java
 	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --durations=15 $(ARGS)
 
 ## make test-fast: skip the slow suites (Spark, the Online Retail backtest, the browser runs)
-test-fast: $(STAMP)
-	$(COMPILE)
+test-fast: compile
 	$(ONE_THREAD) $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not slow" $(ARGS)
 
 ## make bench: the benchmark scripts; figures go to benchmarks/results/
-bench: $(STAMP)
-	$(COMPILE)
+bench: compile
 	$(BIN)/python benchmarks/bench_foundation.py
 	$(BIN)/python benchmarks/bench_segment.py --check-sample
 	$(BIN)/python benchmarks/bench_recommend.py
