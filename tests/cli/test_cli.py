@@ -5,6 +5,7 @@ cases go through the same entry point in this process (``cli_in_process``: no in
 """
 
 import json
+import re
 
 import pytest
 import typer.main
@@ -117,9 +118,14 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, command):
 
 def test_segment_command(tiny_csv, tmp_path):
     out = tmp_path / "seg"  # the tiny shop has two customers: k is capped at 2
-    result = cli("segment", tiny_csv, "--out", out, "--no-charts", "--as-of", "2024-02-01")
+    result = cli("segment", tiny_csv, "--out", out, "--no-charts", "--as-of", "2024-02-01", "--verbose")
     assert result.returncode == 0, result.stderr
     assert "What to do" in result.stdout
+    # --verbose: a line as each stage starts, then every stage's seconds (stderr)
+    assert "Seconds and peak memory by stage" in result.stderr
+    started = [line.split()[-1] for line in result.stderr.splitlines() if re.match(r"\s*\d+\.\ds\s+\w+$", line)]
+    assert [stage for stage in started if stage in ("load", "clean", "features", "segment", "store")] == \
+        ["load", "clean", "features", "segment", "store"], result.stderr
     assert (out / "segments.csv").is_file() and (out / "top_products.csv").is_file()
     assert not (out / "charts").exists()
 

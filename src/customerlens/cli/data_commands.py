@@ -41,6 +41,7 @@ from customerlens.cli.options import (
     TopNOpt,
     TopProductsOpt,
     TransactionsArg,
+    VerboseOpt,
     WorkersOpt,
     build_config,
 )
@@ -103,8 +104,7 @@ def run(
     demo_customers: Annotated[
         int, typer.Option(help="Customers in the demo data used when no file is given.")
     ] = 4000,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print each stage as it starts, and the "
-                                          "seconds of every stage at the end (stderr).")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run the whole pipeline on a file and write the output folder.
 
@@ -172,6 +172,7 @@ def segment(
     spark_kmeans_above: SparkKMeansAboveOpt = None,
     memory_limit: MemoryLimitOpt = None,
     record_paths: RecordPathsOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Segment customers: K-means with k chosen by the elbow method (or classic RFM).
 
@@ -197,7 +198,9 @@ def segment(
         raise typer.BadParameter("give the transactions (a file, folder, glob or URI), or --table with "
                                  "--engine spark", param_hint="DATA")
     with display.progress() as bar:
-        result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES))
+        result = run_pipeline(data, out_dir, config, progress=display.staged(bar, STAGES, verbose=verbose))
+    if verbose:
+        display.print_stage_seconds(result.clock.stages)
     display.print_segments(result.segmentation)
     display.print_outputs(result)
 

@@ -164,6 +164,9 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
 RecordPathsOpt = Annotated[bool, typer.Option(
     "--record-paths", help="Keep the input's full path in the run record and quality_report.json (default: its "
     "file name only, so that shared outputs do not show folders of this machine).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Print each stage as it starts, and every stage's seconds and peak memory at the end "
+    "(stderr).")]
 
 #: parameter of the Python API -> the CLI flag that sets it
 FLAGS = {
