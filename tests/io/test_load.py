@@ -106,6 +106,21 @@ def test_typed_parquet_columns_are_used_as_they_are(tmp_path, tiny_csv):
     assert frame["quantity"].tolist()[:3] == [2, 1, 4]
 
 
+def test_text_is_trimmed_as_duckdbs_trim_does():
+    """The parse trims only the values that may need it; every value comes out as NULLIF(trim(v), '') would."""
+    from customerlens.io.load import DUCKDB
+
+    spaces = [" ", "\u00a0", "\u2007", "\u202f", "\u3000", "\u1680", "\t"]  # a tab is not trimmed
+    values = ["", " ", "   ", "abc", " abc", "abc ", " a b ", "caf\u00e9", " caf\u00e9 ", "\u00e9", None]
+    values += [f"{space}x{space}" for space in spaces] + [f"x{space}" for space in spaces] + [f"{space}" for space in spaces]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v (x VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[value] for value in values])
+    pairs = fetch_all(con, f"SELECT x, {DUCKDB.trimmed('x')}, NULLIF(trim(x), '') FROM v")
+    assert [got for _, got, _ in pairs] == [want for _, _, want in pairs]
+    assert {got for _, got, _ in pairs} >= {"abc", "a b", "caf\u00e9", "x", "\tx\t", None}
+
+
 @pytest.mark.parametrize("kind", ["pandas", "polars", "duckdb"])
 def test_frames_are_accepted(tiny_csv, kind):
     raw = pd.read_csv(tiny_csv, dtype=str)

@@ -600,6 +600,19 @@ class Dialect:
             return f"CAST(try_to_timestamp({expr}, {self.literal(java_date_pattern(fmt))}) AS {self.timestamp})"
         return f"try_strptime({expr}, {self.literal(fmt)})"
 
+    def trimmed(self, expr: str) -> str:
+        """``expr`` without the spaces around it, null when nothing is left.
+
+        DuckDB's ``trim`` writes a new string for every value; most values have nothing to trim, so
+        it runs only on those that may: a space at either end, or any character beyond ASCII (``trim``
+        also takes Unicode's other spaces, U+00A0 and the like). The same values: at 10M lines a text
+        column's parse took 0.30 s instead of 0.46-0.49 s.
+        """
+        if self.name == "spark":
+            return f"NULLIF(trim({expr}), '')"
+        return (f"CASE WHEN starts_with({expr}, ' ') OR ends_with({expr}, ' ') OR strlen({expr}) <> length({expr}) "
+                f"THEN NULLIF(trim({expr}), '') ELSE NULLIF({expr}, '') END")
+
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
         """Replace every match of the regular expression ``pattern`` in ``expr`` (DuckDB needs the ``'g'`` flag)."""
         flags = "" if self.name == "spark" else ", 'g'"
@@ -740,7 +753,7 @@ def canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str, dia
             return null_text
         col, dtype = _q(f[field_]), types[f[field_]]
         if _is_text(dtype):
-            return f"NULLIF(trim({col}), '')"
+            return dialect.trimmed(col)
         if dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or dtype.upper().startswith("DECIMAL"):
             # ids stored as floats (17850.0) become '17850'
             return (
