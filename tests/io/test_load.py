@@ -118,6 +118,8 @@ def test_text_is_trimmed_as_duckdbs_trim_does():
     con.executemany("INSERT INTO v VALUES (?)", [[value] for value in values])
     pairs = fetch_all(con, f"SELECT x, {DUCKDB.trimmed('x')}, NULLIF(trim(x), '') FROM v")
     assert [got for _, got, _ in pairs] == [want for _, _, want in pairs]
+    pairs = fetch_all(con, f"SELECT x, {DUCKDB.stripped('x')}, trim(x) FROM v")
+    assert [got for _, got, _ in pairs] == [want for _, _, want in pairs]
     assert {got for _, got, _ in pairs} >= {"abc", "a b", "caf\u00e9", "x", "\tx\t", None}
 
 

@@ -601,17 +601,21 @@ class Dialect:
         return f"try_strptime({expr}, {self.literal(fmt)})"
 
     def trimmed(self, expr: str) -> str:
-        """``expr`` without the spaces around it, null when nothing is left.
+        """``expr`` without the spaces around it (as ``trim``), null when nothing is left."""
+        return f"NULLIF({self.stripped(expr)}, '')"
+
+    def stripped(self, expr: str) -> str:
+        """``expr`` without the spaces around it: ``trim``, run only on the values that may need it.
 
         DuckDB's ``trim`` writes a new string for every value; most values have nothing to trim, so
         it runs only on those that may: a space at either end, or any character beyond ASCII (``trim``
         also takes Unicode's other spaces, U+00A0 and the like). The same values: at 10M lines a text
-        column's parse took 0.30 s instead of 0.46-0.49 s.
+        column's parse took 0.30 s instead of 0.46-0.49 s, and Online Retail's dates 0.03 s instead of 0.07 s.
         """
         if self.name == "spark":
-            return f"NULLIF(trim({expr}), '')"
+            return f"trim({expr})"
         return (f"CASE WHEN starts_with({expr}, ' ') OR ends_with({expr}, ' ') OR strlen({expr}) <> length({expr}) "
-                f"THEN NULLIF(trim({expr}), '') ELSE NULLIF({expr}, '') END")
+                f"THEN trim({expr}) ELSE {expr} END")
 
     def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
         """Replace every match of the regular expression ``pattern`` in ``expr`` (DuckDB needs the ``'g'`` flag)."""
@@ -661,8 +665,8 @@ def _date_expr(col: str, dtype: str, fmt: str, dialect: Dialect = DUCKDB) -> str
     if not _is_text(dtype):  # numbers such as 19970101
         col = f"CAST(CAST({col} AS BIGINT) AS STRING)"
     if fmt == _ISO:
-        return f"TRY_CAST(trim({col}) AS {dialect.timestamp})"
-    return dialect.parse_date(f"trim({col})", fmt)
+        return f"TRY_CAST({dialect.stripped(col)} AS {dialect.timestamp})"
+    return dialect.parse_date(dialect.stripped(col), fmt)
 
 
 def _date_only(dtype: str, fmt: str) -> bool:
@@ -768,14 +772,15 @@ def canonical_sql(colmap: ColumnMapping, types: dict, fmt: str, source: str, dia
         col, dtype = _q(f[field_]), types[f[field_]]
         if _is_text(dtype):
             # the regex (currency signs, spaces) only runs where the plain cast fails
-            stripped = dialect.replace_all(f"trim({col})", _MONEY_SIGNS, "")
-            return f"COALESCE(TRY_CAST(trim({col}) AS DOUBLE), TRY_CAST({stripped} AS DOUBLE))"
+            plain = dialect.stripped(col)
+            stripped = dialect.replace_all(plain, _MONEY_SIGNS, "")
+            return f"COALESCE(TRY_CAST({plain} AS DOUBLE), TRY_CAST({stripped} AS DOUBLE))"
         return f"CAST({col} AS DOUBLE)"
 
     def nonempty(field_: str) -> str:
         col, dtype = _q(f[field_]), types[f[field_]]
         if _is_text(dtype):
-            return f"({col} IS NOT NULL AND trim({col}) <> '')"
+            return f"({dialect.trimmed(col)} IS NOT NULL)"
         return f"({col} IS NOT NULL)"
 
     customer = text("customer_id")
