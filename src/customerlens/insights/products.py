@@ -68,7 +68,11 @@ def product_stats(transactions: Any, segments: Any) -> pd.DataFrame:
 
     This is the table :func:`rank_products` ranks (computed once for several rankings).
     """
-    lines = lines_with_segments(transactions, segments)
+    return product_stats_of(lines_with_segments(transactions, segments), segments)
+
+
+def product_stats_of(lines: pd.DataFrame, segments: Any) -> pd.DataFrame:
+    """:func:`product_stats` from lines already joined to their segments (:func:`lines_with_segments`)."""
     lines = lines[lines["product_id"].notna()]
     if lines.empty:
         return pd.DataFrame(columns=[c for c in _PRODUCT_COLUMNS if c != "rank"])

@@ -22,9 +22,9 @@ import pandas as pd
 from customerlens.core.frames import is_increasing
 from customerlens.errors import ConfigError
 from customerlens.insights.migration import segment_migration
-from customerlens.insights.products import product_stats, rank_products
+from customerlens.insights.products import lines_with_segments, product_stats_of, rank_products
 from customerlens.insights.profiles import box_stats, segment_profiles
-from customerlens.insights.trends import cohort_retention, monthly_trend
+from customerlens.insights.trends import cohort_retention, monthly_trend_of
 from customerlens.models.segment.naming import check_names, segment_stats
 from customerlens.models.segment.segmenter import (
     DEFAULT_FEATURES,
@@ -72,10 +72,12 @@ class Segmentation:
     def add_insights(self, transactions: pd.DataFrame, top_n: int = 10) -> Segmentation:
         """Profiles, box statistics, and from the lines: top and distinctive products, monthly trend, cohorts."""
         self.add_profiles()
-        stats = product_stats(transactions, self.assigned)  # once for both rankings
+        lines = lines_with_segments(transactions, self.assigned)  # once for the products and the trend
+        stats = product_stats_of(lines, self.assigned)  # once for both rankings
         self.top_products = rank_products(stats, n=top_n, by="revenue")
         self.distinctive_products = rank_products(stats, n=top_n, by="lift")
-        self.monthly = monthly_trend(transactions, self.assigned)
+        self.monthly = monthly_trend_of(lines)
+        del lines
         self.cohorts = cohort_retention(transactions)
         return self
 

@@ -45,11 +45,15 @@ def monthly_trend(transactions: Any, segments: Any) -> pd.DataFrame:
     ``partial`` marks a first or last month the data covers only in part (:func:`partial_months`):
     its revenue is not comparable with a whole month's, and the trend chart leaves it out.
     """
-    lines = lines_with_segments(transactions, segments)
+    return monthly_trend_of(lines_with_segments(transactions, segments))
+
+
+def monthly_trend_of(lines: pd.DataFrame) -> pd.DataFrame:
+    """:func:`monthly_trend` from lines already joined to their segments (:func:`lines_with_segments`)."""
     if lines.empty:
         return pd.DataFrame(columns=["month", "segment_id", "segment_name", "revenue", "active_customers", "orders",
                                      "partial"])
-    lines["month"] = pd.to_datetime(lines["order_date"]).dt.to_period("M").dt.to_timestamp()
+    lines = lines.assign(month=pd.to_datetime(lines["order_date"]).dt.to_period("M").dt.to_timestamp())
     out = (lines.groupby(["month", "segment_id", "segment_name"])
            .agg(revenue=("amount", "sum"), active_customers=("customer_id", "nunique"),
                 orders=("order_id", "nunique"))
