@@ -74,6 +74,10 @@ def test_migration_on_the_duckdb_relation_equals_pandas(online_retail, retail_de
     for a, b in zip(on_duckdb, on_pandas, strict=True):
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
     assert on_duckdb[0]["revenue"].sum() > 0
+    # a run hands over its own features at the snapshot (the segments' table) instead of computing them again
+    given = insights.segment_migration(relation, seg.segmenter, "2011-06-01", "2011-12-01", features_to=seg.assigned)
+    for a, b in zip(given, on_duckdb, strict=True):
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_run_writes_action_plan_and_target_lists(tmp_path):

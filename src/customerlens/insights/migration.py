@@ -10,8 +10,8 @@ import pandas as pd
 from customerlens.core.frames import as_pandas as _as_pandas
 
 
-def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any) -> tuple[pd.DataFrame,
-                                                                                           pd.DataFrame]:
+def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any, *,
+                      features_to: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Segment the base as of two dates with the same fitted model and compare.
 
     Returns ``(matrix, movers)``: ``matrix`` has one row per (from, to) pair:
@@ -19,7 +19,8 @@ def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any
     customers who first bought between the dates), ``customers`` and
     ``revenue`` (their net spend between the dates); the customers of each
     from-segment add up to its size at ``date_from``. ``movers`` lists every
-    customer with both segments.
+    customer with both segments. ``features_to``: the customers' features as of ``date_to`` when the
+    caller has them already (a run's own features at its snapshot), instead of computing them again.
     """
     from customerlens.core.dates import parse_as_of
     from customerlens.features.customer import customer_features
@@ -30,7 +31,7 @@ def segment_migration(transactions: Any, segmenter, date_from: Any, date_to: Any
 
         raise CustomerLensError(f"migration needs two dates, the first earlier: got {date_from} and {date_to}")
     before = _as_pandas(customer_features(transactions, as_of=start))
-    after = _as_pandas(customer_features(transactions, as_of=end))
+    after = _as_pandas(customer_features(transactions, as_of=end)) if features_to is None else features_to
     if after.empty:
         return pd.DataFrame(columns=["from_segment", "to_segment", "customers", "revenue"]), pd.DataFrame()
     to_ids = segmenter.predict(after)

@@ -81,11 +81,17 @@ class Segmentation:
         self.cohorts = cohort_retention(transactions)
         return self
 
-    def add_migration(self, transactions: pd.DataFrame, date_from, date_to) -> Segmentation:
-        """Segments as of ``date_from`` and ``date_to`` with this fitted model (K-means only)."""
+    def add_migration(self, transactions: pd.DataFrame, date_from, date_to, *, at_snapshot: bool = False
+                      ) -> Segmentation:
+        """Segments as of ``date_from`` and ``date_to`` with this fitted model (K-means only).
+
+        ``at_snapshot``: ``date_to`` is the date these segments' features were computed at, so they
+        are used as they are for it (not computed again from the lines).
+        """
         if self.segmenter is None:
             return self
-        self.migration, self.movers = segment_migration(transactions, self.segmenter, date_from, date_to)
+        self.migration, self.movers = segment_migration(transactions, self.segmenter, date_from, date_to,
+                                                        features_to=self.assigned if at_snapshot else None)
         self.migration_dates = (str(pd.Timestamp(date_from).date()), str(pd.Timestamp(date_to).date()))
         return self
 

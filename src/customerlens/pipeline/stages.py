@@ -190,8 +190,8 @@ def insights_stage(segmentation: Segmentation, lines: pd.DataFrame, table: Custo
     segmentation.add_insights(lines, top_n=config.insights.top_products)
     start = migration_start(config, table.as_of, table.transactions)
     if start is not None:
-        # features as of both dates: by DuckDB, on the lines where they are
-        segmentation.add_migration(table.transactions, start, table.as_of)
+        # features as of the start: by DuckDB, on the lines where they are; at the snapshot: the run's own
+        segmentation.add_migration(table.transactions, start, table.as_of, at_snapshot=True)
     return segmentation
 
 
