@@ -54,11 +54,14 @@ def test_a_live_lock_is_refused_and_a_dead_one_taken_over(tmp_path):
     finally:
         live.kill()
         live.wait()
-    # the holder is gone: its lock and its staging folder are cleaned up, the run goes on
+    # the holder is gone: its lock, its staging folder and its store's first tables are cleaned up, the run goes on
     folder.staging_path(out, live.pid).mkdir(parents=True)
     (folder.staging_path(out, live.pid) / "half.csv").write_text("x")
+    folder.early_store_path(out, live.pid).mkdir()
+    (folder.early_store_path(out, live.pid) / "store.duckdb.wal").write_text("x")
     with folder.folder_lock(out):
         assert not folder.staging_path(out, live.pid).exists()
+        assert not folder.early_store_path(out, live.pid).exists()
     assert not folder.lock_path(out).exists()
 
 
@@ -72,6 +75,58 @@ def test_a_swap_killed_between_two_renames_is_repaired(tmp_path):
     (aside / "segments.csv").write_text("old\n")
     with folder.folder_lock(out):
         assert (out / "segments.csv").read_text() == "old\n" and not aside.exists()
+
+
+def _store_tables(path: Path) -> dict[str, tuple]:
+    """Each table of a store but the run record: its rows and a hash of them all."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        return {name: con.execute(f'SELECT count(*), sum(hash(t)) FROM "{name}" t').fetchone()
+                for name in sorted(names) if name != "run"}
+    finally:
+        con.close()
+
+
+def test_the_store_written_early_is_the_store_written_at_the_end(tmp_path, monkeypatch):
+    """A small run writes its store's first tables beside the insights: the same store, nothing left beside it."""
+    import customerlens as cl
+    from customerlens.outputs import store
+    from customerlens.pipeline import analysis
+
+    data, _ = demo.write(demo.generate(300, seed=5), tmp_path / "d.csv")
+    started = []
+    real = store.EarlyStore.__init__
+    monkeypatch.setattr(store.EarlyStore, "__init__", lambda self, *a, **k: (started.append(1), real(self, *a, **k))[1])
+    options = {"charts": False, "report": False, "top_n": 2}
+    cl.run(data, tmp_path / "early", **options)
+    assert started == [1]
+    monkeypatch.setattr(analysis, "EARLY_STORE_LINES", 0)  # every line over it: written at the end, in turn
+    cl.run(data, tmp_path / "late", **options)
+    assert started == [1]
+    early, late = (_store_tables(tmp_path / name / "customerlens.duckdb") for name in ("early", "late"))
+    assert early == late and {"transactions", "excluded_lines", "customer_features", "segments"} <= set(early)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "d.types.csv", "early", "late"]
+
+
+@pytest.mark.parametrize("where", ["insights", "save", "after the store"])
+def test_a_run_that_fails_after_its_early_store_leaves_nothing_beside_the_folder(tmp_path, monkeypatch, where):
+    import customerlens as cl
+    from customerlens.insights.segmentation import Segmentation
+    from customerlens.outputs import layout
+
+    data, _ = demo.write(demo.generate(200, seed=6), tmp_path / "d.csv")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no room")
+
+    # while the first tables are written (the insights), before the store is completed, after it
+    owner, name = {"insights": (Segmentation, "add_insights"), "save": (layout, "_previous_tables"),
+                   "after the store": (layout, "write_segmentation")}[where]
+    monkeypatch.setattr(owner, name, fail)
+    with pytest.raises(RuntimeError, match="no room"):
+        cl.run(data, tmp_path / "out", charts=False, report=False, top_n=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "d.types.csv"]  # no store, staging or lock
 
 
 def _folder_state(out: Path, report: bool = True) -> tuple[str, int]:

@@ -13,7 +13,8 @@ keeps there) are carried over into the new folder.
 One run at a time: a lock file beside the folder (``.NAME.lock``, holding the
 writer's PID) makes a second run into the same folder fail at once with a clear
 error, and a lock left by a killed run (its process is gone) is taken over, its
-staging folder removed.
+staging folder (and the folder of its store's first tables, ``.NAME.store-PID``,
+:class:`customerlens.outputs.store.EarlyStore`) removed.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def lock_path(out_dir: Path) -> Path:
 def staging_path(out_dir: Path, pid: int | None = None) -> Path:
     """Where a run (this process by default) builds the new folder."""
     return out_dir.parent / f".{out_dir.name}.staging-{pid or os.getpid()}"
+
+
+def early_store_path(out_dir: Path, pid: int | None = None) -> Path:
+    """The folder beside ``out_dir`` where a run writes its store's first tables early (``.NAME.store-PID``)."""
+    return out_dir.parent / f".{out_dir.name}.store-{pid or os.getpid()}"
 
 
 def _backup_path(out_dir: Path, pid: int | None = None) -> Path:
@@ -163,7 +169,7 @@ def _recover(out_dir: Path, stale_lock: bool) -> None:
     prefix = f".{out_dir.name}."
     for entry in out_dir.parent.glob(f".{out_dir.name}.*-*"):
         kind, _, owner = entry.name[len(prefix):].rpartition("-")
-        if kind not in ("staging", "previous", "lockfile") or not owner.isdigit():
+        if kind not in ("staging", "store", "previous", "lockfile") or not owner.isdigit():
             continue
         if int(owner) != os.getpid() and _alive(int(owner)):
             continue  # a live run's

@@ -179,6 +179,22 @@ def write_run(analysis: Any, out_dir: Path, *, progress: Callable[[str], None] =
     return {name: out_dir / path.relative_to(staging) for name, path in written.items()}
 
 
+def first_store_tables(ingested: Any, table: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The store's first tables (the lines, the excluded lines, the features, the quality report) and those presorted.
+
+    DuckDB's lines are in input order since the cleaning (Spark's, taken partition by partition, are
+    not), the features by customer.
+    """
+    tables = {
+        "transactions": table.transactions,
+        "excluded_lines": ingested.cleaned.excluded,
+        "customer_features": table.features,
+        "quality_report": quality_rows(ingested.cleaned.report),
+    }
+    presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_lines is None else ())
+    return tables, presorted
+
+
 def _previous_tables(con, previous: Path | None) -> dict[str, Any]:
     """The previous run's customers (segment, spend, churn risk, value) and its date, for "what changed".
 
@@ -227,6 +243,10 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     recommendations = analysis.recommendations
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
+    # the store's first tables, written beside the insights (small runs; else None): waited for before
+    # anything here uses the connection again
+    early = analysis._early_store
+    started = early.result() if early is not None else None
     if config.output.charts:
         progress("charts")
         made = analysis.charts
@@ -239,11 +259,9 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
     progress("store")
     ingested = analysis.ingested
+    first, presorted = first_store_tables(ingested, table)
     tables = {
-        "transactions": table.transactions,
-        "excluded_lines": ingested.cleaned.excluded,
-        "customer_features": table.features,
-        "quality_report": quality_rows(ingested.cleaned.report),
+        **({} if early is not None else first),
         **segmentation_tables(segmentation),
         **({"recommendations": recommendations} if recommendations is not None else {}),
         **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
@@ -251,16 +269,14 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
         **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
         **({"campaign_balance": analysis.campaign_balance} if analysis.campaign_balance is not None else {}),
     }
-    # DuckDB's lines are in input order since the cleaning (Spark's, taken partition by partition, are not),
-    # the features by customer
-    presorted = ("customer_features",) + (("transactions", "excluded_lines") if table.spark_lines is None else ())
     before = _previous_tables(con, previous)
     try:
         outputs["store"] = write_store(out_dir / STORE_NAME, con, {**tables, **before}, analysis.record(),
-                                       presorted=presorted)
+                                       presorted=presorted, started=started)
     finally:
         if before:
             run_sql(con, "DETACH _cl_previous")
+        analysis.discard_early_store()  # its file is the store now, or the run failed
     outputs["customer_features"] = write_relation_csv(con, table.features, out_dir / "customer_features.csv")
     outputs["quality_report"] = write_json_atomic(ingested.quality_report(config.output.record_paths),
                                                    out_dir / "quality_report.json")

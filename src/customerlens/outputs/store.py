@@ -23,6 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import shutil
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +56,7 @@ def write_store(
     tables: Mapping[str, Any],
     run_record: Mapping[str, Any],
     presorted: Collection[str] = (),
+    started: str | Path | None = None,
 ) -> Path:
     """Write ``tables`` (DuckDB relations of ``con``, pandas/Polars/Arrow frames) atomically.
 
@@ -71,26 +74,20 @@ def write_store(
         Tables already in their :data:`ORDER` (DuckDB relations over an ordered
         table): written as they are read, without a sort (100M lines would need
         gigabytes for it).
+    started
+        A store file holding the first tables already (:class:`EarlyStore`): it becomes the new
+        store, ``tables`` and the run record are added to it.
     """
     path = Path(path)
     with atomic_path(path) as tmp:
+        if started is not None:
+            os.replace(started, tmp)
+        write_tables(con, tmp, tables, presorted)
         alias = "_cl_store"
         run(con, f"ATTACH {literal(tmp)} AS {alias}")
         try:
-            for name, data in tables.items():
-                view = f"_cl_write_{name}"
-                con.register(view, data)
-                try:
-                    order = None if name in presorted else ORDER.get(name)
-                    order_sql = f" ORDER BY {order}" if order else ""
-                    run(con, f"CREATE TABLE {alias}.{quote(name)} AS SELECT * FROM {view}{order_sql}")
-                finally:
-                    con.unregister(view)
             record = {k: _jsonable(v) for k, v in run_record.items()}
-            run(
-                con,
-                f"CREATE TABLE {alias}.run (created_at TIMESTAMP, record JSON)",
-            )
+            run(con, f"CREATE TABLE {alias}.run (created_at TIMESTAMP, record JSON)")
             run(
                 con,
                 f"INSERT INTO {alias}.run VALUES (?, ?)",
@@ -99,6 +96,70 @@ def write_store(
         finally:
             run(con, f"DETACH {alias}")
     return path
+
+
+def write_tables(con: duckdb.DuckDBPyConnection, path: str | Path, tables: Mapping[str, Any],
+                 presorted: Collection[str] = ()) -> None:
+    """Create ``tables`` in the DuckDB file ``path`` (a new one, or one holding others), attached for the while."""
+    alias = "_cl_store"
+    run(con, f"ATTACH {literal(path)} AS {alias}")
+    try:
+        for name, data in tables.items():
+            view = f"_cl_write_{name}"
+            con.register(view, data)
+            try:
+                order = None if name in presorted else ORDER.get(name)
+                order_sql = f" ORDER BY {order}" if order else ""
+                run(con, f"CREATE TABLE {alias}.{quote(name)} AS SELECT * FROM {view}{order_sql}")
+            finally:
+                con.unregister(view)
+    finally:
+        run(con, f"DETACH {alias}")
+
+
+class EarlyStore:
+    """The store's first tables (the lines, the excluded lines, the features), written in a thread.
+
+    A run starts it once its main thread has no more work for DuckDB until the save (the segment
+    insights are pandas'), so the copy of the lines into the store file, DuckDB's work, runs beside
+    them on the other core. :meth:`result` waits for it and hands over the file, which
+    :func:`write_store` completes; :meth:`discard` waits and removes it. Only ``con``'s thread
+    is this one meanwhile: the caller does not touch ``con`` until it has waited.
+    """
+
+    FILE = "store.duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, folder: Path, tables: Mapping[str, Any],
+                 presorted: Collection[str] = ()):
+        import threading
+
+        self.folder = Path(folder)
+        self.names = tuple(tables)
+        self._error: BaseException | None = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self._thread = threading.Thread(target=self._write, args=(con, dict(tables), tuple(presorted)),
+                                        name="customerlens-store", daemon=True)
+        self._thread.start()
+
+    def _write(self, con: duckdb.DuckDBPyConnection, tables: dict, presorted: tuple) -> None:
+        try:
+            write_tables(con, self.folder / self.FILE, tables, presorted)
+        except BaseException as exc:  # raised where the run waits for it
+            self._error = exc
+
+    def result(self) -> Path:
+        """Wait for the tables; the file that holds them (its exception, if it failed, is raised here)."""
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self.folder / self.FILE
+
+    def discard(self) -> None:
+        """Wait for the thread, then remove its folder (a run that failed, or whose store took the file)."""
+        self._thread.join()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _jsonable(value: Any) -> Any:

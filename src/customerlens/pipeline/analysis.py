@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import html
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,8 @@ class Analysis:
     _charts: dict[str, Any] | None = field(default=None, repr=False)
     #: work still running in a worker process (the recommender), taken by :meth:`complete`
     _pending: Any = field(default=None, repr=False)
+    #: the store's first tables being written in a thread (outputs.store.EarlyStore), for :meth:`save` into store_to
+    _early_store: Any = field(default=None, repr=False)
 
     # -- what a notebook looks at
     @property
@@ -207,7 +210,14 @@ class Analysis:
         if self._pending is not None:  # the worker process stops with it
             self._pending.worker.close()
             self._pending = None
+        self.discard_early_store()
         self.ingested.con.close()
+
+    def discard_early_store(self) -> None:
+        """Wait for the store's first tables if they are still being written, and remove them."""
+        if self._early_store is not None:
+            early, self._early_store = self._early_store, None
+            early.discard()
 
     def __enter__(self) -> Analysis:
         return self
@@ -318,15 +328,16 @@ def settings(config: RunConfig | None, options: dict) -> RunConfig:
 
 
 def start_analysis(data: Any, config: RunConfig, *, progress: StageClock, campaigns: Any = None,
-                   campaign_options: dict | None = None) -> Analysis:
+                   campaign_options: dict | None = None, store_to: Path | None = None) -> Analysis:
     """:func:`analyze`'s stages, but the recommender may still be fitting in its worker process when it returns.
 
-    :meth:`Analysis.complete` waits for it: ``customerlens run`` draws the charts first.
+    :meth:`Analysis.complete` waits for it: ``customerlens run`` draws the charts first. ``store_to``:
+    the output folder the analysis will be saved to (its lock held), for :func:`_early_store`.
     """
     worker = _worker(config)  # started now: its imports overlap loading and cleaning
     importer = _import_beside()
     try:
-        analysis = _analyze(data, config, progress, worker, campaigns, campaign_options, importer)
+        analysis = _analyze(data, config, progress, worker, campaigns, campaign_options, importer, store_to)
     except BaseException:
         if worker is not None:
             worker.close()
@@ -361,8 +372,11 @@ def _one_thread_beside(worker):
     return threadpool_limits(1)
 
 
-def _middle(table, lines, config, ingested, progress):
-    """Value, segments and their insights: what runs while a worker fits the recommender."""
+def _middle(table, lines, config, ingested, progress, early: Callable[[], None]):
+    """Value, segments and their insights: what runs while a worker fits the recommender.
+
+    ``early`` is called once DuckDB has no more work here (:func:`_early_store`).
+    """
     progress("value")
     value = stages.value_stage(table.transactions, table.as_of, config)
     progress("segment")
@@ -370,8 +384,32 @@ def _middle(table, lines, config, ingested, progress):
     stages.segment_value(value.result, segmentation)
     if config.insights is not None:
         progress("insights")
-        stages.insights_stage(segmentation, lines, table, config)
+        stages.insights_stage(segmentation, lines, table, config, then=early)
+    else:
+        early()
     return value, segmentation
+
+
+#: Up to this many clean lines a run writes its store's first tables beside the insights (:func:`_early_store`)
+EARLY_STORE_LINES = 2_000_000
+
+
+def _early_store(ingested: Ingested, table: stages.CustomerTable, config: RunConfig, store_to: Path | None):
+    """The store's first tables (the lines, the excluded lines, the features) written in a thread, or None.
+
+    On DuckDB, up to :data:`EARLY_STORE_LINES` clean lines and without a memory limit: the copy of the
+    lines into the store file (DuckDB's work) then runs while this thread computes the segment insights
+    (pandas'), on the other core. Larger runs write them in turn at the save, holding less memory at once.
+    """
+    from customerlens.outputs.folder import early_store_path
+    from customerlens.outputs.layout import first_store_tables
+    from customerlens.outputs.store import EarlyStore
+
+    if (store_to is None or config.engine.name != "duckdb" or config.engine.memory_limit
+            or ingested.cleaned.report.kept_lines > EARLY_STORE_LINES):
+        return None
+    tables, presorted = first_store_tables(ingested, table)
+    return EarlyStore(ingested.con, early_store_path(Path(store_to).absolute()), tables, presorted)
 
 
 #: what the stages after the features import (scikit-learn for K-means, kneed, scipy for the value
@@ -402,9 +440,10 @@ def _import_beside():
     return thread
 
 
-def _analyze(data, config, progress, worker, campaigns, campaign_options, importer) -> Analysis:
+def _analyze(data, config, progress, worker, campaigns, campaign_options, importer, store_to=None) -> Analysis:
     ingested = ingest(data, config, progress=progress)
     table = None
+    early = None
     try:
         progress("features")
         table = stages.features_stage(ingested)
@@ -414,8 +453,13 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
             stages.start_recommendations(worker, lines, table, config)  # fits beside value, segment, insights
         else:
             worker = None
+        def start_early() -> None:
+            nonlocal early
+            if campaigns is None:  # the campaigns read the lines through DuckDB after the plan
+                early = _early_store(ingested, table, config, store_to)
+
         with _one_thread_beside(worker):
-            value, segmentation = _middle(table, lines, config, ingested, progress)
+            value, segmentation = _middle(table, lines, config, ingested, progress, start_early)
         if worker is None:
             progress("recommend")
             recs = stages.recommend_stage(table, lines, segmentation, config,
@@ -426,7 +470,8 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
         analysis = Analysis(config=config, ingested=ingested, table=table, segmentation=segmentation,
                             value=value.result, value_record=value.record, recommendations=recs.table,
                             recommender=recs.fitted, action_plan=plan, recommendations_skipped=recs.skipped,
-                            clock=progress)
+                            clock=progress, _early_store=early)
+        early = None  # the analysis holds it now
         if worker is not None:
             analysis._pending = _Pending(worker, lines)
         if campaigns is not None:
@@ -434,6 +479,8 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
         return analysis
     except BaseException:
         # a failed analysis leaves nothing behind: its connection, and with it DuckDB's spill folder, goes
+        if early is not None:
+            early.discard()
         ingested.con.close()
         raise
 

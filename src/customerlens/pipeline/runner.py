@@ -50,7 +50,7 @@ def run(
         # the recommender may still be fitting in its worker process: saving draws the charts before it waits
         campaigns, campaign_options = options.pop("campaigns", None), options.pop("campaign_options", None)
         analysis = start_analysis(data, settings(config, options), progress=progress, campaigns=campaigns,
-                                  campaign_options=campaign_options)
+                                  campaign_options=campaign_options, store_to=out_dir)
         try:
             analysis.save(out_dir, progress=progress)
         except BaseException:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -183,15 +184,21 @@ def insight_lines(table: CustomerTable, config: RunConfig) -> pd.DataFrame | Non
 
 
 def insights_stage(segmentation: Segmentation, lines: pd.DataFrame, table: CustomerTable,
-                   config: RunConfig) -> Segmentation:
-    """Top and distinctive products, monthly trend, cohorts and segment migration."""
+                   config: RunConfig, then: Callable[[], None] | None = None) -> Segmentation:
+    """Top and distinctive products, monthly trend, cohorts and segment migration.
+
+    The migration first (DuckDB's part), then ``then`` is called (DuckDB is free from there on), then
+    the rest (pandas, on ``lines``).
+    """
     if config.insights is None:
         return segmentation
-    segmentation.add_insights(lines, top_n=config.insights.top_products)
     start = migration_start(config, table.as_of, table.transactions)
     if start is not None:
         # features as of the start: by DuckDB, on the lines where they are; at the snapshot: the run's own
         segmentation.add_migration(table.transactions, start, table.as_of, at_snapshot=True)
+    if then is not None:
+        then()
+    segmentation.add_insights(lines, top_n=config.insights.top_products)
     return segmentation
 
 
