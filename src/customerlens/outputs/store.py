@@ -134,7 +134,6 @@ class EarlyStore:
         import threading
 
         self.folder = Path(folder)
-        self.names = tuple(tables)
         self._error: BaseException | None = None
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
