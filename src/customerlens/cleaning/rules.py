@@ -314,7 +314,7 @@ def clean(
                             in_input_order=True, joined=True, lines=_input_lines(labelled), con=con)
     if con is not None:  # the labelled lines stand alone (a table of con): the steps that built them can go
         for step in _STEPS:
-            con.execute(f"DROP TABLE IF EXISTS {step}").fetchall()
+            run_sql(con, f"DROP TABLE IF EXISTS {step}")
     report = _report(labelled, config, has_products, has_order_ids, as_of)
     kept = labelled.filter(nw.col("_rule").is_null()).select(*CLEAN_COLUMNS)
     excluded = labelled.filter(nw.col("_rule").is_null().__invert__()).select(
@@ -444,12 +444,9 @@ def _is_duckdb(frame) -> bool:
 
 def _input_lines(frame) -> int | None:
     """How many lines the cleaning's input copy holds (DuckDB: a count of the table, no scan)."""
-    import duckdb
-
-    native = frame.to_native()
-    if not isinstance(native, duckdb.DuckDBPyRelation):
+    if not _is_duckdb(frame):
         return None
-    return native.query("_cl_self", "SELECT count(*) FROM _cl_input").fetchall()[0][0]
+    return frame.to_native().query("_cl_self", "SELECT count(*) FROM _cl_input").fetchall()[0][0]
 
 
 def _named(name: str, condition):

@@ -259,9 +259,10 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
     progress("store")
     ingested = analysis.ingested
-    first, presorted = first_store_tables(ingested, table)
+    # the first tables are in the early store's file already, when there is one
+    first, presorted = first_store_tables(ingested, table) if early is None else ({}, ())
     tables = {
-        **({} if early is not None else first),
+        **first,
         **segmentation_tables(segmentation),
         **({"recommendations": recommendations} if recommendations is not None else {}),
         **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),

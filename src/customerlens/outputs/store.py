@@ -20,12 +20,13 @@ input gives identical tables (the ``run`` table's ``created_at`` aside).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
 import os
 import shutil
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,8 @@ def write_store(
     with atomic_path(path) as tmp:
         if started is not None:
             os.replace(started, tmp)
-        write_tables(con, tmp, tables, presorted)
-        alias = "_cl_store"
-        run(con, f"ATTACH {literal(tmp)} AS {alias}")
-        try:
+        with _attached(con, tmp) as alias:
+            _create_tables(con, alias, tables, presorted)
             record = {k: _jsonable(v) for k, v in run_record.items()}
             run(con, f"CREATE TABLE {alias}.run (created_at TIMESTAMP, record JSON)")
             run(
@@ -93,28 +92,38 @@ def write_store(
                 f"INSERT INTO {alias}.run VALUES (?, ?)",
                 [dt.datetime.now(dt.UTC).replace(tzinfo=None), json.dumps(record, sort_keys=True)],
             )
-        finally:
-            run(con, f"DETACH {alias}")
     return path
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, path: str | Path, tables: Mapping[str, Any],
                  presorted: Collection[str] = ()) -> None:
     """Create ``tables`` in the DuckDB file ``path`` (a new one, or one holding others), attached for the while."""
+    with _attached(con, path) as alias:
+        _create_tables(con, alias, tables, presorted)
+
+
+@contextlib.contextmanager
+def _attached(con: duckdb.DuckDBPyConnection, path: str | Path) -> Iterator[str]:
+    """The DuckDB file ``path`` attached to ``con`` for the block; yields its alias."""
     alias = "_cl_store"
     run(con, f"ATTACH {literal(path)} AS {alias}")
     try:
-        for name, data in tables.items():
-            view = f"_cl_write_{name}"
-            con.register(view, data)
-            try:
-                order = None if name in presorted else ORDER.get(name)
-                order_sql = f" ORDER BY {order}" if order else ""
-                run(con, f"CREATE TABLE {alias}.{quote(name)} AS SELECT * FROM {view}{order_sql}")
-            finally:
-                con.unregister(view)
+        yield alias
     finally:
         run(con, f"DETACH {alias}")
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection, alias: str, tables: Mapping[str, Any],
+                   presorted: Collection[str]) -> None:
+    for name, data in tables.items():
+        view = f"_cl_write_{name}"
+        con.register(view, data)
+        try:
+            order = None if name in presorted else ORDER.get(name)
+            order_sql = f" ORDER BY {order}" if order else ""
+            run(con, f"CREATE TABLE {alias}.{quote(name)} AS SELECT * FROM {view}{order_sql}")
+        finally:
+            con.unregister(view)
 
 
 class EarlyStore:

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 #: the counting models :func:`~customerlens.models.value.service.fit_value` chooses from
 COUNTING_MODEL_NAMES = ("bgnbd", "pareto_nbd")
-UNITS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12}
 DAYS_PER_MONTH = 365.25 / 12
+UNITS = {"day": 1.0, "week": 7.0, "month": DAYS_PER_MONTH}
 #: fewer customers than this cannot pin down four parameters: the stage is skipped
 MIN_CUSTOMERS = 20
 
