@@ -312,3 +312,116 @@ def test_the_split_fit_on_a_short_history_gives_the_blends_lists():
     assert joined.model.name == whole.model.name == "blend" and joined.note == whole.note and "too short" in note + joined.note
     pd.testing.assert_frame_equal(joined.lists(), whole.lists())
     pd.testing.assert_frame_equal(joined.lists(n=3), whole.lists(n=3))
+
+
+def _awkward_lines(seed: int = 3, unit: str = "us") -> pd.DataFrame:
+    """Lines with what the integer codes must get right: repeated lines of one order, an order id missing,
+    an order spanning two dates, customers new since the earlier cuts, ids that sort differently as text than as numbers, and dates to the
+    nanosecond (``unit="ns"``).
+    """
+    rng = np.random.default_rng(seed)
+    n = 4_000
+    frame = pd.DataFrame({
+        "customer_id": [f"c{x}" for x in rng.integers(0, 120, n)],
+        "product_id": [f"p{x}" for x in rng.integers(0, 60, n)],
+        "order_id": [f"o{x}" for x in rng.integers(0, 900, n)],
+        "order_date": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 400 * 86400, n), unit="s"),
+        "quantity": rng.choice([1.0, 2.0, -1.0], n, p=[0.6, 0.35, 0.05]),
+    })
+    frame.loc[5, ["order_id", "order_date", "quantity"]] = [None, pd.Timestamp("2023-12-01"), 1.0]
+    frame.loc[10:29, "customer_id"] = [f"new{x}" for x in range(20)]  # first bought in the last weeks
+    frame.loc[10:29, "order_date"] = pd.Timestamp("2024-01-10")
+    frame = pd.concat([frame, frame.iloc[:50]], ignore_index=True)  # the same lines twice
+    frame.loc[len(frame) - 1, "order_date"] += pd.Timedelta(days=3)  # one order on two dates
+    frame["order_date"] = frame["order_date"].astype(f"datetime64[{unit}]")
+    if unit == "ns":
+        frame["order_date"] += pd.to_timedelta(rng.integers(0, 1000, len(frame)), unit="ns")
+    frame["product_name"] = frame["product_id"].str.upper()
+    return frame
+
+
+def _reference_interactions(lines: pd.DataFrame, as_of, products=None) -> dict:
+    """What build_interactions computed by pandas group-bys before the integer codes: the test's oracle."""
+    lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna() & (lines["quantity"] > 0)]
+    per = (lines.groupby(["customer_id", "product_id"])
+           .agg(orders=("order_id", "nunique"), last=("order_date", "max"), first=("order_date", "min")).reset_index())
+    customers = np.sort(per["customer_id"].unique())
+    products = np.sort(per["product_id"].unique()) if products is None else products
+    ci, pi = pd.Index(customers).get_indexer(per["customer_id"]), pd.Index(products).get_indexer(per["product_id"])
+    as_of = pd.Timestamp(as_of)
+    days = {k: ((as_of - per[k]).dt.total_seconds() / 86400).to_numpy() for k in ("last", "first")}
+    shape = (len(customers), len(products))
+    import scipy.sparse as sp
+
+    cust = lines.groupby("customer_id").agg(n=("order_id", "nunique"), last=("order_date", "max")).reindex(customers)
+    recent = lines[lines["order_date"] >= as_of - pd.Timedelta(days=90)]
+    return {
+        "customers": customers, "products": products,
+        "orders": sp.csr_matrix((per["orders"].to_numpy(np.float32), (ci, pi)), shape=shape),
+        "last_days": sp.csr_matrix((days["last"].astype(np.float32) + 1e-3, (ci, pi)), shape=shape),
+        "first_days": sp.csr_matrix((days["first"].astype(np.float32) + 1e-3, (ci, pi)), shape=shape),
+        "customer_orders": cust["n"].to_numpy(),
+        "customer_last_days": ((as_of - cust["last"]).dt.total_seconds() / 86400).to_numpy(),
+        "product_buyers_recent": recent.groupby("product_id")["customer_id"].nunique().reindex(products)
+        .fillna(0).to_numpy().astype(float),
+    }
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_interactions_from_integer_codes_equal_the_group_bys(unit):
+    """build_interactions and Interactions.at (the two-stage ranker's inner cuts) group integer codes; every
+    matrix and fact equals pandas' group-bys of the text ids, bit for bit, at the snapshot and at earlier cuts.
+    """
+    lines = _awkward_lines(unit=unit)
+    as_of = dt.datetime(2024, 1, 20)
+    data = build_interactions(lines, as_of)
+    cases = [(data, _reference_interactions(lines, as_of))]
+    for days in (45, 105, 300):
+        cut = as_of - dt.timedelta(days=days)
+        cases.append((data.at(cut), _reference_interactions(lines, cut, products=data.products)))
+    for got, want in cases:
+        for name, expected in want.items():
+            actual = getattr(got, name)
+            if hasattr(expected, "tocsr"):
+                expected.sort_indices()
+                for part in ("indptr", "indices", "data"):
+                    np.testing.assert_array_equal(getattr(actual, part), getattr(expected, part), err_msg=name)
+                assert actual.dtype == expected.dtype and actual.has_sorted_indices
+            else:
+                np.testing.assert_array_equal(actual, expected, err_msg=name)
+    assert data.customer_orders.max() > 1 and data.at(as_of - dt.timedelta(days=300)).n_customers < data.n_customers
+    names = lines.groupby("product_id")["product_name"].first()
+    assert data.product_names == {p: names[p] for p in data.products}
+
+
+def test_history_facts_from_integer_codes_equal_the_group_bys():
+    """The two-stage ranker's facts about products and customers (first sale, buyers in the last 30 days,
+    days between orders, the decayed pair weights) equal pandas' group-bys of the text ids.
+    """
+    from customerlens.models.recommend.twostage import _history_facts
+
+    lines = _awkward_lines(seed=4)
+    as_of = dt.datetime(2024, 1, 20)
+    data = build_interactions(lines, as_of).at(dt.datetime(2023, 11, 1))
+    facts = _history_facts(data)
+    cut = pd.Timestamp(data.as_of)
+    kept = lines[(lines["order_date"] < cut) & (lines["quantity"] > 0)]
+    orders = kept.drop_duplicates(["customer_id", "product_id", "order_id"])
+    age = (cut - orders["order_date"]).dt.total_seconds().to_numpy() / 86400
+    import scipy.sparse as sp
+
+    decayed = sp.csr_matrix((0.5 ** (age / 60.0), (pd.Index(data.customers).get_indexer(orders["customer_id"]),
+                                                   pd.Index(data.products).get_indexer(orders["product_id"]))),
+                            shape=data.orders.shape)
+    decayed.sum_duplicates()
+    np.testing.assert_array_equal(facts["decayed"].toarray(), decayed.toarray())
+    buyers_30 = orders[age < 30].groupby("product_id")["customer_id"].nunique().reindex(data.products).fillna(0)
+    np.testing.assert_array_equal(facts["buyers_30"], buyers_30.to_numpy(float))
+    first_sale = kept.groupby("product_id")["order_date"].min().reindex(data.products)
+    np.testing.assert_array_equal(facts["item_age"], ((cut - first_sale).dt.total_seconds() / 86400).to_numpy())
+    first_order = kept.groupby("customer_id")["order_date"].min().reindex(data.customers)
+    tenure = ((cut - first_order).dt.total_seconds() / 86400).to_numpy() - data.customer_last_days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.where(data.customer_orders > 1, tenure / (data.customer_orders - 1), np.nan)
+    np.testing.assert_array_equal(facts["user_gap"], gap)
+    assert np.isnan(facts["item_age"]).sum() == 0 and np.isfinite(gap).any()

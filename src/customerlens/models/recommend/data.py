@@ -37,6 +37,12 @@ class Interactions:
     product_buyers_recent: np.ndarray  # distinct buyers per product in the last `recent_days`
     recent_days: int
     lines: pd.DataFrame | None = None  # the purchase lines behind it (customer_id, product_id, order_id, order_date)
+    coded: CodedLines | None = None  # the lines' codes (the lines before a later date, for :meth:`at`)
+    customer_codes: np.ndarray | None = None  # each row's customer in ``coded``
+
+    def at(self, as_of: dt.datetime) -> Interactions:
+        """The interactions before an earlier ``as_of``, on the same products, from the codes (no ``lines``)."""
+        return _interactions(self.coded, as_of, self.recent_days, {}, None)
 
     @property
     def customer_index(self) -> dict[str, int]:
@@ -89,7 +95,9 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     """Interactions from clean transactions strictly before ``as_of``.
 
     ``products`` (sorted product ids, a superset of those bought) fixes the matrices' columns,
-    so that interactions at several dates share one product index.
+    so that interactions at several dates share one product index. The lines are coded as
+    integers once (:class:`CodedLines`): :meth:`Interactions.at` builds the interactions at an
+    earlier date from those codes, without grouping the text ids again.
     """
     lines = _as_pandas(transactions)
     lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna()]
@@ -98,40 +106,125 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     if lines.empty:
         raise ConfigError(f"no product purchases before as_of {pd.Timestamp(as_of).date()}: choose a later date "
                           "(the recommenders learn from the purchases before it)", parameter="as_of")
-    per = (lines.groupby(["customer_id", "product_id"])
-           .agg(orders=("order_id", "nunique"), last=("order_date", "max"), first=("order_date", "min"))
-           .reset_index())
-    customers = np.sort(per["customer_id"].unique())
-    if products is None:
-        products = np.sort(per["product_id"].unique())
-    ci = pd.Index(customers).get_indexer(per["customer_id"])
-    pi = pd.Index(products).get_indexer(per["product_id"])
-    shape = (len(customers), len(products))
-    as_of_ts = pd.Timestamp(as_of)
-    last_days = ((as_of_ts - per["last"]).dt.total_seconds() / 86400).to_numpy()
-    first_days = ((as_of_ts - per["first"]).dt.total_seconds() / 86400).to_numpy()
-    orders = sp.csr_matrix((per["orders"].to_numpy(np.float32), (ci, pi)), shape=shape)
-    last = sp.csr_matrix((last_days.astype(np.float32) + 1e-3, (ci, pi)), shape=shape)
-    first = sp.csr_matrix((first_days.astype(np.float32) + 1e-3, (ci, pi)), shape=shape)
-    for matrix in (orders, last, first):  # one sparsity, products in order within each row (models rely on it)
-        matrix.sort_indices()
-    cust = lines.groupby("customer_id").agg(n=("order_id", "nunique"), last=("order_date", "max"))
-    cust = cust.reindex(customers)
-    recent = lines[lines["order_date"] >= as_of_ts - pd.Timedelta(days=recent_days)]
-    buyers = recent.groupby("product_id")["customer_id"].nunique().reindex(products).fillna(0).to_numpy()
+    coded = CodedLines.of(lines, products)
     names = {}
     if "product_name" in lines:
         names = (lines.dropna(subset=["product_name"]).groupby(["product_id", "product_name"]).size()
                  .reset_index(name="n").sort_values(["product_id", "n"], ascending=[True, False])
                  .drop_duplicates("product_id").set_index("product_id")["product_name"].to_dict())
+    lines = lines[["customer_id", "product_id", "order_id", "order_date"]].reset_index(drop=True)
+    return _interactions(coded, as_of, recent_days, names, lines)
+
+
+@dataclass
+class CodedLines:
+    """Purchase lines as integer codes, made once: interactions at other dates group integers, not text.
+
+    ``customer`` and ``product`` index the sorted ``customers`` and ``products`` ids; ``order`` codes
+    the order ids (-1: none); ``when`` is the order date as integer ``ticks`` per second since the epoch
+    (microseconds, or nanoseconds for dates that carry them, as the dates' own unit).
+    """
+
+    customers: np.ndarray
+    products: np.ndarray
+    customer: np.ndarray
+    product: np.ndarray
+    order: np.ndarray
+    when: np.ndarray
+    ticks: int
+
+    @classmethod
+    def of(cls, lines: pd.DataFrame, products: np.ndarray | None = None) -> CodedLines:
+        """The codes of ``lines`` (customer, product and order ids, dates); ``products``: as in build_interactions."""
+        customer, customers = pd.factorize(lines["customer_id"], sort=True)
+        if products is None:
+            product, products = pd.factorize(lines["product_id"], sort=True)
+        else:
+            product = pd.Index(products).get_indexer(lines["product_id"])
+            if (product < 0).any():
+                raise ValueError("products must hold every product of the lines")
+        order, _ = pd.factorize(lines["order_id"])
+        dates = lines["order_date"]
+        unit = np.datetime_data(dates.dtype)[0] if dates.dtype.kind == "M" else "us"
+        unit = "ns" if unit == "ns" else "us"  # as pandas subtracts a (microsecond) Timestamp from them
+        when = dates.to_numpy(f"datetime64[{unit}]").view(np.int64)
+        return cls(np.asarray(customers), np.asarray(products), customer.astype(np.int32), product.astype(np.int32),
+                   order.astype(np.int64), when, 10**9 if unit == "ns" else 10**6)
+
+    def tick(self, moment: Any) -> int:
+        """``moment`` in the unit of ``when``."""
+        unit = "ns" if self.ticks == 10**9 else "us"
+        return int(pd.Timestamp(moment).to_datetime64().astype(f"datetime64[{unit}]").view(np.int64))
+
+    def days_before(self, moment: Any, when: np.ndarray) -> np.ndarray:
+        """Days from each of ``when`` to ``moment`` (float, as pandas' ``total_seconds() / 86400``)."""
+        return (self.tick(moment) - when) / self.ticks / 86400
+
+    def before(self, moment: Any) -> np.ndarray:
+        """Which lines are dated strictly before ``moment``."""
+        return self.when < self.tick(moment)
+
+
+def _interactions(coded: CodedLines, as_of: dt.datetime, recent_days: int, names: dict,
+                  lines: pd.DataFrame | None) -> Interactions:
+    """The interactions of ``coded``'s lines before ``as_of``, on all of its products."""
+    keep = coded.before(as_of)
+    c, p, o, when = coded.customer[keep], coded.product[keep], coded.order[keep], coded.when[keep]
+    codes = np.unique(c)  # the customers who bought before as_of, in id order
+    row = np.searchsorted(codes, c)
+    n_products = len(coded.products)
+    shape = (len(codes), n_products)
+    # one (customer, product) pair per entry: its distinct orders, first and last order dates
+    pair = row.astype(np.int64) * n_products + p
+    first_of_pair, pair_id, pairs = _groups(pair)
+    last = np.full(len(pairs), np.iinfo(np.int64).min)
+    np.maximum.at(last, pair_id, when)
+    first = np.full(len(pairs), np.iinfo(np.int64).max)
+    np.minimum.at(first, pair_id, when)
+    orders = distinct_counts(pair_id, o, len(pairs))
+    pair_row, pair_product = pairs // n_products, (pairs % n_products).astype(np.int32)
+    indptr = np.r_[0, np.cumsum(np.bincount(pair_row, minlength=len(codes)))]
+
+    def matrix(values):  # the pairs come sorted by row, then product: CSR as it is
+        return sp.csr_matrix((values, pair_product.copy(), indptr.copy()), shape=shape)
+
+    orders_m = matrix(orders.astype(np.float32))
+    last_m = matrix(coded.days_before(as_of, last).astype(np.float32) + 1e-3)
+    first_m = matrix(coded.days_before(as_of, first).astype(np.float32) + 1e-3)
+    customer_last = np.full(len(codes), np.iinfo(np.int64).min)
+    np.maximum.at(customer_last, row, when)
+    recent = when >= coded.tick(pd.Timestamp(as_of) - pd.Timedelta(days=recent_days))
+    buyers = distinct_counts(p[recent], row[recent], n_products)
     return Interactions(
-        customers=customers, products=products, orders=orders, last_days=last, first_days=first,
-        as_of=as_of, product_names=names,
-        customer_orders=cust["n"].to_numpy(),
-        customer_last_days=((as_of_ts - cust["last"]).dt.total_seconds() / 86400).to_numpy(),
-        product_buyers_recent=buyers.astype(float), recent_days=recent_days,
-        lines=lines[["customer_id", "product_id", "order_id", "order_date"]].reset_index(drop=True),
+        customers=coded.customers[codes], products=coded.products, orders=orders_m, last_days=last_m,
+        first_days=first_m, as_of=as_of, product_names=names,
+        customer_orders=distinct_counts(row, o, len(codes)),
+        customer_last_days=coded.days_before(as_of, customer_last),
+        product_buyers_recent=buyers.astype(float), recent_days=recent_days, lines=lines,
+        coded=coded, customer_codes=codes,
     )
+
+
+def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each element its group's number (groups in key order), with each group's first element and key."""
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    group = np.empty(len(key), dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    return order[starts], group, sorted_key[starts]
+
+
+def distinct_counts(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The number of distinct ``values`` (ignoring -1: none) in each of ``n`` groups, as pandas' nunique."""
+    has = values >= 0
+    group, values = group[has], values[has]
+    if not len(group):
+        return np.zeros(n, dtype=np.int64)
+    order = np.lexsort((values, group))
+    g, v = group[order], values[order]
+    new = np.r_[True, (g[1:] != g[:-1]) | (v[1:] != v[:-1])]
+    return np.bincount(g[new], minlength=n)
 
 
 def contains(matrix: sp.csr_matrix, items: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from customerlens.core.memory import batch_rows
-from customerlens.models.recommend.data import Interactions, build_interactions
+from customerlens.models.recommend.data import Interactions, distinct_counts
 from customerlens.models.recommend.models import EASE, ItemKNN, Recommender
 
 FEATURES = ("orders", "last_days", "first_days", "interval", "overdue", "share", "user_orders",
@@ -76,8 +76,8 @@ class TwoStage(Recommender):
         :meth:`use` adds them (from :meth:`final_weights`, which may be computed elsewhere meanwhile:
         a run does it in its own process while a worker process learns); returns self.
         """
-        if data.lines is None:
-            raise ValueError("two_stage needs the purchase lines (build_interactions keeps them)")
+        if data.coded is None:
+            raise ValueError("two_stage needs the purchase lines' codes (build_interactions keeps them)")
         # who bought in each inner window, first: a history too short to learn from is known before any work
         windows = {days: window for days in self.cuts if (window := self._window(data, days)) is not None}
         self.fallback_ = None
@@ -87,7 +87,7 @@ class TwoStage(Recommender):
         # the co-purchase and EASE weights of the inner cuts are learned once, at the earliest cut
         # (before every label window), and score each cut's histories: one fit instead of five
         earliest = data.as_of - dt.timedelta(days=max(windows))
-        shared = self._weights(build_interactions(data.lines, earliest, products=data.products))
+        shared = self._weights(data.at(earliest))
         # each cut's history is dropped once its candidates are built (pop): one at a time in memory
         parts = {days: self._inner_cut(*windows.pop(days), shared) for days in list(windows)}
         cuts = [days for days, part in parts.items() if part is not None]
@@ -161,16 +161,18 @@ class TwoStage(Recommender):
         ``None`` when nothing was bought before the cut or nobody known bought in the window.
         """
         inner_as_of = data.as_of - dt.timedelta(days=days)
-        lines = data.lines
-        if not (lines["order_date"] < pd.Timestamp(inner_as_of)).any():
+        coded = data.coded
+        if not coded.before(inner_as_of).any():
             return None
-        inner = build_interactions(lines, inner_as_of, products=data.products)
+        inner = data.at(inner_as_of)
         until = min(pd.Timestamp(inner_as_of) + pd.Timedelta(days=self.label_days), pd.Timestamp(data.as_of))
-        window = lines[(lines["order_date"] >= pd.Timestamp(inner_as_of)) & (lines["order_date"] < until)]
+        window = ~coded.before(inner_as_of) & coded.before(until)
         # labels as (row, product) keys of the inner data: customers new in the window have no row
-        row = pd.Index(inner.customers).get_indexer(window["customer_id"])
-        product = pd.Index(inner.products).get_indexer(window["product_id"])
-        known = row >= 0
+        customer = coded.customer[window]
+        row = np.searchsorted(inner.customer_codes, customer)
+        known = row < inner.n_customers
+        known[known] = inner.customer_codes[row[known]] == customer[known]
+        product = coded.product[window]
         labels = np.unique(row[known].astype(np.int64) * inner.n_products + product[known])
         rows = np.unique(row[known])
         if not len(rows):
@@ -308,18 +310,20 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
     first sale). Customers: ``user_gap`` (mean days between orders; NaN for one order),
     ``user_products`` and ``user_repeat`` (share of their product purchases that were repeats).
     """
-    lines = data.lines
-    as_of = pd.Timestamp(data.as_of)
-    orders = lines.drop_duplicates(["customer_id", "product_id", "order_id"])
-    age = (as_of - orders["order_date"]).dt.total_seconds().to_numpy() / 86400
-    ci = pd.Index(data.customers).get_indexer(orders["customer_id"])
-    pi = pd.Index(data.products).get_indexer(orders["product_id"])
+    coded = data.coded
+    keep = coded.before(data.as_of)
+    c, p, o, when = coded.customer[keep], coded.product[keep], coded.order[keep], coded.when[keep]
+    # each (customer, product, order) once, its first line's date, in the lines' order
+    triple = _first_of_each(c, p, o)
+    ci = np.searchsorted(data.customer_codes, c[triple])
+    pi = p[triple]
+    age = coded.days_before(data.as_of, when[triple])
     decayed = sp.csr_matrix((0.5 ** (age / half_life), (ci, pi)), shape=data.orders.shape)
     decayed.sum_duplicates()
 
     def buyers_within(days):
-        window = orders[age < days]
-        return window.groupby("product_id")["customer_id"].nunique().reindex(data.products).fillna(0).to_numpy(float)
+        window = age < days
+        return distinct_counts(pi[window], ci[window], data.n_products).astype(float)
 
     popular = np.argsort(-data.product_buyers_recent, kind="stable")
     rank_recent = np.empty(data.n_products)
@@ -333,9 +337,14 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
     repeated = by_product.data > 1
     gap = (gaps.data - data.last_days.tocsc().data)[repeated] / (by_product.data[repeated] - 1)
     item_gap = _medians(gap, column[repeated], data.n_products)
-    first_sale = lines.groupby("product_id")["order_date"].min().reindex(data.products)
-    first_order = lines.groupby("customer_id")["order_date"].min().reindex(data.customers)
-    tenure = ((as_of - first_order).dt.total_seconds() / 86400).to_numpy() - data.customer_last_days
+    first_sale = np.full(data.n_products, np.iinfo(np.int64).max)
+    np.minimum.at(first_sale, p, when)
+    first_order = np.full(data.n_customers, np.iinfo(np.int64).max)
+    np.minimum.at(first_order, np.searchsorted(data.customer_codes, c), when)
+    tenure = coded.days_before(data.as_of, first_order) - data.customer_last_days
+    sold = first_sale < np.iinfo(np.int64).max
+    item_age = np.full(data.n_products, np.nan)
+    item_age[sold] = coded.days_before(data.as_of, first_sale[sold])
     user_products = np.diff(data.orders.indptr).astype(float)
     purchases = np.asarray(data.orders.sum(axis=1)).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -348,9 +357,20 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
         "decayed_rank": _row_ranks(decayed, 1e-6 * recent_share),
         "popular": popular, "rank_recent": rank_recent, "buyers": buyers.astype(float), "repeat": repeat,
         "buyers_30": buyers_within(30), "buyers_14": buyers_within(14), "item_gap": item_gap,
-        "item_age": ((as_of - first_sale).dt.total_seconds() / 86400).to_numpy(),
+        "item_age": item_age,
         "user_gap": user_gap, "user_products": user_products, "user_repeat": user_repeat,
     }
+
+
+def _first_of_each(*codes: np.ndarray) -> np.ndarray:
+    """The positions of the first of each distinct combination of ``codes``, in order (``drop_duplicates``)."""
+    order = np.lexsort(codes[::-1])  # stable: the first of equal keys stays first
+    repeat = np.ones(len(order), dtype=bool)  # the same combination as the one before
+    for code in codes:
+        values = code[order]
+        repeat[1:] &= values[1:] == values[:-1]
+    repeat[:1] = False
+    return np.sort(order[~repeat])
 
 
 def _medians(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
