@@ -425,3 +425,23 @@ def test_history_facts_from_integer_codes_equal_the_group_bys():
         gap = np.where(data.customer_orders > 1, tenure / (data.customer_orders - 1), np.nan)
     np.testing.assert_array_equal(facts["user_gap"], gap)
     assert np.isnan(facts["item_age"]).sum() == 0 and np.isfinite(gap).any()
+
+
+def test_top_ranks_equal_a_full_stable_sort():
+    """The candidates' ranks (only the best k of each row sorted) equal a full stable sort's, ties to the lower
+    index, on rows with many ties at the k-th value and rows with fewer than k finite scores.
+    """
+    from customerlens.models.recommend.twostage import _top_ranks
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n_rows, n = rng.integers(1, 30), rng.integers(1, 120)
+        scores = rng.integers(0, rng.integers(1, 30), (n_rows, n)).astype(float)
+        scores[rng.random(scores.shape) < rng.random()] = -np.inf
+        k = int(rng.integers(0, n + 3))
+        expected = np.full(scores.shape, n, dtype=np.int64)
+        for i, row in enumerate(scores):
+            best = np.argsort(-row, kind="stable")[:k]
+            best = best[np.isfinite(row[best])]
+            expected[i, best] = np.arange(len(best))
+        np.testing.assert_array_equal(_top_ranks(scores, k), expected)

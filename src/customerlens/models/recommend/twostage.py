@@ -418,7 +418,13 @@ def _top_ranks(scores: np.ndarray, k: int) -> np.ndarray:
     # the k best of each row, ties at the k-th value to the lower index (as a full stable sort would)
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
     above, tied = scores > kth, scores == kth
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+    need = k - above.sum(axis=1)
+    chosen = above | tied
+    # where more than the places left tie at the k-th value, the lower indexes take them (few rows: real ties)
+    over = np.nonzero(tied.sum(axis=1) > need)[0]
+    if len(over):
+        ties = tied[over]
+        chosen[over] = above[over] | (ties & (np.cumsum(ties, axis=1) <= need[over, None]))
     top = np.nonzero(chosen)[1].reshape(n_rows, k)
     values = np.take_along_axis(scores, top, axis=1)
     order = np.lexsort((top, -values), axis=1)
