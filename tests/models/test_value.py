@@ -122,6 +122,28 @@ def test_pareto_quadrature_matches_the_closed_form(cdnow_summary):
         np.testing.assert_allclose(_log_a0(params, x, t_x, T), np.log(closed), atol=1e-4)
 
 
+def test_pareto_gradient_matches_central_differences(cdnow_summary):
+    """The fit's analytic gradient (one quadrature for the likelihood and all four derivatives) equals
+    central differences of the likelihood, near the optimum and far from it, on either side of alpha = beta.
+    """
+    x, t_x, T = (cdnow_summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    w = np.ones(len(x))
+    model = ParetoNBDModel()
+    for params in ((0.55, 10.58, 0.61, 11.67), (0.8, 30.0, 0.5, 3.0), (2.0, 3.0, 0.1, 500.0)):
+        params = np.array(params)
+        value, grad = model._neg_ll_grad(params, x, t_x, T, w)
+        assert value == pytest.approx(-ParetoNBDModel.log_likelihood_each(params, x, t_x, T).sum(), rel=1e-12)
+        numeric = np.empty(4)
+        for i in range(4):
+            h = 1e-6 * params[i]
+            up, down = params.copy(), params.copy()
+            up[i] += h
+            down[i] -= h
+            numeric[i] = -(ParetoNBDModel.log_likelihood_each(up, x, t_x, T).sum()
+                           - ParetoNBDModel.log_likelihood_each(down, x, t_x, T).sum()) / (2 * h)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-3 * np.abs(numeric).max())
+
+
 def test_holdout_prediction_and_churn_on_cdnow(cdnow, cdnow_sample):
     report = evaluate_holdout(cdnow, CAL, HOLD)
     # actual repeat transactions in weeks 40-78, counted here straight from the raw file

@@ -9,7 +9,7 @@ Hardie & Lee's note on the Pareto/NBD (2005), in log space with
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, gammaincinv, gammaln, roots_legendre
+from scipy.special import digamma, expit, gammaincinv, gammaln, roots_legendre
 
 from customerlens.models.value._fit import MaximumLikelihoodModel
 from customerlens.models.value.bgnbd import _compress
@@ -29,6 +29,15 @@ def _log_a0(params, x, t_x, T, nodes: int = 32):
     which Gauss-Legendre quadrature integrates to ~1e-5 in log terms (tested
     against the 2F1 form).
     """
+    return _log_a0_nodes(params, x, t_x, T, nodes)[0]
+
+
+def _log_a0_nodes(params, x, t_x, T, nodes: int = 32):
+    """:func:`_log_a0`, with the quadrature's dropout times ``tau`` and normalised weights (rows sum to 1).
+
+    The weights make any integral of g(tau) times the integrand, over the integral itself, a sum:
+    what the log-likelihood's gradient needs (:func:`_log_a0_gradient`).
+    """
     r, alpha, s, beta = params
     rsx = r + s + x
     u, w = roots_legendre(nodes)
@@ -37,8 +46,27 @@ def _log_a0(params, x, t_x, T, nodes: int = 32):
         z_T = np.exp(rsx * (np.log(alpha + t_x) - np.log(alpha + T)))
         z = z_T[:, None] + (1 - z_T)[:, None] * u[None, :]
         tau = (alpha + t_x)[:, None] * z ** (-1 / rsx[:, None]) - alpha
-        h = np.exp((s + 1) * (np.log(alpha + tau) - np.log(beta + tau)))
-        return -rsx * np.log(alpha + t_x) + np.log((1 - z_T) * (h @ w))
+        h = np.exp((s + 1) * (np.log(alpha + tau) - np.log(beta + tau))) * w
+        total = h.sum(axis=1)
+        log_a0 = -rsx * np.log(alpha + t_x) + np.log((1 - z_T) * total)
+        return log_a0, tau, h / total[:, None]
+
+
+def _log_a0_gradient(params, x, tau, weights):
+    """The gradient of log A0 minus log(r + s + x) (the log of the integral) in (r, alpha, s, beta), per row.
+
+    The integral's bounds do not move with the parameters, so each derivative is the integrand's own
+    log-derivative averaged over it: -log(alpha + tau), -(r + x) / (alpha + tau), -log(beta + tau),
+    -(s + 1) / (beta + tau), weighted by the quadrature's ``weights`` at its ``tau``.
+    """
+    r, alpha, s, beta = params
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (
+            -(weights * np.log(alpha + tau)).sum(axis=1),
+            -(r + x) * (weights / (alpha + tau)).sum(axis=1),
+            -(weights * np.log(beta + tau)).sum(axis=1),
+            -(s + 1) * (weights / (beta + tau)).sum(axis=1),
+        )
 
 
 class ParetoNBDModel(MaximumLikelihoodModel):
@@ -70,16 +98,24 @@ class ParetoNBDModel(MaximumLikelihoodModel):
             return self._neg_ll_grad(params, x, t_x, T, w)
 
     def _neg_ll_grad(self, params, x, t_x, T, w):
-        value = -float(np.dot(w, self.log_likelihood_each(params, x, t_x, T)))
-        grad = np.empty(4)
-        for i in range(4):  # central differences: four parameters, cheap
-            h = 1e-6 * max(params[i], 1e-3)
-            up, down = params.copy(), params.copy()
-            up[i] += h
-            down[i] -= h
-            grad[i] = -(np.dot(w, self.log_likelihood_each(up, x, t_x, T))
-                        - np.dot(w, self.log_likelihood_each(down, x, t_x, T))) / (2 * h)
-        return value, grad
+        """Minus the weighted log-likelihood and its gradient, analytic (one quadrature for both)."""
+        r, alpha, s, beta = params
+        log_a0, tau, nodes = _log_a0_nodes(params, x, t_x, T)
+        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        second = np.log(s) - np.log(r + s + x) + log_a0
+        both = np.logaddexp(first, second)
+        value = -float(np.dot(w, a1 + both))
+        p_first = np.exp(first - both)  # the share of each customer's likelihood from "alive at T"
+        p_second = 1 - p_first
+        d_r, d_alpha, d_s, d_beta = _log_a0_gradient(params, x, tau, nodes)
+        grad = np.array([
+            digamma(r + x) - digamma(r) + np.log(alpha) - p_first * np.log(alpha + T) + p_second * d_r,
+            r / alpha - p_first * (r + x) / (alpha + T) + p_second * d_alpha,
+            np.log(beta) - p_first * np.log(beta + T) + p_second * (1 / s + d_s),
+            s / beta - p_first * s / (beta + T) + p_second * d_beta,
+        ]) @ w
+        return value, -grad
 
     def fit(self, frequency, recency, T, weights=None) -> ParetoNBDModel:
         """Fit the model on per-customer frequency, recency and age (``weights``: one per row); returns self."""
