@@ -57,7 +57,17 @@ def _segment_scale(names: list[str]) -> alt.Scale:
 
 
 def _segment_color(names: list[str], title: str = "Segment") -> alt.Color:
-    return alt.Color("segment_name:N", title=title, scale=_segment_scale(names), sort=names)
+    return alt.Color("segment_name:N", title=title, scale=_segment_scale(names), sort=names,
+                     legend=alt.Legend(labelLimit=0))  # segment names are short: see _segment_axis
+
+
+def _segment_axis(names: list[str]) -> alt.Y:
+    """Segments down the side, in segment order.
+
+    Their names are short (the segmenter's): Vega need not measure each label to check it against
+    a length limit (text measuring is most of a chart's drawing time in vl-convert).
+    """
+    return alt.Y("segment_name:N", title=None, sort=names, axis=alt.Axis(labelLimit=0))
 
 
 def _names(frame: pd.DataFrame) -> list[str]:
@@ -125,7 +135,7 @@ def box_plots(stats: pd.DataFrame, features: tuple[str, ...] = ("recency_days", 
             if log:
                 data[col] = data[col].clip(lower=floor)
         scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
-        y = alt.Y("segment_name:N", title=None, sort=names)
+        y = _segment_axis(names)
         base = Chart(data).encode(y=y)
         title = _FEATURE_TITLES.get(feature, feature)
         whisker = base.mark_rule(color="#555").encode(
@@ -150,7 +160,7 @@ def spending_chart(profiles: pd.DataFrame) -> alt.Chart:
                                            "avg_order_value": "average order value"})
     bars = Chart(data).mark_bar().encode(
         x=alt.X("value:Q", title=None),
-        y=alt.Y("segment_name:N", title=None, sort=names),
+        y=_segment_axis(names),
         color=_segment_color(names),
         tooltip=["segment_name", "measure", alt.Tooltip("value:Q", format=",.2f")],
     ).properties(width=WIDTH // 2, height=28 * len(names))
@@ -205,11 +215,28 @@ def trend_chart(monthly: pd.DataFrame, show_partial: bool = False) -> alt.Chart:
     return alt.vconcat(revenue, active, data=monthly).properties(title="Trends by segment")
 
 
+#: the longest product label a chart shows, in characters (the rest is cut to an ellipsis)
+LABEL_CHARS = 30
+
+
+def product_labels(frame: pd.DataFrame, chars: int = LABEL_CHARS) -> pd.Series:
+    """Each line's product name (its id where it has none), cut to ``chars`` characters with an ellipsis.
+
+    Unique within each segment: two products of one name (or of one start, once cut), each a bar of
+    its own, are told apart by their ids.
+    """
+    label = frame["product_name"].fillna(frame["product_id"]).astype(str)
+    label = label.where(label.str.len() <= chars, label.str.slice(0, chars - 1).str.rstrip() + "\u2026")
+    group = frame["segment_name"] if "segment_name" in frame else pd.Series(0, index=frame.index)
+    clash = pd.DataFrame({"g": group, "l": label}).duplicated(keep=False).to_numpy()
+    return label.where(~clash, label + " (" + frame["product_id"].astype(str) + ")")
+
+
 def top_products_chart(top: pd.DataFrame, value: str = "revenue", n: int = 10) -> alt.Chart:
     """Bar charts of the top products of each segment (one panel per segment)."""
     names = _names(top)
     data = top[top["rank"] <= n].copy()
-    data["label"] = data["product_name"].fillna(data["product_id"]).astype(str).str.slice(0, 34)
+    data["label"] = product_labels(data)
     panels = []
     for name in names:
         part = data[data["segment_name"] == name]
@@ -217,7 +244,9 @@ def top_products_chart(top: pd.DataFrame, value: str = "revenue", n: int = 10) -
             continue
         panels.append(Chart(part).mark_bar().encode(
             x=alt.X(f"{value}:Q", title=value),
-            y=alt.Y("label:N", title=None, sort="-x"),
+            # the labels come short enough (product_labels): Vega measuring each one again and again to
+            # cut it at its own limit was most of the chart's drawing time
+            y=alt.Y("label:N", title=None, sort="-x", axis=alt.Axis(labelLimit=0)),
             color=_segment_color(names),
             tooltip=["segment_name", "product_id", "product_name", alt.Tooltip("revenue:Q", format=",.0f"),
                      alt.Tooltip("buyers:Q", format=","), alt.Tooltip("lift:Q", format=".2f")],
@@ -257,7 +286,11 @@ def spec(chart: alt.TopLevelMixin) -> dict:
     time and finds mistakes in this module, not in data, so the tests do it for every chart a run
     draws (tests/outputs/test_charts.py).
     """
-    return chart.to_dict(validate=False)
+    out = chart.to_dict(validate=False)
+    config = out.setdefault("config", {})
+    for kind in ("axisQuantitative", "axisTemporal"):  # numbers and dates: never too long to show whole
+        config.setdefault(kind, {}).setdefault("labelLimit", 0)
+    return out
 
 
 def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -> dict[str, Path]:
@@ -366,7 +399,7 @@ def value_by_segment_chart(by_segment: pd.DataFrame, clv_column: str = "clv") ->
     data["measure"] = data["measure"].map({clv_column: "expected value (CLV)", "value_at_risk": "value at risk"})
     bars = Chart(data).mark_bar().encode(
         x=alt.X("value:Q", title=None, axis=alt.Axis(format=",.0f")),
-        y=alt.Y("segment_name:N", title=None, sort=names),
+        y=_segment_axis(names),
         color=_segment_color(names),
         tooltip=["segment_name", "measure", alt.Tooltip("value:Q", format=",.0f"),
                  alt.Tooltip("customers:Q", format=",")],
@@ -384,7 +417,7 @@ def p_alive_chart(stats: pd.DataFrame) -> alt.Chart:
     panels = []
     for measure in stats["measure"].drop_duplicates():
         part = stats[stats["measure"] == measure]
-        base = Chart(part).encode(y=alt.Y("segment_name:N", title=None, sort=names))
+        base = Chart(part).encode(y=_segment_axis(names))
         whisker = base.mark_rule(color="#555").encode(
             x=alt.X("q05:Q", scale=alt.Scale(domain=[0, 1]), title=measure), x2="q95:Q")
         box = base.mark_bar(size=16).encode(
@@ -555,7 +588,7 @@ def changes_chart(changes: pd.DataFrame, dates: tuple[str, str] | None = None) -
         fmt = ".0%" if "risk" in measure and "value" not in measure else ",.0f"
         panels.append(Chart(part).mark_bar().encode(
             x=alt.X("value:Q", title=measure, axis=alt.Axis(format=fmt)),
-            y=alt.Y("segment_name:N", title=None, sort=names),
+            y=_segment_axis(names),
             yOffset=alt.YOffset("when:N", sort=["last run", "this run"]),
             color=alt.Color("when:N", title=None, sort=["last run", "this run"],
                             scale=alt.Scale(domain=["last run", "this run"], range=["#bab0ac", PALETTE[0]])),
