@@ -132,3 +132,19 @@ def test_typed_channels_give_altairs_own_specification():
         lambda c: c(data).mark_rule().encode(x=alt.datum(0), color=alt.value("#555"), size=alt.value(2)),
     ):
         assert build(Chart).to_dict() == build(alt.Chart).to_dict()  # validated against the schema too
+
+
+def test_product_labels_are_short_and_unique_within_a_segment():
+    """Two products of one name in a segment stay two bars (their ids tell them apart); long names end in an
+    ellipsis at LABEL_CHARS; the same name in another segment keeps its plain label.
+    """
+    frame = pd.DataFrame({
+        "segment_name": ["A", "A", "B", "A"], "product_id": ["85123A", "85123B", "85123A", "22423"],
+        "product_name": ["HEART HOLDER", "HEART HOLDER", "HEART HOLDER", "REGENCY CAKESTAND 3 TIER WITH A VERY LONG NAME"],
+    })
+    labels = charts.product_labels(frame).tolist()
+    assert labels[:3] == ["HEART HOLDER (85123A)", "HEART HOLDER (85123B)", "HEART HOLDER"]
+    assert len(labels[3]) == charts.LABEL_CHARS and labels[3].endswith("\u2026")
+    spec = charts.spec(charts.top_products_chart(frame.assign(segment_id=[1, 1, 2, 1], rank=[1, 2, 1, 3], revenue=1.0,
+                                                              buyers=1, lift=1.0)))
+    assert json.dumps("HEART HOLDER (85123B)") in json.dumps(spec)
