@@ -81,6 +81,13 @@ class Worker:
             except OSError:  # the worker is gone: result() says so
                 return
 
+    def ready(self) -> bool:
+        """Whether the oldest unanswered call's answer has come (:meth:`result` would not wait)."""
+        try:
+            return self._receive.poll()
+        except (EOFError, OSError):  # the worker is gone: result() says so at once
+            return True
+
     def result(self) -> Any:
         """The oldest unanswered call's result, or its exception, raised here."""
         name = self._pending.pop(0)

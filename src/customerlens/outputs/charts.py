@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from customerlens.core.files import atomic_path
+from customerlens.outputs.rasters import write_png
 
 WIDTH = 520
 HEIGHT = 300
@@ -293,22 +294,23 @@ def spec(chart: alt.TopLevelMixin) -> dict:
     return out
 
 
-def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0) -> dict[str, Path]:
-    """Write ``stem.png`` and ``stem.svg`` (offline, atomically); return their paths."""
+def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0, *,
+               png: bool = True) -> dict[str, Path]:
+    """Write ``stem.svg`` and ``stem.png`` (offline, atomically); return their paths.
+
+    ``png=False``: the SVG only; :func:`~customerlens.outputs.rasters.rasterize` draws the PNG from it
+    later (the returned path).
+    """
     import vl_convert as vlc
 
     stem = Path(stem)
     vega_lite = spec(chart)
-    out = {}
     svg = vlc.vegalite_to_svg(vega_lite)
     with atomic_path(stem.with_suffix(".svg")) as tmp:
         tmp.write_text(svg, encoding="utf-8")
-    out["svg"] = stem.with_suffix(".svg")
-    with atomic_path(stem.with_suffix(".png")) as tmp:
-        # rasterised from the SVG: the same bytes as vegalite_to_png, without laying the chart out twice
-        tmp.write_bytes(vlc.svg_to_png(svg, scale=scale))
-    out["png"] = stem.with_suffix(".png")
-    return out
+    if png:
+        write_png(svg, stem.with_suffix(".png"), scale)
+    return {"svg": stem.with_suffix(".svg"), "png": stem.with_suffix(".png")}
 
 
 def campaign_lift_chart(lift_frame: pd.DataFrame, outcome: str, arm: str | None = None) -> alt.Chart:

@@ -83,17 +83,21 @@ def holdout_charts(report: dict) -> dict[str, Any]:
     }
 
 
-def save_charts(made: dict[str, Any], folder: str | Path, *, key_formats: bool = False) -> dict[str, Path]:
+def save_charts(made: dict[str, Any], folder: str | Path, *, key_formats: bool = False,
+                rasters: Any = None) -> dict[str, Path]:
     """Write every chart of ``made`` as ``folder/<stem>.png`` and ``.svg``.
 
     Returns the written paths keyed ``chart_<stem>`` (the PNG), or
-    ``chart_<stem>_<format>`` for each format with ``key_formats``.
+    ``chart_<stem>_<format>`` for each format with ``key_formats``. With ``rasters``, the PNGs
+    are left to it (:class:`~customerlens.outputs.rasters.Rasters`): their paths are returned, written once it finishes.
     """
     from customerlens.outputs import charts
 
     written = {}
     for stem, chart in made.items():
-        paths = charts.save_chart(chart, Path(folder) / stem)
+        paths = charts.save_chart(chart, Path(folder) / stem, png=rasters is None)
+        if rasters is not None:
+            rasters.add(paths["svg"], paths["png"])
         if key_formats:
             written.update({f"chart_{stem}_{fmt}": path for fmt, path in paths.items()})
         else:

@@ -28,6 +28,7 @@ from customerlens.errors import InputError
 from customerlens.insights import action_plan_markdown, target_list
 from customerlens.outputs.files import formula_safe_sql, neutralise_formulas, write_csv_atomic, write_json_atomic
 from customerlens.outputs.folder import disk_problem, folder_lock, staged_folder
+from customerlens.outputs.rasters import Rasters
 from customerlens.outputs.store import STORE_NAME, write_store
 
 #: store table name of each Segmentation attribute
@@ -233,6 +234,23 @@ def _previous_tables(con, previous: Path | None) -> dict[str, Any]:
 def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
                  previous: Path | None = None) -> dict[str, Path]:
     """Every file of the run into ``out_dir`` (the staging folder); ``previous``: the last run's store."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # the store's first tables, written beside the insights (small runs; else None): waited for before
+    # anything here uses the connection again
+    early = analysis._early_store
+    started = early.result() if early is not None else None
+    # the charts' PNGs: drawn while the recommender's worker process still learns, the rest by the worker
+    # once it is free, beside the store and the tables (Rasters); all here without a worker
+    rasters = Rasters()
+    try:
+        return _write_with(analysis, out_dir, progress, previous, early, started, rasters)
+    finally:
+        rasters.close()
+
+
+def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], previous: Path | None,
+                early: Any, started: Path | None, rasters: Rasters) -> dict[str, Path]:
+    """:func:`_write_files` once the early store is waited for; ``rasters``: the charts' PNGs to draw."""
     from customerlens.outputs.figures import save_charts
 
     config = analysis.config
@@ -240,21 +258,18 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     table = analysis.table
     segmentation = analysis.segmentation
     value = analysis.value
-    recommendations = analysis.recommendations
-    out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
-    # the store's first tables, written beside the insights (small runs; else None): waited for before
-    # anything here uses the connection again
-    early = analysis._early_store
-    started = early.result() if early is not None else None
     if config.output.charts:
         progress("charts")
         made = analysis.charts
         value_stems = {"p_alive_by_segment", "value_by_segment", "value_tracking"}
-        outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts"))
+        outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts",
+                                   rasters=rasters))
         outputs.update(save_charts({k: v for k, v in made.items() if k in value_stems}, out_dir / "charts",
-                                   key_formats=True))
-    analysis.complete()  # a recommender still fitting in its worker process (drawn beside it until now)
+                                   key_formats=True, rasters=rasters))
+        if analysis._pending is None:  # no worker learning beside: the PNGs now, in the charts' time
+            rasters.finish()
+    analysis.complete(rasters)  # a recommender still fitting in its worker process (drawn beside it until now)
     recommendations = analysis.recommendations
     # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
     progress("store")
@@ -270,6 +285,9 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
         **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
         **({"campaign_balance": analysis.campaign_balance} if analysis.campaign_balance is not None else {}),
     }
+    rasters.finish()  # the worker's PNGs (drawn beside the lists) in before the record, which holds their time
+    if rasters.worker_stats is not None:
+        analysis.clock.annotate(worker=[rasters.worker_stats])
     before = _previous_tables(con, previous)
     try:
         outputs["store"] = write_store(out_dir / STORE_NAME, con, {**tables, **before}, analysis.record(),

@@ -195,14 +195,16 @@ class Analysis:
             self.clock.finish()
         return self.outputs
 
-    def complete(self) -> Analysis:
+    def complete(self, rasters: Any = None) -> Analysis:
         """Wait for what still runs in the worker process (the recommender) and take its results; returns self.
 
         Only an analysis from :func:`start_analysis` can have such work; :func:`analyze`'s is complete.
+        ``rasters``: charts' PNGs still to draw (:class:`~customerlens.outputs.rasters.Rasters`), drawn
+        here while the worker learns, the rest handed to it once it is free.
         """
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending.take(self)
+            pending.take(self, rasters)
         return self
 
     def close(self) -> None:
@@ -491,15 +493,26 @@ class _Pending:
     def __init__(self, worker: Any, lines: pd.DataFrame):
         self.worker, self.lines = worker, lines
 
-    def take(self, analysis: Analysis) -> None:
-        """The recommender's final weights here, its ranker from the worker, then both lists; the worker ends."""
+    def take(self, analysis: Analysis, rasters: Any = None) -> None:
+        """The recommender's final weights here, its ranker from the worker, then both lists.
+
+        ``rasters`` (PNGs to draw): some here while the worker learns; the worker, free then, takes the
+        rest (and ends when they are drawn); else it ends now.
+        """
+        handed = []
+
+        def freed() -> None:  # the worker has answered: the PNGs left are its to draw, beside the lists
+            handed.append(rasters.hand_over(self.worker))
+
         try:
             analysis.clock("recommend")
             recs = stages.finish_recommendations(self.worker, self.lines, analysis.table, analysis.segmentation,
-                                                 analysis.config)
+                                                 analysis.config, meanwhile=rasters.draw_one if rasters else None,
+                                                 freed=freed if rasters else None)
             analysis.clock.annotate(worker=[{"task": "recommender", **recs.worker}])
         finally:
-            self.worker.close()
+            if not any(handed):
+                self.worker.close()
         analysis.recommendations, analysis.recommender = recs.table, recs.fitted
 
 

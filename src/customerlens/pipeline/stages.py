@@ -281,8 +281,14 @@ def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTa
 
 
 def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, segmentation: Segmentation,
-                           config: RunConfig) -> RecommendStage:
-    """The final weights here while the worker learns, then its model with them, and both lists."""
+                           config: RunConfig, meanwhile: Callable[[], bool] | None = None,
+                           freed: Callable[[], None] | None = None) -> RecommendStage:
+    """The final weights here while the worker learns, then its model with them, and both lists.
+
+    ``meanwhile``: other work done here, one piece per call, while the worker is still learning
+    (it returns False when it has none left), e.g. the charts' PNGs; ``freed``: called once the
+    worker has answered, before the lists (it may give the worker more work).
+    """
     from customerlens.models.recommend.service import final_weights, joined, prepared_lists
 
     rec = config.recommend
@@ -290,10 +296,15 @@ def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerT
     data, weights = final_weights(lines, table.as_of, rec.model)
     # the discover list and the top list's candidates need the final weights, not the ranker: made meanwhile
     prepared = prepared_lists(data, weights, segments, rec.top_n)
+    while meanwhile is not None and not worker.ready() and meanwhile():
+        pass
     learned, note = worker.result()  # its exception, if any, is raised here
+    learning = dict(worker.stats)
+    if freed is not None:
+        freed()
     fitted = joined(learned, note, data, weights, segments, prepared)
     lists = fitted.lists(n=rec.top_n, exclude_seen=rec.exclude_bought, discovery=rec.discovery_slots)
-    return RecommendStage(table=lists, fitted=fitted, worker=dict(worker.stats))  # the learning's
+    return RecommendStage(table=lists, fitted=fitted, worker=learning)
 
 
 def _named(con: duckdb.DuckDBPyConnection, transactions: Any) -> pd.DataFrame:

@@ -1,0 +1,117 @@
+"""Charts' PNGs drawn from their SVG files: here, or in a run's worker process once it is free.
+
+Only vl-convert's rasteriser (resvg): a worker process drawing PNGs imports neither Altair nor Vega.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from customerlens.core.files import atomic_path
+
+
+def rasterize(svg: Path, png: Path, scale: float = 2.0) -> Path:
+    """Write ``png`` (atomically) from the chart's SVG file ``svg``, as ``charts.save_chart`` would; returns ``png``."""
+    write_png(Path(svg).read_text(encoding="utf-8"), Path(png), scale)
+    return Path(png)
+
+
+def write_png(svg: str, path: Path, scale: float) -> None:
+    """Write the SVG text ``svg`` as the PNG ``path`` (atomically), ``scale`` pixels per SVG unit."""
+    import vl_convert as vlc
+
+    with atomic_path(path) as tmp:
+        # rasterised from the SVG: the same bytes as vegalite_to_png, without laying the chart out twice
+        tmp.write_bytes(vlc.svg_to_png(svg, scale=scale))
+
+
+class Rasters:
+    """The charts' PNGs still to draw from their SVGs: by this process while it would wait, and by a worker.
+
+    A run draws its SVGs, then waits for the recommender its worker process learns: meanwhile it
+    draws PNGs here (:meth:`draw_one`). Once the worker is free (:meth:`hand_over`), a thread here
+    feeds it the PNGs left, one at a time, while this process makes the lists; :meth:`finish` draws
+    the rest here from the other end of the queue and waits for the worker's last one. The PNGs are
+    the same bytes whoever draws them.
+    """
+
+    def __init__(self, scale: float = 2.0):
+        self.scale = scale
+        self._todo: list[tuple[Path, Path]] = []
+        self._lock = threading.Lock()
+        self._worker: Any = None
+        self._feeder: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        self._closing = False
+        self._drawn = 0
+        self._seconds = 0.0
+        self.worker_stats: dict | None = None  # the worker's PNGs and seconds, once finished (None: it drew none)
+
+    def add(self, svg: Path, png: Path) -> None:
+        """A PNG to draw from ``svg``."""
+        self._todo.append((Path(svg), Path(png)))
+
+    def _take(self, first: bool) -> tuple[Path, Path] | None:
+        with self._lock:
+            if not self._todo:
+                return None
+            return self._todo.pop(0 if first else -1)
+
+    def draw_one(self) -> bool:
+        """Draw a PNG here (the last in the queue); False when none is left."""
+        job = self._take(first=False)
+        if job is None:
+            return False
+        rasterize(*job, self.scale)
+        return True
+
+    def hand_over(self, worker: Any) -> bool:
+        """Let ``worker`` (a :class:`~customerlens.core.worker.Worker`, free now) draw PNGs from the front.
+
+        True when there were PNGs left: it holds the worker then (:meth:`finish` or :meth:`close` ends
+        it); False when none was (the caller keeps the worker).
+        """
+        if not self._todo:
+            return False
+        self._worker = worker
+        self._feeder = threading.Thread(target=self._feed, name="customerlens-rasters", daemon=True)
+        self._feeder.start()
+        return True
+
+    def _feed(self) -> None:
+        while not self._closing and (job := self._take(first=True)) is not None:
+            try:
+                self._worker.submit(rasterize, *job, self.scale)
+                self._worker.result()
+            except BaseException as exc:  # noqa: BLE001 - raised by finish(), unless the run is closing
+                self._failure = exc
+                return
+            self._drawn += 1
+            self._seconds += self._worker.stats.get("seconds", 0.0)
+
+    def finish(self) -> None:
+        """Every PNG written: the rest drawn here while the worker draws its own, then the worker ends."""
+        while self.draw_one():
+            pass
+        if self._worker is None:
+            return
+        try:
+            self._feeder.join()
+            if self._failure is not None:
+                raise self._failure
+            if self._drawn:
+                self.worker_stats = {"task": f"charts: {self._drawn} PNGs", "seconds": round(self._seconds, 3),
+                                     "peak_memory_mb": self._worker.stats.get("peak_memory_mb")}
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the worker, if it still holds one (also for a run that failed before :meth:`finish`)."""
+        if self._worker is not None:
+            worker, self._worker = self._worker, None
+            self._closing = True
+            worker.close()  # a PNG it is drawing stops; the feeder's wait for it ends at once
+            if self._feeder is not None:
+                self._feeder.join()
