@@ -280,17 +280,24 @@ def pca_chart(Z: np.ndarray, segment_names: list[str] | np.ndarray, order: list[
     ).properties(width=WIDTH, height=HEIGHT + 80, title=f"Customers by segment (PCA, {len(idx):,} shown)")
 
 
-def spec(chart: alt.TopLevelMixin) -> dict:
+def spec(chart: alt.TopLevelMixin, validate: bool = False) -> dict:
     """The chart's Vega-Lite spec.
 
-    Not checked against the Vega-Lite schema here: that check is a third of a small run's chart
-    time and finds mistakes in this module, not in data, so the tests do it for every chart a run
-    draws (tests/outputs/test_charts.py).
+    Not checked against the Vega-Lite schema unless ``validate``: that check is a third of a small
+    run's chart time and finds mistakes in this module, not in data, so the tests do it for every
+    chart a run draws (tests/pipeline/test_analysis.py, tests/outputs/test_report.py).
     """
     out = chart.to_dict(validate=False)
-    config = out.setdefault("config", {})
-    for kind in ("axisQuantitative", "axisTemporal"):  # numbers and dates: never too long to show whole
-        config.setdefault(kind, {}).setdefault("labelLimit", 0)
+    # numbers and dates are never too long to show whole: Vega need not measure them against a limit.
+    # New dicts: the spec's config may be Altair's theme's own (shared by every chart of the process)
+    config = dict(out.get("config", {}))
+    for kind in ("axisQuantitative", "axisTemporal"):
+        config[kind] = {"labelLimit": 0, **config.get(kind, {})}
+    out["config"] = config
+    if validate:
+        from altair.vegalite.v6.schema.core import Root
+
+        Root.validate(out)
     return out
 
 
