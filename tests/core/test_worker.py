@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from customerlens.core.worker import Worker, usable_cores
+from customerlens.core.worker import Worker, load, usable_cores
 from customerlens.errors import ConfigError, CustomerLensError
 
 
@@ -36,6 +37,12 @@ def test_exceptions_come_back_as_raised_and_bugs_say_where():
         assert "in customerlens's worker process" in "".join(info.value.__notes__)
         worker.submit(abs, 3)  # the worker goes on after a failed call
         assert worker.result() == 3
+        worker.submit(importlib.import_module, "json")  # a module cannot be sent back: that call fails, not the worker
+        with pytest.raises(TypeError, match="import_module returned what cannot be sent back"):
+            worker.result()
+        worker.submit(load, "json")  # imports ahead what a later call needs
+        worker.submit(abs, -4)
+        assert worker.result() is None and worker.result() == 4
 
 
 def test_a_worker_that_dies_is_a_clear_error():

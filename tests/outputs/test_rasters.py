@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pandas as pd
@@ -41,10 +42,27 @@ def test_the_worker_and_this_process_draw_the_same_pngs_between_them(tmp_path):
         assert png.read_bytes() == data, png
     drawn = rasters.worker_stats["task"] if rasters.worker_stats else "charts: 0 PNGs"
     assert 0 <= int(drawn.split()[1]) <= len(expected) - 1
+    # the worker stays for what the run gives it next (the report), beside this process, until closed
+    pid = rasters.beside(os.getpid)
+    assert pid() not in (os.getpid(), None)
+    rasters.close()
     assert worker._process.poll() is not None  # ended
     assert not [t for t in threading.enumerate() if t.name == "customerlens-rasters"]
     with Worker() as other:
         assert not rasters.draw_one() and not rasters.hand_over(other)  # nothing left: the caller keeps its worker
+
+
+def test_without_a_worker_every_png_and_the_report_are_done_here(tmp_path):
+    expected = _svgs(tmp_path, n=2)
+    rasters = Rasters()
+    for png, (svg, _) in expected.items():
+        rasters.add(svg, png)
+    rasters.finish()
+    assert all(png.read_bytes() == data for png, (_, data) in expected.items()) and rasters.worker_stats is None
+    called = []
+    later = rasters.beside(called.append, "report")
+    assert called == []  # done when asked for, in its own stage
+    assert later() is None and called == ["report"]
 
 
 def test_a_png_the_worker_cannot_draw_fails_the_run_and_ends_the_worker(tmp_path):

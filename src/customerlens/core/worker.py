@@ -120,6 +120,11 @@ class Worker:
         self.close()
 
 
+def load(module: str) -> None:
+    """Import ``module`` here (a call a worker is sent to import ahead what later calls need)."""
+    importlib.import_module(module)
+
+
 def _die_with_parent() -> None:
     """Linux: the kernel kills this process when the one that started it ends (no orphan)."""
     import signal
@@ -171,7 +176,12 @@ def main(read_fd: int, write_fd: int, preload: list[str]) -> None:
             answer = _answer(fn(*args), None, time.perf_counter() - start)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             answer = _answer(None, exc, time.perf_counter() - start)
-        send.send(answer)
+        try:
+            payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - a result that cannot travel is the call's failure, not the worker's
+            payload = pickle.dumps(_answer(None, TypeError(f"{name} returned what cannot be sent back: {exc}"),
+                                           time.perf_counter() - start))
+        send.send_bytes(payload)
 
 
 if __name__ == "__main__":

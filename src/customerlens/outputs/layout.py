@@ -241,7 +241,8 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     started = early.result() if early is not None else None
     # the charts' PNGs: drawn while the recommender's worker process still learns, the rest by the worker
     # once it is free, beside the store and the tables (Rasters); all here without a worker
-    rasters = Rasters()
+    rasters = Rasters(preload=("customerlens.outputs.report", "customerlens.outputs.charts") if analysis.config.output.report
+                      else ())
     try:
         return _write_with(analysis, out_dir, progress, previous, early, started, rasters)
     finally:
@@ -296,6 +297,11 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
         if before:
             run_sql(con, "DETACH _cl_previous")
         analysis.discard_early_store()  # its file is the store now, or the run failed
+    report = None
+    if config.output.report:  # from the store: by the worker, when it is still there, while the tables are written
+        from customerlens.outputs.report import write_report
+
+        report = rasters.beside(write_report, outputs["store"], out_dir / "report.html")
     outputs["customer_features"] = write_relation_csv(con, table.features, out_dir / "customer_features.csv")
     outputs["quality_report"] = write_json_atomic(ingested.quality_report(config.output.record_paths),
                                                    out_dir / "quality_report.json")
@@ -313,9 +319,7 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
     if analysis.campaigns is not None:
         outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or [],
                                        balance=analysis.campaign_balance))
-    if config.output.report:
+    if report is not None:
         progress("report")
-        from customerlens.outputs.report import write_report
-
-        outputs["report"] = write_report(outputs["store"], out_dir / "report.html")
+        outputs["report"] = report()
     return outputs

@@ -6,10 +6,12 @@ Only vl-convert's rasteriser (resvg): a worker process drawing PNGs imports neit
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from customerlens.core.files import atomic_path
+from customerlens.core.worker import load
 
 
 def rasterize(svg: Path, png: Path, scale: float = 2.0) -> Path:
@@ -34,11 +36,13 @@ class Rasters:
     draws PNGs here (:meth:`draw_one`). Once the worker is free (:meth:`hand_over`), a thread here
     feeds it the PNGs left, one at a time, while this process makes the lists; :meth:`finish` draws
     the rest here from the other end of the queue and waits for the worker's last one. The PNGs are
-    the same bytes whoever draws them.
+    the same bytes whoever draws them. The worker then writes the report (:meth:`beside`) while this
+    process writes the tables; :meth:`close` ends it.
     """
 
-    def __init__(self, scale: float = 2.0):
+    def __init__(self, scale: float = 2.0, preload: tuple[str, ...] = ()):
         self.scale = scale
+        self.preload = preload  # modules the worker imports first, for what it is given after the PNGs
         self._todo: list[tuple[Path, Path]] = []
         self._lock = threading.Lock()
         self._worker: Any = None
@@ -81,6 +85,13 @@ class Rasters:
         return True
 
     def _feed(self) -> None:
+        for module in self.preload:  # while this process draws PNGs from the other end
+            try:
+                self._worker.submit(load, module)
+                self._worker.result()
+            except BaseException as exc:  # noqa: BLE001 - raised by finish(), unless the run is closing
+                self._failure = exc
+                return
         while not self._closing and (job := self._take(first=True)) is not None:
             try:
                 self._worker.submit(rasterize, *job, self.scale)
@@ -92,7 +103,7 @@ class Rasters:
             self._seconds += self._worker.stats.get("seconds", 0.0)
 
     def finish(self) -> None:
-        """Every PNG written: the rest drawn here while the worker draws its own, then the worker ends."""
+        """Every PNG written: the rest drawn here while the worker draws its own (it stays, for :meth:`beside`)."""
         while self.draw_one():
             pass
         if self._worker is None:
@@ -101,14 +112,28 @@ class Rasters:
             self._feeder.join()
             if self._failure is not None:
                 raise self._failure
-            if self._drawn:
-                self.worker_stats = {"task": f"charts: {self._drawn} PNGs", "seconds": round(self._seconds, 3),
-                                     "peak_memory_mb": self._worker.stats.get("peak_memory_mb")}
-        finally:
+        except BaseException:
             self.close()
+            raise
+        if self._drawn:
+            plural = "s" if self._drawn > 1 else ""
+            self.worker_stats = {"task": f"charts: {self._drawn} PNG{plural}", "seconds": round(self._seconds, 3),
+                                 "peak_memory_mb": self._worker.stats.get("peak_memory_mb")}
+
+    def beside(self, fn: Any, *args: Any) -> Callable[[], Any]:
+        """``fn(*args)`` (a module-level function) in the worker from now, when this holds one, else here later.
+
+        Returns a function that gives its result: the worker's (waiting for it; its exception is
+        raised there), or ``fn(*args)`` called then. Call after :meth:`finish`.
+        """
+        if self._worker is None:
+            return lambda: fn(*args)
+        worker = self._worker
+        worker.submit(fn, *args)
+        return worker.result
 
     def close(self) -> None:
-        """End the worker, if it still holds one (also for a run that failed before :meth:`finish`)."""
+        """End the worker, if it still holds one (at the end of a run, or of one that failed)."""
         if self._worker is not None:
             worker, self._worker = self._worker, None
             self._closing = True
