@@ -445,3 +445,36 @@ def test_top_ranks_equal_a_full_stable_sort():
             best = best[np.isfinite(row[best])]
             expected[i, best] = np.arange(len(best))
         np.testing.assert_array_equal(_top_ranks(scores, k), expected)
+
+
+def _anchors_pair_by_pair(recs, rows, items, bought):
+    """The anchor of each (row, item) pair as the reasons found it before: one lookup per pair."""
+    expected = np.full(len(rows), -1)
+    indptr, indices = recs.data.orders.indptr, recs.data.orders.indices
+    for j in np.flatnonzero(~bought):
+        history = indices[indptr[rows[j]]: indptr[rows[j] + 1]]
+        w = np.asarray(recs._co.contribution(history, items[j])).ravel()
+        if len(history) and w[np.argmax(w)] > 0:
+            expected[j] = history[np.argmax(w)]
+    return expected
+
+
+@pytest.mark.parametrize("name", ["ease", "item_knn", "item_knn_large", "blend"])
+def test_reasons_anchors_equal_one_lookup_per_pair(name):
+    """The "customers who buy X also buy this" anchor, found with one block of weights per customer, is the
+    product a lookup per (customer, product) pair finds: the first of the largest positive weights.
+    """
+    from customerlens.models.recommend import models
+
+    data = build_interactions(_awkward_lines(seed=6), dt.datetime(2024, 1, 20))
+    # item_knn_large: the large-catalogue layout (implicit's neighbours, similarity by history row)
+    model = models.ItemKNN(implicit_above=10).fit(data) if name == "item_knn_large" else make_model(name).fit(data)
+    assert getattr(model, "large_", False) == (name == "item_knn_large")
+    recs = Recommendations(model, data, {})
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(data.n_customers), 6)
+    items = rng.integers(0, data.n_products, len(rows))
+    bought = np.asarray(data.orders[rows, items]).ravel() > 0
+    expected = _anchors_pair_by_pair(recs, rows, items, bought)
+    np.testing.assert_array_equal(recs._anchors(rows, items, bought), expected)
+    assert (expected >= 0).sum() > len(rows) // 4 and (expected[bought] == -1).all()

@@ -68,6 +68,10 @@ class Blend(Recommender):
         """How much each of the customer's products adds to ``item``'s co-purchase score (for reasons)."""
         return self.co_.contribution(history, item)
 
+    def contributions(self, history, items):
+        """:meth:`contribution` of several ``items`` at once."""
+        return self.co_.contributions(history, items)
+
     def _discovery_source(self) -> Recommender:
         # among products new to a customer the blend's order is the co-purchase order,
         # also when the inner window chose w = 0

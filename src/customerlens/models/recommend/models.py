@@ -66,6 +66,13 @@ class Recommender:
         """How much each of the customer's products adds to ``item``'s score (for reasons)."""
         return None
 
+    def contributions(self, history: np.ndarray, items: np.ndarray) -> np.ndarray | None:
+        """:meth:`contribution` for several ``items`` at once: ``(len(history), len(items))``, column j for items[j]."""
+        columns = [self.contribution(history, item) for item in items]
+        if any(c is None for c in columns):
+            return None
+        return np.column_stack([np.asarray(c).ravel() for c in columns]) if columns else np.empty((len(history), 0))
+
     def recommend(self, rows: np.ndarray, n: int = 10, exclude_seen: bool = False,
                   batch: int = 2048, discovery: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` products per customer row; ``discovery`` = slots kept for products new to them.
@@ -292,6 +299,12 @@ class ItemKNN(Recommender):
             return self.similarity_[history][:, item].toarray().ravel()
         return self.similarity_[item][:, history].toarray().ravel()
 
+    def contributions(self, history, items):
+        """:meth:`contribution` of several ``items`` at once (one sparse slice, not one per item)."""
+        if self.large_:
+            return self.similarity_[history][:, items].toarray()
+        return self.similarity_[items][:, history].toarray().T
+
 
 def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest entries of every row."""
@@ -382,6 +395,17 @@ class EASE(Recommender):
             out[rows >= 0] = self.weights_[rows[rows >= 0], column]
         return out
 
+    def contributions(self, history, items):
+        """:meth:`contribution` of several ``items`` at once: one block of the weights."""
+        history, items = np.asarray(history), np.asarray(items)
+        if self.kept_ is None:
+            return self.weights_[np.ix_(history, items)]
+        columns, rows = self.position_[items], self.position_[history]
+        out = np.zeros((len(rows), len(columns)), dtype=np.float32)
+        known_rows, known_columns = rows >= 0, columns >= 0
+        out[np.ix_(known_rows, known_columns)] = self.weights_[np.ix_(rows[known_rows], columns[known_columns])]
+        return out
+
 
 def _symmetrise_lower(P: np.ndarray, block: int = 1024) -> None:
     """Copy the lower triangle of ``P`` onto its upper one, in place (LAPACK fills only the lower)."""
@@ -447,6 +471,10 @@ class WithDiscovery(Recommender):
     def contribution(self, history, item):
         """The wrapped model's contribution of each of the customer's products to ``item``."""
         return self.model.contribution(history, item)
+
+    def contributions(self, history, items):
+        """The wrapped model's contributions to several ``items``."""
+        return self.model.contributions(history, items)
 
     def recommend(self, rows, n=10, exclude_seen=False, batch=2048, discovery=0):
         """The wrapped model's top ``n``, ``max(slots, discovery)`` places kept for products new to the customer."""

@@ -123,25 +123,45 @@ class Recommendations:
         data = self.data
         counts = _lookup(data.orders, rows, items)
         days = np.rint(_lookup(data.last_days, rows, items)).astype(int)
-        indptr, indices = data.orders.indptr, data.orders.indices  # each row's products, without a slice per row
+        anchors = self._anchors(rows, items, counts > 0)
         reasons = []
-        for r, i, count, day in zip(rows, items, counts, days, strict=True):
+        for r, count, day, anchor in zip(rows, counts, days, anchors, strict=True):
             if count > 0:
                 times = "once" if count == 1 else f"{int(count)} times"
                 reasons.append(f"bought {times}, last {day} days ago")
-                continue
-            history = indices[indptr[r]: indptr[r + 1]]
-            if len(history):
-                w = np.asarray(self._co.contribution(history, i)).ravel()
-                best = int(np.argmax(w))
-                if w[best] > 0:
-                    anchor = data.products[history[best]]
-                    name = data.product_names.get(anchor, anchor)
-                    reasons.append(f"customers who buy {name} also buy this")
-                    continue
-            label = self.segments.get(data.customers[r])
-            reasons.append(f"popular in your segment ({label})" if label else "popular right now")
+            elif anchor >= 0:
+                product = data.products[anchor]
+                reasons.append(f"customers who buy {data.product_names.get(product, product)} also buy this")
+            else:
+                label = self.segments.get(data.customers[r])
+                reasons.append(f"popular in your segment ({label})" if label else "popular right now")
         return reasons
+
+    def _anchors(self, rows: np.ndarray, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """For each (row, item) not ``bought``: the customer's product that adds most to the item (-1: none adds).
+
+        One block of the co-purchase model's weights per customer (their products x their new items);
+        the first product on ties, as ``np.argmax``.
+        """
+        indptr, indices = self.data.orders.indptr, self.data.orders.indices  # each row's products, no slicing
+        anchors = np.full(len(rows), -1, dtype=np.int64)
+        new = np.flatnonzero(~bought)
+        if not len(new):
+            return anchors
+        order = new[np.argsort(rows[new], kind="stable")]
+        starts = np.flatnonzero(np.r_[True, rows[order][1:] != rows[order][:-1]])
+        for part in np.split(order, starts[1:]):
+            r = rows[part[0]]
+            history = indices[indptr[r]: indptr[r + 1]]
+            if not len(history):
+                continue
+            w = self._co.contributions(history, items[part])
+            if w is None:
+                continue
+            best = np.argmax(w, axis=0)
+            found = w[best, np.arange(len(part))] > 0
+            anchors[part[found]] = history[best[found]]
+        return anchors
 
     def recommend(self, customer_id: str, n: int = 10) -> pd.DataFrame:
         """Top ``n`` for one customer; unknown customers get recent popular products."""

@@ -270,6 +270,10 @@ class TwoStage(Recommender):
         """EASE's weight from each of the customer's products to ``item`` (for reasons)."""
         return (self.fallback_ or self.helpers_["ease"]).contribution(history, item)
 
+    def contributions(self, history, items):
+        """:meth:`contribution` of several ``items`` at once."""
+        return (self.fallback_ or self.helpers_["ease"]).contributions(history, items)
+
     def recommend(self, rows, n=10, exclude_seen=False, batch=2048, discovery=0):
         """As :meth:`Recommender.recommend`; the blend's lists when the history was too short to learn from."""
         if getattr(self, "fallback_", None) is not None:  # not fitted: the base class says so
