@@ -448,13 +448,17 @@ def _analyze(data, config, progress, worker, campaigns, campaign_options, import
     early = None
     try:
         progress("features")
-        table = stages.features_stage(ingested)
-        importer.join()  # before any stage imports one of them itself
-        lines = stages.insight_lines(table, config)
-        if worker is not None and stages.worker_can_recommend(table, config, ingested.loaded.mapping.has_products):
-            stages.start_recommendations(worker, lines, table, config)  # fits beside value, segment, insights
+        lines = None
+        if worker is not None and stages.worker_can_start(ingested, config):
+            # the worker learns the recommender from the clean lines: it starts now, beside the features
+            lines, as_of = stages.start_recommendations(worker, ingested, config)
+            table = stages.features_stage(ingested, as_of)
         else:
             worker = None
+            table = stages.features_stage(ingested)
+        importer.join()  # before any stage imports one of them itself
+        if lines is None:
+            lines = stages.insight_lines(table, config)
         def start_early() -> None:
             nonlocal early
             if campaigns is None:  # the campaigns read the lines through DuckDB after the plan

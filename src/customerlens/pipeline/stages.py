@@ -58,16 +58,11 @@ class CustomerTable:
     spark_features: Any = None
 
 
-def features_stage(ingested: Ingested) -> CustomerTable:
-    """Customer features as of the snapshot, ordered by customer id in a DuckDB table."""
+def features_stage(ingested: Ingested, as_of: dt.datetime | None = None) -> CustomerTable:
+    """Customer features as of the snapshot (``as_of``: :func:`snapshot`'s), ordered by customer id in a DuckDB table."""
     con = ingested.con
     transactions = ingested.cleaned.transactions
-    if count_rows(transactions) == 0:
-        raise DataQualityError(
-            f"{ingested.loaded.source.name}: no line is left after cleaning; "
-            "see `customerlens ingest` for what each rule removed"
-        )
-    as_of = ingested.as_of or default_as_of(transactions)
+    as_of = as_of or snapshot(ingested)
     features = customer_features(transactions, as_of=as_of)
     if hasattr(ingested.loaded, "spark"):
         return _from_spark(ingested, features, as_of)
@@ -262,22 +257,36 @@ def _segment_labels(segmentation: Segmentation) -> dict:
     return dict(zip(assigned["customer_id"], assigned["segment_name"], strict=True))
 
 
-def worker_can_recommend(table: CustomerTable, config: RunConfig, has_products: bool) -> bool:
-    """Whether a run's worker process can learn its recommender (when the run has one).
+def snapshot(ingested: Ingested) -> dt.datetime:
+    """The run's snapshot: ``--as-of``, else the day after the last clean line (none left: a clear error)."""
+    transactions = ingested.cleaned.transactions
+    if count_rows(transactions) == 0:
+        raise DataQualityError(
+            f"{ingested.loaded.source.name}: no line is left after cleaning; "
+            "see `customerlens ingest` for what each rule removed"
+        )
+    return ingested.as_of or default_as_of(transactions)
 
-    Not without products, not on Spark's ALS path, and not for ``segment_popularity``, which learns
-    from the segments.
+
+def worker_can_start(ingested: Ingested, config: RunConfig) -> bool:
+    """Whether a run's worker process can learn its recommender from the clean lines, before the features.
+
+    Not without products, not on Spark (a worker runs beside DuckDB only), and not for
+    ``segment_popularity``, which learns from the segments.
     """
     rec = config.recommend
-    return (rec is not None and has_products and not uses_spark_als(table, config)
+    return (rec is not None and ingested.loaded.mapping.has_products and not hasattr(ingested.loaded, "spark")
             and rec.model != "segment_popularity")
 
 
-def start_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, config: RunConfig) -> None:
-    """Send the recommender's learning to ``worker`` (:func:`finish_recommendations` takes it)."""
+def start_recommendations(worker: Worker, ingested: Ingested, config: RunConfig) -> tuple[pd.DataFrame, dt.datetime]:
+    """Send the recommender's learning to ``worker`` from the clean lines; returns them (pandas) and the snapshot."""
     from customerlens.models.recommend.service import learn_recommender
 
-    worker.submit(learn_recommender, lines, table.as_of, config.recommend.model)
+    as_of = snapshot(ingested)
+    lines = to_pandas(ingested.cleaned.transactions.select(*INSIGHT_COLUMNS, "quantity"))
+    worker.submit(learn_recommender, lines, as_of, config.recommend.model)
+    return lines, as_of
 
 
 def finish_recommendations(worker: Worker, lines: pd.DataFrame, table: CustomerTable, segmentation: Segmentation,
