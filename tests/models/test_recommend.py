@@ -478,3 +478,14 @@ def test_reasons_anchors_equal_one_lookup_per_pair(name):
     expected = _anchors_pair_by_pair(recs, rows, items, bought)
     np.testing.assert_array_equal(recs._anchors(rows, items, bought), expected)
     assert (expected >= 0).sum() > len(rows) // 4 and (expected[bought] == -1).all()
+
+
+def test_item_knn_scores_through_its_dense_weights_equal_the_sparse_product():
+    """Small catalogues score a customer's history times the dense similarity: bit for bit the sparse product."""
+    data = build_interactions(_awkward_lines(seed=8), dt.datetime(2024, 1, 20))
+    knn = make_model("item_knn").fit(data)
+    assert knn.dense_ is not None
+    rows = np.arange(data.n_customers)
+    dense = knn.score(rows)
+    np.testing.assert_array_equal(dense, (data.binary(rows) @ knn.similarity_.T).toarray())
+    assert dense.dtype == np.float32 and (dense > 0).mean() > 0.2

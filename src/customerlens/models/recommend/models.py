@@ -250,6 +250,7 @@ class ItemKNN(Recommender):
         per_customer = np.diff(data.orders.indptr).astype(np.float64)
         pairs = min(float(data.n_products) ** 2, float((per_customer ** 2).sum()))
         self.large_ = data.n_products > self.implicit_above or pairs > self.pairs_limit
+        self.dense_ = None
         if self.large_:
             # implicit computes the top-K neighbours item by item (C++), never
             # the full co-occurrence matrix, which does not fit at this size
@@ -275,6 +276,10 @@ class ItemKNN(Recommender):
         norm = np.sqrt(counts[co.row] * counts[co.col]) + self.shrink
         sim = sp.csr_matrix((co.data / norm, (co.row, co.col)), shape=co.shape)
         self.similarity_ = _top_k_rows(sim, self.neighbours)
+        # scores as a sparse history times this dense matrix: the same sums in the same order as the
+        # sparse product, at a third of its time (a result that dense is slow to build sparse)
+        self.dense_ = np.ascontiguousarray(self.similarity_.T.toarray()) \
+            if data.n_products <= MAX_DENSE_PRODUCTS else None
 
     def _sparse(self) -> bool:
         return self.large_
@@ -285,6 +290,8 @@ class ItemKNN(Recommender):
             return self.score_sparse(rows).toarray()
         # small catalogues: products whose nearest neighbours include the
         # customer's products (better on Online Retail: NDCG 0.245 against 0.210)
+        if self.dense_ is not None:
+            return self.data_.binary(rows) @ self.dense_
         return (self.data_.binary(rows) @ self.similarity_.T).toarray()
 
     def score_sparse(self, rows):
