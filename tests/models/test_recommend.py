@@ -341,10 +341,14 @@ def _awkward_lines(seed: int = 3, unit: str = "us") -> pd.DataFrame:
 
 
 def _reference_interactions(lines: pd.DataFrame, as_of, products=None) -> dict:
-    """What build_interactions computed by pandas group-bys before the integer codes: the test's oracle."""
+    """What build_interactions computed by pandas group-bys before the integer codes: the test's oracle.
+
+    A line without an order id counts as an order (``nunique(dropna=False)``): a pair bought has orders.
+    """
     lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna() & (lines["quantity"] > 0)]
     per = (lines.groupby(["customer_id", "product_id"])
-           .agg(orders=("order_id", "nunique"), last=("order_date", "max"), first=("order_date", "min")).reset_index())
+           .agg(orders=("order_id", lambda o: o.nunique(dropna=False)), last=("order_date", "max"),
+                first=("order_date", "min")).reset_index())
     customers = np.sort(per["customer_id"].unique())
     products = np.sort(per["product_id"].unique()) if products is None else products
     ci, pi = pd.Index(customers).get_indexer(per["customer_id"]), pd.Index(products).get_indexer(per["product_id"])
@@ -353,7 +357,8 @@ def _reference_interactions(lines: pd.DataFrame, as_of, products=None) -> dict:
     shape = (len(customers), len(products))
     import scipy.sparse as sp
 
-    cust = lines.groupby("customer_id").agg(n=("order_id", "nunique"), last=("order_date", "max")).reindex(customers)
+    cust = lines.groupby("customer_id").agg(n=("order_id", lambda o: o.nunique(dropna=False)),
+                                            last=("order_date", "max")).reindex(customers)
     recent = lines[lines["order_date"] >= as_of - pd.Timedelta(days=90)]
     return {
         "customers": customers, "products": products,
@@ -489,3 +494,30 @@ def test_item_knn_scores_through_its_dense_weights_equal_the_sparse_product():
     dense = knn.score(rows)
     np.testing.assert_array_equal(dense, (data.binary(rows) @ knn.similarity_.T).toarray())
     assert dense.dtype == np.float32 and (dense > 0).mean() > 0.2
+
+
+def test_the_discover_picks_made_with_the_candidates_equal_eases_own():
+    """The discover list's EASE picks read off the candidates' EASE ranks equal EASE.recommend(exclude_seen=True):
+    the same products in the same order, the same scores, -1 where a customer has fewer new products.
+    """
+    from customerlens.models.recommend.service import final_weights
+    from customerlens.models.recommend.twostage import TwoStage
+
+    lines = _awkward_lines(seed=9)
+    data, weights = final_weights(lines, dt.datetime(2024, 1, 20))
+    shell = TwoStage().use(data, weights).prepare(np.arange(data.n_customers), discover=10)
+    items, scores = shell.discover_picks_
+    want_items, want_scores = weights["ease"].recommend(np.arange(data.n_customers), n=10, exclude_seen=True)
+    np.testing.assert_array_equal(items, want_items)
+    np.testing.assert_array_equal(scores, want_scores)
+    assert (items >= 0).all(axis=1).mean() > 0.5
+    many = TwoStage(ease_candidates=5).use(data, weights).prepare(np.arange(data.n_customers), discover=10)
+    assert many.discover_picks_ is None  # the ranks do not reach that far: the discover list makes its own
+    # a purchase without an order id is an order all the same: bought, with its candidates and picks
+    lines.loc[len(lines)] = {**lines.iloc[0].to_dict(), "customer_id": "c-no-order", "order_id": None}
+    data, weights = final_weights(lines, dt.datetime(2024, 1, 20))
+    row = data.customer_index["c-no-order"]
+    assert data.orders[row].data.tolist() == [1.0] and data.customer_orders[row] == 1
+    shell = TwoStage().use(data, weights).prepare(np.arange(data.n_customers), discover=10)
+    np.testing.assert_array_equal(shell.discover_picks_[0], weights["ease"].recommend(
+        np.arange(data.n_customers), n=10, exclude_seen=True)[0])

@@ -181,7 +181,8 @@ def _interactions(coded: CodedLines, as_of: dt.datetime, recent_days: int, names
     np.maximum.at(last, pair_id, when)
     first = np.full(len(pairs), np.iinfo(np.int64).max)
     np.minimum.at(first, pair_id, when)
-    orders = distinct_counts(pair_id, o, len(pairs))
+    # lines without an order id count as one order: a pair bought is never a pair of no orders
+    orders = distinct_counts(pair_id, o, len(pairs), none_counts=True)
     pair_row, pair_product = pairs // n_products, (pairs % n_products).astype(np.int32)
     indptr = np.r_[0, np.cumsum(np.bincount(pair_row, minlength=len(codes)))]
 
@@ -198,7 +199,7 @@ def _interactions(coded: CodedLines, as_of: dt.datetime, recent_days: int, names
     return Interactions(
         customers=coded.customers[codes], products=coded.products, orders=orders_m, last_days=last_m,
         first_days=first_m, as_of=as_of, product_names=names,
-        customer_orders=distinct_counts(row, o, len(codes)),
+        customer_orders=distinct_counts(row, o, len(codes), none_counts=True),
         customer_last_days=coded.days_before(as_of, customer_last),
         product_buyers_recent=buyers.astype(float), recent_days=recent_days, lines=lines,
         coded=coded, customer_codes=codes,
@@ -215,10 +216,14 @@ def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order[starts], group, sorted_key[starts]
 
 
-def distinct_counts(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """The number of distinct ``values`` (ignoring -1: none) in each of ``n`` groups, as pandas' nunique."""
-    has = values >= 0
-    group, values = group[has], values[has]
+def distinct_counts(group: np.ndarray, values: np.ndarray, n: int, none_counts: bool = False) -> np.ndarray:
+    """The number of distinct ``values`` in each of ``n`` groups, as pandas' nunique.
+
+    -1 (none) is not counted, unless ``none_counts``: then it is one value more (``nunique(dropna=False)``).
+    """
+    if not none_counts:
+        has = values >= 0
+        group, values = group[has], values[has]
     if not len(group):
         return np.zeros(n, dtype=np.int64)
     order = np.lexsort((values, group))

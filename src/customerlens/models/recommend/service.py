@@ -59,14 +59,16 @@ class Recommendations:
         items, scores = self.model.recommend(rows, n=n, exclude_seen=exclude_seen, discovery=discovery)
         return self._table(rows, *self._filled(rows, items, scores, n))
 
-    def discover(self, customer_ids: Any = None, n: int = 10) -> pd.DataFrame:
+    def discover(self, customer_ids: Any = None, n: int = 10, picks: tuple | None = None) -> pd.DataFrame:
         """The ``discover`` list: products each customer has never bought, best first (columns as ``for_customers``).
 
         Ranked by the model's discovery part (the blend's co-purchase model: EASE on most
         catalogues), filled from the customer's segment's popular products they never bought.
+        ``picks``: that part's ``recommend(rows, n, exclude_seen=True)`` for these rows, made already.
         """
         rows = self._rows(customer_ids)
-        items, scores = self.model._discovery_source().recommend(rows, n=n, exclude_seen=True)
+        items, scores = picks if picks is not None else \
+            self.model._discovery_source().recommend(rows, n=n, exclude_seen=True)
         return self._table(rows, *self._filled(rows, items, scores, n))
 
     def lists(self, customer_ids: Any = None, n: int = 10, exclude_seen: bool = False,
@@ -249,11 +251,14 @@ def prepared_lists(data: Interactions, weights: dict | None, segments: dict | No
     if weights is None:
         return {}
     shell = TwoStage().use(data, weights)  # the final weights, no ranker yet
-    out = {"discover": (n, Recommendations(shell, data, segments).discover(n=n))}
+    out = {}
     new = shell.knn_candidates + shell.ease_candidates + shell.popular_candidates  # a customer's at most
     expected = (data.n_customers * new + data.orders.nnz) * len(shell.features) * 4  # float32 features
     if expected <= PREPARED_BYTES:
-        out["candidates"] = shell.prepare(np.arange(data.n_customers)).prepared_
+        # the discover list's EASE picks come with the candidates (read off the same EASE ranks)
+        out["candidates"] = shell.prepare(np.arange(data.n_customers), discover=n).prepared_
+    picks, shell.discover_picks_ = getattr(shell, "discover_picks_", None), None
+    out["discover"] = (n, Recommendations(shell, data, segments).discover(n=n, picks=picks))
     return out
 
 

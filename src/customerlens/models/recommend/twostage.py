@@ -124,15 +124,20 @@ class TwoStage(Recommender):
         self.prepared_ = None
         return self
 
-    def prepare(self, rows: np.ndarray) -> TwoStage:
+    def prepare(self, rows: np.ndarray, discover: int = 0) -> TwoStage:
         """The candidates of ``rows`` and their features, now: :meth:`score` takes its rows' from them.
 
         They need the final weights, not the ranker: a run computes them while its worker process
         is still learning the ranker. A customer's candidates and features are their own (the same
-        whichever customers are scored with them), so the lists are the same. Returns self.
+        whichever customers are scored with them), so the lists are the same. ``discover``: also
+        keep each row's ``discover`` best new products by EASE (:attr:`discover_picks_`, what
+        ``EASE.recommend(rows, discover, exclude_seen=True)`` gives), read off the EASE ranks the
+        candidates are chosen by. Returns self.
         """
         rows = np.unique(rows)
-        pairs, X = self._candidates(self.data_, self.helpers_, rows)
+        self.discover_picks_ = None
+        picks = discover if 0 < discover <= self.ease_candidates else 0  # the ranks must reach that far
+        pairs, X = self._candidates(self.data_, self.helpers_, rows, picks)
         self.prepared_ = (rows, pairs, X)
         return self
 
@@ -199,20 +204,24 @@ class TwoStage(Recommender):
         with data.sharing_co_purchases():  # both start from the co-purchase counts: counted once
             return {"knn": ItemKNN().fit(data), "ease": EASE().fit(data)}
 
-    def _candidates(self, data: Interactions, helpers: dict, rows: np.ndarray):
+    def _candidates(self, data: Interactions, helpers: dict, rows: np.ndarray, picks: int = 0):
         """Candidate (row, product) pairs of ``rows`` and their feature matrix, in batches of rows.
 
         Each batch holds a few dense rows x products blocks, so a batch is as many rows as
-        fit in :data:`~customerlens.core.memory.BATCH_BYTES` per block.
+        fit in :data:`~customerlens.core.memory.BATCH_BYTES` per block. ``picks``: each row's best
+        ``picks`` new products by EASE, kept as :attr:`discover_picks_` (items, scores).
         """
         step = batch_rows(data.n_products, arrays=2)
-        parts = [self._candidate_batch(data, helpers, rows[start: start + step])
+        parts = [self._candidate_batch(data, helpers, rows[start: start + step], picks)
                  for start in range(0, len(rows), step)]
+        if picks:
+            self.discover_picks_ = (np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts])) \
+                if parts else (np.empty((0, picks), dtype=np.int64), np.empty((0, picks)))
         if not parts:
             return np.empty((0, 2), dtype=np.int64), np.empty((0, len(FEATURES)), dtype=np.float32)
-        return np.concatenate([p for p, _ in parts]), np.concatenate([x for _, x in parts])
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _candidate_batch(self, data: Interactions, helpers: dict, rows: np.ndarray):
+    def _candidate_batch(self, data: Interactions, helpers: dict, rows: np.ndarray, picks: int = 0):
         facts = helpers["facts"]
         knn = helpers["knn"].score(rows)
         ease = helpers["ease"].score(rows)  # -inf outside EASE's products on large catalogues: missing
@@ -220,6 +229,7 @@ class TwoStage(Recommender):
         owned = orders > 0
         knn_rank = _top_ranks(np.where(owned, -np.inf, knn), self.knn_candidates)
         ease_rank = _top_ranks(np.where(owned, -np.inf, ease), self.ease_candidates)
+        extra = _picks(ease, ease_rank, picks) if picks else ()
         cand = owned | (knn_rank < self.knn_candidates) | (ease_rank < self.ease_candidates)
         cand[:, facts["popular"][: self.popular_candidates]] = True
         r, items = np.nonzero(cand)
@@ -260,7 +270,7 @@ class TwoStage(Recommender):
                 "own_share_rank": own_rank / user_products, "item_trend14": facts["buyers_14"][items] / recent,
                 "item_gap": facts["item_gap"][items], "item_overdue": last / facts["item_gap"][items],
             }
-        return pairs, np.column_stack([columns[name] for name in FEATURES]).astype(np.float32)
+        return (pairs, np.column_stack([columns[name] for name in FEATURES]).astype(np.float32), *extra)
 
     def _discovery_source(self) -> Recommender:
         """Products new to the customer come from EASE (the ranker spends its places on repeats)."""
@@ -402,6 +412,20 @@ def _row_ranks(matrix: sp.csr_matrix, bonus: np.ndarray) -> sp.csr_matrix:
     place = np.empty(m.nnz)
     place[order] = np.arange(m.nnz) - m.indptr[row[order]]
     return sp.csr_matrix((place + 1.0, m.indices.copy(), m.indptr.copy()), shape=m.shape)
+
+
+def _picks(scores: np.ndarray, ranks: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``n`` best products by ``ranks`` (:func:`_top_ranks` of ``scores``): items (-1: none) and scores.
+
+    What ``Recommender.recommend(rows, n, exclude_seen=True)`` gives for the same scores: the same
+    order (ties to the lower index), float64 scores, ``-1`` and ``-inf`` where a row has fewer.
+    """
+    items = np.full((len(ranks), n), -1, dtype=np.int64)
+    values = np.full((len(ranks), n), -np.inf)
+    r, c = np.nonzero(ranks < n)
+    items[r, ranks[r, c]] = c
+    values[r, ranks[r, c]] = scores[r, c]
+    return items, values
 
 
 def _missing_if_infinite(values: np.ndarray) -> np.ndarray:
