@@ -357,8 +357,8 @@ def _worker(config: RunConfig):
         return None
     # one thread there and one here (:func:`_one_thread_beside`): two processes of two threads
     # each on two cores stall each other's OpenMP and BLAS (the run took longer than on one)
-    return Worker(threads=1, preload=("customerlens.models.recommend.service", "customerlens.models.recommend.twostage",
-                                      "lightgbm"))
+    return Worker(threads=1, preload=("customerlens.models.recommend.lean_lightgbm",
+                                      "customerlens.models.recommend.service", "customerlens.models.recommend.twostage"))
 
 
 def _one_thread_beside(worker):

@@ -95,22 +95,32 @@ class TwoStage(Recommender):
         queries = sum(len(p[2]) for p in parts)
         if queries < self.min_queries:
             return self._fall_back(data, queries)
-        import lightgbm as lgb  # here, not above: a short history never pays for the import (about 1.5 s)
-
         X = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         group = np.concatenate([p[2] for p in parts])
-        self.ranker_ = lgb.LGBMRanker(
-            objective=self.objective, n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, max_bin=self.max_bin,
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.random_state,
-            n_jobs=1,  # one thread: the same trees on every machine and in a run's worker process
-            verbose=-1, **({"lambdarank_truncation_level": 20} if self.objective == "lambdarank" else {}),
-        )
-        self.ranker_.fit(self._columns(X), y, group=group, feature_name=list(self.features))
+        self.ranker_ = self._train(X, y, group)
         self.training_ = {"cuts_days_before": cuts, "label_days": self.label_days, "queries": int(len(group)),
                           "candidates": int(len(y)), "positives": int(y.sum())}
         return self
+
+    def _train(self, X: np.ndarray, y: np.ndarray, group: np.ndarray):
+        """The LightGBM ranker (a Booster) of candidates ``X``, labels ``y`` and queries' sizes ``group``.
+
+        LightGBM's own API: its scikit-learn wrapper (LGBMRanker) with these settings makes the same
+        trees (tested), and a run's worker process imports LightGBM without scikit-learn (lean_lightgbm).
+        """
+        import lightgbm as lgb  # here, not above: a short history never pays for the import
+
+        params = {
+            "objective": self.objective, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples, "max_bin": self.max_bin, "subsample": 0.8,
+            "subsample_freq": 1, "colsample_bytree": 0.8, "random_state": self.random_state,
+            "num_threads": 1,  # one thread: the same trees on every machine and in a run's worker process
+            "verbose": -1, **({"lambdarank_truncation_level": 20} if self.objective == "lambdarank" else {}),
+        }
+        train = lgb.Dataset(self._columns(X), y, group=group, feature_name=list(self.features),
+                            params={"max_bin": self.max_bin, "verbose": -1})
+        return lgb.train(params, train, num_boost_round=self.n_estimators)
 
     @classmethod
     def final_weights(cls, data: Interactions) -> dict:
@@ -305,7 +315,7 @@ class TwoStage(Recommender):
         pairs, X = self._prepared(rows) or self._candidates(self.data_, self.helpers_, rows)
         s = np.full((len(rows), self.data_.n_products), -np.inf)
         if len(pairs):
-            pred = self.ranker_.booster_.predict(self._columns(X))
+            pred = self.ranker_.predict(self._columns(X))
             local = np.searchsorted(rows, pairs[:, 0]) if np.all(np.diff(rows) > 0) else \
                 pd.Index(rows).get_indexer(pairs[:, 0])
             s[local, pairs[:, 1]] = pred
