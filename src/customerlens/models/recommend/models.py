@@ -375,10 +375,12 @@ class EASE(Recommender):
             P = np.linalg.inv(G).astype(np.float32)
         else:
             _symmetrise_lower(P)
+            # C order (scipy's sparse x dense product would copy a Fortran-ordered matrix on every call):
+            # P is symmetric now, so its transpose is the same matrix, in C order, without a copy
+            P = P.T
         P /= -np.diag(P).copy()  # B = -P / diag(P), column by column
         P[np.diag_indices_from(P)] = 0.0
-        # C order: scipy's sparse x dense product would copy a Fortran-ordered matrix on every call
-        self.weights_ = np.ascontiguousarray(P)
+        self.weights_ = np.ascontiguousarray(P)  # no copy where it is C-ordered already
         if self.kept_ is not None:
             self.position_ = np.full(data.n_products, -1, dtype=np.int64)
             self.position_[self.kept_] = np.arange(len(self.kept_))
