@@ -542,6 +542,8 @@ def test_the_ranker_through_lightgbms_own_api_is_lgbmrankers():
     wrapper.fit(X, y, group=group, feature_name=list(twostage.FEATURES))
     np.testing.assert_array_equal(booster.predict(X), wrapper.booster_.predict(X))
     assert booster.num_trees() == 50
+    # the lists score on every core: each candidate's score is the same on one thread or two
+    np.testing.assert_array_equal(booster.predict(X, num_threads=2), booster.predict(X, num_threads=1))
 
 
 def test_a_worker_imports_lightgbm_without_scikit_learn():

@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from customerlens.core.memory import batch_rows
+from customerlens.core.worker import usable_cores
 from customerlens.models.recommend.data import Interactions, distinct_counts
 from customerlens.models.recommend.models import EASE, ItemKNN, Recommender
 
@@ -315,7 +316,9 @@ class TwoStage(Recommender):
         pairs, X = self._prepared(rows) or self._candidates(self.data_, self.helpers_, rows)
         s = np.full((len(rows), self.data_.n_products), -np.inf)
         if len(pairs):
-            pred = self.ranker_.predict(self._columns(X))
+            # every core: each candidate's score is its own (the same on one thread or many), and the
+            # lists come when a run's worker process has finished learning
+            pred = self.ranker_.predict(self._columns(X), num_threads=usable_cores())
             local = np.searchsorted(rows, pairs[:, 0]) if np.all(np.diff(rows) > 0) else \
                 pd.Index(rows).get_indexer(pairs[:, 0])
             s[local, pairs[:, 1]] = pred
