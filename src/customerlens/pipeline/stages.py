@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 #: the columns of the clean lines that the segment insights read (top products, trends, cohorts)
 INSIGHT_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "product_name", "amount")
+#: the lines' columns a run's worker process learns the recommender from
+LEARN_COLUMNS = ("customer_id", "order_id", "order_date", "product_id", "quantity")
 
 
 @dataclass
@@ -285,7 +287,8 @@ def start_recommendations(worker: Worker, ingested: Ingested, config: RunConfig)
 
     as_of = snapshot(ingested)
     lines = to_pandas(ingested.cleaned.transactions.select(*INSIGHT_COLUMNS, "quantity"))
-    worker.submit(learn_recommender, lines, as_of, config.recommend.model)
+    # the learning reads who bought what, when and how many: not the names or amounts (less to send)
+    worker.submit(learn_recommender, lines[list(LEARN_COLUMNS)], as_of, config.recommend.model)
     return lines, as_of
 
 
