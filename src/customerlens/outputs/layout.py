@@ -240,9 +240,10 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     early = analysis._early_store
     started = early.result() if early is not None else None
     # the charts' PNGs: drawn while the recommender's worker process still learns, the rest by the worker
-    # once it is free, beside the store and the tables (Rasters); all here without a worker
-    rasters = Rasters(preload=("customerlens.outputs.report", "customerlens.outputs.charts") if analysis.config.output.report
-                      else ())
+    # once it is free, beside the lists (Rasters); all here without a worker. The worker then writes the
+    # report: it imports the report's modules first
+    report_modules = ("customerlens.outputs.report", "customerlens.outputs.charts")
+    rasters = Rasters(preload=report_modules if analysis.config.output.report else ())
     try:
         return _write_with(analysis, out_dir, progress, previous, early, started, rasters)
     finally:
