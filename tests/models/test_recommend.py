@@ -316,7 +316,7 @@ def test_the_split_fit_on_a_short_history_gives_the_blends_lists():
 
 def _awkward_lines(seed: int = 3, unit: str = "us") -> pd.DataFrame:
     """Lines with what the integer codes must get right: repeated lines of one order, an order id missing,
-    an order spanning two dates, customers new since the earlier cuts, ids that sort differently as text than as numbers, and dates to the
+    an order spanning two dates, a line of no customer, customers new since the earlier cuts, ids that sort differently as text than as numbers, and dates to the
     nanosecond (``unit="ns"``).
     """
     rng = np.random.default_rng(seed)
@@ -329,6 +329,7 @@ def _awkward_lines(seed: int = 3, unit: str = "us") -> pd.DataFrame:
         "quantity": rng.choice([1.0, 2.0, -1.0], n, p=[0.6, 0.35, 0.05]),
     })
     frame.loc[5, ["order_id", "order_date", "quantity"]] = [None, pd.Timestamp("2023-12-01"), 1.0]
+    frame.loc[6, ["customer_id", "order_date", "quantity"]] = [None, pd.Timestamp("2023-12-02"), 1.0]  # nobody's
     frame.loc[10:29, "customer_id"] = [f"new{x}" for x in range(20)]  # first bought in the last weeks
     frame.loc[10:29, "order_date"] = pd.Timestamp("2024-01-10")
     frame = pd.concat([frame, frame.iloc[:50]], ignore_index=True)  # the same lines twice
@@ -345,7 +346,8 @@ def _reference_interactions(lines: pd.DataFrame, as_of, products=None) -> dict:
 
     A line without an order id counts as an order (``nunique(dropna=False)``): a pair bought has orders.
     """
-    lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna() & (lines["quantity"] > 0)]
+    lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna() & (lines["quantity"] > 0)
+                  & lines["customer_id"].notna()]
     per = (lines.groupby(["customer_id", "product_id"])
            .agg(orders=("order_id", lambda o: o.nunique(dropna=False)), last=("order_date", "max"),
                 first=("order_date", "min")).reset_index())
@@ -410,7 +412,7 @@ def test_history_facts_from_integer_codes_equal_the_group_bys():
     data = build_interactions(lines, as_of).at(dt.datetime(2023, 11, 1))
     facts = _history_facts(data)
     cut = pd.Timestamp(data.as_of)
-    kept = lines[(lines["order_date"] < cut) & (lines["quantity"] > 0)]
+    kept = lines[(lines["order_date"] < cut) & (lines["quantity"] > 0) & lines["customer_id"].notna()]
     orders = kept.drop_duplicates(["customer_id", "product_id", "order_id"])
     age = (cut - orders["order_date"]).dt.total_seconds().to_numpy() / 86400
     import scipy.sparse as sp

@@ -100,7 +100,9 @@ def build_interactions(transactions: Any, as_of: dt.datetime, recent_days: int =
     earlier date from those codes, without grouping the text ids again.
     """
     lines = _as_pandas(transactions)
-    lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna()]
+    # a line without a customer or product is nobody's purchase of anything (pandas' group-bys left it out)
+    lines = lines[(lines["order_date"] < pd.Timestamp(as_of)) & lines["product_id"].notna()
+                  & lines["customer_id"].notna()]
     if "quantity" in lines:
         lines = lines[lines["quantity"] > 0]
     if lines.empty:
