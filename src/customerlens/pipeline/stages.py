@@ -173,11 +173,18 @@ def uses_spark_als(table: CustomerTable, config: RunConfig) -> bool:
 def insight_lines(table: CustomerTable, config: RunConfig) -> pd.DataFrame | None:
     """The clean lines in pandas, as far as the insights and the recommender need them (None: neither)."""
     if config.recommend is not None and not uses_spark_als(table, config):
-        # the recommender reads the quantity too (returns are not purchases); seven columns of fourteen
-        return to_pandas(table.transactions.select(*INSIGHT_COLUMNS, "quantity"))
+        return _recommender_lines(table.transactions)
     if config.insights is not None:
         return to_pandas(table.transactions.select(*INSIGHT_COLUMNS))  # six columns, not all
     return None
+
+
+def _recommender_lines(transactions: Any) -> pd.DataFrame:
+    """The clean lines as the insights and the recommender read them, in pandas.
+
+    The insights' columns and the quantity (returns are not purchases): seven columns of fourteen.
+    """
+    return to_pandas(transactions.select(*INSIGHT_COLUMNS, "quantity"))
 
 
 def insights_stage(segmentation: Segmentation, lines: pd.DataFrame, table: CustomerTable,
@@ -286,7 +293,7 @@ def start_recommendations(worker: Worker, ingested: Ingested, config: RunConfig)
     from customerlens.models.recommend.service import learn_recommender
 
     as_of = snapshot(ingested)
-    lines = to_pandas(ingested.cleaned.transactions.select(*INSIGHT_COLUMNS, "quantity"))
+    lines = _recommender_lines(ingested.cleaned.transactions)
     # the learning reads who bought what, when and how many: not the names or amounts (less to send)
     worker.submit(learn_recommender, lines[list(LEARN_COLUMNS)], as_of, config.recommend.model)
     return lines, as_of
