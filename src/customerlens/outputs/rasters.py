@@ -86,21 +86,23 @@ class Rasters:
 
     def _feed(self) -> None:
         for module in self.preload:  # while this process draws PNGs from the other end
-            try:
-                self._worker.submit(load, module)
-                self._worker.result()
-            except BaseException as exc:  # noqa: BLE001 - raised by finish(), unless the run is closing
-                self._failure = exc
+            if not self._call(load, module):
                 return
         while not self._closing and (job := self._take(first=True)) is not None:
-            try:
-                self._worker.submit(rasterize, *job, self.scale)
-                self._worker.result()
-            except BaseException as exc:  # noqa: BLE001 - raised by finish(), unless the run is closing
-                self._failure = exc
+            if not self._call(rasterize, *job, self.scale):
                 return
             self._drawn += 1
             self._seconds += self._worker.stats.get("seconds", 0.0)
+
+    def _call(self, fn: Any, *args: Any) -> bool:
+        """``fn(*args)`` in the worker, waited for; False (its failure kept for finish()) when it failed."""
+        try:
+            self._worker.submit(fn, *args)
+            self._worker.result()
+        except BaseException as exc:  # noqa: BLE001 - raised by finish(), unless the run is closing
+            self._failure = exc
+            return False
+        return True
 
     def finish(self) -> None:
         """Every PNG written: the rest drawn here while the worker draws its own (it stays, for :meth:`beside`)."""
