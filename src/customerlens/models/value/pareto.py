@@ -52,6 +52,19 @@ def _log_a0_nodes(params, x, t_x, T, nodes: int = 32):
         return log_a0, tau, h / total[:, None]
 
 
+def _ll_terms(params, x, t_x, T):
+    """The log-likelihood's parts: ``a1 + logaddexp(first, second)`` (Fader, Hardie & Lee's note).
+
+    With the quadrature's ``(tau, weights)`` of :func:`_log_a0_nodes`, for the gradient.
+    """
+    r, alpha, s, beta = params
+    log_a0, tau, weights = _log_a0_nodes(params, x, t_x, T)
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    second = np.log(s) - np.log(r + s + x) + log_a0
+    return a1, first, second, (tau, weights)
+
+
 def _log_a0_gradient(params, x, tau, weights):
     """The gradient of log A0 minus log(r + s + x) (the log of the integral) in (r, alpha, s, beta), per row.
 
@@ -87,10 +100,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
 
     @staticmethod
     def _ll(params, x, t_x, T):
-        r, alpha, s, beta = params
-        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        second = np.log(s) - np.log(r + s + x) + _log_a0(params, x, t_x, T)
+        a1, first, second, _ = _ll_terms(params, x, t_x, T)
         return a1 + np.logaddexp(first, second)
 
     def _neg_ll(self, params, x, t_x, T, w):
@@ -100,10 +110,7 @@ class ParetoNBDModel(MaximumLikelihoodModel):
     def _neg_ll_grad(self, params, x, t_x, T, w):
         """Minus the weighted log-likelihood and its gradient, analytic (one quadrature for both)."""
         r, alpha, s, beta = params
-        log_a0, tau, nodes = _log_a0_nodes(params, x, t_x, T)
-        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        second = np.log(s) - np.log(r + s + x) + log_a0
+        a1, first, second, (tau, nodes) = _ll_terms(params, x, t_x, T)
         both = np.logaddexp(first, second)
         value = -float(np.dot(w, a1 + both))
         p_first = np.exp(first - both)  # the share of each customer's likelihood from "alive at T"
