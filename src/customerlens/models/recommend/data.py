@@ -178,7 +178,7 @@ def _interactions(coded: CodedLines, as_of: dt.datetime, recent_days: int, names
     shape = (len(codes), n_products)
     # one (customer, product) pair per entry: its distinct orders, first and last order dates
     pair = row.astype(np.int64) * n_products + p
-    first_of_pair, pair_id, pairs = _groups(pair)
+    pairs, pair_id = np.unique(pair, return_inverse=True)
     last = np.full(len(pairs), np.iinfo(np.int64).min)
     np.maximum.at(last, pair_id, when)
     first = np.full(len(pairs), np.iinfo(np.int64).max)
@@ -206,16 +206,6 @@ def _interactions(coded: CodedLines, as_of: dt.datetime, recent_days: int, names
         product_buyers_recent=buyers.astype(float), recent_days=recent_days, lines=lines,
         coded=coded, customer_codes=codes,
     )
-
-
-def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each element its group's number (groups in key order), with each group's first element and key."""
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
-    group = np.empty(len(key), dtype=np.int64)
-    group[order] = np.cumsum(starts) - 1
-    return order[starts], group, sorted_key[starts]
 
 
 def distinct_counts(group: np.ndarray, values: np.ndarray, n: int, none_counts: bool = False) -> np.ndarray:
