@@ -257,7 +257,7 @@ def prepared_lists(data: Interactions, weights: dict | None, segments: dict | No
     if expected <= PREPARED_BYTES:
         # the discover list's EASE picks come with the candidates (read off the same EASE ranks)
         out["candidates"] = shell.prepare(np.arange(data.n_customers), discover=n).prepared_
-    picks, shell.discover_picks_ = getattr(shell, "discover_picks_", None), None
+    picks, shell.discover_picks_ = shell.discover_picks_, None  # set by prepare(), else None (use())
     out["discover"] = (n, Recommendations(shell, data, segments).discover(n=n, picks=picks))
     return out
 

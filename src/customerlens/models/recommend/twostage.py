@@ -132,7 +132,7 @@ class TwoStage(Recommender):
         """Recommend for ``data``'s customers with ``weights`` (:meth:`final_weights` of ``data``); returns self."""
         self.data_, self.helpers_ = data, weights
         self.fallback_ = getattr(self, "fallback_", None)
-        self.prepared_ = None
+        self.prepared_ = self.discover_picks_ = None
         return self
 
     def prepare(self, rows: np.ndarray, discover: int = 0) -> TwoStage:
@@ -341,8 +341,9 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
     keep = coded.before(data.as_of)
     c, p, o, when = coded.customer[keep], coded.product[keep], coded.order[keep], coded.when[keep]
     # each (customer, product, order) once, its first line's date, in the lines' order
+    row = np.searchsorted(data.customer_codes, c)  # each line's row
     triple = _first_of_each(c, p, o)
-    ci = np.searchsorted(data.customer_codes, c[triple])
+    ci = row[triple]
     pi = p[triple]
     age = coded.days_before(data.as_of, when[triple])
     decayed = sp.csr_matrix((0.5 ** (age / half_life), (ci, pi)), shape=data.orders.shape)
@@ -367,7 +368,7 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
     first_sale = np.full(data.n_products, np.iinfo(np.int64).max)
     np.minimum.at(first_sale, p, when)
     first_order = np.full(data.n_customers, np.iinfo(np.int64).max)
-    np.minimum.at(first_order, np.searchsorted(data.customer_codes, c), when)
+    np.minimum.at(first_order, row, when)
     tenure = coded.days_before(data.as_of, first_order) - data.customer_last_days
     sold = first_sale < np.iinfo(np.int64).max
     item_age = np.full(data.n_products, np.nan)
