@@ -487,6 +487,35 @@ def test_reasons_anchors_equal_one_lookup_per_pair(name):
     assert (expected >= 0).sum() > len(rows) // 4 and (expected[bought] == -1).all()
 
 
+def test_item_knn_similarity_is_the_cosine_of_the_counts_with_ties_kept_as_before():
+    """The neighbours are computed on the co-purchase counts' own rows: the same matrix, entry for entry and
+    in the same order, as the cosine built from (row, column) lists (how it was computed before), including
+    which of equal similarities a row keeps when it has more than ``neighbours``.
+    """
+    import scipy.sparse as sp
+
+    from customerlens.models.recommend.models import ItemKNN, _top_k_rows
+
+    data = build_interactions(_awkward_lines(seed=9), dt.datetime(2024, 1, 20))
+    knn = ItemKNN(neighbours=5).fit(data)  # few neighbours: most rows have more, with tied similarities
+    co = data.co_purchases(private=True)
+    counts = co.diagonal()
+    co.setdiag(0)
+    co.eliminate_zeros()
+    co = co.tocoo()
+    sim = sp.csr_matrix((co.data / (np.sqrt(counts[co.row] * counts[co.col]) + knn.shrink), (co.row, co.col)),
+                        shape=co.shape)
+    expected = _top_k_rows(sim, 5)
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(knn.similarity_, part), getattr(expected, part))
+    assert knn.similarity_.data.dtype == expected.data.dtype == np.float32
+    np.testing.assert_array_equal(knn.dense_, expected.T.toarray())
+    assert knn.dense_.flags["C_CONTIGUOUS"]
+    full = np.diff(sim.indptr) > 5
+    values = [np.sort(sim.data[sim.indptr[i]:sim.indptr[i + 1]])[::-1] for i in np.nonzero(full)[0]]
+    assert sum(v[4] == v[5] for v in values) >= 3  # rows whose 5th and 6th similarities tie
+
+
 def test_item_knn_scores_through_its_dense_weights_equal_the_sparse_product():
     """Small catalogues score a customer's history times the dense similarity: bit for bit the sparse product."""
     data = build_interactions(_awkward_lines(seed=8), dt.datetime(2024, 1, 20))

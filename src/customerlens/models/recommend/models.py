@@ -268,18 +268,26 @@ class ItemKNN(Recommender):
             self.similarity_.setdiag(0)
             self.similarity_.eliminate_zeros()
             return
-        co = data.co_purchases(private=True)  # changed below
+        # the counts are symmetric: their transpose, made CSR, is the same counts, each row in column
+        # order (a counting pass, where sorting each row took 0.2 s)
+        co = data.co_purchases().T.tocsr()
         counts = co.diagonal()  # a product's co-purchases with itself: its buyers
-        co.setdiag(0)
-        co.eliminate_zeros()
-        co = co.tocoo()
-        norm = np.sqrt(counts[co.row] * counts[co.col]) + self.shrink
-        sim = sp.csr_matrix((co.data / norm, (co.row, co.col)), shape=co.shape)
+        # cosine over the counts off the diagonal (a product is not its own neighbour), computed on
+        # the counts' own rows (a CSR matrix built from (row, column) lists was 0.5 s of 0.9)
+        rows = _row_of_each(co)
+        keep = (rows != co.indices) & (co.data != 0)
+        rows, cols = rows[keep], co.indices[keep]
+        norm = np.sqrt(counts[rows] * counts[cols]) + self.shrink
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=co.shape[0]))])
+        sim = sp.csr_matrix((co.data[keep] / norm, cols, indptr), shape=co.shape)
+        # each row in column order, as before: which of equal similarities _top_k_rows keeps depends on it
         self.similarity_ = _top_k_rows(sim, self.neighbours)
         # scores as a sparse history times this dense matrix: the same sums in the same order as the
         # sparse product, at a third of its time (a result that dense is slow to build sparse)
-        self.dense_ = np.ascontiguousarray(self.similarity_.T.toarray()) \
-            if data.n_products <= MAX_DENSE_PRODUCTS else None
+        self.dense_ = None
+        if data.n_products <= MAX_DENSE_PRODUCTS:  # the similarity's transpose, written in place
+            self.dense_ = np.zeros(co.shape, dtype=np.float32)
+            self.dense_[self.similarity_.indices, _row_of_each(self.similarity_)] = self.similarity_.data
 
     def _sparse(self) -> bool:
         return self.large_
@@ -311,6 +319,11 @@ class ItemKNN(Recommender):
         if self.large_:
             return self.similarity_[history][:, items].toarray()
         return self.similarity_[items][:, history].toarray().T
+
+
+def _row_of_each(matrix: sp.csr_matrix) -> np.ndarray:
+    """The row of each stored entry of a CSR ``matrix`` (what its COO form calls ``row``)."""
+    return np.repeat(np.arange(matrix.shape[0], dtype=matrix.indices.dtype), np.diff(matrix.indptr))
 
 
 def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
