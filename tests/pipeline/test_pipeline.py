@@ -48,11 +48,25 @@ def test_run_writes_store_and_files(tiny_csv, tmp_path):
 
 
 @pytest.mark.slow  # a whole run or many CLI processes: in make test, not test-fast
-def test_rerun_gives_identical_tables_and_files(tmp_path):
+def test_rerun_gives_identical_tables_and_files(tmp_path, monkeypatch):
+    from customerlens.pipeline.analysis import Analysis
+
     data = demo.generate(300, seed=7)
     path, _ = demo.write(data, tmp_path / "demo.csv")
     a, b = tmp_path / "a", tmp_path / "b"
+    # what does not need the recommendations is written while the worker process still learns (issue 22)
+    waited_with = []
+    complete = Analysis.complete
+
+    def waiting(self, rasters=None):
+        waited_with.extend(p.name for p in tmp_path.rglob("*") if p.is_file() and ".staging" in str(p))
+        return complete(self, rasters)
+
+    monkeypatch.setattr(Analysis, "complete", waiting)
     result = cl.run(path, a, workers=2)  # the recommender in a worker process, as on two cores by default
+    monkeypatch.undo()
+    assert {"segments.csv", "customer_features.csv", "value.csv", "quality_report.json"} <= set(waited_with)
+    assert not {"recommendations.csv", "action_plan.csv", "report.html"} & set(waited_with)
     # the second run without charts and report: they take half its time and hold no table compared here
     # (and they must not change one); and in one process: the first (two cores) fitted its recommender
     # in a worker process, and the lists must be the same to the last digit (issue 22)

@@ -45,12 +45,15 @@ def staged(bar: Progress, stages: tuple[str, ...], verbose: bool = False):
     seen: list[str] = []
 
     def on_stage(stage: str) -> None:
-        if seen:
+        new = stage not in seen  # else resumed (the store, before and after the recommender): counted once
+        if new and seen:
             bar.advance(task)
-        seen.append(stage)
+        if new:
+            seen.append(stage)
         bar.update(task, description=stage)
         if verbose:
-            bar.console.print(f"{time.perf_counter() - started:7.1f}s  {stage}", highlight=False)
+            resumed = "" if new else " (continued)"
+            bar.console.print(f"{time.perf_counter() - started:7.1f}s  {stage}{resumed}", highlight=False)
 
     return on_stage
 

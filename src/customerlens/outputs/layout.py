@@ -29,7 +29,7 @@ from customerlens.insights import action_plan_markdown, target_list
 from customerlens.outputs.files import formula_safe_sql, neutralise_formulas, write_csv_atomic, write_json_atomic
 from customerlens.outputs.folder import disk_problem, folder_lock, staged_folder
 from customerlens.outputs.rasters import Rasters
-from customerlens.outputs.store import STORE_NAME, write_store
+from customerlens.outputs.store import STORE_NAME, write_store, write_tables
 
 #: store table name of each Segmentation attribute
 SEGMENTATION_TABLES = {"profiles": "segment_profiles", "top_products": "top_products",
@@ -252,14 +252,16 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
 
 def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], previous: Path | None,
                 early: Any, started: Path | None, rasters: Rasters) -> dict[str, Path]:
-    """:func:`_write_files` once the early store is waited for; ``rasters``: the charts' PNGs to draw."""
+    """:func:`_write_files` once the early store is waited for; ``rasters``: the charts' PNGs to draw.
+
+    What does not need the recommendations (most tables and files) is written before the run waits
+    for its recommender's worker process (:meth:`Analysis.complete`), while that still learns: after
+    it, only the lists, their tables and files, the run record and the report are left to write.
+    """
     from customerlens.outputs.figures import save_charts
 
     config = analysis.config
     con = analysis.con
-    table = analysis.table
-    segmentation = analysis.segmentation
-    value = analysis.value
     outputs: dict[str, Path] = {}
     if config.output.charts:
         progress("charts")
@@ -271,56 +273,81 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
                                    key_formats=True, rasters=rasters))
         if analysis._pending is None:  # no worker learning beside: the PNGs now, in the charts' time
             rasters.finish()
-    analysis.complete(rasters)  # a recommender still fitting in its worker process (drawn beside it until now)
-    recommendations = analysis.recommendations
     # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
     progress("store")
-    ingested = analysis.ingested
     # the first tables are in the early store's file already, when there is one
-    first, presorted = first_store_tables(ingested, table) if early is None else ({}, ())
-    tables = {
-        **first,
-        **segmentation_tables(segmentation),
-        **({"recommendations": recommendations} if recommendations is not None else {}),
-        **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
-        "action_plan": analysis.action_plan,
-        **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
-        **({"campaign_balance": analysis.campaign_balance} if analysis.campaign_balance is not None else {}),
-    }
-    rasters.finish()  # the worker's PNGs (drawn beside the lists) in before the record, which holds their time
-    if rasters.worker_stats is not None:
-        analysis.clock.annotate(worker=[rasters.worker_stats])
-    before = _previous_tables(con, previous)
+    first, presorted = first_store_tables(analysis.ingested, analysis.table) if early is None else ({}, ())
+    tables = {**first, **_settled_tables(analysis)}
+    attached = _previous_tables(con, previous)
     try:
-        outputs["store"] = write_store(out_dir / STORE_NAME, con, {**tables, **before}, analysis.record(),
+        if started is not None:  # into the early store's file now: the recommendations and the record join it
+            write_tables(con, started, {**tables, **attached})
+            tables = {}
+            attached = _detach_previous(con, attached)
+        files = _settled_files(analysis, out_dir)
+        analysis.complete(rasters)  # a recommender still fitting in its worker process (drawn beside it until now)
+        progress("store")
+        recommendations = analysis.recommendations
+        if recommendations is not None:
+            tables["recommendations"] = recommendations
+        rasters.finish()  # the worker's PNGs (drawn beside the lists) in before the record, which holds their time
+        if rasters.worker_stats is not None:
+            analysis.clock.annotate(worker=[rasters.worker_stats])
+        outputs["store"] = write_store(out_dir / STORE_NAME, con, {**tables, **attached}, analysis.record(),
                                        presorted=presorted, started=started)
     finally:
-        if before:
-            run_sql(con, "DETACH _cl_previous")
+        _detach_previous(con, attached)
         analysis.discard_early_store()  # its file is the store now, or the run failed
     report = None
     if config.output.report:  # from the store: by the worker, when it is still there, while the tables are written
         from customerlens.outputs.report import write_report
 
         report = rasters.beside(write_report, outputs["store"], out_dir / "report.html")
-    outputs["customer_features"] = write_relation_csv(con, table.features, out_dir / "customer_features.csv")
-    outputs["quality_report"] = write_json_atomic(ingested.quality_report(config.output.record_paths),
-                                                   out_dir / "quality_report.json")
-    outputs.update(write_segmentation(segmentation, out_dir))
+    outputs.update(files)
     # the target lists last, when the store is written: one more customer table at a time, not two
-    targets = target_list(segmentation.assigned, value.table if value is not None else None, recommendations)
-    outputs.update(write_decisions(out_dir, analysis.action_plan, targets, segmentation))
+    value = analysis.value
+    targets = target_list(analysis.segmentation.assigned, value.table if value is not None else None, recommendations)
+    outputs.update(write_decisions(out_dir, analysis.action_plan, targets, analysis.segmentation))
     del targets
-    if value is not None:
-        outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
-        outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
     if recommendations is not None:
         outputs["recommendations"] = write_csv_atomic(recommendations, out_dir / "recommendations.csv",
                                                       float_format="%.6g")
-    if analysis.campaigns is not None:
-        outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or [],
-                                       balance=analysis.campaign_balance))
     if report is not None:
         progress("report")
         outputs["report"] = report()
     return outputs
+
+
+def _settled_tables(analysis: Any) -> dict[str, Any]:
+    """The store's tables of ``analysis`` that do not need the recommendations (beyond the first tables)."""
+    value = analysis.value
+    return {
+        **segmentation_tables(analysis.segmentation),
+        **({"customer_value": value.table, "segment_value": value.by_segment} if value is not None else {}),
+        "action_plan": analysis.action_plan,
+        **({"campaign_lift": analysis.campaigns} if analysis.campaigns is not None else {}),
+        **({"campaign_balance": analysis.campaign_balance} if analysis.campaign_balance is not None else {}),
+    }
+
+
+def _settled_files(analysis: Any, out_dir: Path) -> dict[str, Path]:
+    """The files of ``analysis`` that do not need the recommendations: features, quality, segments, value, campaigns."""
+    con, config, value = analysis.con, analysis.config, analysis.value
+    outputs = {"customer_features": write_relation_csv(con, analysis.table.features, out_dir / "customer_features.csv"),
+               "quality_report": write_json_atomic(analysis.ingested.quality_report(config.output.record_paths),
+                                                   out_dir / "quality_report.json"),
+               **write_segmentation(analysis.segmentation, out_dir)}
+    if value is not None:
+        outputs["value"] = write_csv_atomic(value.table, out_dir / "value.csv")
+        outputs["segment_value"] = write_csv_atomic(value.by_segment, out_dir / "segment_value.csv")
+    if analysis.campaigns is not None:
+        outputs.update(write_campaigns(out_dir, analysis.campaigns, analysis.campaign_summary or [],
+                                       balance=analysis.campaign_balance))
+    return outputs
+
+
+def _detach_previous(con: Any, attached: dict[str, Any]) -> dict[str, Any]:
+    """Detach the previous run's store (:func:`_previous_tables`) if ``attached`` reads it; returns ``{}``."""
+    if attached:
+        run_sql(con, "DETACH _cl_previous")
+    return {}

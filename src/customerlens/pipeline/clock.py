@@ -13,7 +13,8 @@ class StageClock:
 
     ``stages`` lists the finished ones: ``{"stage", "seconds", "peak_memory_mb"}``, the peak being the
     process's peak resident memory by the end of the stage (so it never falls; Spark's executors are
-    other processes and not in it).
+    other processes and not in it). A stage announced again resumes: its entry leaves the list until
+    it ends again, with the seconds of both parts.
     """
 
     def __init__(self, progress: Progress = no_progress):
@@ -22,10 +23,16 @@ class StageClock:
         self._current: str | None = None
         self._started = 0.0
         self._facts: dict = {}
+        self._before = 0.0  # a resumed stage's seconds so far
 
     def __call__(self, stage: str) -> None:
         """``stage`` starts: the one running ends, and the wrapped callback hears of the new one."""
         self.finish()
+        earlier = next((s for s in self.stages if s["stage"] == stage), None)
+        if earlier is not None:  # resumed (the store, before and after the recommender): one entry, at its end
+            self.stages.remove(earlier)
+            self._before = earlier.pop("seconds")
+            self._facts = {k: v for k, v in earlier.items() if k not in ("stage", "peak_memory_mb")}
         self._current, self._started = stage, time.perf_counter()
         self.progress(stage)
 
@@ -36,9 +43,10 @@ class StageClock:
     def finish(self) -> None:
         """Close the running stage (if any): its seconds and the peak so far join :attr:`stages`."""
         if self._current is not None:
-            self.stages.append({"stage": self._current, "seconds": round(time.perf_counter() - self._started, 3),
+            self.stages.append({"stage": self._current,
+                                "seconds": round(self._before + time.perf_counter() - self._started, 3),
                                 "peak_memory_mb": round(peak_rss_bytes() / 1e6, 1), **self._facts})
-            self._current, self._facts = None, {}
+            self._current, self._facts, self._before = None, {}, 0.0
 
 
 def clocked(progress: Progress) -> StageClock:
