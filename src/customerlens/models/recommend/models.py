@@ -374,7 +374,7 @@ class EASE(Recommender):
         check(3 * 4 * n * n, f"EASE's {n:,} x {n:,} product weights",
               "lower the model's max_products, or leave ease out of --models")
         # counted once with item kNN's when both are fitted together (TwoStage)
-        G = (X.T @ X if self.kept_ is not None else data.co_purchases()).toarray().astype(np.float32)
+        G = (X.T @ X if self.kept_ is not None else data.co_purchases()).toarray().astype(np.float32, copy=False)
         G[np.diag_indices_from(G)] += self.l2
         # G is symmetric positive definite: a Cholesky inverse (LAPACK potrf/potri), in place,
         # is about 4x faster than a general inverse and takes no second copy

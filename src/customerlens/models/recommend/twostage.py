@@ -281,7 +281,12 @@ class TwoStage(Recommender):
                 "own_share_rank": own_rank / user_products, "item_trend14": facts["buyers_14"][items] / recent,
                 "item_gap": facts["item_gap"][items], "item_overdue": last / facts["item_gap"][items],
             }
-        return (pairs, np.column_stack([columns[name] for name in FEATURES]).astype(np.float32), *extra)
+        # float32, column by column: the values np.column_stack(...).astype(np.float32) gives (each through
+        # float64, as there), without its float64 matrix of every candidate
+        X = np.empty((len(r), len(FEATURES)), dtype=np.float32)
+        for j, name in enumerate(FEATURES):
+            X[:, j] = np.asarray(columns[name], dtype=np.float64)
+        return (pairs, X, *extra)
 
     def _discovery_source(self) -> Recommender:
         """Products new to the customer come from EASE (the ranker spends its places on repeats)."""
