@@ -26,6 +26,25 @@ def test_calls_answer_in_order():
     assert usable_cores() >= 1
 
 
+def test_customerlens_own_processes_collect_young_objects_less_often():
+    """The CLI's process and a run's worker process tune Python's collector; a user's process (these tests' own,
+    until the CLI runs in it) keeps Python's default.
+    """
+    import gc
+
+    from customerlens.core.collector import YOUNG_THRESHOLD
+
+    with Worker() as worker:
+        worker.submit(gc.get_threshold)
+        assert worker.result() == (YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    code = ("import gc, sys; import customerlens.pipeline; before = gc.get_threshold()[0]\n"
+            "from customerlens.cli.entry import main; sys.argv = ['customerlens', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(before, gc.get_threshold()[0], file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stderr.split()[-2:] == ["700", str(YOUNG_THRESHOLD)], done.stderr[-2000:]
+
+
 def test_exceptions_come_back_as_raised_and_bugs_say_where():
     with Worker() as worker:
         worker.submit(_raise_config)  # module-level: importable in the worker
