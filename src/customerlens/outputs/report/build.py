@@ -531,7 +531,8 @@ def _about(record: dict, created: Any, store_path: Path) -> dict:
         timing = Table(columns=[("stage", False), ("seconds", True), ("share", True), ("peak memory (MB)", True)],
                        rows=rows,
                        caption="Each stage's seconds and the process's peak memory by its end; the store and the "
-                               "report are written after this record and are not in it."
+                               "files (written while the recommender learns, and once its lists are made) and "
+                               "the report are not in this record."
                                + (" The recommender learned in a worker process of its own while the stages "
                                   "above ran: its seconds and memory are the last row (not in the shares; the "
                                   "recommend stage's seconds here include the wait for it)." if beside else ""))
