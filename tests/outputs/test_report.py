@@ -97,6 +97,23 @@ def _parse(text: str) -> _Page:
     return page
 
 
+def test_the_report_takes_a_runs_chart_specs_by_their_stems(store):
+    """A run hands its report the charts it drew (Vega-Lite specs by file stem): the report shows them instead
+    of drawing them again from the store; the others it draws itself.
+    """
+    from customerlens.outputs.report import REPORT_CHARTS
+
+    assert set(REPORT_CHARTS) == EXPECTED_CHARTS
+    marked = {"mark": "point", "title": "drawn by the run", "data": {"values": [{"a": 1}]},
+              "$schema": "https://vega.github.io/schema/vega-lite/v6.json"}
+    page = _parse(build_report(store, charts={"box_plots": marked}))
+    box = json.loads(page.specs["chart-box-plots-spec"])
+    assert box["title"] == "drawn by the run" and "$schema" not in box
+    assert "$schema" in marked  # the run's spec is not changed (it writes the SVG from it too)
+    assert json.loads(page.specs["chart-spending-spec"])["title"] != "drawn by the run"
+    assert set(page.specs) >= {f"chart-{key}-spec" for key in EXPECTED_CHARTS}
+
+
 def test_the_report_needs_nothing_from_outside(html):
     page = _parse(html)
     for tag, attrs in page.tags:

@@ -67,6 +67,12 @@ def test_rerun_gives_identical_tables_and_files(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert {"segments.csv", "customer_features.csv", "value.csv", "quality_report.json"} <= set(waited_with)
     assert not {"recommendations.csv", "action_plan.csv", "report.html"} & set(waited_with)
+    # the run's report takes the charts it drew (their specs, in the worker process): the same page, byte for
+    # byte, as the report drawn again from the store alone (`customerlens report`)
+    from customerlens.outputs.report import write_report
+
+    rebuilt = write_report(a / "customerlens.duckdb", tmp_path / "rebuilt.html")
+    assert (a / "report.html").read_bytes() == rebuilt.read_bytes()
     # the second run without charts and report: they take half its time and hold no table compared here
     # (and they must not change one); and in one process: the first (two cores) fitted its recommender
     # in a worker process, and the lists must be the same to the last digit (issue 22)

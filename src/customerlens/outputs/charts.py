@@ -308,10 +308,14 @@ def save_chart(chart: alt.TopLevelMixin, stem: str | Path, scale: float = 2.0, *
     ``png=False``: the SVG only; :func:`~customerlens.outputs.rasters.rasterize` draws the PNG from it
     later (the returned path).
     """
+    return write_chart(spec(chart), stem, scale, png=png)
+
+
+def write_chart(vega_lite: dict, stem: str | Path, scale: float = 2.0, *, png: bool = True) -> dict[str, Path]:
+    """:func:`save_chart` of a chart's Vega-Lite spec (:func:`spec`): ``stem.svg`` and ``stem.png``; their paths."""
     import vl_convert as vlc
 
     stem = Path(stem)
-    vega_lite = spec(chart)
     svg = vlc.vegalite_to_svg(vega_lite)
     with atomic_path(stem.with_suffix(".svg")) as tmp:
         tmp.write_text(svg, encoding="utf-8")

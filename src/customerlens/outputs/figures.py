@@ -84,18 +84,22 @@ def holdout_charts(report: dict) -> dict[str, Any]:
 
 
 def save_charts(made: dict[str, Any], folder: str | Path, *, key_formats: bool = False,
-                rasters: Any = None) -> dict[str, Path]:
+                rasters: Any = None, specs: dict[str, dict] | None = None) -> dict[str, Path]:
     """Write every chart of ``made`` as ``folder/<stem>.png`` and ``.svg``.
 
     Returns the written paths keyed ``chart_<stem>`` (the PNG), or
     ``chart_<stem>_<format>`` for each format with ``key_formats``. With ``rasters``, the PNGs
     are left to it (:class:`~customerlens.outputs.rasters.Rasters`): their paths are returned, written once it finishes.
+    ``specs``: each chart's Vega-Lite spec is put there too, by stem (the report draws the same charts).
     """
     from customerlens.outputs import charts
 
     written = {}
     for stem, chart in made.items():
-        paths = charts.save_chart(chart, Path(folder) / stem, png=rasters is None)
+        vega_lite = charts.spec(chart)
+        if specs is not None:
+            specs[stem] = vega_lite
+        paths = charts.write_chart(vega_lite, Path(folder) / stem, png=rasters is None)
         if rasters is not None:
             rasters.add(paths["svg"], paths["png"])
         if key_formats:

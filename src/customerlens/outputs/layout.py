@@ -263,14 +263,15 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
     config = analysis.config
     con = analysis.con
     outputs: dict[str, Path] = {}
+    specs: dict[str, dict] = {}  # the charts' Vega-Lite specs, by stem: the report draws the same charts
     if config.output.charts:
         progress("charts")
         made = analysis.charts
         value_stems = {"p_alive_by_segment", "value_by_segment", "value_tracking"}
         outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts",
-                                   rasters=rasters))
+                                   rasters=rasters, specs=specs))
         outputs.update(save_charts({k: v for k, v in made.items() if k in value_stems}, out_dir / "charts",
-                                   key_formats=True, rasters=rasters))
+                                   key_formats=True, rasters=rasters, specs=specs))
         if analysis._pending is None:  # no worker learning beside: the PNGs now, in the charts' time
             rasters.finish()
     # the store: DuckDB stays at half its limit (pandas still holds the customer tables)
@@ -300,9 +301,10 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
         analysis.discard_early_store()  # its file is the store now, or the run failed
     report = None
     if config.output.report:  # from the store: by the worker, when it is still there, while the tables are written
-        from customerlens.outputs.report import write_report
+        from customerlens.outputs.report import REPORT_CHARTS, write_report
 
-        report = rasters.beside(write_report, outputs["store"], out_dir / "report.html")
+        report = rasters.beside(write_report, outputs["store"], out_dir / "report.html",
+                                {stem: specs[stem] for stem in REPORT_CHARTS.values() if stem in specs})
     outputs.update(files)
     # the target lists last, when the store is written: one more customer table at a time, not two
     value = analysis.value

@@ -10,6 +10,6 @@ network request of any kind.
 >>> write_report("out/customerlens.duckdb", "out/report.html")  # doctest: +SKIP
 """
 
-from customerlens.outputs.report.build import build_report, write_report
+from customerlens.outputs.report.build import REPORT_CHARTS, build_report, write_report
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["REPORT_CHARTS", "build_report", "write_report"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,16 +140,26 @@ def script_json(obj: Any) -> Markup:
 
 # -- charts --------------------------------------------------------------------------------------
 
+#: the report's charts that a run draws too, and their stems there (``charts/<stem>.svg``): the same
+#: function of the same table, before the store (in memory) and after it (read back)
+REPORT_CHARTS = {"elbow": "elbow", "distribution": "distribution", "box-plots": "box_plots", "spending": "spending",
+                 "trends": "trends", "cohorts": "cohorts", "migration": "segment_migration",
+                 "top-products": "top_products", "distinctive-products": "distinctive_products",
+                 "value-by-segment": "value_by_segment", "p-alive": "p_alive_by_segment"}
+
+
 class _Charts:
-    def __init__(self) -> None:
+    def __init__(self, drawn: Mapping[str, dict] | None = None) -> None:
         self.made: list[ChartSpec] = []
+        self.drawn = drawn or {}
 
     def add(self, key: str, title: str, build: Callable[[], Any]) -> ChartSpec | None:
-        """Draw one chart; a chart that cannot be drawn is logged and left out, not fatal."""
+        """Draw one chart (or take the run's spec of it); a chart that cannot be drawn is logged and left out."""
         from customerlens.outputs.charts import spec as vega_lite
 
         try:
-            spec = vega_lite(build())
+            drawn = self.drawn.get(REPORT_CHARTS.get(key, ""))
+            spec = dict(drawn) if drawn is not None else vega_lite(build())
         except Exception as exc:  # noqa: BLE001 - one odd table must not cost the whole report
             logger.warning("report: chart %s left out: %s", key, exc)
             return None
@@ -557,13 +567,17 @@ def _vega_bundle() -> Markup:
     return Markup(bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--"))
 
 
-def build_report(store_path: str | Path) -> str:
+def build_report(store_path: str | Path, charts: Mapping[str, dict] | None = None) -> str:
     """The HTML report of a store, as one self-contained string (no external resources).
 
     Parameters
     ----------
     store_path
         ``DIR/customerlens.duckdb``, written by ``customerlens run``; opened read-only.
+    charts
+        The run's Vega-Lite specs of its charts, by stem (:data:`REPORT_CHARTS`), when it wrote this
+        store just now: the report takes them instead of drawing them again from the store's tables
+        (the same specs, tested; 0.35 s of a run's 0.5 s report on Online Retail).
     """
     from customerlens.outputs import charts as ch
 
@@ -577,7 +591,7 @@ def build_report(store_path: str | Path) -> str:
         raise CustomerLensError(f"{path} is not a readable customerlens store: {exc}") from None
     try:
         record, created = store.record, store.created_at
-        charts = _Charts()
+        charts = _Charts(charts)  # the run's specs in, the report's charts out
         profiles = _segment_order(store)
         overview, distribution = _overview(profiles, charts)
         monthly, cohorts = store.table("segment_monthly"), store.table("cohort_retention")
@@ -631,10 +645,13 @@ def build_report(store_path: str | Path) -> str:
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_report(store_path: str | Path, out_path: str | Path) -> Path:
-    """Build the report of ``store_path`` and write it to ``out_path`` atomically; return ``out_path``."""
-    html = build_report(store_path)
+def write_report(store_path: str | Path, out_path: str | Path, charts: Mapping[str, dict] | None = None) -> Path:
+    """Build the report of ``store_path`` and write it to ``out_path`` atomically; return ``out_path``.
+
+    ``charts``: the run's chart specs, as :func:`build_report` takes them.
+    """
+    html = build_report(store_path, charts)
     return write_text_atomic(out_path, html)
 
 
-__all__ = ["build_report", "write_report", "SECTION_TITLES"]
+__all__ = ["build_report", "write_report", "REPORT_CHARTS", "SECTION_TITLES"]
