@@ -286,8 +286,9 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
             tables = {}
             attached = _detach_previous(con, attached)
         files = _settled_files(analysis, out_dir)
-        analysis.complete(rasters)  # a recommender still fitting in its worker process (drawn beside it until now)
-        progress("store")
+        if analysis._pending is not None:  # a recommender still learning in its worker process (PNGs drawn meanwhile)
+            analysis.complete(rasters)  # the recommend stage
+            progress("store")  # resumed
         recommendations = analysis.recommendations
         if recommendations is not None:
             tables["recommendations"] = recommendations
