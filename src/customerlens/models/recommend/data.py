@@ -224,6 +224,11 @@ def distinct_counts(group: np.ndarray, values: np.ndarray, n: int, none_counts: 
     return np.bincount(g[new], minlength=n)
 
 
+def row_of_each(matrix: sp.csr_matrix | sp.csc_matrix) -> np.ndarray:
+    """The row of each stored entry of a CSR ``matrix`` (what its COO form calls ``row``); of a CSC one, the column."""
+    return np.repeat(np.arange(len(matrix.indptr) - 1, dtype=matrix.indices.dtype), np.diff(matrix.indptr))
+
+
 def contains(matrix: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
     """``matrix[i, items[i, j]] != 0`` for every i, j, without densifying the matrix."""
     coo = matrix.tocoo()

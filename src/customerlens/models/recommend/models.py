@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from customerlens.core.memory import batch_rows, check
 from customerlens.errors import NotFittedError
-from customerlens.models.recommend.data import Interactions
+from customerlens.models.recommend.data import Interactions, row_of_each
 
 #: Largest catalogue a dense product x product matrix is built for (EASE, the two-stage helpers):
 #: 6,000 x 6,000 float32 is 144 MB; larger catalogues keep their most-bought products in it.
@@ -274,7 +274,7 @@ class ItemKNN(Recommender):
         counts = co.diagonal()  # a product's co-purchases with itself: its buyers
         # cosine over the counts off the diagonal (a product is not its own neighbour), computed on
         # the counts' own rows (a CSR matrix built from (row, column) lists was 0.5 s of 0.9)
-        rows = _row_of_each(co)
+        rows = row_of_each(co)
         keep = (rows != co.indices) & (co.data != 0)
         rows, cols = rows[keep], co.indices[keep]
         norm = np.sqrt(counts[rows] * counts[cols]) + self.shrink
@@ -284,10 +284,9 @@ class ItemKNN(Recommender):
         self.similarity_ = _top_k_rows(sim, self.neighbours)
         # scores as a sparse history times this dense matrix: the same sums in the same order as the
         # sparse product, at a third of its time (a result that dense is slow to build sparse)
-        self.dense_ = None
         if data.n_products <= MAX_DENSE_PRODUCTS:  # the similarity's transpose, written in place
             self.dense_ = np.zeros(co.shape, dtype=np.float32)
-            self.dense_[self.similarity_.indices, _row_of_each(self.similarity_)] = self.similarity_.data
+            self.dense_[self.similarity_.indices, row_of_each(self.similarity_)] = self.similarity_.data
 
     def _sparse(self) -> bool:
         return self.large_
@@ -319,11 +318,6 @@ class ItemKNN(Recommender):
         if self.large_:
             return self.similarity_[history][:, items].toarray()
         return self.similarity_[items][:, history].toarray().T
-
-
-def _row_of_each(matrix: sp.csr_matrix) -> np.ndarray:
-    """The row of each stored entry of a CSR ``matrix`` (what its COO form calls ``row``)."""
-    return np.repeat(np.arange(matrix.shape[0], dtype=matrix.indices.dtype), np.diff(matrix.indptr))
 
 
 def _top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

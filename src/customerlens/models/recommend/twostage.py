@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from customerlens.core.memory import batch_rows
 from customerlens.core.worker import usable_cores
-from customerlens.models.recommend.data import Interactions, distinct_counts
+from customerlens.models.recommend.data import Interactions, distinct_counts, row_of_each
 from customerlens.models.recommend.models import EASE, ItemKNN, Recommender
 
 FEATURES = ("orders", "last_days", "first_days", "interval", "overdue", "share", "user_orders",
@@ -366,7 +366,7 @@ def _history_facts(data: Interactions, half_life: float = 60.0) -> dict:
     buyers = np.diff(by_product.indptr)
     # each pair's mean days between its orders (for two orders or more), then the product's median
     gaps = data.first_days.tocsc()  # the sparsity of orders and last_days
-    column = np.repeat(np.arange(data.n_products), np.diff(gaps.indptr))
+    column = row_of_each(gaps)  # each entry's product (gaps is CSC)
     repeated = by_product.data > 1
     gap = (gaps.data - data.last_days.tocsc().data)[repeated] / (by_product.data[repeated] - 1)
     item_gap = _medians(gap, column[repeated], data.n_products)
@@ -426,7 +426,7 @@ def _row_ranks(matrix: sp.csr_matrix, bonus: np.ndarray) -> sp.csr_matrix:
     """
     m = matrix.tocsr()
     m.sort_indices()
-    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    row = row_of_each(m)
     order = np.lexsort((m.indices, -(m.data + bonus[m.indices]), row))
     place = np.empty(m.nnz)
     place[order] = np.arange(m.nnz) - m.indptr[row[order]]
