@@ -573,6 +573,10 @@ def test_the_ranker_through_lightgbms_own_api_is_lgbmrankers():
     wrapper.fit(X, y, group=group, feature_name=list(twostage.FEATURES))
     np.testing.assert_array_equal(booster.predict(X), wrapper.booster_.predict(X))
     assert booster.num_trees() == 50
+    # it forces row-wise histograms: on one thread the column-wise ones make the same trees
+    columns = lgb.LGBMRanker(**{**wrapper.get_params(), "force_col_wise": True})
+    columns.fit(X, y, group=group, feature_name=list(twostage.FEATURES))
+    np.testing.assert_array_equal(booster.predict(X), columns.booster_.predict(X))
     # the lists score on every core: each candidate's score is the same on one thread or two
     np.testing.assert_array_equal(booster.predict(X, num_threads=2), booster.predict(X, num_threads=1))
 
