@@ -261,6 +261,48 @@ def test_version_and_help_start_without_the_libraries():
         assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-300:]
 
 
+def test_after_run_no_connection_is_open_and_the_exit_skips_the_collection(tmp_path):
+    """``run`` closes its analysis's connection when it has printed: the exit finds none open and
+    freezes without a full collection (0.085 s after an Online Retail run).
+    """
+    import subprocess
+    import sys
+
+    probe = f"""
+import atexit, gc, sys
+collections = []
+def report():
+    from customerlens.core.db import open_connections
+    print("open", len(open_connections()), "collections", len(collections), flush=True)
+atexit.register(report)  # registered first, runs last: after the entry point's handler
+from customerlens.cli.entry import main
+sys.argv = ["customerlens", "run", "--out", {str(tmp_path / "out")!r}, "--demo-customers", "300",
+            "--no-charts", "--no-report", "--top-n", "0", "--no-value"]
+try:
+    main()
+except SystemExit:
+    pass
+gc.callbacks.append(lambda phase, info: collections.append(info) if phase == "start" and info["generation"] == 2 else None)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "open 0 collections 0" in done.stdout.splitlines(), done.stdout[-500:]
+
+
+def test_open_connections_are_those_alive_and_not_closed():
+    from customerlens.core.db import connect, open_connections
+
+    kept, closed = connect(), connect()
+    closed.close()
+    dropped = connect()
+    del dropped
+    made = open_connections()
+    assert any(con is kept for con in made)
+    assert not any(con is closed for con in made)
+    assert len([con for con in made if con is not kept]) == len(made) - 1
+    kept.close()
+
+
 def test_a_command_ends_with_its_objects_frozen_and_its_connections_closed(tmp_path):
     """At exit the entry point collects once and freezes the rest (the interpreter's own collections
     walked every library object: 0.3-0.4 s a command); a DuckDB connection held only by a reference

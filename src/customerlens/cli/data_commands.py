@@ -144,6 +144,7 @@ def run(
     display.print_segments(result.segmentation)
     display.print_value_summary(result.value)
     display.print_outputs(result)
+    result.close()  # its DuckDB connection now, not in the interpreter's exit
 
 
 @app.command()
@@ -203,6 +204,7 @@ def segment(
         display.print_stage_seconds(result.clock.stages)
     display.print_segments(result.segmentation)
     display.print_outputs(result)
+    result.close()
 
 
 @app.command()

@@ -53,14 +53,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _freeze_at_exit() -> None:
-    """At the interpreter's exit: one collection, then every object left frozen (``gc.freeze``).
+    """At the interpreter's exit: every object left frozen (``gc.freeze``), after one collection if needed.
 
     The interpreter's own collections while it tears its modules down walk every object that
     pandas, scikit-learn, scipy and DuckDB made: 0.3-0.4 s after every command's work on Online
-    Retail (0.25 s after only importing them). Cycles are collected here first, so a DuckDB
-    connection held in one still closes (and removes its spill folder); finalizers still run.
+    Retail (0.25 s after only importing them). Where a DuckDB connection is still open (it may be
+    held in a cycle), cycles are collected first, so that it closes and removes its spill folder;
+    where all are closed (``run`` and ``segment`` close theirs), that collection is saved (0.085 s
+    after an Online Retail run).
     """
-    gc.collect()
+    db = sys.modules.get("customerlens.core.db")  # not imported: no connection made (and none to import now)
+    if db is not None and db.open_connections():
+        gc.collect()
     gc.freeze()
 
 

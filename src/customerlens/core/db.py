@@ -7,6 +7,7 @@ fully fetched, so queries go through these helpers, which always drain it.
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 import duckdb
@@ -29,10 +30,24 @@ def connect() -> duckdb.DuckDBPyConnection:
     run(con, "SET allocator_background_threads = true")
     spill = os.path.join(tempfile.gettempdir(), f"customerlens-spill-{os.getpid()}-{next(_CONNECTIONS)}")
     run(con, f"SET temp_directory = {literal(spill)}")
+    _MADE.add(con)
     return con
 
 
 _CONNECTIONS = itertools.count(1)  # spill folders of one process apart
+_MADE: weakref.WeakSet = weakref.WeakSet()  # the connections connect() made, while they live
+
+
+def open_connections() -> list[duckdb.DuckDBPyConnection]:
+    """The connections :func:`connect` made that still live and are not closed (none runs a query to tell)."""
+    open_ = []
+    for con in list(_MADE):
+        try:
+            con.query_progress()  # raises on a closed connection
+        except duckdb.Error:
+            continue
+        open_.append(con)
+    return open_
 
 
 def fetch_all(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
