@@ -67,7 +67,7 @@ def test_without_a_worker_every_png_and_the_report_are_done_here(tmp_path):
 
 def test_a_png_the_worker_cannot_draw_fails_the_run_and_ends_the_worker(tmp_path):
     rasters = Rasters()
-    rasters.add(tmp_path / "missing.svg", tmp_path / "missing.png")  # the first: the worker's
+    rasters.add(tmp_path / "missing.svg", tmp_path / "missing.png")  # the worker's, or this process's at finish
     worker = Worker()
     assert rasters.hand_over(worker)
     with pytest.raises(FileNotFoundError, match="missing.svg"):

@@ -71,7 +71,7 @@ def _freeze_at_exit() -> None:
 def main() -> None:
     """Entry point: user errors become one line and exit code 2."""
     from customerlens.cli.options import flag_message
-    from customerlens.core.collector import tune_collector
+    from customerlens.core.process import claim
     from customerlens.errors import ConfigError, CustomerLensError
 
     if sys.argv[1:] == ["version"]:  # before Typer parses anything: its command machinery takes 0.15 s
@@ -79,7 +79,7 @@ def main() -> None:
 
         print(__version__)
         return
-    tune_collector()  # this process is customerlens's own
+    claim()  # this process is customerlens's own
     atexit.unregister(_freeze_at_exit)  # once, however often main runs in one process (the tests)
     atexit.register(_freeze_at_exit)
     signal.signal(signal.SIGTERM, _terminate)

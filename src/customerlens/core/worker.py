@@ -24,8 +24,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from customerlens.core.collector import tune_collector
 from customerlens.core.memory import peak_rss_bytes
+from customerlens.core.process import claim
 from customerlens.errors import CustomerLensError
 
 #: the settings that bound the threads of OpenMP (LightGBM, scikit-learn) and of the BLAS libraries
@@ -158,7 +158,7 @@ def _answer(value: Any, exc: BaseException | None, seconds: float) -> tuple:
 def main(read_fd: int, write_fd: int, preload: list[str]) -> None:
     """The worker's loop: calls in, answers out, until the caller closes the pipe."""
     _die_with_parent()
-    tune_collector()
+    claim()
     for module in preload:
         try:
             importlib.import_module(module)

@@ -315,7 +315,10 @@ def write_chart(vega_lite: dict, stem: str | Path, scale: float = 2.0, *, png: b
     """:func:`save_chart` of a chart's Vega-Lite spec (:func:`spec`): ``stem.svg`` and ``stem.png``; their paths."""
     import vl_convert as vlc
 
+    from customerlens.outputs import fonts
+
     stem = Path(stem)
+    fonts.ready()
     svg = vlc.vegalite_to_svg(vega_lite)
     with atomic_path(stem.with_suffix(".svg")) as tmp:
         tmp.write_text(svg, encoding="utf-8")

@@ -85,18 +85,20 @@ def holdout_charts(report: dict) -> dict[str, Any]:
 
 def save_charts(made: dict[str, Any], folder: str | Path, *, key_formats: bool = False,
                 rasters: Any = None, specs: dict[str, dict] | None = None) -> dict[str, Path]:
-    """Write every chart of ``made`` as ``folder/<stem>.png`` and ``.svg``.
+    """Write every chart of ``made`` (Altair charts or their Vega-Lite specs) as ``folder/<stem>.png`` and ``.svg``.
 
     Returns the written paths keyed ``chart_<stem>`` (the PNG), or
     ``chart_<stem>_<format>`` for each format with ``key_formats``. With ``rasters``, the PNGs
     are left to it (:class:`~customerlens.outputs.rasters.Rasters`): their paths are returned, written once it finishes.
     ``specs``: each chart's Vega-Lite spec is put there too, by stem (the report draws the same charts).
+    The first charts a process draws settle the fonts it draws with (:func:`customerlens.outputs.fonts.settle`).
     """
-    from customerlens.outputs import charts
+    from customerlens.outputs import charts, fonts
 
+    drawn = {stem: chart if isinstance(chart, dict) else charts.spec(chart) for stem, chart in made.items()}
+    fonts.settle(fonts.covers(drawn.values()))
     written = {}
-    for stem, chart in made.items():
-        vega_lite = charts.spec(chart)
+    for stem, vega_lite in drawn.items():
         if specs is not None:
             specs[stem] = vega_lite
         paths = charts.write_chart(vega_lite, Path(folder) / stem, png=rasters is None)

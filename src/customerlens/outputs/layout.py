@@ -265,8 +265,11 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
     outputs: dict[str, Path] = {}
     specs: dict[str, dict] = {}  # the charts' Vega-Lite specs, by stem: the report draws the same charts
     if config.output.charts:
+        from customerlens.outputs import charts, fonts
+
         progress("charts")
-        made = analysis.charts
+        made = {stem: charts.spec(chart) for stem, chart in analysis.charts.items()}
+        fonts.settle(fonts.covers(made.values()))  # every chart's text, before the first is drawn
         value_stems = {"p_alive_by_segment", "value_by_segment", "value_tracking"}
         outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts",
                                    rasters=rasters, specs=specs))

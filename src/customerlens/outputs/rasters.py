@@ -24,6 +24,9 @@ def write_png(svg: str, path: Path, scale: float) -> None:
     """Write the SVG text ``svg`` as the PNG ``path`` (atomically), ``scale`` pixels per SVG unit."""
     import vl_convert as vlc
 
+    from customerlens.outputs import fonts
+
+    fonts.ready()
     with atomic_path(path) as tmp:
         # rasterised from the SVG: the same bytes as vegalite_to_png, without laying the chart out twice
         tmp.write_bytes(vlc.svg_to_png(svg, scale=scale))
@@ -46,6 +49,7 @@ class Rasters:
         self._todo: list[tuple[Path, Path]] = []
         self._lock = threading.Lock()
         self._worker: Any = None
+        self._fonts = False
         self._feeder: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._closing = False
@@ -79,12 +83,20 @@ class Rasters:
         """
         if not self._todo:
             return False
+        from customerlens.outputs import fonts
+
+        self._fonts = fonts.settle(False)  # the fonts this process drew with (settled by its SVGs)
         self._worker = worker
         self._feeder = threading.Thread(target=self._feed, name="customerlens-rasters", daemon=True)
         self._feeder.start()
         return True
 
     def _feed(self) -> None:
+        from customerlens.outputs.fonts import settle
+
+        # the same fonts as this process's: the same PNG bytes whoever draws them
+        if not self._call(settle, self._fonts):
+            return
         for module in self.preload:  # while this process draws PNGs from the other end
             if not self._call(load, module):
                 return
@@ -105,12 +117,15 @@ class Rasters:
         return True
 
     def finish(self) -> None:
-        """Every PNG written: the rest drawn here while the worker draws its own (it stays, for :meth:`beside`)."""
-        while self.draw_one():
-            pass
-        if self._worker is None:
-            return
+        """Every PNG written: the rest drawn here while the worker draws its own (it stays, for :meth:`beside`).
+
+        A PNG that cannot be drawn, here or there, raises here, and the worker is ended.
+        """
         try:
+            while self.draw_one():
+                pass
+            if self._worker is None:
+                return
             self._feeder.join()
             if self._failure is not None:
                 raise self._failure
