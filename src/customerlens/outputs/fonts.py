@@ -8,11 +8,12 @@ on Linux, metric-compatible with Arial and Helvetica, what it resolves to elsewh
 
 So in customerlens's own processes (:mod:`customerlens.core.process`) on Linux, where every
 character of the charts is one Liberation Sans draws (Latin, and the punctuation of product names
-and Vega's labels), vl-convert is given none of the machine's fonts: the same layout (the SVG files
-of an Online Retail run are the same bytes), the glyphs drawn from memory (its PNGs differ from
-those drawn with the machine's Liberation Sans 1.07 by anti-aliasing at the glyphs' edges). Charts
-with any other character (Greek, Cyrillic, CJK, Arabic, emoji) keep the machine's fonts, which draw
-them. A user's process keeps them too: the choice holds for the whole process.
+and Vega's labels), vl-convert is given none of the machine's fonts: text measured and drawn from
+memory, in Liberation Sans 2 (Arial's metrics) whatever the machine has. The SVG files of an Online
+Retail run are the same bytes as with the machine's Liberation Sans 1.07; elsewhere a label's width
+can differ by a few pixels (1.07's digit one is wider), and the PNGs' glyphs differ at their edges.
+Charts with any other character (Greek, Cyrillic, CJK, Arabic, emoji) keep the machine's fonts, which
+draw them. A user's process keeps them too: the choice holds for the whole process.
 
 vl-convert settles its fonts once per process, at its first text: :func:`settle` comes first, and a
 run's worker process is told the fonts its caller drew with (the same PNG bytes whoever draws them).
@@ -32,7 +33,7 @@ BUILTIN_ONLY = Path(__file__).with_name("fontconfig") / "builtin-only.conf"
 
 #: the characters Liberation Sans draws that charts use: Basic Latin, Latin-1 and Latin Extended-A,
 #: and the punctuation of product names and of Vega's labels (its ellipsis for a label cut short)
-_RANGES = ((0x20, 0x7E), (0xA0, 0x17F))
+_LATIN = (0xA0, 0x17F)  # beyond ASCII
 _MARKS = frozenset("\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2020\u2021\u2022\u2026\u2030\u2039\u203a"
                    "\u20ac\u2122")
 
@@ -41,8 +42,7 @@ _settled: bool | None = None  # None: vl-convert has drawn no text here yet; els
 
 def drawable(text: str) -> bool:
     """Whether Liberation Sans draws every character of ``text`` (control characters, which no font draws, aside)."""
-    return text.isascii() or all(c.isascii() or any(lo <= ord(c) <= hi for lo, hi in _RANGES) or c in _MARKS
-                                 for c in set(text))
+    return text.isascii() or all(c.isascii() or _LATIN[0] <= ord(c) <= _LATIN[1] or c in _MARKS for c in set(text))
 
 
 def covers(specs: Iterable[Any]) -> bool:
