@@ -129,6 +129,49 @@ def test_a_run_that_fails_after_its_early_store_leaves_nothing_beside_the_folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "d.types.csv"]  # no store, staging or lock
 
 
+@pytest.mark.parametrize("failing", [None, "recommendations.csv", "the store"])
+def test_the_lists_file_written_beside_the_store(tmp_path, monkeypatch, failing):
+    """``recommendations.csv`` is written in a thread while the store's last tables are: the same bytes as
+    written after them (above LISTS_BESIDE_ROWS), its failure the run's, and a failed store waits for it.
+    """
+    import threading
+
+    import customerlens as cl
+    from customerlens.outputs import layout
+
+    data, _ = demo.write(demo.generate(200, seed=7), tmp_path / "d.csv")
+    options = {"charts": False, "report": False, "top_n": 3}
+    threads = []
+    real_csv, real_store = layout.write_csv_atomic, layout.write_store
+
+    def csv(frame, target, *args, **kwargs):
+        if Path(target).name == "recommendations.csv":
+            threads.append(threading.current_thread().name)
+            if failing == "recommendations.csv":
+                raise OSError("no room for the lists")
+        return real_csv(frame, target, *args, **kwargs)
+
+    def store(*args, **kwargs):
+        if failing == "the store":
+            raise RuntimeError("no room for the store")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(layout, "write_csv_atomic", csv)
+    monkeypatch.setattr(layout, "write_store", store)
+    if failing is not None:
+        with pytest.raises((OSError, RuntimeError), match="no room"):
+            cl.run(data, tmp_path / "out", **options)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "d.types.csv"]  # no staging, no lock
+        assert not [t for t in threading.enumerate() if t.name.startswith("customerlens-files")]
+        return
+    cl.run(data, tmp_path / "beside", **options)
+    monkeypatch.setattr(layout, "LISTS_BESIDE_ROWS", 0)  # written after the store, in this thread
+    cl.run(data, tmp_path / "after", **options)
+    assert threads[0].startswith("customerlens-files") and threads[1] == threading.current_thread().name
+    beside, after = ((tmp_path / name / "recommendations.csv").read_bytes() for name in ("beside", "after"))
+    assert beside == after and beside.count(b"\n") > 100
+
+
 def _folder_state(out: Path, report: bool = True) -> tuple[str, int]:
     """Check that the folder is one complete run; return its segmentation method and customer count."""
     con = duckdb.connect(str(out / "customerlens.duckdb"), read_only=True)
