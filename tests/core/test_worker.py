@@ -128,3 +128,19 @@ def test_how_many_processes_a_run_uses(monkeypatch):
         EngineConfig().processes()
     with pytest.raises(ConfigError, match="engine.workers must be 1 or 2, got 3"):
         EngineConfig(workers=3)
+
+
+def test_load_imports_a_module_and_calls_a_function_of_it(monkeypatch):
+    """A worker is sent ``load`` calls to prepare what later calls need: a module, or a module's warm-up function."""
+    import sys
+
+    from customerlens.outputs.report import build
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    load("colorsys")
+    assert "colorsys" in sys.modules
+    build._environment.cache_clear()
+    load("customerlens.outputs.report.build:warm")
+    assert build._environment.cache_info().currsize == 1
+    with pytest.raises(AttributeError):
+        load("customerlens.outputs.report.build:no_such_function")

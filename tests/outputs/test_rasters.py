@@ -85,3 +85,43 @@ def test_a_run_that_fails_before_the_pngs_are_drawn_ends_the_worker(tmp_path):
     rasters.close()  # what the run does when something fails before finish()
     assert worker._process.poll() is not None
     assert not [t for t in threading.enumerate() if t.name == "customerlens-rasters"]
+
+
+def test_meanwhile_draws_the_pngs_then_loads_what_the_report_needs_here(tmp_path):
+    """While the worker still learns: PNGs first, then what ``preload`` names (the report's modules and template,
+    for a report written here once every PNG is drawn); then nothing left.
+    """
+    from customerlens.outputs.report import build
+
+    expected = _svgs(tmp_path, n=2)
+    rasters = Rasters(preload=("customerlens.outputs.report", "customerlens.outputs.report.build:warm"))
+    for png, (svg, _) in expected.items():
+        rasters.add(svg, png)
+    build._environment.cache_clear()
+    assert rasters.meanwhile() and rasters.meanwhile()
+    assert all(png.read_bytes() == data for png, (_, data) in expected.items())
+    assert build._environment.cache_info().currsize == 0  # the PNGs came first
+    assert rasters.meanwhile() and rasters.meanwhile()
+    assert build._environment.cache_info().currsize == 1  # the template compiled here
+    assert not rasters.meanwhile()
+    with Worker() as worker:
+        assert not rasters.hand_over(worker)  # no PNG left: the report is written here
+
+
+def test_a_call_given_to_a_worker_that_died_is_an_error_not_a_wait(tmp_path):
+    from customerlens.errors import CustomerLensError
+
+    expected = _svgs(tmp_path, n=1)
+    rasters = Rasters()
+    for png, (svg, _) in expected.items():
+        rasters.add(svg, png)
+    worker = Worker()
+    assert rasters.hand_over(worker)
+    rasters.finish()
+    worker._process.kill()
+    worker._process.wait()
+    later = rasters.beside(os.getpid)
+    with pytest.raises(CustomerLensError, match="stopped"):
+        later(timeout=60)  # the caller is told (a Future's result), never left waiting
+    rasters.close()
+    assert not [t for t in threading.enumerate() if t.name == "customerlens-rasters"]

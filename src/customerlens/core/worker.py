@@ -122,8 +122,14 @@ class Worker:
 
 
 def load(module: str) -> None:
-    """Import ``module`` here (a call a worker is sent to import ahead what later calls need)."""
-    importlib.import_module(module)
+    """Import ``module`` here (a call a worker is sent to import ahead what later calls need).
+
+    ``"package.module:function"`` also calls that function of it, with no arguments (a warm-up).
+    """
+    name, _, function = module.partition(":")
+    imported = importlib.import_module(name)
+    if function:
+        getattr(imported, function)()
 
 
 def _die_with_parent() -> None:

@@ -243,7 +243,8 @@ def _write_files(analysis: Any, out_dir: Path, progress: Callable[[str], None],
     # the charts' PNGs: drawn while the recommender's worker process still learns, the rest by the worker
     # once it is free, beside the lists (Rasters); all here without a worker. The worker then writes the
     # report: it imports the report's modules first
-    report_modules = ("customerlens.outputs.report", "customerlens.outputs.charts")
+    report_modules = ("customerlens.outputs.report", "customerlens.outputs.charts",
+                      "customerlens.outputs.report.build:warm")
     rasters = Rasters(preload=report_modules if analysis.config.output.report else ())
     try:
         # a thread for a file written while DuckDB writes the store (both mostly outside Python's lock)

@@ -5,8 +5,10 @@ Only vl-convert's rasteriser (resvg): a worker process drawing PNGs imports neit
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +41,25 @@ class Rasters:
     draws PNGs here (:meth:`draw_one`). Once the worker is free (:meth:`hand_over`), a thread here
     feeds it the PNGs left, one at a time, while this process makes the lists; :meth:`finish` draws
     the rest here from the other end of the queue and waits for the worker's last one. The PNGs are
-    the same bytes whoever draws them. The worker then writes the report (:meth:`beside`) while this
-    process writes the tables; :meth:`close` ends it.
+    the same bytes whoever draws them. The worker then loads what ``preload`` names
+    (:func:`customerlens.core.worker.load`) and runs what :meth:`beside` gives it (the report) while
+    this process writes the tables; :meth:`close` ends it. When this process has drawn every PNG
+    before the worker is free, it loads ``preload`` itself meanwhile (:meth:`meanwhile`), and the
+    report is written here.
     """
 
     def __init__(self, scale: float = 2.0, preload: tuple[str, ...] = ()):
         self.scale = scale
-        self.preload = preload  # modules the worker imports first, for what it is given after the PNGs
+        self.preload = preload  # what the worker loads (core.worker.load) for what it is given after the PNGs
+        self._here = list(preload)  # what meanwhile() loads here once the PNGs are drawn
         self._todo: list[tuple[Path, Path]] = []
         self._lock = threading.Lock()
         self._worker: Any = None
+        self._fed: Any = None
         self._fonts = False
         self._feeder: threading.Thread | None = None
+        self._later: queue.Queue = queue.Queue()  # beside()'s calls, for the feeder once the PNGs are drawn
+        self._pngs_done = threading.Event()
         self._failure: BaseException | None = None
         self._closing = False
         self._drawn = 0
@@ -75,6 +84,15 @@ class Rasters:
         rasterize(*job, self.scale)
         return True
 
+    def meanwhile(self) -> bool:
+        """One piece of work here while the worker is busy: a PNG, else one ``preload`` item; False when none is left."""
+        if self.draw_one():
+            return True
+        if self._here:
+            load(self._here.pop(0))
+            return True
+        return False
+
     def hand_over(self, worker: Any) -> bool:
         """Let ``worker`` (a :class:`~customerlens.core.worker.Worker`, free now) draw PNGs from the front.
 
@@ -86,31 +104,52 @@ class Rasters:
         from customerlens.outputs import fonts
 
         self._fonts = fonts.settle(False)  # the fonts this process drew with (settled by its SVGs)
-        self._worker = worker
+        self._worker = self._fed = worker  # _fed: the feeder's, still after close() lets the worker go
         self._feeder = threading.Thread(target=self._feed, name="customerlens-rasters", daemon=True)
         self._feeder.start()
         return True
 
     def _feed(self) -> None:
+        try:
+            self._feed_pngs()
+        finally:
+            self._pngs_done.set()
+        if self._failure is None and not self._closing:
+            for item in self.preload:  # while this process makes the lists and writes the store
+                try:
+                    self._run(load, item)
+                except BaseException:  # noqa: BLE001 - a warm-up: what needs it says what is wrong
+                    break
+        # beside()'s calls, in order, until close(): each answered, or its failure handed to its caller
+        while (job := self._later.get()) is not None:
+            fn, args, future = job
+            try:
+                future.set_result(self._run(fn, *args))
+            except BaseException as exc:  # noqa: BLE001 - raised where the caller asks for the result
+                future.set_exception(exc)
+
+    def _run(self, fn: Any, *args: Any) -> Any:
+        self._fed.submit(fn, *args)
+        return self._fed.result()
+
+    def _feed_pngs(self) -> None:
+        if not self._todo:
+            return
         from customerlens.outputs.fonts import settle
 
         # the same fonts as this process's: the same PNG bytes whoever draws them
         if not self._call(settle, self._fonts):
             return
-        for module in self.preload:  # while this process draws PNGs from the other end
-            if not self._call(load, module):
-                return
         while not self._closing and (job := self._take(first=True)) is not None:
             if not self._call(rasterize, *job, self.scale):
                 return
             self._drawn += 1
-            self._seconds += self._worker.stats.get("seconds", 0.0)
+            self._seconds += self._fed.stats.get("seconds", 0.0)
 
     def _call(self, fn: Any, *args: Any) -> bool:
         """``fn(*args)`` in the worker, waited for; False (its failure kept for finish()) when it failed."""
         try:
-            self._worker.submit(fn, *args)
-            self._worker.result()
+            self._run(fn, *args)
         except BaseException as exc:  # noqa: BLE001 - raised by finish(), unless the run is closing
             self._failure = exc
             return False
@@ -126,7 +165,7 @@ class Rasters:
                 pass
             if self._worker is None:
                 return
-            self._feeder.join()
+            self._pngs_done.wait()
             if self._failure is not None:
                 raise self._failure
         except BaseException:
@@ -145,9 +184,9 @@ class Rasters:
         """
         if self._worker is None:
             return lambda: fn(*args)
-        worker = self._worker
-        worker.submit(fn, *args)
-        return worker.result
+        future: Future = Future()
+        self._later.put((fn, args, future))
+        return future.result
 
     def close(self) -> None:
         """End the worker, if it still holds one (at the end of a run, or of one that failed)."""
@@ -155,5 +194,10 @@ class Rasters:
             worker, self._worker = self._worker, None
             self._closing = True
             worker.close()  # a PNG it is drawing stops; the feeder's wait for it ends at once
+            self._later.put(None)
             if self._feeder is not None:
                 self._feeder.join()
+            while not self._later.empty():  # calls never run: their callers are told, not left waiting
+                job = self._later.get()
+                if job is not None and not job[2].done():
+                    job[2].set_exception(RuntimeError("the worker was closed before this call ran"))

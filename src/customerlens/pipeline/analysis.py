@@ -511,7 +511,7 @@ class _Pending:
         try:
             analysis.clock("recommend")
             recs = stages.finish_recommendations(self.worker, self.lines, analysis.table, analysis.segmentation,
-                                                 analysis.config, meanwhile=rasters.draw_one if rasters else None,
+                                                 analysis.config, meanwhile=rasters.meanwhile if rasters else None,
                                                  freed=freed if rasters else None)
             analysis.clock.annotate(worker=[{"task": "recommender", **recs.worker}])
         finally:

@@ -8,6 +8,7 @@ and drawn in the browser by the vega bundle of vl-convert, inlined once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -551,12 +552,19 @@ def _about(record: dict, created: Any, store_path: Path) -> dict:
 
 # -- rendering -----------------------------------------------------------------------------------
 
+@functools.cache
 def _environment() -> Environment:
+    """The template's environment, made once per process (Jinja compiles the template once, and again if it changes)."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = fmt_num
     env.filters["pct"] = fmt_pct
     return env
+
+
+def warm() -> None:
+    """Compile the report's template now (a run's worker process does, before the store is ready for it)."""
+    _environment().get_template("report.html.j2")
 
 
 def _vega_bundle() -> Markup:
