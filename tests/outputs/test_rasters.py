@@ -26,6 +26,15 @@ def _svgs(folder, n=6):
     return expected
 
 
+def _queued(folder, n, **options) -> tuple[Rasters, dict]:
+    """A Rasters with ``n`` small charts' PNGs to draw (:func:`_svgs`), and what each PNG must be."""
+    expected = _svgs(folder, n=n)
+    rasters = Rasters(**options)
+    for png, (svg, _) in expected.items():
+        rasters.add(svg, png)
+    return rasters, expected
+
+
 def test_the_worker_and_this_process_draw_the_same_pngs_between_them(tmp_path):
     """Some PNGs drawn here while the worker is busy, the rest shared once it is free: every PNG is there,
     byte for byte save_chart's, each drawn once, and the worker ends with the queue.
@@ -76,10 +85,7 @@ def test_a_png_the_worker_cannot_draw_fails_the_run_and_ends_the_worker(tmp_path
 
 
 def test_a_run_that_fails_before_the_pngs_are_drawn_ends_the_worker(tmp_path):
-    expected = _svgs(tmp_path, n=3)
-    rasters = Rasters()
-    for png, (svg, _) in expected.items():
-        rasters.add(svg, png)
+    rasters, _ = _queued(tmp_path, 3)
     worker = Worker()
     rasters.hand_over(worker)
     rasters.close()  # what the run does when something fails before finish()
@@ -93,10 +99,8 @@ def test_meanwhile_draws_the_pngs_then_loads_what_the_report_needs_here(tmp_path
     """
     from customerlens.outputs.report import build
 
-    expected = _svgs(tmp_path, n=2)
-    rasters = Rasters(preload=("customerlens.outputs.report", "customerlens.outputs.report.build:warm"))
-    for png, (svg, _) in expected.items():
-        rasters.add(svg, png)
+    rasters, expected = _queued(tmp_path, 2, preload=("customerlens.outputs.report",
+                                                      "customerlens.outputs.report.build:warm"))
     build._environment.cache_clear()
     assert rasters.meanwhile() and rasters.meanwhile()
     assert all(png.read_bytes() == data for png, (_, data) in expected.items())
@@ -111,10 +115,7 @@ def test_meanwhile_draws_the_pngs_then_loads_what_the_report_needs_here(tmp_path
 def test_a_call_given_to_a_worker_that_died_is_an_error_not_a_wait(tmp_path):
     from customerlens.errors import CustomerLensError
 
-    expected = _svgs(tmp_path, n=1)
-    rasters = Rasters()
-    for png, (svg, _) in expected.items():
-        rasters.add(svg, png)
+    rasters, _ = _queued(tmp_path, 1)
     worker = Worker()
     assert rasters.hand_over(worker)
     rasters.finish()
