@@ -96,8 +96,8 @@ class Rasters:
     def hand_over(self, worker: Any) -> bool:
         """Let ``worker`` (a :class:`~customerlens.core.worker.Worker`, free now) draw PNGs from the front.
 
-        True when there were PNGs left: it holds the worker then (:meth:`finish` or :meth:`close` ends
-        it); False when none was (the caller keeps the worker).
+        True when there were PNGs left: it holds the worker then, for them and for :meth:`beside`
+        (:meth:`close` ends it); False when none was (the caller keeps the worker).
         """
         if not self._todo:
             return False
