@@ -91,3 +91,17 @@ def test_own_processes_draw_latin_charts_with_the_builtin_font_alone(tmp_path):
 def test_charts_with_other_characters_keep_the_machines_fonts(tmp_path):
     drawn = _draw(tmp_path, "cjk", [*LATIN, "抹茶ラテ"])
     assert drawn["builtin"] is False
+
+
+def test_settle_for_reads_the_charts_text_only_before_the_process_has_settled(monkeypatch):
+    def unread():
+        raise AssertionError("the specs were read")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(fonts, "_settled", False)
+    assert fonts.settle_for(unread()) is False  # settled already: the specs are not read again
+    monkeypatch.setattr(fonts, "_settled", None)
+    read = []
+    monkeypatch.setattr(fonts, "covers", lambda specs: read.append(list(specs)) or False)
+    assert fonts.settle_for([{"title": "抹茶"}]) is False  # not settled: their text decides (the machine's fonts)
+    assert read == [[{"title": "抹茶"}]]

@@ -91,12 +91,12 @@ def save_charts(made: dict[str, Any], folder: str | Path, *, key_formats: bool =
     ``chart_<stem>_<format>`` for each format with ``key_formats``. With ``rasters``, the PNGs
     are left to it (:class:`~customerlens.outputs.rasters.Rasters`): their paths are returned, written once it finishes.
     ``specs``: each chart's Vega-Lite spec is put there too, by stem (the report draws the same charts).
-    The first charts a process draws settle the fonts it draws with (:func:`customerlens.outputs.fonts.settle`).
+    The first charts a process draws settle the fonts it draws with (:func:`customerlens.outputs.fonts.settle_for`).
     """
     from customerlens.outputs import charts, fonts
 
     drawn = {stem: chart if isinstance(chart, dict) else charts.spec(chart) for stem, chart in made.items()}
-    fonts.settle(fonts.covers(drawn.values()))
+    fonts.settle_for(drawn.values())
     written = {}
     for stem, vega_lite in drawn.items():
         if specs is not None:

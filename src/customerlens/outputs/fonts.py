@@ -67,6 +67,11 @@ def settle(builtin: bool) -> bool:
     return _settled
 
 
+def settle_for(specs: Iterable[Any]) -> bool:
+    """:func:`settle` for charts of these Vega-Lite specs (their text read only if this process has not settled)."""
+    return settle(covers(specs)) if _settled is None else _settled
+
+
 def ready() -> None:
     """Called before vl-convert measures or draws text: the machine's fonts, unless :func:`settle` chose first."""
     settle(False)

@@ -13,6 +13,7 @@ not import the pipeline).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -279,7 +280,7 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
 
         progress("charts")
         made = {stem: charts.spec(chart) for stem, chart in analysis.charts.items()}
-        fonts.settle(fonts.covers(made.values()))  # every chart's text, before the first is drawn
+        fonts.settle_for(made.values())  # every chart's text, before the first is drawn
         value_stems = {"p_alive_by_segment", "value_by_segment", "value_tracking"}
         outputs.update(save_charts({k: v for k, v in made.items() if k not in value_stems}, out_dir / "charts",
                                    rasters=rasters, specs=specs))
@@ -303,14 +304,15 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
             analysis.complete(rasters)  # the recommend stage
             progress("store")  # resumed
         recommendations = analysis.recommendations
-        lists_file = None
+        lists_file = write_lists = None
         if recommendations is not None:
             tables["recommendations"] = recommendations
+            write_lists = functools.partial(write_csv_atomic, recommendations, out_dir / "recommendations.csv",
+                                            float_format="%.6g")
             if len(recommendations) <= LISTS_BESIDE_ROWS and not config.engine.memory_limit:
                 # the same bytes as written after the store, 0.15 s sooner on Online Retail: DuckDB writes
                 # the store without Python's lock. Not at scale, or under a memory limit: one at a time
-                lists_file = beside.submit(write_csv_atomic, recommendations, out_dir / "recommendations.csv",
-                                           float_format="%.6g")
+                lists_file = beside.submit(write_lists)
         rasters.finish()  # the worker's PNGs (drawn beside the lists) in before the record, which holds their time
         if rasters.worker_stats is not None:
             analysis.clock.annotate(worker=[rasters.worker_stats])
@@ -333,9 +335,8 @@ def _write_with(analysis: Any, out_dir: Path, progress: Callable[[str], None], p
     del targets
     if lists_file is not None:
         outputs["recommendations"] = lists_file.result()  # its exception, if any, is raised here
-    elif recommendations is not None:
-        outputs["recommendations"] = write_csv_atomic(recommendations, out_dir / "recommendations.csv",
-                                                      float_format="%.6g")
+    elif write_lists is not None:
+        outputs["recommendations"] = write_lists()
     if report is not None:
         progress("report")
         outputs["report"] = report()

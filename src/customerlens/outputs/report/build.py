@@ -563,7 +563,7 @@ def _environment() -> Environment:
 
 
 def warm() -> None:
-    """Compile the report's template now (a run's worker process does, before the store is ready for it)."""
+    """Compile the report's template now (a run does while it waits for its worker, before the store is ready)."""
     _environment().get_template("report.html.j2")
 
 
